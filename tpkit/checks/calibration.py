@@ -1,0 +1,114 @@
+"""Measure the spread of the TP's results over many seeds, to set the thresholds of the
+hidden checks with margin: `python -m tpkit.checks.calibration [--seeds 30] [--out FILE]`.
+
+Runs the reference recipe (the solution notebook's own settings) for each seed and prints,
+for every measured quantity, min / median / max and the threshold in `thresholds.py`.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from tpkit.checks import reference as ref
+from tpkit.checks import thresholds as T
+
+
+def _train(params, forward, X, Y, niter, step=ref.STEP, batch=None, gen=None):
+    opt = torch.optim.SGD(params, lr=step)
+    losses = []
+    for _ in range(niter):
+        if batch:
+            idx = torch.randint(X.shape[0], (batch,), generator=gen)
+            loss = ref.cout(Y[idx], forward(X[idx]))
+        else:
+            loss = ref.cout(Y, forward(X))
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return losses
+
+
+def run_seed(seed: int, niter_mb: int = 1000) -> dict:
+    D, R = ref.data(), ref.tensors()
+    X, Y, Xt = R["X"], R["Y"], R["Xt"]
+    out = {}
+    W, B = ref.statement_init(seed, D["d"])
+    losses, W, B = ref.gradient_descent(X, Y, W, B)
+    out["gd_init_loss"] = losses[0]
+    out["gd_final_loss"] = losses[-1]
+    out["gd_rises"] = sum(b > a + 1e-12 for a, b in zip(losses, losses[1:]))
+    with torch.no_grad():
+        out["gd_test_acc"] = ref.accuracy(ref.pred(Xt, W, B), D["yt"])
+    # two-layer network by hand: W = 0.1 * randn (0.01 leaves some seeds stuck), biases 0
+    torch.manual_seed(seed)
+    W1, W2 = ref.init_params(seed, (D["d"], ref.NB_HIDDEN), (ref.NB_HIDDEN, ref.P),
+                             scale=ref.MLP_INIT_SCALE)
+    B1 = torch.zeros(1, ref.NB_HIDDEN, dtype=torch.float64, requires_grad=True)
+    B2 = torch.zeros(1, ref.P, dtype=torch.float64, requires_grad=True)
+    _train([W1, B1, W2, B2], lambda x: ref.pred2(x, W1, B1, W2, B2), X, Y, ref.NITER)
+    with torch.no_grad():
+        out["mlp_manual_test_acc"] = ref.accuracy(ref.pred2(Xt, W1, B1, W2, B2), D["yt"])
+    # nn.Module MLP (torch's default initialisation, seeded)
+    torch.manual_seed(seed)
+    mlp = ref.MLP()
+    _train(list(mlp.parameters()), mlp, X, Y, ref.NITER)
+    with torch.no_grad():
+        out["mlp_test_acc"] = ref.accuracy(mlp(Xt), D["yt"])
+    # minibatch SGD
+    torch.manual_seed(seed)
+    mlp = ref.MLP()
+    gen = torch.Generator().manual_seed(seed)
+    losses = _train(list(mlp.parameters()), mlp, X, Y, niter_mb, batch=ref.MB, gen=gen)
+    out["mb_rise_share"] = sum(b > a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
+    with torch.no_grad():
+        out["mb_test_acc"] = ref.accuracy(mlp(Xt), D["yt"])
+    return out
+
+
+LIMITS = {  # measured quantity -> (threshold, "min" if the threshold is a lower bound)
+    "gd_init_loss": (None, None),
+    "gd_final_loss": (T.GD_FINAL_LOSS_MAX, "max"),
+    "gd_rises": (T.GD_MAX_RISES, "max"),
+    "gd_test_acc": (T.GD_TEST_ACC_MIN, "min"),
+    "mlp_manual_test_acc": (T.MLP_MANUAL_TEST_ACC_MIN, "min"),
+    "mlp_test_acc": (T.MLP_TEST_ACC_MIN, "min"),
+    "mb_rise_share": (T.MB_MIN_RISE_SHARE, "min"),
+    "mb_test_acc": (T.MB_TEST_ACC_MIN, "min"),
+}
+
+
+def report(rows: list[dict]) -> str:
+    lines = [f"| quantity | min | median | max | threshold | margin |", "|---|---|---|---|---|---|"]
+    for key, (limit, kind) in LIMITS.items():
+        vals = [r[key] for r in rows]
+        lo, med, hi = min(vals), statistics.median(vals), max(vals)
+        if limit is None:
+            margin = ""
+        else:
+            margin = f"{(lo - limit) if kind == 'min' else (limit - hi):.4g}"
+        lines.append(f"| {key} | {lo:.4g} | {med:.4g} | {hi:.4g} | "
+                     f"{'' if limit is None else ('≥ ' if kind == 'min' else '≤ ') + format(limit, 'g')} | {margin} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--niter-mb", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    rows = [run_seed(s, args.niter_mb) for s in range(args.seeds)]
+    print(f"{args.seeds} seeds, {torch.get_num_threads()} torch threads, "
+          f"{time.time() - t0:.0f} s, niter_mb = {args.niter_mb}\n")
+    print(report(rows))
+
+
+if __name__ == "__main__":
+    main()

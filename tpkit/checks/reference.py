@@ -1,0 +1,112 @@
+"""Reference computations of the TP (float64), used by the hidden checks.
+
+Every check compares the student's code with these on inputs the check chooses itself,
+so a hard-coded answer fails and an earlier mistake does not leak into a later question.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+CLASSES = (1, 7, 8)          # digits kept in digitz.npz, remapped to 0, 1, 2
+P = 3
+NB_HIDDEN = 100
+STEP = 1.0
+NITER = 200
+MB = 20
+MLP_INIT_SCALE = 0.1       # W1, W2 = 0.1 * randn in the manual two-layer network
+EPS = 1e-16                  # the guard inside the log
+
+
+def remap(labels) -> np.ndarray:
+    out = np.full(np.shape(labels), -1, dtype=np.int64)
+    for k, c in enumerate(CLASSES):
+        out[np.asarray(labels) == c] = k
+    return out
+
+
+def one_hot(labels, p=P) -> np.ndarray:
+    return np.eye(p)[np.asarray(labels)]
+
+
+@functools.lru_cache(maxsize=1)
+def data() -> dict:
+    """The digitz data in every form the TP builds (fresh copies are handed out by `fresh`)."""
+    from tpkit import datasets
+    raw = datasets.load("digitz")
+    x, y, xt, yt = (np.array(raw[k]) for k in ("x", "y", "xt", "yt"))
+    y0, yt0 = remap(y), remap(yt)
+    return dict(x=x, y_raw=y, xt=xt, yt_raw=yt, y=y0, yt=yt0, Y=one_hot(y0), Yt=one_hot(yt0),
+                n=x.shape[0], d=x.shape[1], p=P)
+
+
+def tensors() -> dict:
+    D = data()
+    return dict(X=torch.tensor(D["x"]), Xt=torch.tensor(D["xt"]),
+                Y=torch.tensor(D["Y"]), Yt=torch.tensor(D["Yt"]))
+
+
+def pred(X, W, B):
+    return torch.softmax(torch.mm(X, W) + B, dim=1)
+
+
+def cout(Y, Yhat):
+    return -torch.mean(torch.sum(Y * torch.log(Yhat + EPS), dim=1))
+
+
+def pred2(X, W1, B1, W2, B2):
+    return torch.softmax(torch.mm(torch.relu(torch.mm(X, W1) + B1), W2) + B2, dim=1)
+
+
+def mlp_forward(x, c1, c2):
+    return torch.softmax(c2(torch.relu(c1(x))), dim=1)
+
+
+class MLP(torch.nn.Module):
+    """The TP's final two-layer network (sizes of digitz)."""
+
+    def __init__(self):
+        super(MLP, self).__init__()
+        d = data()["d"]
+        self.c1 = torch.nn.Linear(d, NB_HIDDEN).double()
+        self.c2 = torch.nn.Linear(NB_HIDDEN, P).double()
+
+    def forward(self, x):
+        return mlp_forward(x, self.c1, self.c2)
+
+
+def init_params(seed: int, *shapes, scale=0.01):
+    """W = scale * randn as the statement asks (numpy's global generator, seeded), then biases."""
+    rng = np.random.RandomState(seed)
+    return [torch.tensor(rng.randn(*s) * scale, requires_grad=True) for s in shapes]
+
+
+def statement_init(seed: int, d: int, p: int = P):
+    """What `np.random.seed(seed); W = th.tensor(np.random.randn(d, p) * 0.01)` gives."""
+    (W,) = init_params(seed, (d, p))
+    return W, torch.zeros(1, p, dtype=torch.float64, requires_grad=True)
+
+
+def gradient_descent(X, Y, W, B, step=STEP, niter=NITER):
+    """Full-batch gradient descent of the linear model; returns (losses, W, B)."""
+    W = W.detach().clone().requires_grad_(True)
+    B = B.detach().clone().requires_grad_(True)
+    losses = []
+    for _ in range(niter):
+        loss = cout(Y, pred(X, W, B))
+        losses.append(loss.item())
+        loss.backward()
+        with torch.no_grad():
+            W -= step * W.grad
+            B -= step * B.grad
+            W.grad.zero_()
+            B.grad.zero_()
+    return losses, W, B
+
+
+def accuracy(probas, labels) -> float:
+    """Share of rows whose arg-max is the label."""
+    probas = probas.detach().numpy() if isinstance(probas, torch.Tensor) else np.asarray(probas)
+    return float(np.mean(np.argmax(probas, axis=1) == np.asarray(labels)))

@@ -1,0 +1,125 @@
+"""Small tools shared by the hidden checks: failure type, quiet calls into student code,
+and comparisons done on objects the checks create themselves."""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import numbers
+import warnings
+
+import numpy as np
+import torch
+
+# References taken when the kit is imported, before any check runs student code.
+_allclose = torch.allclose
+_isfinite = torch.isfinite
+_tensor = torch.tensor
+
+
+class CheckFailed(Exception):
+    """A check failed; the message is French and is shown to the student."""
+
+
+def fail(message: str):
+    raise CheckFailed(message)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence warnings and stderr of student code: nbgrader zeroes a test cell that writes
+    to stderr, and a warning is no mistake."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            yield
+
+
+def get(ns: dict, name: str, what: str | None = None):
+    """A variable of the notebook, or a French failure when it does not exist."""
+    if name not in ns:
+        fail(f"la variable `{name}` n'existe pas{' (' + what + ')' if what else ''} : "
+             "la cellule a-t-elle été complétée et exécutée sans erreur ?")
+    return ns[name]
+
+
+def call(fn_name: str, fn, *args):
+    """Call a student function; any exception becomes a French failure."""
+    if not callable(fn):
+        fail(f"`{fn_name}` doit être une fonction.")
+    try:
+        with quiet():
+            return fn(*args)
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        fail(f"`{fn_name}` n'est pas encore écrite (NotImplementedError).")
+    except Exception as exc:  # the student's code raised: say what
+        fail(f"l'appel {fn_name}(...) a levé une erreur : {type(exc).__name__}: {exc}")
+
+
+def as_float64(value, name: str) -> torch.Tensor:
+    """A detached float64 copy of a tensor or array the student produced."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().to(torch.float64)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value, dtype=np.float64))
+    fail(f"`{name}` doit être un tenseur torch (reçu : {type(value).__name__}).")
+
+
+def require_tensor(value, name: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        hint = " : convertissez-le avec th.tensor(...)" if isinstance(value, np.ndarray) else ""
+        fail(f"`{name}` doit être un tenseur torch (reçu : {type(value).__name__}){hint}.")
+    return value
+
+
+def require_shape(t, shape, name: str, hint: str = ""):
+    got = tuple(t.shape)
+    if got != tuple(shape):
+        if len(got) == 2 and got == tuple(shape)[::-1]:
+            hint = hint or " (transposé ?)"
+        fail(f"`{name}` a la taille {got} au lieu de {tuple(shape)}{hint}.")
+
+
+def require_number(value, name: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    elif isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail(f"`{name}` doit être un nombre (reçu : {type(value).__name__}).")
+    return float(value)
+
+
+def close(a: torch.Tensor, b: torch.Tensor, rtol=1e-7, atol=1e-10) -> bool:
+    """Same shape and allclose, on float64 tensors created by the checks."""
+    return a.shape == b.shape and bool(_allclose(a, b, rtol=rtol, atol=atol))
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    return bool(_isfinite(t).all())
+
+
+def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """CS231n relative error: max |a-b| / max(|a|+|b|, 1e-8)."""
+    return float(((a - b).abs() / torch.clamp(a.abs() + b.abs(), min=1e-8)).max())
+
+
+def number_list(values, name: str, length: int | None = None) -> list[float]:
+    """A list of plain numbers (the statement asks for float(loss))."""
+    if not isinstance(values, (list, tuple)):
+        fail(f"`{name}` doit être une liste (reçu : {type(values).__name__}).")
+    if length is not None and len(values) != length:
+        fail(f"`{name}` contient {len(values)} valeurs au lieu de {length} "
+             "(une valeur par itération ; la liste est-elle remise à zéro avant la boucle ?).")
+    if any(isinstance(v, torch.Tensor) for v in values):
+        fail(f"`{name}` contient des tenseurs : ajoutez des nombres avec {name}.append(float(loss)).")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            fail(f"`{name}` doit contenir des nombres (trouvé : {type(v).__name__}).")
+        out.append(float(v))
+    if not all(math.isfinite(v) for v in out):
+        fail(f"`{name}` contient des valeurs non finies (NaN ou inf) : l'apprentissage a divergé.")
+    return out

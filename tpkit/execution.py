@@ -1,0 +1,84 @@
+"""Execute a notebook in a fresh kernel and read its per-question results the way nbgrader
+scores them (a test cell earns its points unless it shows an error or writes to stderr).
+
+Used by the test suite and the mistake catalogue, which need many executions and no
+gradebook; the class grading command itself goes through nbgrader.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbclient
+import nbformat
+
+from tpkit import paths
+from tpkit.submissions import grade_id, read
+
+
+def kernel_env(threads: int = 1) -> dict:
+    """Environment of a grading kernel: one torch thread per kernel, since kernels run side by
+    side (two threads per kernel on two busy cores made training ten times slower)."""
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["MKL_NUM_THREADS"] = str(threads)
+    return env
+
+
+def with_hidden_tests(nb, source_nb=paths.SOURCE_NOTEBOOK) -> nbformat.NotebookNode:
+    """Restore the instructor's test cells (with their hidden part), as nbgrader autograde does."""
+    tests = {grade_id(c): c for c in read(source_nb).cells
+             if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+             and c.cell_type == "code"}
+    nb = copy.deepcopy(nb)
+    for i, cell in enumerate(nb.cells):
+        gid = grade_id(cell)
+        if gid in tests:
+            restored = copy.deepcopy(tests[gid])
+            restored.outputs, restored.execution_count = [], None
+            nb.cells[i] = restored
+    return nb
+
+
+def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path = paths.SOURCE) -> nbformat.NotebookNode:
+    """Execute a copy of `nb` in a temporary copy of the assignment folder (for digitz.npz)."""
+    nb = copy.deepcopy(nb)
+    with tempfile.TemporaryDirectory(prefix="tp-run-") as tmp:
+        for f in assignment_dir.iterdir():
+            if f.is_file() and f.suffix != ".ipynb":
+                shutil.copy(f, tmp)
+        client = nbclient.NotebookClient(nb, timeout=timeout, allow_errors=True,
+                                         kernel_name="python3",
+                                         resources={"metadata": {"path": tmp}})
+        client.execute(env=kernel_env(threads))
+    return nb
+
+
+@dataclass
+class Result:
+    grade_id: str
+    points: float
+    max_points: float
+    message: str          # the error shown by a failing test cell ('' when it passed)
+
+
+def results(nb) -> dict[str, Result]:
+    """Per-test-cell results of an executed notebook (autograded cells only)."""
+    out = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("grade") or cell.cell_type != "code":
+            continue
+        message = ""
+        for o in cell.get("outputs", []):
+            if o.output_type == "error":
+                message = f"{o.ename}: {o.evalue}"
+            elif o.output_type == "stream" and o.name == "stderr" and not message:
+                message = "stderr: " + o.text.strip()[:300]
+        pts = float(meta.get("points", 0))
+        out[meta["grade_id"]] = Result(meta["grade_id"], 0.0 if message else pts, pts, message)
+    return out

@@ -1,0 +1,43 @@
+"""Generate the student release from the instructor notebook: `python -m tpkit.release`.
+
+Runs `nbgrader generate_assignment --force`, which also stores the hidden tests in
+gradebook.db (autograde restores them from there), then checks that no solution or hidden
+test reached the release.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tpkit import paths
+
+LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+                "tpkit")
+
+
+def nbgrader_env() -> dict:
+    """nbgrader needs the venv's executables (alembic, jupyter) on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def generate(root: Path = paths.ROOT, assignment: str = paths.ASSIGNMENT) -> Path:
+    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+           "--log-level=WARN"]
+    proc = subprocess.run(cmd, cwd=root, env=nbgrader_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"nbgrader generate_assignment failed:\n{proc.stdout}\n{proc.stderr}")
+    release = root / "release" / assignment
+    leaks = [f"{p.relative_to(root)}: {m}" for p in release.rglob("*") if p.is_file()
+             for m in LEAK_MARKERS if m.encode() in p.read_bytes()]
+    if leaks:
+        raise SystemExit("solution or hidden test found in the release:\n" + "\n".join(leaks))
+    return release
+
+
+if __name__ == "__main__":
+    out = generate()
+    print(f"release written: {out.relative_to(paths.ROOT)}")
