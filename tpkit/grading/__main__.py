@@ -1,0 +1,113 @@
+"""Grade a class in one command.
+
+    python -m tpkit.grading --examples                 # the example submissions shipped with the kit
+    python -m tpkit.grading                            # everything in submitted/<student>/<assignment>/
+    python -m tpkit.grading --moodle-zip Z.zip [--moodle-worksheet W.csv]
+    python -m tpkit.grading --export-only [--moodle-worksheet W.csv]   # after manual grading
+
+Writes autograded/, feedback/<student>/<assignment>/<assignment>.html, exports/grades.csv (and
+exports/moodle_worksheet.csv), exports/grading_report.json, exports/logs/<student>.log; prints a line
+per submission and a summary. Exit status: 0 when the run completed (failed submissions are reported,
+not errors), 2 when it could not start (no release, another run in progress, bad arguments), 1 on an
+internal error.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+from tpkit import paths
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tpkit.grading", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--examples", action="store_true", help="grade the bundled example submissions "
+                     "(copied from examples/submissions/ into submitted/)")
+    src.add_argument("--submitted", action="store_true", help="grade submitted/ (the default)")
+    src.add_argument("--moodle-zip", type=Path, metavar="ZIP", help="import a Moodle 'download all "
+                     "submissions' zip into submitted/ and grade it")
+    src.add_argument("--export-only", action="store_true", help="no grading: rewrite the feedback and "
+                     "exports from the gradebook (e.g. after manual grading)")
+    p.add_argument("--moodle-worksheet", type=Path, metavar="CSV", help="Moodle grading worksheet to "
+                   "fill (written to exports/moodle_worksheet.csv)")
+    p.add_argument("--students", metavar="S1,S2", help="only these student ids")
+    p.add_argument("--workers", type=int, default=0, metavar="N", help="parallel kernels (default: cores)")
+    p.add_argument("--cell-timeout", type=int, metavar="S", help="seconds per cell (default: "
+                   "Execute.timeout of nbgrader_config.py)")
+    p.add_argument("--time-limit", type=int, default=300, metavar="S", help="seconds per notebook "
+                   "(default: 300)")
+    p.add_argument("--memory-limit", type=int, default=4096, metavar="MB", help="memory per kernel "
+                   "(default: 4096)")
+    p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    p.add_argument("--root", type=Path, default=paths.ROOT, help="course directory (default: this kit)")
+    p.add_argument("--assignment", default=paths.ASSIGNMENT)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # nbgrader and the kernels need the virtual environment's executables (alembic, python)
+    bindir = os.path.dirname(sys.executable)
+    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    # library warnings (sqlalchemy, nbformat) are noise here; per-student logs keep nbgrader's messages
+    warnings.simplefilter("ignore")
+
+    from tpkit.grading import collect, moodle, pipeline, report
+    from tpkit.grading.outputs import export_all, regenerate_feedback
+
+    options = pipeline.Options(root=args.root, assignment=args.assignment, workers=args.workers,
+                               cell_timeout=args.cell_timeout, time_limit=args.time_limit,
+                               memory_mb=args.memory_limit, feedback=not args.no_feedback)
+    try:
+        if args.export_only:
+            run = pipeline.RunReport.from_json((options.exports / pipeline.REPORT_NAME).read_text("utf-8"))
+            if args.students:
+                keep = set(args.students.split(","))
+                run.results = {k: v for k, v in run.results.items() if k in keep}
+            if options.feedback:
+                regenerate_feedback(options, run)
+        else:
+            if args.examples:
+                col = collect.from_examples(options.root, options.assignment)
+            elif args.moodle_zip:
+                col = collect.from_moodle_zip(options.root, options.assignment, args.moodle_zip)
+            else:
+                col = collect.from_submitted(options.root, options.assignment)
+            if args.students:
+                keep = set(args.students.split(","))
+                col.students = [s for s in col.students if s in keep]
+                col.failures = {k: v for k, v in col.failures.items() if k in keep}
+            for line in col.notes:
+                print(line)
+            if not col.students and not col.failures:
+                print("aucun rendu à corriger")
+                return 0
+            names = {s: e.full_name for s, e in moodle.read_roster(options.root / "submitted").items()}
+            print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) avec "
+                  f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
+            run = pipeline.grade(col.students, options, progress=report.Progress(names=names),
+                                 preset_failures=col.failures)
+        names = {s: e.full_name for s, e in moodle.read_roster(options.root / "submitted").items()}
+        lines = export_all(options, run, worksheet=args.moodle_worksheet)
+        report.summary(run, names=names, exports=lines)
+        return 0
+    except pipeline.GradingError as exc:
+        print(f"erreur : {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"erreur : fichier introuvable : {exc.filename}", file=sys.stderr)
+        return 2
+    except Exception:
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

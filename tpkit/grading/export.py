@@ -1,0 +1,162 @@
+"""Exports as nbgrader export plugins (usable alone: ``nbgrader export --exporter=<class>``).
+
+* :class:`GradesCsvExport` -> ``exports/grades.csv``: one row per student, one column per graded
+  question (notebook order), the total out of 20 and a ``status`` column: ``ok``,
+  ``partial: <reasons>`` (graded, but something was repaired or cut short: read the reasons) or
+  ``failed: <reason>`` (not graded: the question and total cells are empty, never a silent 0). A
+  question awaiting manual grading is an empty cell too.
+* :class:`MoodleWorksheetExport` fills Moodle's grading worksheet (grade /20, short French comment)
+  through :func:`tpkit.grading.moodle.fill_worksheet`; students are matched by their participant id
+  (``submitted/moodle_roster.csv``, or the ``p<id>`` student id itself).
+
+Scores are read from the gradebook (so manual grades entered later are included when exporting
+again); statuses come from the last grading run's report (``exports/grading_report.json``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Optional
+
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.plugins import ExportPlugin
+from traitlets import Unicode
+
+from tpkit.grading import moodle
+from tpkit.grading.pipeline import FAILED, OK, REPORT_NAME, RunReport, StudentResult
+
+
+def fmt(value: Optional[float]) -> str:
+    """Points as a spreadsheet reads them: '17.5', '20', '' for none."""
+    if value is None:
+        return ""
+    return f"{round(float(value), 2):g}"
+
+
+def gather(gradebook: Gradebook, assignment: str, students: list, report: Optional[RunReport]) -> tuple:
+    """(columns, points, {student: StudentResult}) from the gradebook, statuses from ``report``."""
+    a = gradebook.find_assignment(assignment)
+    nb = a.notebooks[0]
+    columns = list(report.columns) if report else []
+    points = dict(report.points) if report else {}
+    for gc in list(nb.grade_cells) + list(nb.task_cells):
+        if gc.name not in points:
+            columns.append(gc.name)
+            points[gc.name] = float(gc.max_score)
+    if not students:
+        students = sorted(s.student.id for s in a.submissions)
+    results = {}
+    for student in sorted(students):
+        known = report.results.get(student) if report else None
+        result = StudentResult(student, max_score=float(a.max_score))
+        if known is not None:
+            result.status, result.reasons = known.status, list(known.reasons)
+        if result.status != FAILED:
+            try:
+                sub = gradebook.find_submission(assignment, student)
+            except MissingEntry:
+                result.status, result.reasons = FAILED, ["aucun rendu"]
+            else:
+                scores = {}
+                for snb in sub.notebooks:
+                    for grade in snb.grades:
+                        pending = grade.manual_score is None and grade.auto_score is None
+                        scores[grade.cell.name] = None if pending else float(grade.score)
+                result.scores = {c: scores.get(c) for c in columns if c in scores}
+                if known is None and scores and all(v is None for v in scores.values()):
+                    result.status, result.reasons = FAILED, ["non corrigé"]
+                else:
+                    result.score = float(sub.score) - float(sub.late_submission_penalty or 0.0)
+        results[student] = result
+    return columns, points, results
+
+
+def _load_report(path: Path) -> Optional[RunReport]:
+    try:
+        return RunReport.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+class _Base(ExportPlugin):
+    report = Unicode("exports/" + REPORT_NAME, help="Report of the grading run (statuses).").tag(config=True)
+
+    #: a RunReport given directly (the grading command passes its own)
+    run_report: Optional[RunReport] = None
+
+    def _gather(self, gradebook: Gradebook) -> tuple:
+        report = self.run_report or _load_report(Path(self.report))
+        assignments = [str(a) for a in self.assignment] or [a.name for a in gradebook.assignments]
+        if len(assignments) != 1:
+            raise ValueError("export one assignment at a time (--assignment)")
+        return gather(gradebook, assignments[0], [str(s) for s in self.student], report)
+
+
+class GradesCsvExport(_Base):
+    """``grades.csv`` with per-question scores, total /20 and status (see the module docstring)."""
+
+    def export(self, gradebook: Gradebook) -> None:
+        columns, points, results = self._gather(gradebook)
+        dest = Path(self.to or "exports/grades.csv")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["student_id"] + columns + ["total_20", "status"])
+        for student, r in results.items():
+            failed = r.status == FAILED
+            writer.writerow([student] + ["" if failed else fmt(r.scores.get(c)) for c in columns]
+                            + ["" if failed else fmt(r.grade20), r.status_text])
+        dest.write_text(buf.getvalue(), encoding="utf-8")
+        self.log.info("grades written to %s", dest)
+
+
+def moodle_comment(result: StudentResult, points: dict) -> str:
+    """Short French comment for Moodle's "Feedback comments"."""
+    if result.status == FAILED:
+        return ("Rendu non corrigé automatiquement : " + "; ".join(result.reasons)
+                + ". Il sera examiné par l'enseignant.")
+    parts = [f"Note automatique : {fmt(result.grade20)}/20."]
+    lost = [c for c, v in result.scores.items() if v is not None and v < points.get(c, 0)]
+    if lost:
+        parts.append("Questions à revoir : " + ", ".join(lost) + ".")
+    pending = result.manual_pending
+    if pending:
+        pts = sum(points.get(c, 0) for c in pending)
+        parts.append(f"Note provisoire : {len(pending)} réponse(s) rédigée(s) ({fmt(pts)} pt) "
+                     "à corriger par l'enseignant.")
+    if result.status != OK:
+        parts.append("Remarques : " + "; ".join(result.reasons) + ".")
+    parts.append("Le détail est dans votre retour de correction.")
+    return " ".join(parts)
+
+
+class MoodleWorksheetExport(_Base):
+    """Fill Moodle's grading worksheet: ``worksheet`` (input) -> ``to`` (output)."""
+
+    worksheet = Unicode("", help="The grading worksheet CSV downloaded from Moodle.").tag(config=True)
+    roster = Unicode("submitted/" + moodle.ROSTER_NAME, help="Roster written by the zip import.").tag(config=True)
+
+    #: the fill report of the last export (moodle.WorksheetReport)
+    fill_report = None
+
+    def results_for_moodle(self, gradebook: Gradebook) -> dict:
+        columns, points, results = self._gather(gradebook)
+        roster = moodle.read_roster(Path(self.roster).parent) if Path(self.roster).is_file() else {}
+        out = {}
+        for student, r in results.items():
+            pid = roster[student].participant_id if student in roster else \
+                moodle.participant_id_from_student_id(student)
+            if not pid:
+                self.log.warning("no Moodle participant id for %s", student)
+                continue
+            grade = None if r.status == FAILED else r.grade20
+            out[pid] = (grade, moodle.plain_text_to_html(moodle_comment(r, points)))
+        return out
+
+    def export(self, gradebook: Gradebook) -> None:
+        if not self.worksheet:
+            raise ValueError("MoodleWorksheetExport.worksheet: the worksheet downloaded from Moodle")
+        dest = Path(self.to or "exports/moodle_worksheet.csv")
+        self.fill_report = moodle.fill_worksheet(self.worksheet, self.results_for_moodle(gradebook), dest)
+        self.log.info("%s", self.fill_report.summary())

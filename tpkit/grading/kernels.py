@@ -1,0 +1,243 @@
+"""Fresh, warm kernels for grading, and the limits that guard them.
+
+Every submission runs in a kernel of its own, never reused. What is shared is the *waiting*: a grading
+thread starts the kernel for its next submission while the current one executes, so that Python start-up,
+ipykernel and ``import torch`` (about 3 s together, see shared/notes/nbgrader-facts.md) overlap with
+useful work instead of adding to it.
+
+A kernel is started with:
+
+* a start-up line (IPython's ``exec_lines``) that runs in a throw-away namespace: it imports the heavy
+  modules the notebooks use (nothing is bound in the student's namespace, ``import torch`` in the
+  notebook then costs nothing), seeds ``random``/numpy/torch (re-grading gives the same result) and sets
+  the torch thread count and an ``RLIMIT_DATA`` memory limit (an allocation over the limit raises
+  ``MemoryError``/``RuntimeError`` in the student's cell; the kernel survives);
+* a fixed environment: ``NBGRADER_EXECUTION=autograde`` (as ``nbgrader autograde`` sets it), one BLAS/
+  OpenMP thread count, the inline matplotlib backend, ``PYTHONHASHSEED``.
+
+The kernel starts in a neutral directory; :class:`~tpkit.grading.preprocessors.LimitedExecute` moves it
+to the submission's folder before the first cell runs. :class:`Watchdog` enforces the whole-notebook time
+limit and a resident-memory backstop by killing the kernel's process tree.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import psutil
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+
+#: Modules imported by the kernel before the notebook runs (those whose import is slow).
+DEFAULT_PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
+
+_STARTUP = """
+import importlib, random, resource, sys
+for _name in {preload!r}:
+    try:
+        importlib.import_module(_name)
+    except Exception:
+        pass
+random.seed({seed})
+if "numpy" in sys.modules:
+    sys.modules["numpy"].random.seed({seed})
+if "torch" in sys.modules:
+    sys.modules["torch"].manual_seed({seed})
+    sys.modules["torch"].set_num_threads({threads})
+if {memory_bytes}:
+    resource.setrlimit(resource.RLIMIT_DATA, ({memory_bytes}, {memory_bytes}))
+"""
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """How grading kernels are started (the same for every submission of a run)."""
+
+    kernel_name: str = "python3"
+    preload: tuple = DEFAULT_PRELOAD
+    seed: int = 0
+    threads: int = 1
+    memory_mb: int = 4096  # RLIMIT_DATA inside the kernel; 0 = no limit
+    extra_env: dict = field(default_factory=dict)
+
+    def startup_line(self) -> str:
+        code = _STARTUP.format(preload=tuple(self.preload), seed=int(self.seed),
+                               threads=max(1, int(self.threads)),
+                               memory_bytes=int(self.memory_mb) * 1024 * 1024)
+        # exec in a fresh dict: nothing is left in the student's namespace
+        return f"exec({code!r}, {{}})"
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        bindir = os.path.dirname(sys.executable)
+        if not env.get("PATH", "").startswith(bindir + os.pathsep):
+            env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+        threads = str(max(1, int(self.threads)))
+        env.update(NBGRADER_EXECUTION="autograde", PYTHONHASHSEED="0",
+                   OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+                   MPLBACKEND="module://matplotlib_inline.backend_inline")
+        env.update(self.extra_env)
+        return env
+
+
+_NEUTRAL_DIR = None
+
+
+def _neutral_dir() -> str:
+    """An empty directory kernels start in before moving to the submission's folder."""
+    global _NEUTRAL_DIR
+    if _NEUTRAL_DIR is None or not os.path.isdir(_NEUTRAL_DIR):
+        _NEUTRAL_DIR = tempfile.mkdtemp(prefix="tpkit-kernel-")
+    return _NEUTRAL_DIR
+
+
+def start_kernel(settings: KernelSettings) -> AsyncKernelManager:
+    """Launch a kernel process and return at once (it finishes booting in the background).
+
+    Must be called from the thread that will execute the notebook: the manager belongs to that thread's
+    event loop (the one nbclient's synchronous API uses)."""
+    km = AsyncKernelManager(kernel_name=settings.kernel_name)
+    run_sync(km.start_kernel)(
+        cwd=_neutral_dir(), env=settings.env(),
+        extra_arguments=["--HistoryManager.hist_file=:memory:",
+                         f"--IPKernelApp.exec_lines={settings.startup_line()}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return km
+
+
+def kernel_pid(km) -> Optional[int]:
+    provisioner = getattr(km, "provisioner", None)
+    return getattr(provisioner, "pid", None) if provisioner is not None else None
+
+
+def kill_tree(pid: Optional[int]) -> None:
+    """SIGKILL a process and everything it started."""
+    if not pid:
+        return
+    try:
+        proc = psutil.Process(pid)
+        procs = proc.children(recursive=True) + [proc]
+    except psutil.Error:
+        return
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.Error:
+            pass
+
+
+def discard_kernel(km) -> None:
+    """Kill a kernel at once and release its manager's resources (no graceful shutdown: the
+    notebook is done, waiting for the kernel to exit would only cost wall time)."""
+    if km is None:
+        return
+    kill_tree(kernel_pid(km))
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:
+        pass
+    try:
+        run_sync(km.cleanup_resources)()
+    except Exception:
+        pass
+
+
+class KernelSupply:
+    """Per grading thread: hands out a started kernel and starts the next one in advance.
+
+    ``more_work()`` says whether another submission may follow; when it does not, no spare kernel is
+    started (a kernel nobody uses would only steal CPU from the last notebooks)."""
+
+    def __init__(self, settings: KernelSettings, more_work: Callable[[], bool] = lambda: False):
+        self.settings = settings
+        self.more_work = more_work
+        self._spare = None
+
+    def take(self):
+        km, self._spare = self._spare, None
+        if km is None or not run_sync(km.is_alive)():
+            discard_kernel(km)
+            km = start_kernel(self.settings)
+        if self.more_work():
+            self._spare = start_kernel(self.settings)
+        return km
+
+    def close(self) -> None:
+        discard_kernel(self._spare)
+        self._spare = None
+
+
+_local = threading.local()
+
+
+def current_supply() -> Optional[KernelSupply]:
+    """The kernel supply registered by the grading thread running this code (None outside one)."""
+    return getattr(_local, "supply", None)
+
+
+def set_current_supply(supply: Optional[KernelSupply]) -> None:
+    _local.supply = supply
+
+
+class Watchdog:
+    """Kills a kernel's process tree when the notebook's time limit is exceeded or its resident memory
+    goes over ``memory_mb`` (a backstop: ``RLIMIT_DATA`` normally stops the allocation first).
+
+    ``reason`` is None, ``"time"`` or ``"memory"`` after the fact."""
+
+    def __init__(self, pid: Optional[int], time_limit: float = 0, memory_mb: int = 0,
+                 interval: float = 0.25):
+        self.pid = pid
+        self.time_limit = time_limit
+        self.memory_bytes = memory_mb * 1024 * 1024
+        self.interval = interval
+        self.reason: Optional[str] = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tpkit-watchdog", daemon=True)
+
+    def __enter__(self):
+        self._t0 = time.monotonic()
+        if self.pid and (self.time_limit or self.memory_bytes):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return False
+
+    def _rss(self, proc) -> int:
+        total = 0
+        for p in [proc] + proc.children(recursive=True):
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        try:
+            proc = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._stop.wait(self.interval):
+            if self.time_limit and time.monotonic() - self._t0 > self.time_limit:
+                self.reason = "time"
+            elif self.memory_bytes:
+                try:
+                    if self._rss(proc) > self.memory_bytes:
+                        self.reason = "memory"
+                except psutil.Error:
+                    return
+            if self.reason:
+                kill_tree(self.pid)
+                return

@@ -1,0 +1,88 @@
+"""Write the exports of a run (and, for ``--export-only``, the feedback again) from the gradebook."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+from nbgrader.api import Gradebook
+from nbgrader.coursedir import CourseDirectory
+
+from tpkit.grading.converters import FrenchFeedback
+from tpkit.grading.export import GradesCsvExport, MoodleWorksheetExport, gather
+from tpkit.grading.pipeline import (FAILED, GRADEBOOK_LOCK, Options, RunReport, _coursedir, load_config,
+                                    _student_logger, _close_logger)
+
+
+def _gradebook(options: Options) -> Gradebook:
+    cfg = load_config(options)
+    course_id = cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
+    return Gradebook(CourseDirectory(config=cfg).db_url, course_id)
+
+
+def export_all(options: Options, run: RunReport, worksheet: Optional[Path] = None) -> list:
+    """grades.csv (+ the filled Moodle worksheet); refreshes ``run.results`` scores from the gradebook.
+    Returns French lines saying what was written."""
+    students = list(run.results)
+    lines = []
+    cwd = os.getcwd()
+    os.chdir(options.root)
+    try:
+        with GRADEBOOK_LOCK, _gradebook(options) as gb:
+            _, _, fresh = gather(gb, options.assignment, students, run)
+            for s, r in fresh.items():
+                r.seconds = run.results[s].seconds if s in run.results else 0.0
+            run.results = fresh
+            csv_path = options.exports / "grades.csv"
+            plugin = GradesCsvExport(to=str(csv_path), assignment=[options.assignment], student=students)
+            plugin.run_report = run
+            plugin.export(gb)
+            lines.append(f"Notes : {csv_path.relative_to(options.root)}")
+            if worksheet is not None:
+                out = options.exports / "moodle_worksheet.csv"
+                mw = MoodleWorksheetExport(to=str(out), worksheet=str(Path(cwd, worksheet)),
+                                           roster=str(options.root / "submitted" / "moodle_roster.csv"),
+                                           assignment=[options.assignment], student=students)
+                mw.run_report = run
+                mw.export(gb)
+                rep = mw.fill_report
+                lines.append(f"Feuille Moodle : {out.relative_to(options.root)} ({len(rep.updated)} ligne(s) "
+                             "remplie(s))")
+                if rep.ungraded:
+                    lines.append("  lignes sans rendu corrigé : "
+                                 + ", ".join(f"{p} {n}" for p, n in rep.ungraded))
+                if rep.missing_rows:
+                    lines.append("  rendus sans ligne dans la feuille : " + ", ".join(rep.missing_rows))
+                if rep.locked:
+                    lines.append("  note verrouillée dans Moodle : " + ", ".join(f"{p} {n}" for p, n in rep.locked))
+                for number, reason in rep.skipped:
+                    lines.append(f"  ligne {number} ignorée : {reason}")
+    finally:
+        os.chdir(cwd)
+    if options.feedback:
+        lines.append(f"Retours : feedback/<étudiant>/{options.assignment}/{options.notebook}.html")
+    return lines
+
+
+def regenerate_feedback(options: Options, run: RunReport) -> None:
+    """Feedback pages again from autograded/ and the gradebook (manual grades included)."""
+    cfg = load_config(options)
+    cwd = os.getcwd()
+    os.chdir(options.root)
+    try:
+        for student, r in run.results.items():
+            if r.status == FAILED:
+                continue
+            logger = _student_logger(options, student + ".feedback")
+            try:
+                fb = FrenchFeedback(coursedir=_coursedir(cfg, options, student), config=cfg, log=logger)
+                fb.force = True
+                fb.tpkit_resources = {"student": student, "remarks": r.reasons}
+                fb.start()
+            except Exception as exc:
+                logging.getLogger("tpkit.grading").error("feedback for %s: %r", student, exc)
+            finally:
+                _close_logger(logger)
+    finally:
+        os.chdir(cwd)

@@ -1,0 +1,416 @@
+"""Grade a set of submissions: pre-check -> autograde in parallel -> feedback -> results.
+
+Parallelism and gradebook safety
+--------------------------------
+``workers`` threads of this process each take the next submission from a shared queue and run
+nbgrader's own ``Autograde`` converter on it (:class:`~tpkit.grading.converters.ParallelAutograde`),
+then ``GenerateFeedback`` (:class:`~tpkit.grading.converters.FrenchFeedback`). The student's code runs
+in a kernel *process* of its own, so the threads only orchestrate. Each thread starts the kernel of
+its next submission while the current one executes (:class:`~tpkit.grading.kernels.KernelSupply`).
+
+There is one gradebook (``gradebook.db``, sqlite) and one writer at a time: every nbgrader step that
+touches it runs under :data:`~tpkit.grading.preprocessors.GRADEBOOK_LOCK` (a few milliseconds per
+step, never held while a notebook executes), and a file lock (``exports/.grading.lock``) keeps a second
+grading run of the same course out. Nothing is copied or merged afterwards.
+"""
+from __future__ import annotations
+
+import collections
+import html
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import filelock
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+from tpkit import paths
+from tpkit.grading import kernels, precheck
+from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, thread_safe_nbgrader
+from tpkit.grading.preprocessors import CELL_TIMEOUT, GRADEBOOK_LOCK, NOT_EXECUTED
+
+OK, PARTIAL, FAILED = "ok", "partial", "failed"
+
+
+class GradingError(Exception):
+    """The grading run itself cannot proceed (not a problem of one submission)."""
+
+
+@dataclass
+class Options:
+    root: Path = paths.ROOT
+    assignment: str = paths.ASSIGNMENT
+    workers: int = 0  # 0: one per core
+    cell_timeout: Optional[int] = None  # None: Execute.timeout from nbgrader_config.py
+    time_limit: int = 300  # seconds for a whole notebook
+    memory_mb: int = 4096  # per kernel
+    feedback: bool = True
+    preload: tuple = kernels.DEFAULT_PRELOAD
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+        if not self.workers:
+            self.workers = os.cpu_count() or 1
+
+    @property
+    def notebook(self) -> str:
+        return self.assignment  # one notebook per assignment, named like it (nbgrader convention here)
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+
+@dataclass
+class StudentResult:
+    student: str
+    status: str = OK
+    reasons: list = field(default_factory=list)  # French
+    scores: dict = field(default_factory=dict)  # grade id -> points, None = awaiting manual grading
+    score: Optional[float] = None  # total points (None: not graded)
+    max_score: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def status_text(self) -> str:
+        if self.status == OK:
+            return OK
+        return f"{self.status}: " + "; ".join(self.reasons)
+
+    @property
+    def grade20(self) -> Optional[float]:
+        if self.score is None or not self.max_score:
+            return None
+        return round(self.score * 20.0 / self.max_score, 2)
+
+    @property
+    def manual_pending(self) -> list:
+        return [g for g, v in self.scores.items() if v is None]
+
+
+@dataclass
+class RunReport:
+    assignment: str
+    columns: list  # graded ids, notebook order
+    points: dict  # graded id -> max points
+    max_score: float
+    results: dict  # student -> StudentResult
+    workers: int = 1
+    seconds: float = 0.0
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunReport":
+        data = json.loads(text)
+        data["results"] = {k: StudentResult(**v) for k, v in data["results"].items()}
+        return cls(**data)
+
+
+REPORT_NAME = "grading_report.json"
+
+
+def load_config(options: Options, staging: Optional[Path] = None) -> Config:
+    """The course's nbgrader_config.py, plus this run's settings."""
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(options.root)).load_config()
+    cfg.CourseDirectory.root = str(options.root)
+    if staging is not None:
+        cfg.CourseDirectory.submitted_directory = str(staging)
+    if options.cell_timeout:
+        cfg.Execute.timeout = int(options.cell_timeout)
+    cfg.LimitedExecute.time_limit = int(options.time_limit)
+    cfg.LimitedExecute.memory_limit = int(options.memory_mb)
+    cfg.LimitedExecute.threads = max(1, (os.cpu_count() or 1) // max(1, options.workers))
+    cfg.LimitedExecute.preload = list(options.preload)
+    return cfg
+
+
+def _coursedir(cfg: Config, options: Options, student: str) -> CourseDirectory:
+    cd = CourseDirectory(config=cfg)
+    cd.assignment_id = options.assignment
+    cd.student_id = student
+    return cd
+
+
+def _student_logger(options: Options, student: str) -> logging.Logger:
+    logger = logging.getLogger(f"tpkit.grading.student.{student}")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logdir = options.exports / "logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(logdir / f"{student}.log", mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def _close_logger(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def execution_findings(nb, memory_mb: int = 0) -> list:
+    """French remarks about how the notebook ran: cells stopped by the per-cell timeout or by the
+    memory limit, cells never run because the kernel stopped."""
+    out, stopped = [], None
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        name = precheck.grade_id(cell) or f"n°{index + 1}"
+        for o in cell.get("outputs", []):
+            if o.get("output_type") != "error":
+                continue
+            if o.get("ename") == CELL_TIMEOUT:
+                out.append(f"cellule {name} interrompue : {o.get('evalue')}")
+            elif o.get("ename") == "MemoryError" or "can't allocate memory" in str(o.get("evalue", "")):
+                limit = f" (limite de {memory_mb} Mo)" if memory_mb else ""
+                out.append(f"mémoire insuffisante dans la cellule {name}{limit}")
+            elif o.get("ename") == NOT_EXECUTED and stopped is None:
+                stopped = f"exécution arrêtée à la cellule {name} : " + \
+                    str(o.get("evalue", "")).replace("cellule non exécutée : ", "")
+    if stopped:
+        out.append(stopped)
+    return out
+
+
+def read_scores(options: Options, cfg: Config, result: StudentResult, expected: precheck.Expected) -> None:
+    course_id = cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
+    db_url = CourseDirectory(config=cfg).db_url
+    with GRADEBOOK_LOCK, Gradebook(db_url, course_id) as gb:
+        sub = gb.find_submission_notebook(options.notebook, options.assignment, result.student)
+        scores = {}
+        for grade in sub.grades:
+            name = grade.cell.name
+            if grade.manual_score is None and grade.auto_score is None:
+                scores[name] = None
+            else:
+                scores[name] = float(grade.score)
+        result.scores = {g: scores.get(g) for g in expected.graded_ids if g in scores}
+        penalty = sub.late_submission_penalty or 0.0
+        result.score = round(float(sub.score) - float(penalty), 4)
+        result.max_score = float(sub.max_score)
+
+
+def reset_scores(options: Options, cfg: Config, student: str) -> None:
+    """A submission that cannot be graded: its automatic scores are cleared (not left from an earlier
+    run, not a silent 0) and it is marked for manual grading; manual scores are kept."""
+    course_id = cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
+    db_url = CourseDirectory(config=cfg).db_url
+    with GRADEBOOK_LOCK, Gradebook(db_url, course_id) as gb:
+        gb.update_or_create_student(student)
+        sub = gb.update_or_create_submission(options.assignment, student)
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                grade.auto_score = None
+                grade.needs_manual_grade = True
+        gb.db.commit()
+
+
+FAILURE_PAGE = """<!DOCTYPE html>
+<html lang="fr"><head><meta charset="utf-8"><title>{notebook}</title></head>
+<body style="font-family: sans-serif; max-width: 50em; margin: 2em auto">
+<h2>{notebook} — rendu non corrigé automatiquement</h2>
+<p>Votre rendu n'a pas pu être corrigé automatiquement :</p>
+<p><b>{reason}</b></p>
+<p>Il sera examiné par l'enseignant. Vérifiez que vous avez rendu le notebook <code>{filename}</code>
+enregistré depuis Jupyter (Fichier &gt; Enregistrer), sans le renommer.</p>
+</body></html>
+"""
+
+
+def write_failure_feedback(options: Options, student: str, reason: str) -> Path:
+    folder = options.root / "feedback" / student / options.assignment
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    out = folder / f"{options.notebook}.html"
+    out.write_text(FAILURE_PAGE.format(notebook=html.escape(options.notebook), reason=html.escape(reason),
+                                       filename=html.escape(options.notebook + ".ipynb")), encoding="utf-8")
+    return out
+
+
+def _remove_outputs(options: Options, student: str) -> None:
+    for step in ("autograded", "feedback"):
+        folder = options.root / step / student / options.assignment
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class Grader:
+    """One grading run over a list of students (see the module docstring)."""
+
+    def __init__(self, options: Options, progress: Optional[Callable[[int, int, StudentResult], None]] = None):
+        self.options = options
+        self.progress = progress
+        self._print_lock = threading.Lock()
+
+    def run(self, students: list, preset_failures: Optional[dict] = None) -> RunReport:
+        options = self.options
+        preset_failures = dict(preset_failures or {})
+        options.exports.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(options.exports / ".grading.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise GradingError("une autre correction est en cours sur ce cours "
+                               f"({options.exports / '.grading.lock'})")
+        staging = Path(tempfile.mkdtemp(prefix="tpkit-staging-"))
+        cwd = os.getcwd()
+        try:
+            os.chdir(options.root)  # nbgrader's converters chdir there themselves (process-wide)
+            return self._run(sorted(set(students) | set(preset_failures)), preset_failures, staging)
+        finally:
+            os.chdir(cwd)
+            shutil.rmtree(staging, ignore_errors=True)
+            lock.release()
+
+    def _run(self, students: list, preset_failures: dict, staging: Path) -> RunReport:
+        options = self.options
+        t0 = time.monotonic()
+        cfg = load_config(options, staging)
+        course_id = cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
+        db_url = CourseDirectory(config=cfg).db_url
+        release_nb = options.root / "release" / options.assignment / f"{options.notebook}.ipynb"
+        try:
+            with GRADEBOOK_LOCK:
+                expected = precheck.load_expected(db_url, course_id, options.assignment, options.notebook,
+                                                  release_nb)
+        except MissingEntry:
+            raise GradingError(f"le devoir {options.assignment} n'est pas dans le gradebook : "
+                               "générez d'abord la version étudiante (make release)")
+        report = RunReport(options.assignment, expected.graded_ids,
+                           {g: expected.cells[g].points for g in expected.graded_ids},
+                           expected.max_score, {}, workers=options.workers)
+        self._total = len(students)
+        self._done = 0
+
+        queue = collections.deque()
+        for student in students:
+            if student in preset_failures:
+                result = self._failed(cfg, student, preset_failures[student], expected)
+            else:
+                pre = precheck.stage(student, options.root / "submitted" / student / options.assignment,
+                                     staging / student / options.assignment, expected)
+                if pre.failure:
+                    result = self._failed(cfg, student, pre.failure, expected, pre.messages)
+                else:
+                    queue.append((student, pre))
+                    continue
+            report.results[student] = result
+            self._report_progress(result)
+
+        qlock = threading.Lock()
+        settings = kernels.KernelSettings(preload=tuple(options.preload),
+                                          threads=cfg.LimitedExecute.threads, memory_mb=options.memory_mb)
+        errors = []
+
+        def worker():
+            supply = kernels.KernelSupply(settings, more_work=lambda: len(queue) > 0)
+            kernels.set_current_supply(supply)
+            try:
+                while True:
+                    with qlock:
+                        if not queue:
+                            return
+                        student, pre = queue.popleft()
+                    try:
+                        result = self._grade_one(cfg, student, pre, expected)
+                    except Exception as exc:  # a bug of ours must not lose the other students
+                        logging.getLogger("tpkit.grading").exception("grading %s", student)
+                        errors.append((student, exc))
+                        result = StudentResult(student, FAILED, [f"erreur interne de correction : {exc}"],
+                                               max_score=expected.max_score)
+                    with qlock:
+                        report.results[student] = result
+                    self._report_progress(result)
+            finally:
+                supply.close()
+                kernels.set_current_supply(None)
+
+        threads = [threading.Thread(target=worker, name=f"tpkit-grader-{k}", daemon=True)
+                   for k in range(min(options.workers, len(queue)))]
+        with warnings.catch_warnings(), thread_safe_nbgrader():
+            warnings.simplefilter("ignore")  # sqlalchemy/nbformat noise; per-student logs keep details
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        report.seconds = round(time.monotonic() - t0, 2)
+        report.results = dict(sorted(report.results.items()))
+        (options.exports / REPORT_NAME).write_text(report.to_json(), encoding="utf-8")
+        return report
+
+    def _report_progress(self, result: StudentResult) -> None:
+        with self._print_lock:
+            self._done += 1
+            if self.progress:
+                self.progress(self._done, self._total, result)
+
+    def _failed(self, cfg, student, reason, expected, remarks=()) -> StudentResult:
+        _remove_outputs(self.options, student)
+        reset_scores(self.options, cfg, student)
+        if self.options.feedback:
+            write_failure_feedback(self.options, student, reason)
+        return StudentResult(student, FAILED, [reason], max_score=expected.max_score)
+
+    def _grade_one(self, cfg, student: str, pre: precheck.Precheck, expected) -> StudentResult:
+        options = self.options
+        t0 = time.monotonic()
+        result = StudentResult(student, max_score=expected.max_score)
+        logger = _student_logger(options, student)
+        try:
+            for m in pre.messages:
+                logger.warning("pre-check: %s", m)
+            converter = ParallelAutograde(coursedir=_coursedir(cfg, options, student), config=cfg, log=logger)
+            converter.force = True
+            try:
+                converter.start()
+            except Exception as exc:
+                logger.error("autograde failed: %r", exc)
+            graded = options.root / "autograded" / student / options.assignment / f"{options.notebook}.ipynb"
+            if not graded.is_file():
+                return self._failed(cfg, student, "erreur pendant la correction automatique (détails : "
+                                    f"exports/logs/{student}.log)", expected, pre.messages)
+            remarks = pre.messages + execution_findings(nbformat.read(str(graded), as_version=4),
+                                                        options.memory_mb)
+            read_scores(options, cfg, result, expected)
+            if remarks:
+                result.status, result.reasons = PARTIAL, remarks
+            if options.feedback:
+                feedback = FrenchFeedback(coursedir=_coursedir(cfg, options, student), config=cfg, log=logger)
+                feedback.force = True
+                feedback.tpkit_resources = {"student": student, "remarks": remarks}
+                try:
+                    feedback.start()
+                except Exception as exc:
+                    logger.error("feedback failed: %r", exc)
+                    result.status = PARTIAL
+                    result.reasons.append("retour HTML non généré (voir le journal)")
+            return result
+        finally:
+            result.seconds = round(time.monotonic() - t0, 2)
+            _close_logger(logger)
+
+
+def grade(students: list, options: Optional[Options] = None, progress=None,
+          preset_failures: Optional[dict] = None) -> RunReport:
+    """Grade ``submitted/<student>/<assignment>/`` for each student; see :class:`Grader`."""
+    return Grader(options or Options(), progress).run(students, preset_failures)

@@ -1,0 +1,438 @@
+"""Pre-check of a submission before it is executed.
+
+nbgrader trusts the structure of what it grades: a renamed notebook is silently skipped, a copy-pasted
+answer cell (duplicate ``grade_id``) stops the whole ``autograde`` run (nbgrader #1083), a re-labelled
+cell fails that student, a graded cell whose ``grade`` flag was switched off is left "needs manual
+grading", and an unreadable file is a plain 0. Here each submission is checked against the gradebook
+(the reference of what must be there) and the release notebook (where it goes, and its student-visible
+text), then written to a staging folder that nbgrader's ``autograde`` reads instead of ``submitted/``
+(which is never modified):
+
+* file level: invalid JSON or not a notebook -> *failed*; notebook missing -> the only other notebook
+  handed in is graded (renamed), several -> *failed*;
+* cell level, repaired the way nbgrader intends and reported: duplicated graded cells (the last copy is
+  graded, earlier copies become ordinary cells), re-labelled cells (the id is restored when the cell's
+  place and role say which one it was, otherwise it becomes an ordinary cell), changed nbgrader
+  metadata (restored from the gradebook), deleted test / read-only / manually graded cells (re-inserted
+  from the release at their place; ``OverwriteCells`` then restores their hidden tests), edited test or
+  read-only cells (reported; ``OverwriteCells`` restores them). A deleted answer cell is reported only.
+
+Every finding is a short French sentence: it ends up in the CSV status and in the student's feedback.
+The same repairs are available to plain ``nbgrader autograde`` as the preprocessor
+:class:`RepairGradedCells` (see ``nbgrader_config.py``).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
+
+SKIPPED_DIRS = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
+NBGRADER_FLAGS = ("grade", "solution", "locked", "task")
+
+
+@dataclass
+class ExpectedCell:
+    grade_id: str
+    cell_type: str
+    grade: bool = False
+    solution: bool = False
+    locked: bool = False
+    task: bool = False
+    points: Optional[float] = None
+    release_source: Optional[str] = None
+    release_cell: Optional[NotebookNode] = None
+
+    @property
+    def role(self) -> str:
+        return role_of_flags(self.grade, self.solution, self.locked, self.task)
+
+
+@dataclass
+class Expected:
+    """What a submission must contain, from the gradebook and the release notebook."""
+
+    assignment: str
+    notebook: str  # notebook name without .ipynb
+    cells: dict  # grade_id -> ExpectedCell
+    order: list  # grade ids in release order
+    max_score: float
+
+    @property
+    def graded_ids(self) -> list:
+        """Grade ids that carry points (tests, manually graded answers, tasks), in notebook order."""
+        return [g for g in self.order if self.cells[g].grade or self.cells[g].task]
+
+    @property
+    def filename(self) -> str:
+        return self.notebook + ".ipynb"
+
+
+def role_of_flags(grade, solution, locked, task) -> str:
+    if task:
+        return "task"
+    if grade and solution:
+        return "manual"
+    if grade:
+        return "test"
+    if solution:
+        return "answer"
+    if locked:
+        return "readonly"
+    return "none"
+
+
+def role_of(cell) -> str:
+    md = cell.get("metadata", {}).get("nbgrader", {})
+    return role_of_flags(*(bool(md.get(k)) for k in NBGRADER_FLAGS))
+
+
+def grade_id(cell) -> Optional[str]:
+    md = cell.get("metadata", {}).get("nbgrader")
+    return md.get("grade_id") if isinstance(md, dict) else None
+
+
+def visible_source(source: str) -> str:
+    """The source without its hidden-test region (what the release shows)."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _same_text(a: str, b: str) -> bool:
+    norm = lambda s: "\n".join(line.rstrip() for line in s.strip().split("\n"))  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def load_expected(db_url: str, course_id: str, assignment: str, notebook: str,
+                  release_notebook: Optional[Path] = None) -> Expected:
+    """Read the expected cells from the gradebook (flags, points, sources) and the release (order,
+    student-visible text). Falls back to the gradebook's order when the release is missing."""
+    cells: dict = {}
+    order: list = []
+    with Gradebook(db_url, course_id) as gb:
+        nb = gb.find_notebook(notebook, assignment)
+        max_score = float(nb.max_score)
+        for sc in nb.source_cells:
+            cells[sc.name] = ExpectedCell(sc.name, sc.cell_type, locked=bool(sc.locked),
+                                          release_source=visible_source(sc.source))
+            order.append(sc.name)
+        for gc in nb.grade_cells:
+            cells[gc.name].grade = True
+            cells[gc.name].points = float(gc.max_score)
+        for sc in nb.solution_cells:
+            cells[sc.name].solution = True
+        for tc in nb.task_cells:
+            cells[tc.name].task = True
+            cells[tc.name].points = float(tc.max_score)
+    if release_notebook is not None and Path(release_notebook).is_file():
+        release = nbformat.read(str(release_notebook), as_version=4)
+        release_order = []
+        for cell in release.cells:
+            gid = grade_id(cell)
+            if gid in cells:
+                cells[gid].release_source = cell.source
+                cells[gid].release_cell = cell
+                release_order.append(gid)
+        order = release_order + [g for g in order if g not in release_order]
+    return Expected(assignment, notebook, cells, order, max_score)
+
+
+@dataclass
+class Finding:
+    kind: str  # renamed | duplicated | relabelled | unknown_cell | metadata | edited | deleted | ...
+    message: str  # French, short
+    grade_id: Optional[str] = None
+
+
+@dataclass
+class Precheck:
+    """Outcome of the pre-check of one student's submission."""
+
+    student: str
+    staged: Optional[Path] = None  # staged notebook, None when the submission cannot be graded
+    failure: Optional[str] = None  # French reason when it cannot be graded
+    findings: list = field(default_factory=list)
+
+    @property
+    def messages(self) -> list:
+        return [f.message for f in self.findings]
+
+
+# ------------------------------------------------------------------------------------------------
+# file level
+
+def notebook_candidates(folder: Path) -> list:
+    """Notebooks handed in, at any depth, skipping checkpoints and hidden files."""
+    out = []
+    for path in sorted(folder.rglob("*.ipynb")):
+        rel = path.relative_to(folder)
+        if any(part in SKIPPED_DIRS or part.startswith(".") for part in rel.parts):
+            continue
+        out.append(path)
+    return out
+
+
+def read_notebook(path: Path) -> tuple:
+    """(notebook, None) or (None, French reason)."""
+    name = path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"fichier {name} illisible ({exc.strerror})"
+    try:
+        text = raw.decode("utf-8-sig")
+        json.loads(text)
+    except UnicodeDecodeError:
+        return None, f"fichier {name} illisible (encodage non UTF-8)"
+    except json.JSONDecodeError as exc:
+        size = "vide" if not raw.strip() else f"JSON invalide ligne {exc.lineno}, fichier tronqué ?"
+        return None, f"fichier {name} illisible ({size})"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("no cells")
+    except Exception:
+        return None, f"{name} n'est pas un notebook Jupyter valide"
+    return nb, None
+
+
+def _has_our_cells(nb, expected: Expected) -> bool:
+    return any(grade_id(c) in expected.cells for c in nb.cells)
+
+
+def locate(folder: Path, expected: Expected) -> tuple:
+    """(path of the notebook to grade or None, findings, failure reason or None)."""
+    target = folder / expected.filename
+    if target.is_file():
+        return target, [], None
+    if not folder.is_dir():
+        return None, [], "aucun rendu"
+    candidates = notebook_candidates(folder)
+    if not candidates:
+        files = sorted(p.name for p in folder.iterdir() if p.name != "timestamp.txt")
+        received = f" (fichiers reçus : {', '.join(files)})" if files else ""
+        return None, [], f"aucun notebook {expected.filename}{received}"
+    if len(candidates) == 1:
+        path = candidates[0]
+        rel = path.relative_to(folder).as_posix()
+        return path, [Finding("renamed", f"notebook rendu sous le nom « {rel} » (corrigé quand même)")], None
+    # several: keep those that are this assignment's notebook
+    ours = []
+    for path in candidates:
+        nb, _ = read_notebook(path)
+        if nb is not None and _has_our_cells(nb, expected):
+            ours.append(path)
+    names = ", ".join(p.relative_to(folder).as_posix() for p in candidates)
+    if len(ours) == 1:
+        rel = ours[0].relative_to(folder).as_posix()
+        return ours[0], [Finding("renamed", f"notebook rendu sous le nom « {rel} » parmi {names} "
+                                            "(corrigé quand même)")], None
+    return None, [], f"plusieurs notebooks rendus ({names}) et aucun ne s'appelle {expected.filename}"
+
+
+# ------------------------------------------------------------------------------------------------
+# cell level
+
+def _strip_nbgrader(cell) -> None:
+    cell.metadata.pop("nbgrader", None)
+    for key in ("deletable", "editable"):
+        cell.metadata.pop(key, None)
+
+
+def repair_cells(nb: NotebookNode, expected: Expected) -> list:
+    """Check the graded cells of ``nb`` against ``expected`` and repair them in place; return the
+    findings (see the module docstring)."""
+    findings: list = []
+
+    # 1. duplicates: the last copy is graded
+    seen: dict = {}
+    for index, cell in enumerate(nb.cells):
+        gid = grade_id(cell)
+        if gid is not None:
+            seen.setdefault(gid, []).append(index)
+    for gid, indices in seen.items():
+        if len(indices) > 1:
+            for index in indices[:-1]:
+                _strip_nbgrader(nb.cells[index])
+            findings.append(Finding("duplicated", f"cellule {gid} présente {len(indices)} fois "
+                                                  "(seule la dernière copie est notée)", gid))
+
+    # 2. unknown or missing ids: re-label when place and role tell which cell it was
+    position = {gid: k for k, gid in enumerate(expected.order)}
+    present = {grade_id(c) for c in nb.cells if grade_id(c) in expected.cells}
+    missing = [g for g in expected.order if g not in present]
+    for index, cell in enumerate(nb.cells):
+        md = cell.metadata.get("nbgrader")
+        if md is None:
+            continue
+        gid = md.get("grade_id") if isinstance(md, dict) else None
+        if gid in expected.cells:
+            continue
+        if not isinstance(md, dict) or not any(md.get(k) for k in NBGRADER_FLAGS):
+            _strip_nbgrader(cell)  # empty / meaningless nbgrader metadata
+            continue
+        before = [position[g] for g in (grade_id(c) for c in nb.cells[:index]) if g in position]
+        after = [position[g] for g in (grade_id(c) for c in nb.cells[index + 1:]) if g in position]
+        low, high = (max(before) if before else -1), (min(after) if after else len(expected.order))
+        candidates = [g for g in missing if low < position[g] < high
+                      and expected.cells[g].role == role_of(cell)]
+        if len(candidates) == 1:
+            new = candidates[0]
+            md["grade_id"] = new
+            missing.remove(new)
+            findings.append(Finding("relabelled", f"cellule {new} ré-étiquetée « {gid} » "
+                                                  "(identifiant rétabli)", new))
+        else:
+            _strip_nbgrader(cell)
+            findings.append(Finding("unknown_cell", f"cellule notée inconnue « {gid} » "
+                                                    "(traitée comme une cellule ordinaire)", gid))
+
+    # 3. metadata of known cells, and edits of locked cells
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        if gid not in expected.cells:
+            continue
+        exp = expected.cells[gid]
+        md = cell.metadata.nbgrader
+        changed = [k for k in NBGRADER_FLAGS if bool(md.get(k)) != getattr(exp, k)]
+        if exp.points is not None and (exp.grade or exp.task):
+            try:
+                if float(md.get("points", -1)) != exp.points:
+                    changed.append("points")
+            except (TypeError, ValueError):
+                changed.append("points")
+        if cell.cell_type != exp.cell_type:
+            changed.append("type")
+        if md.get("schema_version") != 3:
+            changed.append("version")
+        if changed:
+            for k in NBGRADER_FLAGS:
+                md[k] = getattr(exp, k)
+            if exp.points is not None and (exp.grade or exp.task):
+                md["points"] = exp.points
+            else:
+                md.pop("points", None)
+            md["schema_version"] = 3
+            findings.append(Finding("metadata", f"métadonnées de la cellule {gid} modifiées "
+                                                f"({', '.join(changed)}) : rétablies", gid))
+        if exp.locked and not exp.solution and exp.release_source is not None \
+                and not _same_text(cell.source, exp.release_source):
+            what = "de test" if exp.grade else "verrouillée"
+            findings.append(Finding("edited", f"cellule {what} {gid} modifiée : version d'origine "
+                                              "rétablie", gid))
+
+    # 4. deleted cells: locked and graded ones come back from the release, at their place
+    for gid in missing:
+        exp = expected.cells[gid]
+        if exp.role == "answer":
+            findings.append(Finding("deleted", f"cellule de réponse {gid} supprimée", gid))
+            continue
+        if exp.release_cell is None:
+            findings.append(Finding("deleted", f"cellule {gid} supprimée", gid))
+            continue
+        cell = copy.deepcopy(exp.release_cell)
+        cell.pop("id", None)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        anchor = max((k for k, c in enumerate(nb.cells)
+                      if grade_id(c) in position and position[grade_id(c)] < position[gid]),
+                     default=-1)
+        nb.cells.insert(anchor + 1, cell)
+        what = {"test": "de test ", "manual": "de réponse ", "readonly": "verrouillée ",
+                "task": "de tâche "}.get(exp.role, "")
+        findings.append(Finding("deleted", f"cellule {what}{gid} supprimée : rétablie", gid))
+
+    _fix_cell_ids(nb)
+    return findings
+
+
+def _fix_cell_ids(nb) -> None:
+    """Copy-pasted cells share nbformat cell ids; give duplicates a unique one (deterministically)."""
+    if nb.get("nbformat", 4) < 4 or nb.get("nbformat_minor", 0) < 5:
+        return
+    used = set()
+    for k, cell in enumerate(nb.cells):
+        cid = cell.get("id")
+        if not cid or cid in used:
+            base = cid or "cell"
+            n = k
+            while f"{base}-{n}" in used:
+                n += 1
+            cid = f"{base}-{n}"
+            cell["id"] = cid
+        used.add(cid)
+
+
+# ------------------------------------------------------------------------------------------------
+# one submission
+
+def stage(student: str, folder: Path, staging_folder: Path, expected: Expected) -> Precheck:
+    """Pre-check ``folder`` (``submitted/<student>/<assignment>``) and write what nbgrader must grade
+    into ``staging_folder``: the other files as they are, the (repaired) notebook under its expected
+    name."""
+    result = Precheck(student)
+    path, findings, failure = locate(folder, expected)
+    result.findings.extend(findings)
+    if path is None:
+        result.failure = failure
+        return result
+    nb, failure = read_notebook(path)
+    if nb is None:
+        result.failure = failure
+        return result
+    if not _has_our_cells(nb, expected):
+        result.failure = (f"{path.name} ne contient aucune cellule de ce TP "
+                          "(mauvais fichier, ou cellules recréées à la main ?)")
+        return result
+    result.findings.extend(repair_cells(nb, expected))
+    if staging_folder.exists():
+        shutil.rmtree(staging_folder)
+    staging_folder.mkdir(parents=True)
+    for item in folder.iterdir():
+        if item == path or item.suffix == ".ipynb" or item.name in SKIPPED_DIRS:
+            continue
+        if item.is_dir():
+            shutil.copytree(item, staging_folder / item.name)
+        else:
+            shutil.copy2(item, staging_folder / item.name)
+    result.staged = staging_folder / expected.filename
+    nbformat.write(nb, str(result.staged))
+    return result
+
+
+class RepairGradedCells(NbGraderPreprocessor):
+    """The cell-level repairs as an nbgrader sanitize preprocessor, for plain ``nbgrader autograde``:
+    put it first in ``Autograde.sanitize_preprocessors``. Findings are logged as warnings."""
+
+    release_directory = Unicode("release", help="Where the release notebooks are (relative to the "
+                                                "course root).").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        try:
+            root = Path(info.get("root") or ".")
+            release = root / self.release_directory / info["assignment"] / f"{info['notebook']}.ipynb"
+            expected = load_expected(info["db_url"], info.get("course_id", "default_course"),
+                                     info["assignment"], info["notebook"], release)
+        except MissingEntry:
+            return nb, resources
+        for finding in repair_cells(nb, expected):
+            self.log.warning("%s: %s", info.get("student"), finding.message)
+        return nb, resources

@@ -1,0 +1,62 @@
+"""What the grading command prints: a line per graded submission, then a summary table (French, for
+the teaching team)."""
+from __future__ import annotations
+
+import sys
+from typing import Optional, TextIO
+
+from tpkit.grading.export import fmt
+from tpkit.grading.pipeline import FAILED, OK, RunReport, StudentResult
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class Progress:
+    """``[ 3/40] student      17.5/20  ok  (6.1 s)``, one line per submission as it completes."""
+
+    def __init__(self, out: TextIO = sys.stdout, names: Optional[dict] = None):
+        self.out = out
+        self.names = names or {}
+
+    def __call__(self, done: int, total: int, r: StudentResult) -> None:
+        width = len(str(total))
+        grade = f"{fmt(r.grade20):>5}/20" if r.grade20 is not None else "    -   "
+        status = r.status if r.status == OK else f"{r.status}: {_shorten('; '.join(r.reasons), 70)}"
+        took = f"  ({r.seconds:.1f} s)" if r.seconds else ""
+        print(f"[{done:>{width}}/{total}] {r.student:<20} {grade}  {status}{took}", file=self.out, flush=True)
+
+
+def summary(report: RunReport, names: Optional[dict] = None, out: TextIO = sys.stdout,
+            exports: tuple = ()) -> None:
+    names = names or {}
+    results = list(report.results.values())
+    print("", file=out)
+    print(f"Résultats — {report.assignment} : {len(results)} rendu(s), {report.seconds:.0f} s, "
+          f"{report.workers} worker(s)", file=out)
+    has_names = any(r.student in names for r in results)
+    head = f"  {'étudiant':<20} " + (f"{'nom':<28} " if has_names else "") + f"{'note /20':>8}  statut"
+    print(head, file=out)
+    print("  " + "-" * (len(head) - 2), file=out)
+    for r in results:
+        grade = fmt(r.grade20) if r.grade20 is not None else "-"
+        name = f"{_shorten(names.get(r.student, ''), 28):<28} " if has_names else ""
+        print(f"  {r.student:<20} {name}{grade:>8}  {r.status}", file=out)
+    problems = [r for r in results if r.status != OK]
+    if problems:
+        print("", file=out)
+        print(f"Problèmes ({len(problems)}) :", file=out)
+        for r in problems:
+            print(f"  {r.student:<20} {r.status_text}", file=out)
+    pending = sorted({c for r in results if r.status != FAILED for c in r.manual_pending},
+                     key=report.columns.index)
+    if pending:
+        pts = sum(report.points.get(c, 0) for c in pending)
+        print("", file=out)
+        print(f"À corriger à la main : {', '.join(pending)} ({fmt(pts)} pt par rendu) — formgrader de "
+              "nbgrader, puis `python -m tpkit.grading --export-only`", file=out)
+    if exports:
+        print("", file=out)
+        for line in exports:
+            print(line, file=out)
