@@ -101,13 +101,17 @@ def main():
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--niter-mb", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", help="also append the table to this markdown file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
     rows = [run_seed(s, args.niter_mb) for s in range(args.seeds)]
-    print(f"{args.seeds} seeds, {torch.get_num_threads()} torch threads, "
-          f"{time.time() - t0:.0f} s, niter_mb = {args.niter_mb}\n")
-    print(report(rows))
+    text = (f"{args.seeds} seeds, {torch.get_num_threads()} torch thread(s), niter_mb = "
+            f"{args.niter_mb}, {time.time() - t0:.0f} s\n\n{report(rows)}\n")
+    print(text)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(f"\n### `--seeds {args.seeds} --threads {args.threads} --niter-mb {args.niter_mb}`\n\n{text}")
 
 
 if __name__ == "__main__":
