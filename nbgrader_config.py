@@ -22,3 +22,18 @@ c.IgnorePattern.pattern = r"(?:Warning|warnings\.warn)"
 # Long outputs (a print inside a 1000-iteration loop) are cut in autograded notebooks and feedback.
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
+
+# Grading (tpkit.grading; `python -m tpkit.grading` applies the same repairs in its pre-check).
+# Plain `nbgrader autograde` too repairs duplicated, re-labelled, deleted or altered graded cells
+# instead of stopping the whole run on a copy-pasted cell (nbgrader #1083), and says so in French.
+c.Autograde.sanitize_preprocessors = [
+    "tpkit.grading.precheck.RepairGradedCells",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.OverwriteCells.add_missing_cells = True
+c.OverwriteCells.missing_cell_notification = (
+    "Cette cellule ({cell_id}) manquait dans le rendu : elle a été rétablie pour la correction.\n\n")

@@ -93,7 +93,7 @@ def main(argv=None) -> int:
             print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) avec "
                   f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
             run = pipeline.grade(col.students, options, progress=report.Progress(names=names),
-                                 preset_failures=col.failures)
+                                 preset_failures=col.failures, preset_remarks=col.remarks)
         names = {s: e.full_name for s, e in moodle.read_roster(options.root / "submitted").items()}
         lines = export_all(options, run, worksheet=args.moodle_worksheet)
         report.summary(run, names=names, exports=lines)

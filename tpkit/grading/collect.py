@@ -25,6 +25,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "submissions"
 class Collection:
     students: list
     failures: dict = field(default_factory=dict)  # student -> French reason (nothing to grade)
+    remarks: dict = field(default_factory=dict)  # student -> [French remarks] (graded, but flagged)
     notes: list = field(default_factory=list)  # French lines for the terminal
     moodle_import: Optional[moodle.MoodleImport] = None
 
@@ -63,6 +64,7 @@ def from_moodle_zip(root: Path, assignment: str, zip_path: Path) -> Collection:
     for s in imp.renamed:
         col.notes.append(f"  {s.student_id} ({s.full_name}) : notebook rendu sous le nom "
                          f"« {s.original_name} », importé sous le nom attendu")
+        col.remarks[s.student_id] = [f"notebook rendu sous le nom « {s.original_name} » (corrigé quand même)"]
     for p in imp.problems:
         if p.participant_id and p.kind in _PROBLEM_FR:
             files = f" ({', '.join(e.rsplit('/', 1)[-1] for e in p.entries)})" if p.entries else ""

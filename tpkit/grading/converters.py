@@ -20,8 +20,10 @@ from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import (AssignLatePenalties, ClearHiddenTests, Execute, GetGrades,
                                     OverwriteCells, SaveAutoGrades)
 from traitlets import List
+from traitlets.utils.importstring import import_item
 from traitlets.config import Config
 
+from tpkit.grading.precheck import RepairGradedCells
 from tpkit.grading.preprocessors import (GRADEBOOK_LOCK, GetGradesFr, LimitedExecute, StudentSafeOutputs,
                                          SerializedAssignLatePenalties, SerializedOverwriteCells,
                                          SerializedSaveAutoGrades)
@@ -37,8 +39,14 @@ _SUBSTITUTES = {
 }
 
 
-def _substitute(preprocessors: list) -> list:
-    return [_SUBSTITUTES.get(pp, pp) for pp in preprocessors]
+def _substitute(preprocessors: list, skip: tuple = ()) -> list:
+    """The configured list (classes or import strings), with the kit's versions swapped in."""
+    out = []
+    for pp in preprocessors:
+        pp = import_item(pp) if isinstance(pp, str) else pp
+        if pp not in skip:
+            out.append(_SUBSTITUTES.get(pp, pp))
+    return out
 
 
 @contextlib.contextmanager
@@ -76,7 +84,8 @@ class ParallelAutograde(Autograde):
 
     def __init__(self, coursedir=None, **kwargs):
         super().__init__(coursedir=coursedir, **kwargs)
-        self.sanitize_preprocessors = _substitute(self.sanitize_preprocessors)
+        # the pre-check already repaired the staged notebook (RepairGradedCells is for plain nbgrader)
+        self.sanitize_preprocessors = _substitute(self.sanitize_preprocessors, skip=(RepairGradedCells,))
         self.autograde_preprocessors = _substitute(self.autograde_preprocessors)
 
     def init_assignment(self, assignment_id: str, student_id: str) -> None:

@@ -20,6 +20,7 @@ import html
 import json
 import logging
 import os
+import resource
 import shutil
 import tempfile
 import threading
@@ -109,6 +110,7 @@ class RunReport:
     results: dict  # student -> StudentResult
     workers: int = 1
     seconds: float = 0.0
+    own_cpu_seconds: float = 0.0  # CPU time of the grading process itself (kernels excluded)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -180,7 +182,8 @@ def execution_findings(nb, memory_mb: int = 0) -> list:
                 continue
             if o.get("ename") == CELL_TIMEOUT:
                 out.append(f"cellule {name} interrompue : {o.get('evalue')}")
-            elif o.get("ename") == "MemoryError" or "can't allocate memory" in str(o.get("evalue", "")):
+            elif str(o.get("ename", "")).endswith("MemoryError") or any(
+                    words in str(o.get("evalue", "")) for words in ("can't allocate memory", "Unable to allocate")):
                 limit = f" (limite de {memory_mb} Mo)" if memory_mb else ""
                 out.append(f"mémoire insuffisante dans la cellule {name}{limit}")
             elif o.get("ename") == NOT_EXECUTED and stopped is None:
@@ -262,9 +265,13 @@ class Grader:
         self.progress = progress
         self._print_lock = threading.Lock()
 
-    def run(self, students: list, preset_failures: Optional[dict] = None) -> RunReport:
+    def run(self, students: list, preset_failures: Optional[dict] = None,
+            preset_remarks: Optional[dict] = None) -> RunReport:
+        """Grade ``students``; ``preset_failures`` {student: reason} have nothing to grade (reported
+        as failed), ``preset_remarks`` {student: [remarks]} are added to the pre-check's findings."""
         options = self.options
         preset_failures = dict(preset_failures or {})
+        self.preset_remarks = dict(preset_remarks or {})
         options.exports.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(options.exports / ".grading.lock"))
         try:
@@ -309,6 +316,7 @@ class Grader:
             else:
                 pre = precheck.stage(student, options.root / "submitted" / student / options.assignment,
                                      staging / student / options.assignment, expected)
+                pre.findings[:0] = [precheck.Finding("collect", m) for m in self.preset_remarks.get(student, [])]
                 if pre.failure:
                     result = self._failed(cfg, student, pre.failure, expected, pre.messages)
                 else:
@@ -354,6 +362,8 @@ class Grader:
             for t in threads:
                 t.join()
         report.seconds = round(time.monotonic() - t0, 2)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        report.own_cpu_seconds = round(usage.ru_utime + usage.ru_stime, 2)
         report.results = dict(sorted(report.results.items()))
         (options.exports / REPORT_NAME).write_text(report.to_json(), encoding="utf-8")
         return report
@@ -411,6 +421,6 @@ class Grader:
 
 
 def grade(students: list, options: Optional[Options] = None, progress=None,
-          preset_failures: Optional[dict] = None) -> RunReport:
+          preset_failures: Optional[dict] = None, preset_remarks: Optional[dict] = None) -> RunReport:
     """Grade ``submitted/<student>/<assignment>/`` for each student; see :class:`Grader`."""
-    return Grader(options or Options(), progress).run(students, preset_failures)
+    return Grader(options or Options(), progress).run(students, preset_failures, preset_remarks)

@@ -126,7 +126,7 @@ def load_expected(db_url: str, course_id: str, assignment: str, notebook: str,
     student-visible text). Falls back to the gradebook's order when the release is missing."""
     cells: dict = {}
     order: list = []
-    with Gradebook(db_url, course_id) as gb:
+    with (Gradebook(db_url, course_id) if course_id else Gradebook(db_url)) as gb:
         nb = gb.find_notebook(notebook, assignment)
         max_score = float(nb.max_score)
         for sc in nb.source_cells:
@@ -152,6 +152,31 @@ def load_expected(db_url: str, course_id: str, assignment: str, notebook: str,
                 release_order.append(gid)
         order = release_order + [g for g in order if g not in release_order]
     return Expected(assignment, notebook, cells, order, max_score)
+
+
+def expected_from_notebooks(source_notebook: Path, release_notebook: Path, assignment: str) -> Expected:
+    """The same as :func:`load_expected`, read from the instructor notebook instead of the gradebook
+    (the gradebook's cells are what ``generate_assignment`` saved from it)."""
+    source = nbformat.read(str(source_notebook), as_version=4)
+    release = nbformat.read(str(release_notebook), as_version=4)
+    released = {grade_id(c): c for c in release.cells if grade_id(c)}
+    cells, order = {}, []
+    for cell in source.cells:
+        gid = grade_id(cell)
+        if gid is None:
+            continue
+        md = cell.metadata.nbgrader
+        flags = {k: bool(md.get(k)) for k in NBGRADER_FLAGS}
+        if flags["grade"] or flags["solution"]:
+            flags["locked"] = flags["locked"] and not flags["solution"]
+        points = float(md["points"]) if (flags["grade"] or flags["task"]) else None
+        rc = released.get(gid)
+        cells[gid] = ExpectedCell(gid, cell.cell_type, points=points,
+                                  release_source=rc.source if rc is not None else None,
+                                  release_cell=rc, **flags)
+        order.append(gid)
+    max_score = sum(c.points or 0 for c in cells.values())
+    return Expected(assignment, Path(source_notebook).stem, cells, order, max_score)
 
 
 @dataclass
@@ -426,11 +451,11 @@ class RepairGradedCells(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
+        from tpkit.grading.preprocessors import GRADEBOOK_LOCK
+        release = Path(self.release_directory) / info["assignment"] / f"{info['notebook']}.ipynb"
         try:
-            root = Path(info.get("root") or ".")
-            release = root / self.release_directory / info["assignment"] / f"{info['notebook']}.ipynb"
-            expected = load_expected(info["db_url"], info.get("course_id", "default_course"),
-                                     info["assignment"], info["notebook"], release)
+            with GRADEBOOK_LOCK:  # the converter runs from the course root
+                expected = load_expected(info["db_url"], None, info["assignment"], info["notebook"], release)
         except MissingEntry:
             return nb, resources
         for finding in repair_cells(nb, expected):

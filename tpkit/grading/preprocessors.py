@@ -18,7 +18,7 @@ import re
 import threading
 from typing import Optional
 
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
@@ -98,6 +98,13 @@ class LimitedExecute(Execute):
         try:
             with watchdog:
                 nb, resources = super().preprocess(nb, resources, km=km)
+        except CellTimeoutError:
+            # the per-cell timeout interrupted the kernel, which did not stop (SIGINT ignored or
+            # blocked in C code): nbgrader would fail the whole submission; stop here instead
+            reason = (f"la cellule ne s'est pas arrêtée à l'interruption après {self.timeout} s : "
+                      "l'exécution a été arrêtée")
+            self.log.warning("kernel unresponsive: %s", reason)
+            self._mark_not_executed(nb, reason)
         except (DeadKernelError, RuntimeError) as exc:
             if isinstance(exc, RuntimeError) and "kernel" not in str(exc).lower():
                 raise

@@ -1,0 +1,379 @@
+"""Grading a class end to end (issue #4), in a temporary copy of the course with a fresh release and
+gradebook, through the real command (`python -m tpkit.grading`), read back from the gradebook, the CSV,
+the feedback pages and the Moodle worksheet.
+
+Three grading runs, once per session (they share the xdist group "grading"):
+1. `--examples` (every bundled example, two workers);
+2. `--submitted` on the reference and the typical mistakes again (determinism), plus three
+   submissions that hit the limits (kernel killed by os._exit, memory limit, notebook time limit);
+3. `--moodle-zip` + `--moodle-worksheet` (a renamed notebook, a participant without notebook).
+"""
+import csv
+import io
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import filelock
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from tpkit import examples, paths, release
+from tpkit.grading import moodle, moodle_fixtures
+from tpkit.submissions import apply_changes, grade_id, read, solution_submission
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
+
+A = paths.ASSIGNMENT
+AUTO_POINTS = 17.5  # autograded points of the notebook; the remaining 2.5 are graded by hand
+EXAMPLES = ["boucle_infinie", "cellule_dupliquee", "erreurs_typiques", "json_invalide", "notebook_renomme",
+            "partiel", "reference", "test_supprime", "vierge"]
+CELL_TIMEOUT = "10"  # the infinite loop costs this, not the default 60 s
+
+
+def run_grading(root: Path, *args) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "2", *args]
+    return subprocess.run(cmd, cwd=root, env=release.nbgrader_env(), capture_output=True, text=True,
+                          timeout=600)
+
+
+def read_csv(root: Path) -> dict:
+    text = (root / "exports" / "grades.csv").read_text(encoding="utf-8")
+    return {row["student_id"]: row for row in csv.DictReader(io.StringIO(text))}
+
+
+def gradebook(root: Path) -> Gradebook:
+    return Gradebook(f"sqlite:///{root / 'gradebook.db'}", "rn_pytorch")
+
+
+def scores(root: Path, student: str) -> dict:
+    with gradebook(root) as gb:
+        sub = gb.find_submission_notebook(A, A, student)
+        return {g.cell.name: (g.auto_score, g.manual_score, g.needs_manual_grade, g.max_score)
+                for g in sub.grades}
+
+
+def feedback(root: Path, student: str) -> str:
+    return (root / "feedback" / student / A / f"{A}.html").read_text(encoding="utf-8")
+
+
+def hidden_lines() -> set:
+    lines, inside = set(), False
+    for cell in read(paths.SOURCE_NOTEBOOK).cells:
+        for line in cell.source.split("\n"):
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and line.strip():
+                lines.add(line.strip())
+    return lines
+
+
+def solution_lines() -> set:
+    """Lines of the instructor's solutions that the release does not show."""
+    released = "\n".join(c.source for c in read(paths.RELEASE_NOTEBOOK).cells)
+    lines, inside = set(), False
+    for cell in read(paths.SOURCE_NOTEBOOK).cells:
+        for line in cell.source.split("\n"):
+            if "BEGIN SOLUTION" in line:
+                inside = True
+            elif "END SOLUTION" in line:
+                inside = False
+            elif inside and len(line.strip()) > 25 and line.strip() not in released:
+                lines.add(line.strip())
+    return lines
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(paths.ROOT / "nbgrader_config.py", root)
+    shutil.copytree(paths.SOURCE, root / "source" / A)
+    release.generate(root=root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def first_run(course):
+    """Run 1: the examples. Outputs kept aside (later runs rewrite exports/)."""
+    proc = run_grading(course, "--examples", "--cell-timeout", CELL_TIMEOUT)
+    saved = course.parent / "first_run"
+    shutil.copytree(course / "exports", saved / "exports")
+    shutil.copytree(course / "feedback", saved / "feedback")
+    return proc, read_csv(course), {s: scores(course, s) for s in EXAMPLES if s != "json_invalide"}, saved
+
+
+LIMIT_CASES = {  # student -> (changes to the first answer cells, what the status must say)
+    # an allocation over the memory limit fails in the student's cell; then the kernel exits
+    "memoire": (["gros = np.ones(10**10)\n", "import os; os._exit(1)\n"],
+                ["mémoire insuffisante dans la cellule r1_chargement (limite de 2048 Mo)",
+                 "exécution arrêtée à la cellule r1_etiquettes : le noyau Python s'est arrêté"]),
+    # slow everywhere, no cell over the per-cell timeout: the notebook's time limit stops it
+    "lent": (["import time; time.sleep(4)\n"] * 8, ["limite de temps du notebook (20 s)"]),
+    # a wait that ignores the per-cell interrupt (SIGINT): stopped there, the rest not run
+    "sourd": (["import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)\n"],
+              ["exécution arrêtée à la cellule r1_chargement : la cellule ne s'est pas arrêtée"]),
+}
+
+
+@pytest.fixture(scope="module")
+def second_run(course, first_run):
+    """Run 2: the typical mistakes again (same student), plus the limit cases."""
+    ref = solution_submission()
+    answers = [c for c in ref.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    for student, (prefixes, _) in LIMIT_CASES.items():
+        nb = apply_changes(ref, {grade_id(c): [(c.source, prefix + c.source)] for c, prefix in zip(answers, prefixes)})
+        folder = course / "submitted" / student / A
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / f"{A}.ipynb"))
+    students = ",".join(["erreurs_typiques", *LIMIT_CASES])
+    proc = run_grading(course, "--submitted", "--students", students, "--cell-timeout", CELL_TIMEOUT,
+                       "--time-limit", "20", "--memory-limit", "2048")
+    return proc, read_csv(course)
+
+
+MOODLE_CLASS = {"Élodie Lefèvre": 1234567, "Jean-Noël D'Arcy": 1234568, "Zoë van der Berg": 1234569}
+
+
+@pytest.fixture(scope="module")
+def moodle_run(course, second_run, tmp_path_factory):
+    """Run 3: a Moodle zip (reference; blank handed in renamed; no notebook) + worksheet."""
+    ex = examples.build()
+    work = tmp_path_factory.mktemp("moodle")
+    subs = {
+        "Élodie Lefèvre": (1234567, ex["reference"][1]),
+        "Jean-Noël D'Arcy": (1234568, {f"{A} (1).ipynb": ex["vierge"][1]}),
+        "Zoë van der Berg": (1234569, {"notes.txt": b"pas fini\n"}),
+    }
+    zip_path = moodle_fixtures.write_moodle_zip(work / "moodle.zip", subs, layout="folders", names="utf8-noflag")
+    worksheet = moodle_fixtures.write_worksheet(work / "worksheet.csv", MOODLE_CLASS, language="fr", bom=True,
+                                                line_ending="\r\n", delimiter=";")
+    proc = run_grading(course, "--moodle-zip", str(zip_path), "--moodle-worksheet", str(worksheet),
+                       "--cell-timeout", CELL_TIMEOUT)
+    return proc, read_csv(course), worksheet, course / "exports" / "moodle_worksheet.csv"
+
+
+# ------------------------------------------------------------------------------------------------ run 1
+
+def test_run_completes_and_reports_every_example(first_run):
+    proc, rows, _, _ = first_run
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(rows) == EXAMPLES
+    for student in EXAMPLES:
+        assert re.search(rf"^\[\s*\d+/9\] {student}\b", proc.stdout, re.M), student  # progress line
+        assert re.search(rf"^  {student}\s", proc.stdout, re.M), student  # summary table
+    assert "Problèmes" in proc.stdout and "json_invalide" in proc.stdout
+
+
+def test_reference_gets_every_autograded_point(first_run):
+    _, rows, gb, _ = first_run
+    assert float(rows["reference"]["total_20"]) == AUTO_POINTS
+    assert rows["reference"]["status"] == "ok"
+    for name, (auto, manual, needs_manual, max_score) in gb["reference"].items():
+        if needs_manual:  # the written answers wait for the teacher
+            assert auto is None and manual is None
+        else:
+            assert auto == max_score, name
+    assert sum(m for *_, m in gb["reference"].values()) == 20
+
+
+def test_blank_gets_zero(first_run):
+    _, rows, gb, _ = first_run
+    assert rows["vierge"]["total_20"] == "0" and rows["vierge"]["status"] == "ok"
+    assert all((auto or 0) == 0 for auto, *_ in gb["vierge"].values())
+
+
+def test_partial_and_typical_mistakes(first_run):
+    _, rows, gb, _ = first_run
+    assert 0 < float(rows["partiel"]["total_20"]) < AUTO_POINTS and rows["partiel"]["status"] == "ok"
+    lost = {name for name, (auto, _, needs, mx) in gb["erreurs_typiques"].items() if not needs and auto < mx}
+    assert lost == {"q2_pred", "q2_cout", "q3_sgd"}
+    assert rows["erreurs_typiques"]["status"] == "ok"
+
+
+def test_infinite_loop_costs_its_question_only(first_run):
+    _, rows, gb, _ = first_run
+    status = rows["boucle_infinie"]["status"]
+    assert status.startswith("partial:") and "r3_precision" in status and f"{CELL_TIMEOUT} s" in status
+    lost = {name for name, (auto, _, needs, mx) in gb["boucle_infinie"].items() if not needs and auto < mx}
+    assert lost == {"q3_precision"}
+
+
+def test_invalid_json_is_failed_not_zero(first_run, course):
+    _, rows, _, saved = first_run
+    row = rows["json_invalide"]
+    assert row["status"].startswith("failed:") and "JSON invalide" in row["status"]
+    assert row["total_20"] == "" and all(row[c] == "" for c in row if c.startswith(("q", "m")))
+    page = (saved / "feedback" / "json_invalide" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "JSON invalide" in page and "non corrigé" in page
+    with gradebook(course) as gb:  # in the gradebook: nothing automatic, everything to look at
+        sub = gb.find_submission_notebook(A, A, "json_invalide")
+        assert all(g.auto_score is None and g.needs_manual_grade for g in sub.grades)
+
+
+@pytest.mark.parametrize("student, words", [
+    ("cellule_dupliquee", "r2_pred présente 2 fois"),
+    ("test_supprime", "q2_cout supprimée : rétablie"),
+    ("notebook_renomme", "TP_Dupont.ipynb"),
+])
+def test_repaired_submissions_are_graded_and_flagged(first_run, student, words):
+    _, rows, gb, _ = first_run
+    assert float(rows[student]["total_20"]) == AUTO_POINTS
+    assert rows[student]["status"].startswith("partial:") and words in rows[student]["status"]
+    assert gb[student] == gb["reference"]
+
+
+def test_csv_columns(first_run):
+    _, rows, _, saved = first_run
+    header = (saved / "exports" / "grades.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    nb = read(paths.SOURCE_NOTEBOOK)
+    graded = [grade_id(c) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert header == ["student_id", *graded, "total_20", "status"]
+    row = rows["reference"]
+    assert sum(float(row[c] or 0) for c in graded) == float(row["total_20"])
+    assert all(row[c] == "" for c in graded if c.startswith("m"))  # awaiting manual grading
+
+
+def test_feedback_shows_scores_messages_plots_and_nothing_hidden(first_run):
+    _, _, _, saved = first_run
+    hidden, solutions = hidden_lines(), solution_lines()
+    assert hidden and solutions
+    for student in EXAMPLES:
+        page = (saved / "feedback" / student / A / f"{A}.html").read_text(encoding="utf-8")
+        for marker in ("BEGIN HIDDEN", "END HIDDEN", "BEGIN SOLUTION", "tpkit", "verifier("):
+            assert marker not in page, (student, marker)
+        text = re_text(page)
+        assert not [h for h in hidden if h in text], student
+        own = student_source(student)
+        leaked = [line for line in solutions if line in text and line not in own]
+        assert not leaked, (student, leaked[:3])
+    ref = (saved / "feedback" / "reference" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "note : 17.5 / 20" in ref and "Points : 1.5 / 1.5" in ref
+    assert ref.count("data:image/png") >= 1  # the student's plots
+    blank = (saved / "feedback" / "vierge" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "Échec du test" in blank and "n'est pas encore écrite" in blank
+    assert "Traceback" not in _test_cells_html(blank)
+    mistakes = (saved / "feedback" / "erreurs_typiques" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "Remarques sur votre rendu" not in mistakes
+    loop = (saved / "feedback" / "boucle_infinie" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "Remarques sur votre rendu" in loop and "délai" in loop
+
+
+def re_text(page: str) -> str:
+    import html
+    body = re.sub(r"<style.*?</style>", "", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+def _test_cells_html(page: str) -> str:
+    """The HTML of the test cells (from each test heading to the next answer)."""
+    return "".join(re.findall(r"Test <code>.*?(?=Votre réponse|$)", page, flags=re.S))
+
+
+def student_source(student: str) -> str:
+    """What the student wrote (cell sources), to tell their own code from a leak."""
+    out = []
+    for path in (examples.EXAMPLES_DIR / student / A).glob("*.ipynb"):
+        try:
+            out += [c.source for c in nbformat.read(str(path), as_version=4).cells]
+        except Exception:
+            pass  # the truncated example: nothing of it is shown
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------ run 2
+
+def test_grading_twice_gives_identical_results(first_run, second_run, course):
+    proc, rows = second_run
+    assert proc.returncode == 0, proc.stderr
+    _, first_rows, first_scores, saved = first_run
+    assert rows["erreurs_typiques"] == first_rows["erreurs_typiques"]
+    assert scores(course, "erreurs_typiques") == first_scores["erreurs_typiques"]
+    # the feedback too, but for the addresses of objects the notebook prints (<... at 0x7f...>)
+    address = re.compile(r"0x[0-9a-f]{6,}")
+    again = feedback(course, "erreurs_typiques")
+    before = (saved / "feedback" / "erreurs_typiques" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert address.sub("0x", again) == address.sub("0x", before)
+
+
+@pytest.mark.parametrize("student", sorted(LIMIT_CASES))
+def test_limits_stop_one_submission_and_keep_what_ran(second_run, course, student):
+    proc, rows = second_run
+    assert proc.returncode == 0, proc.stderr
+    status = rows[student]["status"]
+    assert status.startswith("partial:"), status
+    for words in LIMIT_CASES[student][1]:
+        assert words in status, status
+    assert rows[student]["total_20"] != ""
+    # the tests that did not run are failed (not full marks); those that ran keep their points
+    auto = {n: a for n, (a, _, needs, _) in scores(course, student).items() if not needs}
+    assert auto["q5_minibatch"] == 0
+    if student == "lent":
+        assert auto["q1_chargement"] == 0.5
+    else:
+        assert sum(auto.values()) == 0
+
+
+def test_gradebook_is_consistent(second_run, course):
+    con = sqlite3.connect(course / "gradebook.db")
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+    nb = read(paths.SOURCE_NOTEBOOK)
+    n_graded = sum(1 for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    _, rows = second_run
+    with gradebook(course) as gb:
+        subs = gb.assignment_submissions(A)
+        assert len({s.student.id for s in subs}) == len(subs)  # one submission per student
+        for sub in subs:
+            grades = sub.notebooks[0].grades
+            assert len(grades) == n_graded
+            if sub.student.id in rows and rows[sub.student.id]["total_20"]:
+                assert abs(float(sub.score) * 20 / sub.max_score - float(rows[sub.student.id]["total_20"])) < 0.01
+
+
+def test_a_second_run_is_refused_while_one_holds_the_lock(course, second_run):
+    lock = filelock.FileLock(str(course / "exports" / ".grading.lock"))
+    with lock:
+        proc = run_grading(course, "--submitted", "--students", "reference")
+    assert proc.returncode == 2 and "autre correction" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------ run 3
+
+def test_moodle_zip_is_imported_graded_and_worksheet_filled(first_run, moodle_run):
+    proc, rows, worksheet_in, worksheet_out = moodle_run
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(rows) == ["p1234567", "p1234568", "p1234569"]
+    _, first_rows, _, _ = first_run
+    assert rows["p1234567"]["total_20"] == first_rows["reference"]["total_20"]
+    assert rows["p1234568"]["total_20"] == "0"
+    assert rows["p1234568"]["status"].startswith("partial:") and f"{A} (1).ipynb" in rows["p1234568"]["status"]
+    assert rows["p1234569"]["status"].startswith("failed:") and "aucun notebook" in rows["p1234569"]["status"]
+    assert "Élodie Lefèvre" in proc.stdout  # names from the roster in the summary
+    out = worksheet_out.read_bytes()
+    assert out.startswith(b"\xef\xbb\xbf") and b"\r\n" in out
+    table = list(csv.reader(io.StringIO(out.decode("utf-8-sig")), delimiter=";"))
+    header, body = table[0], {r[0]: dict(zip(table[0], r)) for r in table[1:]}
+    assert body["Participant 1234567"]["Note"] == "17,50"
+    assert body["Participant 1234568"]["Note"] == "0,00"
+    assert body["Participant 1234569"]["Note"] == ""  # not graded: no grade, a comment says why
+    assert "non corrigé" in body["Participant 1234569"]["Feedback par commentaires"]
+    assert "Questions à revoir" in body["Participant 1234568"]["Feedback par commentaires"]
+    assert "17.5/20" in body["Participant 1234567"]["Feedback par commentaires"]
+    original = list(csv.reader(io.StringIO(worksheet_in.read_bytes().decode("utf-8-sig")), delimiter=";"))
+    for before, after in zip(original[1:], table[1:]):
+        for col, a, b in zip(header, before, after):
+            if col not in ("Note", "Feedback par commentaires"):
+                assert a == b, col
+
+
+def test_moodle_submission_graded_like_the_same_notebook_before(first_run, moodle_run, course):
+    _, _, first_scores, _ = first_run
+    assert scores(course, "p1234567") == first_scores["reference"]

@@ -1,0 +1,113 @@
+"""Example submissions shipped with the kit: ``python -m tpkit.examples`` (re)writes
+``examples/submissions/<student>/<assignment>/<assignment>.ipynb`` from the source and the release, so
+that ``python -m tpkit.grading --examples`` shows every kind of outcome out of the box. A test checks
+that the files are in sync with the notebook.
+
+Each example is a named change to the perfect submission (``tpkit.submissions``):
+
+=================== ========================================================== =====================
+student             what it is                                                  expected outcome
+=================== ========================================================== =====================
+reference           the instructor's solution in the release                    17.5/20 auto, ok
+vierge              the blank release                                           0, ok
+partiel             sections 1 and 2 done, the rest untouched                   partial credit, ok
+erreurs_typiques    softmax over dim=0, cost without its minus sign, SGD        points lost on those
+                    without zero_grad()                                         questions, ok
+boucle_infinie      ``while True: pass`` in one answer                          that question lost,
+                                                                                partial (timeout)
+json_invalide       the file cut in the middle (truncated upload)               failed
+cellule_dupliquee   an answer cell copy-pasted (same grade id twice)            17.5, partial
+test_supprime       a test cell deleted                                         restored, 17.5, partial
+notebook_renomme    handed in as ``TP_Dupont.ipynb``                            17.5, partial
+=================== ========================================================== =====================
+"""
+from __future__ import annotations
+
+import copy
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+from tpkit import paths
+from tpkit.submissions import apply_changes, blank_submission, grade_id, solution_submission
+
+EXAMPLES_DIR = paths.ROOT / "examples" / "submissions"
+
+#: grade ids of the answer cells completed in the "partiel" example
+PARTIAL_SECTIONS = ("r1_", "r2_", "m2_")
+
+MISTAKES = {
+    "r2_pred": [("dim=1", "dim=0")],  # softmax over the wrong axis
+    "r2_cout": [("return -th.mean(", "return th.mean(")],  # cost without its minus sign
+    "r3_sgd": [("\n    optimiseur.zero_grad()", "")],  # gradients never zeroed
+}
+INFINITE_LOOP = {"r3_precision": [("taux_app = ", "while True:\n    pass\ntaux_app = ")]}
+DUPLICATED = "r2_pred"
+DELETED = "q2_cout"
+RENAMED = "TP_Dupont.ipynb"
+
+
+def _partial(reference, blank):
+    nb = copy.deepcopy(blank)
+    done = {grade_id(c): c for c in reference.cells}
+    for k, cell in enumerate(nb.cells):
+        gid = grade_id(cell)
+        if gid and gid.startswith(PARTIAL_SECTIONS) and cell.metadata.nbgrader.get("solution"):
+            nb.cells[k] = copy.deepcopy(done[gid])
+    return nb
+
+
+def _duplicated(reference, gid):
+    nb = copy.deepcopy(reference)
+    k = next(i for i, c in enumerate(nb.cells) if grade_id(c) == gid)
+    twin = copy.deepcopy(nb.cells[k])
+    if "id" in twin:
+        twin["id"] = f"{twin['id']}-copie"  # Jupyter gives a pasted cell a new id
+    nb.cells.insert(k + 1, twin)
+    return nb
+
+
+def _deleted(reference, gid):
+    nb = copy.deepcopy(reference)
+    nb.cells = [c for c in nb.cells if grade_id(c) != gid]
+    return nb
+
+
+def build(source_nb=paths.SOURCE_NOTEBOOK, release_nb=paths.RELEASE_NOTEBOOK) -> dict:
+    """{student: (file name, bytes)} for every example."""
+    reference = solution_submission(source_nb, release_nb)
+    blank = blank_submission(release_nb)
+    text = lambda nb: nbformat.writes(nb).encode("utf-8") + b"\n"  # noqa: E731
+    ref_bytes = text(reference)
+    return {
+        "reference": (paths.NOTEBOOK, ref_bytes),
+        "vierge": (paths.NOTEBOOK, text(blank)),
+        "partiel": (paths.NOTEBOOK, text(_partial(reference, blank))),
+        "erreurs_typiques": (paths.NOTEBOOK, text(apply_changes(reference, MISTAKES))),
+        "boucle_infinie": (paths.NOTEBOOK, text(apply_changes(reference, INFINITE_LOOP))),
+        "json_invalide": (paths.NOTEBOOK, ref_bytes[: len(ref_bytes) // 2]),
+        "cellule_dupliquee": (paths.NOTEBOOK, text(_duplicated(reference, DUPLICATED))),
+        "test_supprime": (paths.NOTEBOOK, text(_deleted(reference, DELETED))),
+        "notebook_renomme": (RENAMED, ref_bytes),
+    }
+
+
+def write(out_dir: Path = EXAMPLES_DIR, assignment: str = paths.ASSIGNMENT) -> list:
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    written = []
+    for student, (name, data) in build().items():
+        folder = out_dir / student / assignment
+        folder.mkdir(parents=True)
+        (folder / name).write_bytes(data)
+        written.append(folder / name)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write():
+        print(path.relative_to(paths.ROOT))
+    sys.exit(0)
