@@ -64,3 +64,39 @@ def apply_changes(nb, changes: Mapping[str, Sequence[tuple[str, str]]]) -> nbfor
                 raise ValueError(f"{gid}: {old!r} occurs {count} times (expected once)")
             cell.source = cell.source.replace(old, new)
     return nb
+
+
+def _cell_index(nb, gid: str) -> int:
+    for i, cell in enumerate(nb.cells):
+        if grade_id(cell) == gid:
+            return i
+    raise KeyError(f"no cell with grade id {gid!r}")
+
+
+def replace_sources(nb, sources: Mapping[str, str]) -> nbformat.NotebookNode:
+    """A copy of `nb` where the cell with each grade id holds the given source."""
+    nb = copy.deepcopy(nb)
+    for gid, source in sources.items():
+        nb.cells[_cell_index(nb, gid)].source = source
+    return nb
+
+
+def move_cells(nb, grade_ids: Sequence[str], after: str) -> nbformat.NotebookNode:
+    """A copy of `nb` where the cells with `grade_ids` (in that order) are moved right after
+    the cell with grade id `after` (a student re-ordering answer and test cells)."""
+    nb = copy.deepcopy(nb)
+    moved = [nb.cells[_cell_index(nb, gid)] for gid in grade_ids]
+    nb.cells = [c for c in nb.cells if grade_id(c) not in set(grade_ids)]
+    at = _cell_index(nb, after) + 1
+    nb.cells[at:at] = moved
+    return nb
+
+
+def insert_code_cells(nb, after: str | None, sources: Sequence[str]) -> nbformat.NotebookNode:
+    """A copy of `nb` with new (ungraded) code cells inserted after the cell with grade id
+    `after` (at the end when `after` is None): a student's extra cells."""
+    nb = copy.deepcopy(nb)
+    new = [nbformat.v4.new_code_cell(s) for s in sources]
+    at = len(nb.cells) if after is None else _cell_index(nb, after) + 1
+    nb.cells[at:at] = new
+    return nb

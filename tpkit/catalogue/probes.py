@@ -1,0 +1,124 @@
+"""Values the hidden checks compare with a threshold, measured right after each test cell ran.
+
+Used by the flakiness audit (`python -m tpkit.catalogue --flakiness`): the fork executor calls
+`PROBES[grade_id](namespace)` after that test cell. Each probe recomputes what the check measures,
+with the same reference functions, so the audit can report how close the reference solution comes
+to every threshold. Probes only read the namespace (no random draw, no change).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from tpkit.checks import reference as ref
+from tpkit.checks import thresholds as T
+
+LOG3 = math.log(3)
+
+
+def _rises(losses, tol=1e-12):
+    return sum(b > a + tol for a, b in zip(losses, losses[1:]))
+
+
+def _linear_test_acc(W, B):
+    R, D = ref.tensors(), ref.data()
+    with torch.no_grad():
+        return ref.accuracy(ref.pred(R["Xt"], W.detach().double(), B.detach().double()), D["yt"])
+
+
+def _model_test_acc(fn):
+    R, D = ref.tensors(), ref.data()
+    with torch.no_grad():
+        return ref.accuracy(fn(R["Xt"]).double(), D["yt"])
+
+
+def _q2_W(ns):
+    W = ns["W"].detach().double()
+    loss0 = float(ref.cout(ref.tensors()["Y"], ref.pred(ref.tensors()["X"], W, torch.zeros(1, ref.P,
+                                                                                         dtype=torch.float64))))
+    return {"W_std": float(W.std()), "W_abs_mean": abs(float(W.mean())),
+            "W_init_loss_gap": abs(loss0 - LOG3)}
+
+
+def _q2_gradient(ns):
+    R = ref.tensors()
+    W, B = ns["W"], ns["B"]
+    with torch.no_grad():
+        Rr = ref.pred(R["X"], W.detach(), B.detach()) - R["Y"]
+        gW, gB = R["X"].T @ Rr / Rr.shape[0], Rr.mean(0, keepdim=True)
+    rel = lambda a, b: float(((a - b).abs() / torch.clamp(a.abs() + b.abs(), min=1e-8)).max())  # noqa: E731
+    return {"grad_rel_error": max(rel(W.grad.double(), gW), rel(B.grad.double().reshape(gB.shape), gB))}
+
+
+def _descent(prefix, losses, W, B):
+    return {f"{prefix}_init_loss_gap": abs(losses[0] - LOG3), f"{prefix}_rises": _rises(losses),
+            f"{prefix}_final_loss": losses[-1], f"{prefix}_test_acc": _linear_test_acc(W, B)}
+
+
+def _q3_descente(ns):
+    return _descent("gd", [float(v) for v in ns["lst_loss"]], ns["W"], ns["B"])
+
+
+def _q3_sgd(ns):
+    out = _descent("sgd", [float(v) for v in ns["lst_loss_sgd"]], ns["W"], ns["B"])
+    del out["sgd_init_loss_gap"]
+    return out
+
+
+def _q4_mlp_manuel(ns):
+    W1, B1, W2, B2 = (ns[k].detach().double() for k in ("W1", "B1", "W2", "B2"))
+    losses = [float(v) for v in ns["lst_loss2"]]
+    return {"mlp_manual_test_acc": _model_test_acc(lambda x: ref.pred2(x, W1, B1, W2, B2)),
+            "mlp_manual_loss_drop": losses[0] - losses[-1]}
+
+
+def _q4_mlp_apprentissage(ns):
+    losses = [float(v) for v in ns["lst_loss_mlp"]]
+    return {"mlp_test_acc": _model_test_acc(ns["mlp"]), "mlp_loss_drop": losses[0] - losses[-1]}
+
+
+def _q5_minibatch(ns):
+    losses = [float(v) for v in ns["lst_loss_mb"]]
+    k = max(1, len(losses) // 10)
+    return {"mb_rise_share": sum(b > a for a, b in zip(losses, losses[1:])) / (len(losses) - 1),
+            "mb_loss_drop": float(np.mean(losses[:k]) - np.mean(losses[-k:])),
+            "mb_test_acc": _model_test_acc(ns["mlp_mb"])}
+
+
+PROBES = {"q2_W": _q2_W, "q2_gradient": _q2_gradient, "q3_descente": _q3_descente, "q3_sgd": _q3_sgd,
+          "q4_mlp_manuel": _q4_mlp_manuel, "q4_mlp_apprentissage": _q4_mlp_apprentissage,
+          "q5_minibatch": _q5_minibatch}
+
+
+def limits() -> dict:
+    """measure -> (threshold, 'min' | 'max'): read from thresholds.py when called."""
+    return {
+        "W_std": ((T.W_STD_MIN, T.W_STD_MAX), "range"),
+        "W_abs_mean": (T.W_MEAN_MAX, "max"),
+        "W_init_loss_gap": (T.INIT_LOSS_TOL, "max"),
+        "grad_rel_error": (T.GRAD_REL_ERR, "max"),
+        "gd_init_loss_gap": (T.INIT_LOSS_TOL, "max"),
+        "gd_rises": (T.GD_MAX_RISES, "max"),
+        "gd_final_loss": (T.GD_FINAL_LOSS_MAX, "max"),
+        "gd_test_acc": (T.GD_TEST_ACC_MIN, "min"),
+        "sgd_rises": (T.GD_MAX_RISES, "max"),
+        "sgd_final_loss": (T.GD_FINAL_LOSS_MAX, "max"),
+        "sgd_test_acc": (T.GD_TEST_ACC_MIN, "min"),
+        "mlp_manual_test_acc": (T.MLP_MANUAL_TEST_ACC_MIN, "min"),
+        "mlp_manual_loss_drop": (0.0, "min"),
+        "mlp_test_acc": (T.MLP_TEST_ACC_MIN, "min"),
+        "mlp_loss_drop": (0.0, "min"),
+        "mb_rise_share": (T.MB_MIN_RISE_SHARE, "min"),
+        "mb_loss_drop": (0.0, "min"),
+        "mb_test_acc": (T.MB_TEST_ACC_MIN, "min"),
+    }
+
+
+def margin(measure: str, value: float) -> float:
+    """How far a measured value is from failing its threshold (negative: the check fails)."""
+    limit, kind = limits()[measure]
+    if kind == "range":
+        return min(value - limit[0], limit[1] - value)
+    return value - limit if kind == "min" else limit - value

@@ -1,0 +1,254 @@
+"""Grade every catalogue entry once and judge the autograder: matrix entry × question (points
+lost), sensitivity, specificity, blast radius, and the list of problems (what a test must fail on).
+
+Entries are built from the perfect submission, with the hidden tests restored as `nbgrader
+autograde` does. The ungraded experiment cells (which no check reads, and after which every graded
+cell re-seeds its random generators) are emptied, except in the entries that are about them.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from dataclasses import dataclass, field
+
+from tpkit import execution, submissions
+from tpkit.catalogue.entries import Entry
+from tpkit.catalogue.mistakes import MISTAKES
+from tpkit.catalogue.variants import VARIANTS
+
+EXPERIMENT_CELLS = ("r3_experiences", "r3_quadratique", "r4_experiences")
+EMPTIED = "# cellule d'expériences (non notée) vidée pour le catalogue\n"
+
+
+def entries() -> list[Entry]:
+    all_entries = list(MISTAKES) + list(VARIANTS)
+    names = [e.name for e in all_entries]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"duplicate catalogue entries: {sorted(duplicates)}")
+    return all_entries
+
+
+def empty_experiments(nb):
+    present = {submissions.grade_id(c) for c in nb.cells}
+    return submissions.replace_sources(nb, {g: EMPTIED for g in EXPERIMENT_CELLS if g in present})
+
+
+def build(entry: Entry, perfect=None):
+    """The notebook that the autograder executes for this entry."""
+    perfect = perfect if perfect is not None else submissions.solution_submission()
+    nb = entry.notebook(perfect)
+    if not entry.keep_experiments:
+        nb = empty_experiments(nb)
+    return execution.with_hidden_tests(nb)
+
+
+def base_notebook(perfect=None):
+    perfect = perfect if perfect is not None else submissions.solution_submission()
+    return execution.with_hidden_tests(empty_experiments(perfect))
+
+
+@dataclass
+class Outcome:
+    entry: Entry
+    results: dict                     # qid -> execution.Result
+    status: str = "ok"
+    seconds: float = 0.0
+    shared_cells: int = 0
+
+    def lost(self) -> dict[str, float]:
+        return {q: r.max_points - r.points for q, r in self.results.items() if r.points < r.max_points}
+
+
+@dataclass
+class Report:
+    outcomes: list
+    wall_seconds: float = 0.0
+    questions: list = field(default_factory=list)
+
+    @property
+    def mistakes(self):
+        return [o for o in self.outcomes if o.entry.kind == "mistake"]
+
+    @property
+    def variants(self):
+        return [o for o in self.outcomes if o.entry.kind == "variant"]
+
+    def caught(self):
+        return [o for o in self.mistakes if o.entry.own in o.lost()]
+
+    def full_marks(self):
+        return [o for o in self.variants if not o.lost() and o.status == "ok"]
+
+    def blasting(self):
+        """Mistakes that cost points outside their own question (listed or not)."""
+        return [o for o in self.mistakes if set(o.lost()) - {o.entry.own}]
+
+    def extra_losses(self):
+        """(outcome, qid, reason or None) for every loss outside a mistake's own question."""
+        out = []
+        for o in self.mistakes:
+            listed = dict.fromkeys(o.entry.loses[1:], "listed in loses")
+            listed.update(o.entry.also_loses)
+            for q in sorted(set(o.lost()) - {o.entry.own}):
+                out.append((o, q, listed.get(q)))
+        return out
+
+    def figures(self) -> dict:
+        m, v = len(self.mistakes), len(self.variants)
+        return {"mistakes": m, "variants": v,
+                "sensitivity": len(self.caught()) / m if m else 1.0,
+                "specificity": len(self.full_marks()) / v if v else 1.0,
+                "blast_radius": len(self.blasting()) / m if m else 0.0,
+                "extra_losses": len(self.extra_losses()),
+                "extra_losses_with_reason": sum(1 for _, _, r in self.extra_losses() if r)}
+
+    def problems(self) -> list[str]:
+        """Everything that makes the autograder wrong on this catalogue (empty = all good)."""
+        out = []
+        for o in self.outcomes:
+            e, lost = o.entry, o.lost()
+            if o.status != "ok":
+                out.append(f"{e.name}: execution {o.status}")
+                continue
+            unknown = set(e.loses) - set(o.results)
+            if unknown:
+                out.append(f"{e.name}: unknown question(s) {sorted(unknown)}")
+            if e.kind == "variant":
+                if lost:
+                    out.append(f"penalised variant {e.name}: " + "; ".join(
+                        f"{q} -{p:g} ({o.results[q].message[:160]})" for q, p in lost.items()))
+                continue
+            for q in e.loses:
+                if q not in lost and q in o.results:
+                    out.append(f"escaped mistake {e.name}: {q} keeps its points")
+            own = o.results.get(e.own)
+            if own is not None and e.own in lost:
+                if not own.message.startswith("AssertionError"):
+                    out.append(f"{e.name}: {e.own} fails with a raw error, not a French diagnostic: "
+                               f"{own.message[:160]}")
+                if e.message not in own.message:
+                    out.append(f"{e.name}: {e.own} message lacks {e.message!r}: {own.message[:200]}")
+            allowed = set(e.loses) | set(e.also_loses)
+            for q in sorted(set(lost) - allowed):
+                out.append(f"unlisted loss {e.name}: {q} -{lost[q]:g} ({o.results[q].message[:160]})")
+            for q in sorted(set(e.also_loses) - set(lost)):
+                out.append(f"{e.name}: also_loses lists {q}, which keeps its points (remove it)")
+        return out
+
+
+def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "fork",
+        timeout: int = 300) -> Report:
+    """Grade the entries (all by default) once each, in parallel."""
+    from tpkit.catalogue import forkrun
+    selected = entries() if selected is None else selected
+    perfect = submissions.solution_submission()
+    jobs = {e.name: build(e, perfect) for e in selected}
+    t0 = time.time()
+    outcomes = []
+    if executor == "fork":
+        done = forkrun.execute_many(jobs, base=base_notebook(perfect), workers=workers, timeout=timeout)
+        for e in selected:
+            x = done[e.name]
+            outcomes.append(Outcome(e, execution.results(x.nb), x.status, x.seconds, x.shared_cells))
+    elif executor == "kernel":
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {e.name: pool.submit(_kernel_run, jobs[e.name], timeout) for e in selected}
+            for e in selected:
+                status, nb, seconds = futures[e.name].result()
+                outcomes.append(Outcome(e, execution.results(nb) if nb is not None else {}, status, seconds))
+    else:
+        raise ValueError(f"unknown executor {executor!r}")
+    questions = [q for q in outcomes[0].results] if outcomes else []
+    return Report(outcomes, time.time() - t0, questions)
+
+
+def _kernel_run(nb, timeout):
+    t0 = time.time()
+    try:
+        return "ok", execution.run(nb, timeout=timeout), time.time() - t0
+    except Exception as exc:  # a cell timeout or a dead kernel
+        return f"crashed: {type(exc).__name__}: {exc}"[:300], None, time.time() - t0
+
+
+# ------------------------------------------------------------------ presentation
+def _fmt(points: float) -> str:
+    return "·" if not points else f"{points:g}"
+
+
+def matrix_text(report: Report) -> str:
+    qs = report.questions
+    width = max(len(o.entry.name) for o in report.outcomes) + 2
+    lines = ["columns: " + "  ".join(f"{i + 1}={q}" for i, q in enumerate(qs)),
+             "cells: points lost ('·' none); '*' marks a mistake's own question", ""]
+    lines.append(" " * (width + 2) + "".join(f"{i + 1:>4}" for i in range(len(qs))))
+    for kind in ("mistake", "variant"):
+        lines.append(f"-- {kind}s")
+        for o in report.outcomes:
+            if o.entry.kind != kind:
+                continue
+            lost = o.lost()
+            row = ""
+            for q in qs:
+                mark = "*" if q == o.entry.own else " "
+                row += f"{_fmt(lost.get(q, 0)) + mark:>4}"
+            flag = "" if o.status == "ok" else f"  [{o.status}]"
+            lines.append(f"{o.entry.name:<{width}}  {row}{flag}")
+    return "\n".join(lines)
+
+
+def summary_text(report: Report) -> str:
+    f = report.figures()
+    seconds = sorted(o.seconds for o in report.outcomes)
+    lines = [f"catalogue: {f['mistakes']} mistakes, {f['variants']} variants; "
+             f"matrix {len(report.outcomes)} entries × {len(report.questions)} questions",
+             f"sensitivity  {len(report.caught())}/{f['mistakes']} = {f['sensitivity']:.1%} "
+             "(mistakes whose own question loses points)",
+             f"specificity  {len(report.full_marks())}/{f['variants']} = {f['specificity']:.1%} "
+             "(variants with full marks)",
+             f"blast radius {len(report.blasting())}/{f['mistakes']} = {f['blast_radius']:.1%} "
+             "(mistakes costing points outside their own question); "
+             f"{f['extra_losses_with_reason']}/{f['extra_losses']} such losses have a written reason",
+             f"wall time {report.wall_seconds:.0f} s; per entry (own cells) median "
+             f"{seconds[len(seconds) // 2]:.1f} s, max {seconds[-1]:.1f} s" if seconds else ""]
+    for o, q, reason in report.extra_losses():
+        lines.append(f"  extra loss: {o.entry.name} -> {q}: {reason or 'NO WRITTEN REASON'}")
+    return "\n".join(lines)
+
+
+def markdown(report: Report, flaky=None) -> str:
+    """docs/catalogue.md: the catalogue, what the autograder gives each entry, and the figures."""
+    f = report.figures()
+    qs = report.questions
+    out = ["# Catalogue of mistakes and valid variants",
+           "",
+           "Generated by `python -m tpkit.catalogue --doc docs/catalogue.md`; checked by "
+           "`tests/test_catalogue.py`. Each entry is one change to the instructor's solution, graded "
+           "with the hidden tests (ungraded experiment cells emptied).",
+           "",
+           "| figure | value |", "|---|---|",
+           f"| matrix | {len(report.outcomes)} entries × {len(qs)} questions |",
+           f"| sensitivity (mistakes caught) | {len(report.caught())}/{f['mistakes']} = {f['sensitivity']:.1%} |",
+           f"| specificity (variants at full marks) | {len(report.full_marks())}/{f['variants']} = {f['specificity']:.1%} |",
+           f"| blast radius (mistakes costing points outside their own question) | "
+           f"{len(report.blasting())}/{f['mistakes']} = {f['blast_radius']:.1%} |",
+           f"| extra losses with a written reason | {f['extra_losses_with_reason']}/{f['extra_losses']} |",
+           ""]
+    problems = report.problems()
+    out += ["**Problems:** " + ("none" if not problems else ""), ""]
+    out += [f"- {p}" for p in problems]
+    out += ["", "## Mistakes", "", "| entry | what the student did | points lost | message of the own question |",
+            "|---|---|---|---|"]
+    for o in report.mistakes:
+        lost = ", ".join(f"{q} −{p:g}" for q, p in o.lost().items()) or "**none**"
+        msg = o.results.get(o.entry.own).message if o.entry.own in o.results else ""
+        msg = msg.replace("AssertionError: ", "").replace("|", "\\|")
+        out.append(f"| `{o.entry.name}` | {o.entry.description} | {lost} | {msg} |")
+    out += ["", "## Valid variants", "", "| entry | how it is written | points lost |", "|---|---|---|"]
+    for o in report.variants:
+        lost = ", ".join(f"{q} −{p:g}" for q, p in o.lost().items()) or "none"
+        out.append(f"| `{o.entry.name}` | {o.entry.description} | {lost} |")
+    out += ["", "## Matrix", "", "```", matrix_text(report), "```", ""]
+    if flaky is not None:
+        out += ["## Flakiness audit", "", flaky, ""]
+    return "\n".join(out)
