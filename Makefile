@@ -7,7 +7,7 @@ PY     := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup release grade test data bench
+.PHONY: all setup release grade test data bench catalogue
 all: grade
 
 # Virtual environment with the pinned packages; the kit itself is put on sys.path by a .pth file.
@@ -36,3 +36,7 @@ data: setup
 
 bench: release
 	$(PY) bench/grading_bench.py
+
+# Mistake / variant catalogue and flakiness audit: matrix, sensitivity, specificity, blast radius.
+catalogue: release
+	$(PY) -m tpkit.catalogue
