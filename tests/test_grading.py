@@ -377,3 +377,21 @@ def test_moodle_zip_is_imported_graded_and_worksheet_filled(first_run, moodle_ru
 def test_moodle_submission_graded_like_the_same_notebook_before(first_run, moodle_run, course):
     _, _, first_scores, _ = first_run
     assert scores(course, "p1234567") == first_scores["reference"]
+
+
+def test_export_only_after_manual_grading(moodle_run, course):
+    """The teacher grades a written answer by hand; --export-only refreshes CSV, worksheet, feedback."""
+    _, rows, worksheet_in, worksheet_out = moodle_run
+    with gradebook(course) as gb:
+        grade = gb.find_grade("m2_approximation", A, A, "p1234567")
+        grade.manual_score, grade.needs_manual_grade = 0.5, False  # what the formgrader does
+        gb.db.commit()
+    proc = run_grading(course, "--export-only", "--moodle-worksheet", str(worksheet_in))
+    assert proc.returncode == 0, proc.stderr
+    after = read_csv(course)
+    assert float(after["p1234567"]["total_20"]) == float(rows["p1234567"]["total_20"]) + 0.5
+    assert after["p1234567"]["m2_approximation"] == "0.5"
+    assert after["p1234569"]["status"] == rows["p1234569"]["status"]
+    assert b"18,00" in worksheet_out.read_bytes()
+    page = feedback(course, "p1234567")
+    assert "note : 18 / 20" in page

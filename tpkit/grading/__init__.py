@@ -1,4 +1,16 @@
 """Class grading workflow: collect -> pre-check -> autograde -> feedback -> exports.
 
-``moodle``: Moodle submissions zip import and grading worksheet export.
+``python -m tpkit.grading`` (``__main__``) runs it; one module per step:
+
+``collect``        submissions from ``submitted/``, the bundled examples or a Moodle zip
+``precheck``       file and cell checks against the gradebook, repairs, staging (+ ``RepairGradedCells``)
+``pipeline``       the run: parallel grading threads, one gradebook writer at a time, results
+``kernels``        warm per-submission kernels, time and memory limits
+``preprocessors``  nbgrader preprocessors of the kit (limited execution, serialized gradebook access,
+                   student-safe feedback outputs)
+``converters``     nbgrader's Autograde / GenerateFeedback as the run uses them (French template in
+                   ``templates/feedback_fr``)
+``export``         nbgrader export plugins: grades CSV with status, Moodle worksheet
+``outputs``        writes the exports of a run; ``report``: terminal progress and summary
+``moodle``         Moodle submissions zip import and grading worksheet export.
 """

@@ -13,7 +13,9 @@ import contextlib
 import os
 from pathlib import Path
 
+import jinja2
 import nbgrader
+from nbconvert.exporters import HTMLExporter
 from nbgrader import utils as nbgrader_utils
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde, GenerateFeedback
@@ -93,6 +95,33 @@ class ParallelAutograde(Autograde):
             super().init_assignment(assignment_id, student_id)
 
 
+class _MemoryBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for the whole run (thread-safe dict operations)."""
+
+    def __init__(self):
+        self._store = {}
+
+    def load_bytecode(self, bucket):
+        code = self._store.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket):
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+class CachedHTMLExporter(HTMLExporter):
+    """``HTMLExporter`` whose templates are compiled once per process: each feedback converter makes
+    a new exporter, and compiling its ~30 templates cost 0.7 s of CPU per student."""
+
+    _bytecode_cache = _MemoryBytecodeCache()
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = self._bytecode_cache
+        return environment
+
+
 class FrenchFeedback(GenerateFeedback):
     """``GenerateFeedback`` with the French template; test cells show failure messages only."""
 
@@ -102,6 +131,7 @@ class FrenchFeedback(GenerateFeedback):
     def __init__(self, coursedir=None, **kwargs):
         super().__init__(coursedir=coursedir, **kwargs)
         self.preprocessors = _substitute(self.preprocessors)
+        self.exporter_class = CachedHTMLExporter
         c = Config()
         c.HTMLExporter.template_name = "feedback_fr"
         nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"

@@ -21,7 +21,9 @@ limit and a resident-memory backstop by killing the kernel's process tree.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,6 +97,7 @@ def _neutral_dir() -> str:
     global _NEUTRAL_DIR
     if _NEUTRAL_DIR is None or not os.path.isdir(_NEUTRAL_DIR):
         _NEUTRAL_DIR = tempfile.mkdtemp(prefix="tpkit-kernel-")
+        atexit.register(shutil.rmtree, _NEUTRAL_DIR, True)
     return _NEUTRAL_DIR
 
 
