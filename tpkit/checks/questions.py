@@ -170,6 +170,9 @@ def _(ns):
                   if tuple(W.shape) == (D["p"], D["d"]) else "")
     if not W.dtype.is_floating_point:
         fail("`W` doit contenir des flottants.")
+    if W.dtype != torch.float64:
+        fail(f"`W` est de type {W.dtype} : gardez la double précision (float64) des données X, "
+             "sinon pred ne peut pas calculer XW.")
     if not W.requires_grad or not W.is_leaf:
         fail("`W` doit être créé avec requires_grad=True (et ne pas être le résultat d'un calcul) "
              "pour que torch calcule son gradient.")
@@ -498,6 +501,36 @@ def _(ns):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.GD_TEST_ACC_MIN} après SGD.")
 
 
+def _accumulated_gradients(params, opt, loss_of) -> bool:
+    """After a full-batch training loop with a plain SGD optimizer: True when the parameters'
+    `.grad` hold gradients summed over iterations (never zeroed). Accepted: no gradient or zero
+    gradients (zeroed at the end), the gradient of the last iteration (zeroed at the top of the loop:
+    it is the gradient at θ + lr·grad, the point before the last step), or the gradient at θ."""
+    grads = [p.grad for p in params]
+    if any(g is None for g in grads) or all(not bool((g != 0).any()) for g in grads):
+        return False
+    group = opt.param_groups[0]
+    if len(opt.param_groups) != 1 or any(group.get(k) for k in ("momentum", "weight_decay", "nesterov",
+                                                                    "maximize")):
+        return False  # another update rule than θ -= lr·grad: the last point cannot be rebuilt
+    with torch.no_grad():
+        G = torch.cat([g.detach().to(torch.float64).reshape(-1) for g in grads])
+        now = [p.detach().to(torch.float64) for p in params]
+        before = [t + group["lr"] * g.detach().to(torch.float64) for t, g in zip(now, grads)]
+    for point in (before, now):
+        leaves = [t.clone().requires_grad_(True) for t in point]
+        with quiet():
+            got = torch.autograd.grad(loss_of(leaves), leaves, allow_unused=True)
+        got = torch.cat([(torch.zeros_like(t) if g is None else g).reshape(-1) for g, t in zip(got, leaves)])
+        if float((got - G).norm()) <= 1e-6 * float(got.norm() + G.norm()):
+            return False
+    return True
+
+
+ACCUMULATED = ("les gradients s'accumulent d'une itération à l'autre dans `{}` : remettez-les à zéro "
+               "à chaque itération (méthode .zero_grad() de l'optimiseur).")
+
+
 # ---------------------------------------------------------------- section 4: MLP
 @check("q4_pred2")
 def _(ns):
@@ -552,15 +585,25 @@ def _(ns):
         if not t.requires_grad or not t.is_leaf:
             fail(f"`{name}` doit être créé avec requires_grad=True.")
         params.append(t)
-    _find_sgd(ns, params, "[W1, B1, W2, B2]")
+    opt = _find_sgd(ns, params, "[W1, B1, W2, B2]")
     losses = number_list(get(ns, "lst_loss2"), "lst_loss2", ref.NITER)
     if not losses[-1] < losses[0]:
         fail("`lst_loss2` ne décroît pas : le réseau n'apprend pas.")
+    R = ref.tensors()
+    if _accumulated_gradients(params, opt, lambda ps: ref.cout(R["Y"], ref.pred2(R["X"], *ps))):
+        fail(ACCUMULATED.format("[W1, B1, W2, B2]"))
     W1, B1, W2, B2 = (as_float64(t, "W") for t in params)
     acc = _mlp_test_accuracy(lambda x: ref.pred2(x, W1, B1, W2, B2))
+    _student_rate(ns, "taux_test2", acc)
     if acc < T.MLP_MANUAL_TEST_ACC_MIN:
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.MLP_MANUAL_TEST_ACC_MIN} "
              "pour le réseau à deux couches.")
+
+
+@repair("q4_mlp_manuel")
+def _(ns):
+    # the class MLP of Q4.7 is sized with nb_hidden: a changed value must not cost that question too
+    ns["nb_hidden"] = ref.NB_HIDDEN
 
 
 @check("q4_mlp_identite")
@@ -631,7 +674,11 @@ def _(ns):
     losses = number_list(get(ns, "lst_loss_mlp"), "lst_loss_mlp", ref.NITER)
     if not losses[-1] < losses[0]:
         fail("`lst_loss_mlp` ne décroît pas : le réseau n'apprend pas.")
-    _find_sgd(ns, list(model.parameters()), "mlp.parameters()")
+    opt = _find_sgd(ns, list(model.parameters()), "mlp.parameters()")
+    R, names = ref.tensors(), [name for name, _ in model.named_parameters()]
+    forward = lambda ps: torch.func.functional_call(model, dict(zip(names, ps)), (R["X"],))  # noqa: E731
+    if _accumulated_gradients(list(model.parameters()), opt, lambda ps: ref.cout(R["Y"], forward(ps))):
+        fail(ACCUMULATED.format("mlp"))
     acc = _mlp_test_accuracy(model)
     _student_rate(ns, "taux_test_mlp", acc)
     if acc < T.MLP_TEST_ACC_MIN:
