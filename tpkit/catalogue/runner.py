@@ -55,6 +55,7 @@ class Outcome:
     status: str = "ok"
     seconds: float = 0.0
     shared_cells: int = 0
+    nb: object = None                 # the executed notebook
 
     def lost(self) -> dict[str, float]:
         return {q: r.max_points - r.points for q, r in self.results.items() if r.points < r.max_points}
@@ -105,36 +106,39 @@ class Report:
 
     def problems(self) -> list[str]:
         """Everything that makes the autograder wrong on this catalogue (empty = all good)."""
-        out = []
-        for o in self.outcomes:
-            e, lost = o.entry, o.lost()
-            if o.status != "ok":
-                out.append(f"{e.name}: execution {o.status}")
-                continue
-            unknown = set(e.loses) - set(o.results)
-            if unknown:
-                out.append(f"{e.name}: unknown question(s) {sorted(unknown)}")
-            if e.kind == "variant":
-                if lost:
-                    out.append(f"penalised variant {e.name}: " + "; ".join(
-                        f"{q} -{p:g} ({o.results[q].message[:160]})" for q, p in lost.items()))
-                continue
-            for q in e.loses:
-                if q not in lost and q in o.results:
-                    out.append(f"escaped mistake {e.name}: {q} keeps its points")
-            own = o.results.get(e.own)
-            if own is not None and e.own in lost:
-                if not own.message.startswith("AssertionError"):
-                    out.append(f"{e.name}: {e.own} fails with a raw error, not a French diagnostic: "
-                               f"{own.message[:160]}")
-                if e.message not in own.message:
-                    out.append(f"{e.name}: {e.own} message lacks {e.message!r}: {own.message[:200]}")
-            allowed = set(e.loses) | set(e.also_loses)
-            for q in sorted(set(lost) - allowed):
-                out.append(f"unlisted loss {e.name}: {q} -{lost[q]:g} ({o.results[q].message[:160]})")
-            for q in sorted(set(e.also_loses) - set(lost)):
-                out.append(f"{e.name}: also_loses lists {q}, which keeps its points (remove it)")
+        return [p for o in self.outcomes for p in outcome_problems(o)]
+
+
+def outcome_problems(o: Outcome) -> list[str]:
+    """What is wrong with the grading of one entry: an escaped mistake, a missing or raw message,
+    a loss outside the listed questions, a penalised variant, a run that did not complete."""
+    e, lost, out = o.entry, o.lost(), []
+    if o.status != "ok":
+        return [f"{e.name}: execution {o.status}"]
+    unknown = (set(e.loses) | set(e.also_loses)) - set(o.results)
+    if unknown:
+        out.append(f"{e.name}: unknown question(s) {sorted(unknown)}")
+    if e.kind == "variant":
+        if lost:
+            out.append(f"penalised variant {e.name}: " + "; ".join(
+                f"{q} -{p:g} ({o.results[q].message[:160]})" for q, p in lost.items()))
         return out
+    for q in e.loses:
+        if q not in lost and q in o.results:
+            out.append(f"escaped mistake {e.name}: {q} keeps its points")
+    own = o.results.get(e.own)
+    if own is not None and e.own in lost:
+        if not own.message.startswith("AssertionError"):
+            out.append(f"{e.name}: {e.own} fails with a raw error, not a French diagnostic: "
+                       f"{own.message[:160]}")
+        if e.message not in own.message:
+            out.append(f"{e.name}: {e.own} message lacks {e.message!r}: {own.message[:200]}")
+    allowed = set(e.loses) | set(e.also_loses)
+    for q in sorted(set(lost) - allowed):
+        out.append(f"unlisted loss {e.name}: {q} -{lost[q]:g} ({o.results[q].message[:160]})")
+    for q in sorted(set(e.also_loses) - set(lost)):
+        out.append(f"{e.name}: also_loses lists {q}, which keeps its points (remove it)")
+    return out
 
 
 def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "fork",
@@ -150,13 +154,14 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
         done = forkrun.execute_many(jobs, base=base_notebook(perfect), workers=workers, timeout=timeout)
         for e in selected:
             x = done[e.name]
-            outcomes.append(Outcome(e, execution.results(x.nb), x.status, x.seconds, x.shared_cells))
+            outcomes.append(Outcome(e, execution.results(x.nb), x.status, x.seconds, x.shared_cells, x.nb))
     elif executor == "kernel":
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {e.name: pool.submit(_kernel_run, jobs[e.name], timeout) for e in selected}
             for e in selected:
                 status, nb, seconds = futures[e.name].result()
-                outcomes.append(Outcome(e, execution.results(nb) if nb is not None else {}, status, seconds))
+                outcomes.append(Outcome(e, execution.results(nb) if nb is not None else {}, status, seconds,
+                                        0, nb))
     else:
         raise ValueError(f"unknown executor {executor!r}")
     questions = [q for q in outcomes[0].results] if outcomes else []

@@ -6,7 +6,9 @@ margin below the worst measured run.
 """
 # Initialisation: W = 0.01 * randn(d, p); its entries have a standard deviation of 0.01.
 W_STD_MIN, W_STD_MAX, W_MEAN_MAX = 0.005, 0.02, 0.003
-INIT_LOSS_TOL = 0.05            # |initial loss - log 3|
+# |initial loss - log 3| with W = 0.01 * randn: up to 0.072 over 20000 seeds (79 of them above 0.05,
+# e.g. seed 650: 0.063, which 0.05 wrongly failed); 0.1 as the notebook's visible check in q2_cout.
+INIT_LOSS_TOL = 0.1
 GRAD_REL_ERR = 1e-7             # CS231n relative error, float64
 
 SEED_GD = 1                     # the seed line given in the §3 cells

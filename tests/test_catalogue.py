@@ -1,0 +1,181 @@
+"""The autograder proved right (issue #5): a catalogue of realistic mistakes, each of which must cost
+points on its own question with a French diagnostic and nowhere else without a written reason, and of
+valid variants, each of which must get full marks.
+
+All entries are graded once per session (`catalogue` fixture, xdist group "catalogue") by the
+catalogue runner, whose own processes use the cores. Its executor (forked processes sharing the
+reference's prefix) is checked against the real grading command on a few entries.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from tpkit import execution, paths, release, submissions
+from tpkit.catalogue import forkrun, runner
+from tpkit.catalogue.mistakes import MISTAKES
+from tpkit.catalogue.variants import VARIANTS
+
+A = paths.ASSIGNMENT
+WORKERS = os.cpu_count() or 2
+BLAST_RADIUS_MAX = 0.05
+
+
+def autograded_ids() -> list:
+    return [submissions.grade_id(c) for c in submissions.read(paths.SOURCE_NOTEBOOK).cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+
+
+# ------------------------------------------------------------------ the catalogue itself (no execution)
+def test_catalogue_size_and_coverage():
+    assert len(MISTAKES) >= 40 and len(VARIANTS) >= 15
+    qids = autograded_ids()
+    entries = runner.entries()  # names are unique
+    for e in entries:
+        assert e.description and e.kind in ("mistake", "variant"), e.name
+        assert set(e.loses) <= set(qids) and set(e.also_loses) <= set(qids), e.name
+        if e.kind == "mistake":
+            assert e.loses and e.message, e.name
+            assert all(reason.strip() for reason in e.also_loses.values()), e.name
+        else:
+            assert not e.loses and not e.also_loses, e.name
+    # every autograded question is the own question of at least one mistake
+    assert {m.own for m in MISTAKES} == set(qids)
+
+
+def test_every_entry_applies_to_the_current_notebook():
+    """Each change must find its text exactly once: a catalogue gone stale fails here, cheaply."""
+    perfect = submissions.solution_submission()
+    base = runner.base_notebook(perfect)
+    for e in runner.entries():
+        nb = runner.build(e, perfect)
+        assert [c.source for c in nb.cells] != [c.source for c in base.cells] or e.keep_experiments, \
+            f"{e.name} changes nothing"
+
+
+# ------------------------------------------------------------------ grading every entry
+@pytest.fixture(scope="session")
+def catalogue():
+    report = runner.run(workers=WORKERS)
+    print("\n" + runner.matrix_text(report) + "\n" + runner.summary_text(report))
+    return report
+
+
+def _outcome(report, name):
+    return next(o for o in report.outcomes if o.entry.name == name)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("catalogue")
+@pytest.mark.parametrize("name", [m.name for m in MISTAKES])
+def test_mistake_is_caught_on_its_own_question_only(catalogue, name):
+    o = _outcome(catalogue, name)
+    assert not runner.outcome_problems(o), runner.outcome_problems(o)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("catalogue")
+@pytest.mark.parametrize("name", [v.name for v in VARIANTS])
+def test_valid_variant_gets_full_marks(catalogue, name):
+    o = _outcome(catalogue, name)
+    assert not runner.outcome_problems(o), runner.outcome_problems(o)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("catalogue")
+def test_sensitivity_specificity_blast_radius(catalogue):
+    f = catalogue.figures()
+    summary = runner.summary_text(catalogue)
+    assert f["sensitivity"] == 1.0, summary
+    assert f["specificity"] == 1.0, summary
+    assert f["blast_radius"] <= BLAST_RADIUS_MAX, summary
+    assert f["extra_losses_with_reason"] == f["extra_losses"], summary
+    assert len(catalogue.questions) == len(autograded_ids())
+
+
+# ------------------------------------------------------------------ fidelity of the executor
+def _cell(source, gid=None, points=None):
+    cell = nbformat.v4.new_code_cell(source)
+    if gid:
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": gid,
+                                     "points": points, "schema_version": 3}
+    return cell
+
+
+def test_forkrun_scores_like_a_kernel_and_isolates_jobs():
+    """Small synthetic notebooks: a test cell loses its points on an error or on stderr (also
+    written by C code to file descriptor 2), nbgrader's rule; a warning printed once per process
+    shows in every job; a job that kills its process or loops forever is reported, the others are
+    not affected."""
+    def nb(*cells):
+        return nbformat.v4.new_notebook(cells=list(cells))
+    once = "import warnings\nwarnings.warn('une fois par processus', UserWarning)"
+    jobs = {
+        "ok": nb(_cell("x = 1"), _cell("assert x == 1", "t", 1)),
+        "error": nb(_cell("x = 2"), _cell("assert x == 1, 'faux'", "t", 1)),
+        "stderr": nb(_cell("import sys"), _cell("sys.stderr.write('attention')", "t", 1)),
+        "fd2": nb(_cell("import os"), _cell("os.write(2, b'niveau C')", "t", 1)),
+        "warn_a": nb(_cell("pass"), _cell(once, "t", 1)),
+        "warn_b": nb(_cell("pass"), _cell(once, "t", 1)),
+        "dies": nb(_cell("import os"), _cell("os._exit(3)", "t", 1)),
+        "loops": nb(_cell("pass"), _cell("while True:\n    pass", "t", 1)),
+    }
+    done = forkrun.execute_many(jobs, base=nb(_cell("x = 1")), workers=2, timeout=5)
+    points = {k: execution.results(x.nb)["t"].points for k, x in done.items() if x.status == "ok"}
+    assert points == {"ok": 1, "error": 0, "stderr": 0, "fd2": 0, "warn_a": 0, "warn_b": 0}
+    assert "faux" in execution.results(done["error"].nb)["t"].message
+    assert done["dies"].status.startswith("crashed") and done["loops"].status == "timeout"
+    assert done["ok"].shared_cells == 1 and done["error"].shared_cells == 0
+
+
+def _stdout(nb) -> dict:
+    return {i: "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream" and o.name == "stdout")
+            for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+
+
+FIDELITY = ["softmax_mauvais_axe", "mlp_manuel_nb_hidden_change", "minibatch_tire_une_fois",
+            "onehot_torch_one_hot", "cellules_supplementaires"]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("catalogue")
+def test_grading_command_gives_the_same_scores_messages_and_numbers(catalogue, tmp_path):
+    """End to end: the entries handed in as student notebooks and graded by `python -m
+    tpkit.grading` (nbgrader autograde in fresh kernels, hidden tests restored from the gradebook)
+    get the same points per test cell, the same French messages and print the same numbers
+    (losses, accuracies) as in the catalogue's forked processes."""
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(paths.ROOT / "nbgrader_config.py", course)
+    shutil.copytree(paths.SOURCE, course / "source" / A)
+    release.generate(root=course)
+    perfect = submissions.solution_submission()
+    by_name = {e.name: e for e in runner.entries()}
+    for name in FIDELITY:
+        e = by_name[name]
+        nb = e.notebook(perfect)
+        if not e.keep_experiments:
+            nb = runner.empty_experiments(nb)
+        folder = course / "submitted" / name / A
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / f"{A}.ipynb"))
+    proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(course), "--submitted",
+                           "--workers", str(WORKERS), "--no-feedback"],
+                          cwd=course, env=release.nbgrader_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "rn_pytorch") as gb:
+        for name in FIDELITY:
+            sub = gb.find_submission_notebook(A, A, name)
+            graded = {g.cell.name: g.auto_score for g in sub.grades if not g.needs_manual_grade}
+            fast = {q: r.points for q, r in _outcome(catalogue, name).results.items()}
+            assert graded == fast, (name, graded, fast)
+            autograded = submissions.read(course / "autograded" / name / A / f"{A}.ipynb")
+            messages = {q: r.message for q, r in execution.results(autograded).items()}
+            assert messages == {q: r.message for q, r in _outcome(catalogue, name).results.items()}, name
+            assert _stdout(autograded) == _stdout(_outcome(catalogue, name).nb), name
+    json.loads((course / "exports" / "grading_report.json").read_text(encoding="utf-8"))
