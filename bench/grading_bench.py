@@ -83,7 +83,7 @@ def _bare_one(args) -> float:
         client = nbclient.NotebookClient(nb, timeout=120, allow_errors=True, kernel_name="python3",
                                          shutdown_kernel="immediate", resources={"metadata": {"path": tmp}})
         t0 = time.perf_counter()
-        client.execute(env=execution.kernel_env(threads))
+        client.execute(env=execution.kernel_env(threads), stderr=subprocess.DEVNULL)
         return time.perf_counter() - t0
 
 
