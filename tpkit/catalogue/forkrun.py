@@ -143,6 +143,13 @@ def _make_shell():
         def enable_gui(self, gui=None):
             """`%matplotlib inline` needs no event loop (the kernel's shell does the same)."""
 
+        def showtraceback(self, *args, **kwargs):
+            """A kernel sends the traceback as the error output, not to stdout; the error is
+            taken from the cell's result."""
+
+        def showsyntaxerror(self, *args, **kwargs):
+            pass
+
     return Shell.instance(config=cfg, displayhook_class=Hook, display_pub_class=Publisher)
 
 
