@@ -108,7 +108,7 @@ def ours(course: Path, workers: int) -> float:
     return wall
 
 
-def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path) -> tuple:
+def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path, threads: int = 0) -> tuple:
     """Plain `nbgrader autograde` of the class on a copy holding `sample` submissions."""
     copy = scratch / "serial"
     copy.mkdir()
@@ -120,9 +120,17 @@ def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path) ->
     for s in chosen:
         shutil.copytree(course / "submitted" / s, copy / "submitted" / s)
     cmd = [sys.executable, "-m", "nbgrader", "autograde", paths.ASSIGNMENT, "--force", "--log-level=ERROR"]
+    env = env_with_venv()
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=copy, env=env_with_venv(), capture_output=True, text=True)
+    subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True)
     return time.perf_counter() - t0, len(chosen)
+
+
+def load() -> str:
+    """The machine's load while a phase ran (other processes skew every figure)."""
+    return f"[load average {os.getloadavg()[0]:.1f}]"
 
 
 def main(argv=None) -> int:
@@ -131,6 +139,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=0, help="grading workers (default: cores)")
     p.add_argument("--serial-sample", type=int, default=10,
                    help="submissions graded by plain nbgrader (0 = all K; default 10)")
+    p.add_argument("--serial-threads", type=int, default=0,
+                   help="torch threads of plain nbgrader's kernel (default: its own default, all cores)")
     p.add_argument("--skip-serial", action="store_true")
     p.add_argument("--skip-floor", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the temporary course")
@@ -150,7 +160,7 @@ def main(argv=None) -> int:
         total, floor_wall = floor(course, students, cores, threads)
         fl = total / cores
         print(f"floor: bare nbclient, one fresh kernel each, {cores} at a time: {total:.1f} s of execution "
-              f"({total / k:.2f} s per notebook) -> floor {fl:.1f} s (its own wall: {floor_wall:.1f} s)",
+              f"({total / k:.2f} s per notebook) -> floor {fl:.1f} s (its own wall: {floor_wall:.1f} s) {load()}",
               flush=True)
 
     wall = ours(course, workers)
@@ -160,18 +170,19 @@ def main(argv=None) -> int:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     print(f"tpkit.grading: wall {wall:.1f} s = {wall / k:.2f} s per submission, "
           f"{60 * k / wall:.1f} submissions/min (statuses: {statuses}); the grading process itself used "
-          f"{report['own_cpu_seconds']:.1f} s of CPU ({report['own_cpu_seconds'] / k:.2f} s per submission)",
+          f"{report['own_cpu_seconds']:.1f} s of CPU ({report['own_cpu_seconds'] / k:.2f} s per submission) {load()}",
           flush=True)
     if not args.skip_floor:
         print(f"  wall / floor = {wall / fl:.2f} (target <= 1.5)", flush=True)
 
     if not args.skip_serial:
-        s_wall, n = serial_nbgrader(course, students, args.serial_sample, scratch)
+        s_wall, n = serial_nbgrader(course, students, args.serial_sample, scratch, args.serial_threads)
         per = s_wall / n
         extrapolated = per * k
         how = "measured on all" if n == k else f"measured on {n}, extrapolated to {k}"
-        print(f"serial nbgrader autograde: {per:.2f} s per submission ({how}: {extrapolated:.0f} s) "
-              f"-> speed-up {extrapolated / wall:.2f}x (target >= 1.8)", flush=True)
+        threads_note = f", {args.serial_threads} torch thread(s)" if args.serial_threads else ""
+        print(f"serial nbgrader autograde{threads_note}: {per:.2f} s per submission ({how}: {extrapolated:.0f} s) "
+              f"-> speed-up {extrapolated / wall:.2f}x (target >= 1.8) {load()}", flush=True)
 
     if args.keep:
         print(f"kept: {scratch}")
