@@ -65,16 +65,12 @@ def feedback(root: Path, student: str) -> str:
 
 
 def hidden_lines() -> set:
-    lines, inside = set(), False
-    for cell in read(paths.SOURCE_NOTEBOOK).cells:
-        for line in cell.source.split("\n"):
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and line.strip():
-                lines.add(line.strip())
-    return lines
+    """Lines of the instructor's test cells that the release does not show (the hidden tests)."""
+    released = {grade_id(c): c.source.split("\n") for c in read(paths.RELEASE_NOTEBOOK).cells}
+    return {line.strip() for c in read(paths.SOURCE_NOTEBOOK).cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+            for line in c.source.split("\n")
+            if line.strip() and line not in released.get(grade_id(c), []) and "HIDDEN TESTS" not in line}
 
 
 def solution_lines() -> set:

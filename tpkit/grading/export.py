@@ -24,7 +24,7 @@ from nbgrader.plugins import ExportPlugin
 from traitlets import Unicode
 
 from tpkit.grading import moodle
-from tpkit.grading.pipeline import FAILED, OK, REPORT_NAME, RunReport, StudentResult
+from tpkit.grading.pipeline import FAILED, OK, REPORT_NAME, RunReport, StudentResult, submission_scores
 
 
 def fmt(value: Optional[float]) -> str:
@@ -54,20 +54,14 @@ def gather(gradebook: Gradebook, assignment: str, students: list, report: Option
             result.status, result.reasons = known.status, list(known.reasons)
         if result.status != FAILED:
             try:
-                sub = gradebook.find_submission(assignment, student)
+                result.scores, score, _ = submission_scores(gradebook, assignment, student, columns)
             except MissingEntry:
                 result.status, result.reasons = FAILED, ["aucun rendu"]
             else:
-                scores = {}
-                for snb in sub.notebooks:
-                    for grade in snb.grades:
-                        pending = grade.manual_score is None and grade.auto_score is None
-                        scores[grade.cell.name] = None if pending else float(grade.score)
-                result.scores = {c: scores.get(c) for c in columns if c in scores}
-                if known is None and scores and all(v is None for v in scores.values()):
+                if known is None and result.scores and all(v is None for v in result.scores.values()):
                     result.status, result.reasons = FAILED, ["non corrigé"]
                 else:
-                    result.score = float(sub.score) - float(sub.late_submission_penalty or 0.0)
+                    result.score = score
         results[student] = result
     return columns, points, results
 

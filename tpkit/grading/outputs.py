@@ -6,19 +6,10 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from nbgrader.api import Gradebook
-from nbgrader.coursedir import CourseDirectory
-
 from tpkit.grading.converters import FrenchFeedback
 from tpkit.grading.export import GradesCsvExport, MoodleWorksheetExport, gather
-from tpkit.grading.pipeline import (FAILED, GRADEBOOK_LOCK, Options, RunReport, _coursedir, load_config,
-                                    _student_logger, _close_logger)
-
-
-def _gradebook(options: Options) -> Gradebook:
-    cfg = load_config(options)
-    course_id = cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
-    return Gradebook(CourseDirectory(config=cfg).db_url, course_id)
+from tpkit.grading.pipeline import (FAILED, GRADEBOOK_LOCK, Options, RunReport, _close_logger, _coursedir,
+                                    _student_logger, load_config, open_gradebook)
 
 
 def export_all(options: Options, run: RunReport, worksheet: Optional[Path] = None) -> list:
@@ -29,7 +20,7 @@ def export_all(options: Options, run: RunReport, worksheet: Optional[Path] = Non
     cwd = os.getcwd()
     os.chdir(options.root)
     try:
-        with GRADEBOOK_LOCK, _gradebook(options) as gb:
+        with GRADEBOOK_LOCK, open_gradebook(load_config(options)) as gb:
             _, _, fresh = gather(gb, options.assignment, students, run)
             for s, r in fresh.items():
                 r.seconds = run.results[s].seconds if s in run.results else 0.0

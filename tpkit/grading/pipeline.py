@@ -194,30 +194,34 @@ def execution_findings(nb, memory_mb: int = 0) -> list:
     return out
 
 
-def read_scores(options: Options, cfg: Config, result: StudentResult, expected: precheck.Expected) -> None:
+def open_gradebook(cfg: Config) -> Gradebook:
+    """The course's gradebook (nbgrader's Gradebook API)."""
     course_id = cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
-    db_url = CourseDirectory(config=cfg).db_url
-    with GRADEBOOK_LOCK, Gradebook(db_url, course_id) as gb:
-        sub = gb.find_submission_notebook(options.notebook, options.assignment, result.student)
-        scores = {}
-        for grade in sub.grades:
-            name = grade.cell.name
-            if grade.manual_score is None and grade.auto_score is None:
-                scores[name] = None
-            else:
-                scores[name] = float(grade.score)
-        result.scores = {g: scores.get(g) for g in expected.graded_ids if g in scores}
-        penalty = sub.late_submission_penalty or 0.0
-        result.score = round(float(sub.score) - float(penalty), 4)
-        result.max_score = float(sub.max_score)
+    return Gradebook(CourseDirectory(config=cfg).db_url, course_id)
+
+
+def submission_scores(gb: Gradebook, assignment: str, student: str, columns: list) -> tuple:
+    """({graded id: points or None when awaiting manual grading}, total after late penalty, maximum)."""
+    sub = gb.find_submission(assignment, student)
+    scores = {}
+    for snb in sub.notebooks:
+        for grade in snb.grades:
+            pending = grade.manual_score is None and grade.auto_score is None
+            scores[grade.cell.name] = None if pending else float(grade.score)
+    total = float(sub.score) - float(sub.late_submission_penalty or 0.0)
+    return {c: scores[c] for c in columns if c in scores}, round(total, 4), float(sub.max_score)
+
+
+def read_scores(cfg: Config, result: StudentResult, expected: precheck.Expected) -> None:
+    with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
+        result.scores, result.score, result.max_score = submission_scores(
+            gb, expected.assignment, result.student, expected.graded_ids)
 
 
 def reset_scores(options: Options, cfg: Config, student: str) -> None:
     """A submission that cannot be graded: its automatic scores are cleared (not left from an earlier
     run, not a silent 0) and it is marked for manual grading; manual scores are kept."""
-    course_id = cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
-    db_url = CourseDirectory(config=cfg).db_url
-    with GRADEBOOK_LOCK, Gradebook(db_url, course_id) as gb:
+    with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(options.assignment, student)
         for nb in sub.notebooks:
@@ -294,12 +298,11 @@ class Grader:
         t0 = time.monotonic()
         cfg = load_config(options, staging)
         course_id = cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
-        db_url = CourseDirectory(config=cfg).db_url
         release_nb = options.root / "release" / options.assignment / f"{options.notebook}.ipynb"
         try:
             with GRADEBOOK_LOCK:
-                expected = precheck.load_expected(db_url, course_id, options.assignment, options.notebook,
-                                                  release_nb)
+                expected = precheck.load_expected(CourseDirectory(config=cfg).db_url, course_id,
+                                                  options.assignment, options.notebook, release_nb)
         except MissingEntry:
             raise GradingError(f"le devoir {options.assignment} n'est pas dans le gradebook : "
                                "générez d'abord la version étudiante (make release)")
@@ -401,7 +404,7 @@ class Grader:
                                     f"exports/logs/{student}.log)", expected, pre.messages)
             remarks = pre.messages + execution_findings(nbformat.read(str(graded), as_version=4),
                                                         options.memory_mb)
-            read_scores(options, cfg, result, expected)
+            read_scores(cfg, result, expected)
             if remarks:
                 result.status, result.reasons = PARTIAL, remarks
             if options.feedback:

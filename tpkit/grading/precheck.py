@@ -98,21 +98,27 @@ def role_of(cell) -> str:
 
 
 def grade_id(cell) -> Optional[str]:
+    """Like tpkit.submissions.grade_id, but a student's notebook may hold any JSON there."""
     md = cell.get("metadata", {}).get("nbgrader")
     return md.get("grade_id") if isinstance(md, dict) else None
 
 
-def visible_source(source: str) -> str:
-    """The source without its hidden-test region (what the release shows)."""
-    out, inside = [], False
+def split_hidden(source: str) -> tuple:
+    """(lines shown to students, lines of the hidden-test regions), markers dropped."""
+    shown, hidden, inside = [], [], False
     for line in source.split("\n"):
         if "BEGIN HIDDEN TESTS" in line:
             inside = True
         elif "END HIDDEN TESTS" in line:
             inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
+        else:
+            (hidden if inside else shown).append(line)
+    return shown, hidden
+
+
+def visible_source(source: str) -> str:
+    """The source without its hidden-test region (what the release shows)."""
+    return "\n".join(split_hidden(source)[0])
 
 
 def _same_text(a: str, b: str) -> bool:

@@ -28,6 +28,7 @@ from jupyter_core.utils import ensure_async
 from traitlets import Integer, List, Unicode, default
 
 from tpkit.grading import kernels
+from tpkit.grading.precheck import split_hidden
 
 #: One lock for every gradebook access of this process (sqlite allows one writer at a time, and two
 #: connections that both upgrade a read to a write get "database is locked" instead of waiting).
@@ -200,22 +201,11 @@ class StudentSafeOutputs(NbGraderPreprocessor):
 
     label = Unicode("Échec du test").tag(config=True)
 
-    def _hidden_lines(self, cell) -> set:
-        lines, inside = set(), False
-        for line in cell.source.split("\n"):
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and line.strip():
-                lines.add(line.strip())
-        return lines
-
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
         is_test = utils.is_grade(cell) and not utils.is_solution(cell)
-        hidden = self._hidden_lines(cell) if is_test else set()
+        hidden = {line.strip() for line in split_hidden(cell.source)[1] if line.strip()} if is_test else set()
         outputs = []
         for out in cell.get("outputs", []):
             if out.output_type == "error":
