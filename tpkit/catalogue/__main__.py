@@ -27,6 +27,8 @@ def main(argv=None) -> int:
                    help="fork: shared prefixes in forked processes (default); kernel: a fresh Jupyter "
                         "kernel per entry (tpkit.execution.run, slower)")
     p.add_argument("--doc", type=Path, metavar="PATH", help="also write the Markdown report there")
+    p.add_argument("--with-flakiness", action="store_true",
+                   help="with --doc: run the flakiness audit too and add it to the report")
     p.add_argument("--flakiness", action="store_true", help="run the flakiness audit instead")
     p.add_argument("--seeds", type=int, default=20, help="seeds with 1 torch thread (audit)")
     p.add_argument("--seeds-2-threads", type=int, default=20, help="seeds with 2 torch threads (audit)")
@@ -53,11 +55,17 @@ def main(argv=None) -> int:
     print(f"\n{len(problems)} problem(s)" + (":" if problems else ""))
     for line in problems:
         print("  " + line)
+    flaky_text, flaky = None, False
+    if args.doc and args.with_flakiness:
+        audit = flakiness.audit(range(args.seeds), range(args.seeds_2_threads), workers=args.workers)
+        flaky_text = flakiness.report_text(audit)
+        flaky = bool(audit.flaky() or audit.missing_measures())
+        print("\n" + flaky_text)
     if args.doc:
         args.doc.parent.mkdir(parents=True, exist_ok=True)
-        args.doc.write_text(runner.markdown(report), encoding="utf-8")
+        args.doc.write_text(runner.markdown(report, flaky_text), encoding="utf-8")
         print(f"written: {args.doc}")
-    return 1 if problems else 0
+    return 1 if problems or flaky else 0
 
 
 if __name__ == "__main__":

@@ -156,6 +156,12 @@ MISTAKES = [
             "log de Y au lieu du log de Ŷ",
             {"r2_cout": [("Y * th.log(Yhat + 1e-16)", "Yhat * th.log(Y + 1e-16)")]},
             loses="q2_cout", message="au lieu de"),
+    mistake("cout_calcule_en_numpy",
+            "coût calculé avec numpy puis remis en tenseur : plus relié à Ŷ pour autograd",
+            {"r2_cout": [("return -th.mean(th.sum(Y * th.log(Yhat + 1e-16), dim=1))",
+                          "J = -np.mean(np.sum(np.asarray(Y) * np.log(Yhat.detach().numpy() + 1e-16), axis=1))\n"
+                          "    return th.tensor(J)")]},
+            loses="q2_cout", message="n'est pas reliée à Ŷ pour autograd"),
     mistake("loss_arguments_inverses",
             "loss = cout(Yhat, Y) : arguments inversés",
             {"r2_cout": [("loss = cout(Y, Yhat)", "loss = cout(Yhat, Y)")]},
