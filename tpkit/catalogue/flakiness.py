@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from tpkit import execution, submissions
+from tpkit import submissions
 from tpkit.catalogue import forkrun, probes, runner
 
 SEED_CALL = re.compile(r"\b(np\.random\.seed|th\.manual_seed)\(\s*\d+\s*\)")
@@ -75,10 +75,10 @@ def run(seeds, threads: int = 1, workers: int = 2, timeout: int = 300) -> list[S
     jobs = {f"seed{s}": seeded(base, s) for s in seeds}
     done = forkrun.execute_many(jobs, base=None, workers=workers, threads=threads, timeout=timeout,
                                 probes="tpkit.catalogue.probes")
-    out = []
+    out, pattern = [], runner.ignore_pattern()
     for s in seeds:
         x = done[f"seed{s}"]
-        failed = {q: r.message for q, r in execution.results(x.nb).items() if r.points < r.max_points}
+        failed = {q: r.message for q, r in runner.score(x.nb, pattern).items() if r.points < r.max_points}
         out.append(SeedRun(s, threads, x.status, x.seconds, failed, x.measures))
     return out
 

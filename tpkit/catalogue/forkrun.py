@@ -84,6 +84,8 @@ def execute_many(jobs: dict, base=None, workers: int = 2, threads: int = 1, time
         (tmp / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                    MPLBACKEND="module://matplotlib_inline.backend_inline", PYTHONHASHSEED="0")
+        if threads > 1:  # threads that wait sleep instead of spinning on cores other runs need
+            env["OMP_WAIT_POLICY"] = "PASSIVE"
         proc = subprocess.run([sys.executable, "-m", "tpkit.catalogue.forkrun", str(tmp)],
                               env=env, capture_output=True, text=True)
         if proc.returncode != 0:

@@ -8,16 +8,39 @@ cell re-seeds its random generators) are emptied, except in the entries that are
 from __future__ import annotations
 
 import concurrent.futures
+import copy
+import re
 import time
 from dataclasses import dataclass, field
 
-from tpkit import execution, submissions
+from tpkit import execution, paths, submissions
 from tpkit.catalogue.entries import Entry
 from tpkit.catalogue.mistakes import MISTAKES
 from tpkit.catalogue.variants import VARIANTS
 
 EXPERIMENT_CELLS = ("r3_experiences", "r3_quadratique", "r4_experiences")
 EMPTIED = "# cellule d'expériences (non notée) vidée pour le catalogue\n"
+
+
+def ignore_pattern() -> str | None:
+    """The course's `IgnorePattern` (nbgrader_config.py): stderr outputs matching it are removed
+    by `nbgrader autograde` before scoring (warnings must not zero a test cell)."""
+    from traitlets.config.loader import PyFileConfigLoader
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(paths.ROOT)).load_config()
+    ip = cfg.get("IgnorePattern", {})
+    return ip.get("pattern") or None if ip.get("enabled") else None
+
+
+def score(nb, pattern: str | None = None) -> dict:
+    """Per-test-cell results as `nbgrader autograde` gives them with the course's configuration:
+    `execution.results` after the IgnorePattern preprocessor."""
+    if pattern:
+        nb = copy.deepcopy(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [o for o in cell.outputs if not (
+                    o.output_type == "stream" and o.name == "stderr" and re.search(pattern, o.text))]
+    return execution.results(nb)
 
 
 def entries() -> list[Entry]:
@@ -149,18 +172,18 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
     perfect = submissions.solution_submission()
     jobs = {e.name: build(e, perfect) for e in selected}
     t0 = time.time()
-    outcomes = []
+    outcomes, pattern = [], ignore_pattern()
     if executor == "fork":
         done = forkrun.execute_many(jobs, base=base_notebook(perfect), workers=workers, timeout=timeout)
         for e in selected:
             x = done[e.name]
-            outcomes.append(Outcome(e, execution.results(x.nb), x.status, x.seconds, x.shared_cells, x.nb))
+            outcomes.append(Outcome(e, score(x.nb, pattern), x.status, x.seconds, x.shared_cells, x.nb))
     elif executor == "kernel":
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {e.name: pool.submit(_kernel_run, jobs[e.name], timeout) for e in selected}
             for e in selected:
                 status, nb, seconds = futures[e.name].result()
-                outcomes.append(Outcome(e, execution.results(nb) if nb is not None else {}, status, seconds,
+                outcomes.append(Outcome(e, score(nb, pattern) if nb is not None else {}, status, seconds,
                                         0, nb))
     else:
         raise ValueError(f"unknown executor {executor!r}")
