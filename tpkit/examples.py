@@ -3,7 +3,8 @@
 that ``python -m tpkit.grading --examples`` shows every kind of outcome out of the box. A test checks
 that the files are in sync with the notebook.
 
-Each example is a named change to the perfect submission (``tpkit.submissions``):
+Each example is a named change to the perfect submission (``tpkit.submissions``); the repaired ones
+start from the partly done notebook, which runs fast (the test suite grades them all):
 
 =================== ========================================================== =====================
 student             what it is                                                  expected outcome
@@ -16,9 +17,10 @@ erreurs_typiques    softmax over dim=0, cost without its minus sign, SGD        
 boucle_infinie      ``while True: pass`` in one answer                          that question lost,
                                                                                 partial (timeout)
 json_invalide       the file cut in the middle (truncated upload)               failed
-cellule_dupliquee   an answer cell copy-pasted (same grade id twice)            17.5, partial
-test_supprime       a test cell deleted                                         restored, 17.5, partial
-notebook_renomme    handed in as ``TP_Dupont.ipynb``                            17.5, partial
+cellule_dupliquee   "partiel" + an answer cell copy-pasted (grade id twice)     as partiel, partial
+test_supprime       "partiel" + a test cell deleted                             restored, as partiel,
+                                                                                partial
+notebook_renomme    "partiel" handed in as ``TP_Dupont.ipynb``                  as partiel, partial
 =================== ========================================================== =====================
 """
 from __future__ import annotations
@@ -81,16 +83,17 @@ def build(source_nb=paths.SOURCE_NOTEBOOK, release_nb=paths.RELEASE_NOTEBOOK) ->
     blank = blank_submission(release_nb)
     text = lambda nb: nbformat.writes(nb).encode("utf-8") + b"\n"  # noqa: E731
     ref_bytes = text(reference)
+    partial = _partial(reference, blank)
     return {
         "reference": (paths.NOTEBOOK, ref_bytes),
         "vierge": (paths.NOTEBOOK, text(blank)),
-        "partiel": (paths.NOTEBOOK, text(_partial(reference, blank))),
+        "partiel": (paths.NOTEBOOK, text(partial)),
         "erreurs_typiques": (paths.NOTEBOOK, text(apply_changes(reference, MISTAKES))),
         "boucle_infinie": (paths.NOTEBOOK, text(apply_changes(reference, INFINITE_LOOP))),
         "json_invalide": (paths.NOTEBOOK, ref_bytes[: len(ref_bytes) // 2]),
-        "cellule_dupliquee": (paths.NOTEBOOK, text(_duplicated(reference, DUPLICATED))),
-        "test_supprime": (paths.NOTEBOOK, text(_deleted(reference, DELETED))),
-        "notebook_renomme": (RENAMED, ref_bytes),
+        "cellule_dupliquee": (paths.NOTEBOOK, text(_duplicated(partial, DUPLICATED))),
+        "test_supprime": (paths.NOTEBOOK, text(_deleted(partial, DELETED))),
+        "notebook_renomme": (RENAMED, text(partial)),
     }
 
 
