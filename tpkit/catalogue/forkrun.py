@@ -312,7 +312,9 @@ def serve(root: Path) -> None:
             live[pid] = j
         if i < last:
             wait_slot()
+            signal.alarm(spec["timeout"])  # a base cell that never ends stops the server (an error)
             base_cells.append(_cell_record(shell, spec["base"][i], spec["base_grade_ids"][i], probes))
+            signal.alarm(0)
     while live:
         reap(True)
     for j, status in ended.items():

@@ -261,6 +261,7 @@ def markdown(report: Report, flaky=None) -> str:
            f"| blast radius (mistakes costing points outside their own question) | "
            f"{len(report.blasting())}/{f['mistakes']} = {f['blast_radius']:.1%} |",
            f"| extra losses with a written reason | {f['extra_losses_with_reason']}/{f['extra_losses']} |",
+           f"| wall time of the run | {report.wall_seconds:.0f} s |",
            ""]
     problems = report.problems()
     out += ["**Problems:** " + ("none" if not problems else ""), ""]
