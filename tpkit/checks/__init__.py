@@ -1,36 +1,56 @@
-"""Hidden checks of the TP, called from the notebook's hidden test cells at grading time:
+"""Hidden checks of the TP: one check code, two transports.
+
+Authoring stays nbgrader's: a hidden test cell reads
 
     from tpkit.checks import verifier
     verifier("q2_pred", globals())
 
-`verifier` runs the question's check; on failure it repairs the notebook's variables (see
-`questions`) and raises AssertionError with the French diagnostic, which nbgrader records.
+* **Trusted mode** (``python -m tpkit.grading``): the grading executor recognises that line and does
+  not send it to the kernel; it runs :func:`run_check` in the grading process, questioning the sandboxed
+  kernel through the witness protocol (:mod:`tpkit.witness`).
+* **Untrusted mode** (plain ``nbgrader autograde`` / ``validate``): the line runs in the kernel;
+  :func:`verifier` runs the same :func:`run_check` over an in-process transport. The student's code
+  shares that process and could tamper with it: use it for validation, not for grades.
+
+On failure the question's repair puts reference values in the notebook (see ``questions``).
 """
 from __future__ import annotations
 
-from tpkit.checks import figures
+from typing import Optional
+
 from tpkit.checks.questions import CHECKS, REPAIRS
 from tpkit.checks.tools import CheckFailed, quiet
+from tpkit.witness import LocalTransport, Witness, WitnessError
+from tpkit.witness import agent
 
-__all__ = ["verifier", "CHECKS"]
+__all__ = ["verifier", "run_check", "CHECKS"]
+
+
+def run_check(qid: str, witness: Witness) -> Optional[str]:
+    """Run question `qid`'s check; None when it passes, else the French diagnostic (the repair has
+    then been applied)."""
+    message = None
+    try:
+        witness.reset()
+        CHECKS[qid](witness)
+    except CheckFailed as exc:
+        message = str(exc)
+    except WitnessError as exc:
+        message = f"le notebook n'a pas pu répondre à la vérification : {exc}"
+    except Exception as exc:  # an answer of the student's broke the check itself
+        message = f"vérification impossible : {type(exc).__name__}: {exc}"
+    if message is not None and qid in REPAIRS:
+        try:
+            REPAIRS[qid](witness)
+        except Exception:
+            pass  # a repair is best effort; the failure is what counts
+    return message
 
 
 def verifier(qid: str, ns: dict) -> None:
-    figures.install()
-    message = None
-    try:
-        with quiet():
-            CHECKS[qid](ns)
-    except CheckFailed as exc:
-        message = str(exc)
-    except Exception as exc:  # an object of the student's broke the check itself
-        message = f"vérification impossible : {type(exc).__name__}: {exc}"
-    if message is None:
-        return
-    if qid in REPAIRS:
-        try:
-            with quiet():
-                REPAIRS[qid](ns)
-        except Exception:
-            pass  # a repair is best effort; the failure below is what counts
-    raise AssertionError(message) from None
+    """In-kernel (untrusted) entry point: raise AssertionError with the diagnostic on failure."""
+    agent.install_figure_hook()
+    with quiet():
+        message = run_check(qid, Witness(LocalTransport(ns)))
+    if message is not None:
+        raise AssertionError(message) from None

@@ -1,7 +1,9 @@
 """One hidden check per graded question, with the repair that keeps later questions fair.
 
-A check reads the notebook's variables (`ns` = the kernel's globals), calls the student's
-functions on inputs it draws itself, and raises CheckFailed with a French diagnostic.
+A check questions the notebook through `ns`, a :class:`tpkit.witness.Witness`: it reads snapshots
+of variables (tensors, arrays, numbers, lists), calls the student's functions on inputs it draws
+itself, recomputes what decides the grade with its own torch, and raises CheckFailed with a French
+diagnostic. It never holds an object of the student's.
 When a check fails, its *repair* puts reference values in place of the faulty variables, so
 that the student's later cells run on sound inputs and a mistake costs one question only
 (the way Gradescope stubs prerequisites). Repairs happen only in the hidden part of the tests,
@@ -16,10 +18,10 @@ import torch
 
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
-from tpkit.checks.figures import recorded_lines
+from tpkit.checks import repairs_code
 from tpkit.checks.tools import (all_finite, as_float64, call, close, fail, get, number_list,
-                                quiet, rel_error, require_number, require_shape,
-                                require_tensor)
+                                rel_error, require_number, require_shape, require_tensor,
+                                student_call, vjp)
 
 LOG3 = math.log(3)
 CHECKS: dict = {}
@@ -40,13 +42,16 @@ def repair(qid):
     return register
 
 
-def _gen(seed: int) -> torch.Generator:
+def _gen(ns, seed: int) -> torch.Generator:
+    """The generator of a check's inputs: fixed seeds in untrusted mode, seeds drawn from the course's
+    secret when grading (`ns.salt`), so that no submission can recognise the inputs it is tested on."""
+    if ns.salt:
+        seed = (seed * 1_000_003 + ns.salt) % (2**63 - 1)
     return torch.Generator().manual_seed(seed)
 
 
-def _labels_equal(value, expected: np.ndarray) -> bool:
-    arr = value.detach().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-    return arr.shape == expected.shape and bool(np.all(arr == expected))
+def _is_module(value) -> bool:
+    return getattr(value, "is_module", False) is True
 
 
 # ---------------------------------------------------------------- section 1: data
@@ -247,7 +252,7 @@ def _grad_flows(fn_name, out, leaves):
 @check("q2_pred")
 def _(ns):
     fn = get(ns, "pred", "fonction pred(X, W, B)")
-    g = _gen(1)
+    g = _gen(ns, 1)
     X = torch.rand(7, 5, generator=g, dtype=torch.float64)
     W = (torch.randn(5, 4, generator=g, dtype=torch.float64)).requires_grad_(True)
     B = torch.randn(1, 4, generator=g, dtype=torch.float64).requires_grad_(True)
@@ -262,12 +267,14 @@ def _(ns):
         fail("`pred(X, W, B)` ne renvoie pas softmax(XW + B) sur les lignes.")
     # gradient agreement: autograd through pred, reference cost, vs the analytic gradient
     Y = torch.eye(4, dtype=torch.float64)[torch.randint(0, 4, (7,), generator=g)]
-    with quiet():
-        loss = ref.cout(Y, call("pred", fn, X, W, B))
-        gW, gB = torch.autograd.grad(loss, (W, B))
+    leaf = out.detach().to(torch.float64).requires_grad_(True)
+    (cot,) = torch.autograd.grad(ref.cout(Y, leaf), (leaf,))
+    gW, gB = vjp("pred", fn, (X, W, B), (1, 2), cot)
     with torch.no_grad():
         R = good - Y
-        if rel_error(gW, X.T @ R / 7) > T.GRAD_REL_ERR or rel_error(gB, R.mean(0, keepdim=True)) > T.GRAD_REL_ERR:
+        if gW is None or gB is None or gW.shape != W.shape or gB.numel() != B.numel() or \
+                rel_error(gW.to(torch.float64), X.T @ R / 7) > T.GRAD_REL_ERR or \
+                rel_error(gB.to(torch.float64).reshape(B.shape), R.mean(0, keepdim=True)) > T.GRAD_REL_ERR:
             fail("le gradient calculé à travers `pred` ne correspond pas à la formule "
                  "analytique Xᵀ(Ŷ − Y)/n.")
     # numerical stability: large logits
@@ -289,18 +296,14 @@ def _(ns):
 
 @repair("q2_pred")
 def _(ns):
-    ns["pred"] = ref.pred
-    X, W, B = ns.get("X"), ns.get("W"), ns.get("B")
-    try:
-        ns["Yhat"] = ref.pred(X, W, B)
-    except Exception:  # X/W/B unusable: they were (or will be) reported by their own check
-        pass
+    # X/W/B unusable: they were (or will be) reported by their own check
+    ns.run(repairs_code.PRED + "try:\n    Yhat = pred(X, W, B)\nexcept Exception:\n    pass\n")
 
 
 @check("q2_cout")
 def _(ns):
     fn = get(ns, "cout", "fonction cout(Y, Yhat)")
-    g = _gen(2)
+    g = _gen(ns, 2)
     Y = torch.eye(4, dtype=torch.float64)[torch.tensor([0, 1, 2, 3, 1, 2])]
     Yhat = torch.softmax(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=1).requires_grad_(True)
     out = call("cout", fn, Y, Yhat)
@@ -320,7 +323,11 @@ def _(ns):
     if out.grad_fn is None:
         fail("la sortie de `cout` n'est pas reliée à Ŷ pour autograd : n'utilisez ni .detach() "
              "ni .numpy() dans la fonction.")
-    (gY,) = torch.autograd.grad(out.reshape(()), (Yhat,))
+    (gY,) = vjp("cout", fn, (Y, Yhat), (1,), torch.ones_like(out.detach()))
+    if gY is None or gY.shape != Yhat.shape:
+        fail("la sortie de `cout` n'est pas reliée à Ŷ pour autograd : n'utilisez ni .detach() "
+             "ni .numpy() dans la fonction.")
+    gY = gY.to(torch.float64)
     # Ŷ comes out of a softmax, which ignores a constant added to each row of this gradient: a cost
     # written with log_softmax / cross_entropy adds one. Compare the rows without their means.
     centred = lambda g: g - g.mean(dim=1, keepdim=True)  # noqa: E731
@@ -347,11 +354,7 @@ def _(ns):
 
 @repair("q2_cout")
 def _(ns):
-    ns["cout"] = ref.cout
-    try:
-        ns["loss"] = ref.cout(ns["Y"], ns["Yhat"])
-    except Exception:
-        pass
+    ns.run(repairs_code.COUT + "try:\n    loss = cout(Y, Yhat)\nexcept Exception:\n    pass\n")
 
 
 @check("q2_gradient")
@@ -449,7 +452,7 @@ def _(ns):
 @check("q3_courbe")
 def _(ns):
     losses = np.asarray(number_list(get(ns, "lst_loss"), "lst_loss"), dtype=np.float64)
-    for ydata in recorded_lines():
+    for ydata in ns.figure_lines():
         if ydata.shape == losses.shape and np.allclose(ydata, losses, rtol=1e-9, atol=0):
             return
     fail("aucune figure ne montre l'évolution de `lst_loss` : tracez-la avec pl.plot(lst_loss).")
@@ -477,12 +480,10 @@ def _(ns):
 
 
 def _find_sgd(ns, params, name_hint):
-    ids = {id(p) for p in params}
-    for value in list(ns.values()):
-        if isinstance(value, torch.optim.SGD):
-            found = {id(p) for group in value.param_groups for p in group["params"]}
-            if ids <= found:
-                return value
+    ids = {p.witness_id for p in params}
+    for opt in ns.optimizers():
+        if opt.is_sgd and ids <= opt.param_ids:
+            return opt
     fail(f"aucun optimiseur th.optim.SGD ne porte sur {name_hint} : "
          f"créez-le avec th.optim.SGD({name_hint}, lr=step).")
 
@@ -492,7 +493,7 @@ def _(ns):
     losses = number_list(get(ns, "lst_loss_sgd"), "lst_loss_sgd", ref.NITER)
     W, B = require_tensor(get(ns, "W"), "W"), require_tensor(get(ns, "B"), "B")
     opt = _find_sgd(ns, (W, B), "[W, B]")
-    lr = opt.param_groups[0]["lr"]
+    lr = opt.groups[0]["hyper"].get("lr")
     if lr != ref.STEP:
         fail(f"le pas (lr) de l'optimiseur vaut {lr:g} au lieu de step = {ref.STEP:g}.")
     _decreasing(losses, "lst_loss_sgd", T.GD_FINAL_LOSS_MAX)
@@ -508,7 +509,7 @@ def _(ns):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.GD_TEST_ACC_MIN} après SGD.")
 
 
-def _accumulated_gradients(params, opt, loss_of) -> bool:
+def _accumulated_gradients(params, opt, grads_at) -> bool:
     """After a full-batch training loop with a plain SGD optimizer: True when the parameters'
     `.grad` hold gradients summed over iterations (never zeroed). Accepted: no gradient or zero
     gradients (zeroed at the end), the gradient of the last iteration (zeroed at the top of the loop:
@@ -516,19 +517,18 @@ def _accumulated_gradients(params, opt, loss_of) -> bool:
     grads = [p.grad for p in params]
     if any(g is None for g in grads) or all(not bool((g != 0).any()) for g in grads):
         return False
-    group = opt.param_groups[0]
-    if len(opt.param_groups) != 1 or any(group.get(k) for k in ("momentum", "weight_decay", "nesterov",
-                                                                    "maximize")):
+    group = opt.groups[0]["hyper"]
+    if len(opt.groups) != 1 or any(group.get(k) for k in ("momentum", "weight_decay", "nesterov",
+                                                             "maximize")):
         return False  # another update rule than θ -= lr·grad: the last point cannot be rebuilt
     with torch.no_grad():
         G = torch.cat([g.detach().to(torch.float64).reshape(-1) for g in grads])
         now = [p.detach().to(torch.float64) for p in params]
         before = [t + group["lr"] * g.detach().to(torch.float64) for t, g in zip(now, grads)]
     for point in (before, now):
-        leaves = [t.clone().requires_grad_(True) for t in point]
-        with quiet():
-            got = torch.autograd.grad(loss_of(leaves), leaves, allow_unused=True)
-        got = torch.cat([(torch.zeros_like(t) if g is None else g).reshape(-1) for g, t in zip(got, leaves)])
+        got = grads_at(point)
+        got = torch.cat([(torch.zeros_like(t) if g is None else g.to(torch.float64)).reshape(-1)
+                         for g, t in zip(got, point)])
         if float((got - G).norm()) <= 1e-6 * float(got.norm() + G.norm()):
             return False
     return True
@@ -542,7 +542,7 @@ ACCUMULATED = ("les gradients s'accumulent d'une itération à l'autre dans `{}`
 @check("q4_pred2")
 def _(ns):
     fn = get(ns, "pred2", "fonction pred2(X, W1, B1, W2, B2)")
-    g = _gen(4)
+    g = _gen(ns, 4)
     X = torch.randn(7, 5, generator=g, dtype=torch.float64)
     W1 = torch.randn(5, 6, generator=g, dtype=torch.float64).requires_grad_(True)
     B1 = torch.randn(1, 6, generator=g, dtype=torch.float64).requires_grad_(True)
@@ -567,13 +567,13 @@ def _(ns):
 
 @repair("q4_pred2")
 def _(ns):
-    ns["pred2"] = ref.pred2
+    ns.run(repairs_code.PRED2)
 
 
 def _mlp_test_accuracy(model_or_fn) -> float:
     R, D = ref.tensors(), ref.data()
-    with torch.no_grad(), quiet():
-        out = model_or_fn(R["Xt"])
+    with torch.no_grad():
+        out = student_call("mlp", lambda: model_or_fn(R["Xt"]))
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (R["Xt"].shape[0], ref.P):
         fail("le réseau ne renvoie pas une sortie de taille (nombre d'exemples, p).")
     return ref.accuracy(out.to(torch.float64), D["yt"])
@@ -597,7 +597,12 @@ def _(ns):
     if not losses[-1] < losses[0]:
         fail("`lst_loss2` ne décroît pas : le réseau n'apprend pas.")
     R = ref.tensors()
-    if _accumulated_gradients(params, opt, lambda ps: ref.cout(R["Y"], ref.pred2(R["X"], *ps))):
+
+    def grads_at(point):
+        leaves = [t.clone().requires_grad_(True) for t in point]
+        return torch.autograd.grad(ref.cout(R["Y"], ref.pred2(R["X"], *leaves)), leaves, allow_unused=True)
+
+    if _accumulated_gradients(params, opt, grads_at):
         fail(ACCUMULATED.format("[W1, B1, W2, B2]"))
     W1, B1, W2, B2 = (as_float64(t, "W") for t in params)
     acc = _mlp_test_accuracy(lambda x: ref.pred2(x, W1, B1, W2, B2))
@@ -617,20 +622,20 @@ def _(ns):
 def _(ns):
     cls = get(ns, "MLP", "classe MLP")
     model = call("MLP", cls)
-    if not isinstance(model, torch.nn.Module):
+    if not _is_module(model):
         fail("`MLP()` doit créer un th.nn.Module (gardez super(MLP, self).__init__()).")
-    x = torch.randn(4, 6, generator=_gen(5), dtype=torch.float64)
+    x = torch.randn(4, 6, generator=_gen(ns, 5), dtype=torch.float64)
     out = call("mlp", model, x)
     if not isinstance(out, torch.Tensor) or not close(as_float64(out, "mlp(x)"), x, rtol=0, atol=0):
         fail("`mlp(x)` doit renvoyer exactement son entrée x (forward renvoie x).")
-    if not isinstance(ns.get("mlp"), cls):
+    if not ns.is_instance("mlp", cls):
         fail("créez le réseau avec mlp = MLP().")
 
 
 def _linear_layers(model):
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    c1, c2 = getattr(model, "c1", None), getattr(model, "c2", None)
-    if isinstance(c1, torch.nn.Linear) and isinstance(c2, torch.nn.Linear):
+    info = model.module()
+    layers, c1, c2 = info.linears, info.c1, info.c2
+    if c1 is not None and c2 is not None:
         return c1, c2
     if len(layers) == 2:
         return layers[0], layers[1]
@@ -642,7 +647,7 @@ def _(ns):
     D = ref.data()
     cls = get(ns, "MLP", "classe MLP")
     model = call("MLP", cls)
-    if not isinstance(model, torch.nn.Module):
+    if not _is_module(model):
         fail("`MLP()` doit créer un th.nn.Module (gardez super(MLP, self).__init__()).")
     c1, c2 = _linear_layers(model)
     if (c1.in_features, c1.out_features) != (D["d"], ref.NB_HIDDEN):
@@ -653,38 +658,48 @@ def _(ns):
              f"au lieu de nb_hidden = {ref.NB_HIDDEN} → p = {ref.P}.")
     if c1.weight.dtype != torch.float64 or c2.weight.dtype != torch.float64:
         fail("les couches doivent être en double précision : ajoutez .double() à leur création.")
-    x = torch.rand(6, D["d"], generator=_gen(6), dtype=torch.float64)
+    x = torch.rand(6, D["d"], generator=_gen(ns, 6), dtype=torch.float64)
     out = call("mlp", model, x)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (6, ref.P):
         fail("`mlp(x)` doit renvoyer un tenseur de taille (nombre d'exemples, p).")
     got = as_float64(out, "mlp(x)")
     with torch.no_grad():
-        good = ref.mlp_forward(x, c1, c2)
+        good = ref.mlp_forward(x, c1.module(), c2.module())
     _softmax_diagnosis("forward", got, good)
     if not close(got, good):
         fail("forward ne calcule pas softmax(c2(relu(c1(x)))).")
-    if not isinstance(ns.get("mlp"), cls):
+    if not ns.is_instance("mlp", cls):
         fail("créez le réseau avec mlp = MLP().")
 
 
 @repair("q4_mlp_classe")
 def _(ns):
-    ns["MLP"] = ref.MLP
-    ns["mlp"] = ref.MLP()
+    ns.run(repairs_code.mlp_class(ref.data()["d"]) + "mlp = MLP()\n")
 
 
 @check("q4_mlp_apprentissage")
 def _(ns):
     model = get(ns, "mlp", "réseau appris")
-    if not isinstance(model, torch.nn.Module):
+    if not _is_module(model):
         fail("`mlp` doit être le réseau MLP() appris.")
     losses = number_list(get(ns, "lst_loss_mlp"), "lst_loss_mlp", ref.NITER)
     if not losses[-1] < losses[0]:
         fail("`lst_loss_mlp` ne décroît pas : le réseau n'apprend pas.")
-    opt = _find_sgd(ns, list(model.parameters()), "mlp.parameters()")
-    R, names = ref.tensors(), [name for name, _ in model.named_parameters()]
-    forward = lambda ps: torch.func.functional_call(model, dict(zip(names, ps)), (R["X"],))  # noqa: E731
-    if _accumulated_gradients(list(model.parameters()), opt, lambda ps: ref.cout(R["Y"], forward(ps))):
+    named = model.module().params
+    params = [p for _, p in named]
+    opt = _find_sgd(ns, params, "mlp.parameters()")
+    R = ref.tensors()
+
+    def grads_at(point):
+        # the student's forward at these parameter values, autograd in the kernel, reference cost here
+        values = dict(zip([n for n, _ in named], point))
+        out, _ = student_call("mlp", lambda: model.functional_call(values, R["X"]))
+        leaf = out.detach().to(torch.float64).requires_grad_(True)
+        (cot,) = torch.autograd.grad(ref.cout(R["Y"], leaf), (leaf,))
+        _, grads = student_call("mlp", lambda: model.functional_call(values, R["X"], cot))
+        return grads or [None] * len(point)
+
+    if _accumulated_gradients(params, opt, grads_at):
         fail(ACCUMULATED.format("mlp"))
     acc = _mlp_test_accuracy(model)
     _student_rate(ns, "taux_test_mlp", acc)
@@ -719,7 +734,7 @@ def _(ns):
     if not np.mean(losses[-k:]) < np.mean(losses[:k]):
         fail("le coût `lst_loss_mb` ne décroît pas en moyenne le long des itérations.")
     model = get(ns, "mlp_mb", "réseau appris par minibatchs")
-    if not isinstance(model, torch.nn.Module):
+    if not _is_module(model):
         fail("`mlp_mb` doit être le réseau MLP() appris par minibatchs.")
     acc = _mlp_test_accuracy(model)
     _student_rate(ns, "taux_test_mb", acc)

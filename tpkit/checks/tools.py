@@ -1,5 +1,5 @@
-"""Small tools shared by the hidden checks: failure type, quiet calls into student code,
-and comparisons done on objects the checks create themselves."""
+"""Small tools shared by the hidden checks: failure type, calls into student code through the
+witness, and comparisons done on objects the checks create themselves."""
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 import torch
+
+from tpkit.witness import Remote, StudentError
 
 # References taken when the kit is imported, before any check runs student code.
 _allclose = torch.allclose
@@ -35,27 +37,40 @@ def quiet():
             yield
 
 
-def get(ns: dict, name: str, what: str | None = None):
-    """A variable of the notebook, or a French failure when it does not exist."""
-    if name not in ns:
+_MISSING = object()
+
+
+def get(ns, name: str, what: str | None = None):
+    """A snapshot of a variable of the notebook (`ns` is a Witness), or a French failure when it
+    does not exist."""
+    value = ns.get(name, _MISSING)
+    if value is _MISSING:
         fail(f"la variable `{name}` n'existe pas{' (' + what + ')' if what else ''} : "
              "la cellule a-t-elle été complétée et exécutée sans erreur ?")
-    return ns[name]
+    return value
+
+
+def student_call(fn_name: str, thunk):
+    """Run a call into the student's code (`thunk()`); an exception it raised becomes a French
+    failure."""
+    try:
+        return thunk()
+    except StudentError as exc:
+        if exc.etype == "NotImplementedError":
+            fail(f"`{fn_name}` n'est pas encore écrite (NotImplementedError).")
+        fail(f"l'appel {fn_name}(...) a levé une erreur : {exc.etype}: {exc.message}")
 
 
 def call(fn_name: str, fn, *args):
-    """Call a student function; any exception becomes a French failure."""
-    if not callable(fn):
+    """Call a student function (a Remote) on the check's inputs."""
+    if not isinstance(fn, Remote):
         fail(f"`{fn_name}` doit être une fonction.")
-    try:
-        with quiet():
-            return fn(*args)
-    except CheckFailed:
-        raise
-    except NotImplementedError:
-        fail(f"`{fn_name}` n'est pas encore écrite (NotImplementedError).")
-    except Exception as exc:  # the student's code raised: say what
-        fail(f"l'appel {fn_name}(...) a levé une erreur : {type(exc).__name__}: {exc}")
+    return student_call(fn_name, lambda: fn(*args))
+
+
+def vjp(fn_name: str, fn, args, wrt, cotangent):
+    """Gradients of <fn(*args), cotangent> with respect to args[i], i in wrt (autograd in the kernel)."""
+    return student_call(fn_name, lambda: fn.vjp(args, wrt, cotangent))
 
 
 def as_float64(value, name: str) -> torch.Tensor:

@@ -7,7 +7,8 @@
 
 Writes autograded/, feedback/<student>/<assignment>/<assignment>.html, exports/grades.csv (and
 exports/moodle_worksheet.csv), exports/grading_report.json, exports/logs/<student>.log; prints a line
-per submission and a summary. Exit status: 0 when the run completed (failed submissions are reported,
+per submission and a summary. A grading run first moves the previous exports into exports/precedent/
+and writes the new ones at its end: after a run that died, exports/ holds no stale grades.csv. Exit status: 0 when the run completed (failed submissions are reported,
 not errors), 2 when it could not start (no release, another run in progress, bad arguments), 1 on an
 internal error.
 """
@@ -15,12 +16,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import traceback
 import warnings
 from pathlib import Path
 
 from tpkit import paths
+
+
+#: RLIMIT_DATA of the grading process (MB): a feedback page or a notebook blown up by a hostile
+#: submission stops with MemoryError (that student's grading fails) instead of taking the machine.
+DEFAULT_GRADER_MEMORY_MB = 8192
+
+
+def limit_own_memory(megabytes: int) -> None:
+    """Soft ``RLIMIT_DATA`` of this process (0: unchanged). The hard limit is left as it is, so the
+    kernels, started later as child processes, can set their own limit (``--memory-limit``) above it;
+    a kernel run with ``--memory-limit 0`` keeps this one."""
+    if megabytes <= 0:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    wanted = megabytes * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft == resource.RLIM_INFINITY or wanted < soft:
+        resource.setrlimit(resource.RLIMIT_DATA, (wanted, hard))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,7 +66,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "(default: 300)")
     p.add_argument("--memory-limit", type=int, default=4096, metavar="MB", help="memory per kernel "
                    "(default: 4096)")
+    p.add_argument("--grader-memory-limit", type=int, default=DEFAULT_GRADER_MEMORY_MB, metavar="MB",
+                   help="memory of this grading process itself, kernels excluded: they are processes of "
+                   f"their own with --memory-limit (default: {DEFAULT_GRADER_MEMORY_MB}; 0: no limit)")
     p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    p.add_argument("--sans-bac-a-sable", dest="no_sandbox", action="store_true",
+                   help="run the kernels WITHOUT the sandbox (only where user namespaces are forbidden; "
+                   "the student's code can then read and change the course's files)")
     p.add_argument("--root", type=Path, default=paths.ROOT, help="course directory (default: this kit)")
     p.add_argument("--assignment", default=paths.ASSIGNMENT)
     return p.parse_args(argv)
@@ -53,6 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    limit_own_memory(args.grader_memory_limit)
     # nbgrader and the kernels need the virtual environment's executables (alembic, python)
     bindir = os.path.dirname(sys.executable)
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
@@ -64,10 +92,15 @@ def main(argv=None) -> int:
 
     options = pipeline.Options(root=args.root, assignment=args.assignment, workers=args.workers,
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
-                               memory_mb=args.memory_limit, feedback=not args.no_feedback)
+                               memory_mb=args.memory_limit, feedback=not args.no_feedback,
+                               sandbox=not args.no_sandbox)
     try:
         if args.export_only:
-            run = pipeline.RunReport.from_json((options.exports / pipeline.REPORT_NAME).read_text("utf-8"))
+            report_path, previous = pipeline.find_report(options.exports)
+            run = pipeline.RunReport.from_json(report_path.read_text("utf-8"))
+            if previous:
+                print(f"rapport de correction : {report_path.relative_to(options.root)} (celui de la "
+                      "correction précédente : la dernière correction ne s'est pas terminée)")
             if args.students:
                 keep = set(args.students.split(","))
                 run.results = {k: v for k, v in run.results.items() if k in keep}

@@ -15,13 +15,16 @@ A kernel is started with:
 * a fixed environment: ``NBGRADER_EXECUTION=autograde`` (as ``nbgrader autograde`` sets it), one BLAS/
   OpenMP thread count, the inline matplotlib backend, ``PYTHONHASHSEED``.
 
-The kernel starts in a neutral directory; :class:`~tpkit.grading.preprocessors.LimitedExecute` moves it
-to the submission's folder before the first cell runs. :class:`Watchdog` enforces the whole-notebook time
-limit and a resident-memory backstop by killing the kernel's process tree.
+Each kernel has two folders of its own: a *scratch* copy of the submission's files (its working
+directory, filled by :class:`~tpkit.grading.preprocessors.LimitedExecute` before the first cell runs;
+nothing is ever copied back) and an *exchange* folder (its connection file and ZeroMQ ipc sockets, the
+witness agent's source, the answers of the trusted checks). With ``sandbox=True`` (the default of the
+grading command) the kernel runs inside bubblewrap (:mod:`tpkit.grading.sandbox`): it sees those two
+folders and the Python installation, nothing of the course. :class:`Watchdog` enforces the
+whole-notebook time limit and a resident-memory backstop by killing the kernel's process tree.
 """
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
@@ -31,6 +34,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 import psutil
@@ -66,53 +70,116 @@ class KernelSettings:
     preload: tuple = DEFAULT_PRELOAD
     seed: int = 0
     threads: int = 1
-    memory_mb: int = 4096  # RLIMIT_DATA inside the kernel; 0 = no limit
+    memory_mb: int = 4096  # RLIMIT_DATA inside the kernel (+ the sandbox's address-space limit); 0 = none
     extra_env: dict = field(default_factory=dict)
+    sandbox: bool = True  # run the kernel inside bubblewrap (tpkit.grading.sandbox)
+    time_limit: int = 300  # seconds for a notebook (the sandbox's CPU-time limit is derived from it)
 
-    def startup_line(self) -> str:
+    def startup_line(self, exchange: str) -> str:
+        from tpkit.grading import trusted
         code = _STARTUP.format(preload=tuple(self.preload), seed=int(self.seed),
                                threads=max(1, int(self.threads)),
                                memory_bytes=int(self.memory_mb) * 1024 * 1024)
+        code += trusted.agent_startup(exchange)
         # exec in a fresh dict: nothing is left in the student's namespace
         return f"exec({code!r}, {{}})"
 
+    def sandbox_limits(self):
+        from tpkit.grading import sandbox
+        return sandbox.Limits(memory_mb=self.memory_mb or sandbox.Limits.memory_mb,
+                              cpu_seconds=max(60, 3 * int(self.time_limit or 300)))
+
     def env(self) -> dict:
+        threads = str(max(1, int(self.threads)))
+        extra = dict(NBGRADER_EXECUTION="autograde", PYTHONHASHSEED="0",
+                     OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+                     MPLBACKEND="module://matplotlib_inline.backend_inline")
+        extra.update(self.extra_env)
+        if self.sandbox:
+            from tpkit.grading import sandbox
+            return sandbox.kernel_env(extra)  # nothing of the grader's environment
         env = dict(os.environ)
         bindir = os.path.dirname(sys.executable)
         if not env.get("PATH", "").startswith(bindir + os.pathsep):
             env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-        threads = str(max(1, int(self.threads)))
-        env.update(NBGRADER_EXECUTION="autograde", PYTHONHASHSEED="0",
-                   OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
-                   MPLBACKEND="module://matplotlib_inline.backend_inline")
-        env.update(self.extra_env)
+        env.update(extra)
         return env
 
 
-_NEUTRAL_DIR = None
+class _WrappedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel command line goes through `wrap` (the sandbox)."""
+
+    wrap: Optional[Callable[[list], list]] = None
+    owner_uid: Optional[int] = None  # the sandbox's user must read its connection file
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        return self.wrap(cmd) if self.wrap is not None else cmd
+
+    def write_connection_file(self, **kwargs):
+        result = super().write_connection_file(**kwargs)
+        if self.owner_uid is not None:
+            os.chown(self.connection_file, self.owner_uid, self.owner_uid)
+        return result
 
 
-def _neutral_dir() -> str:
-    """An empty directory kernels start in before moving to the submission's folder."""
-    global _NEUTRAL_DIR
-    if _NEUTRAL_DIR is None or not os.path.isdir(_NEUTRAL_DIR):
-        _NEUTRAL_DIR = tempfile.mkdtemp(prefix="tpkit-kernel-")
-        atexit.register(shutil.rmtree, _NEUTRAL_DIR, True)
-    return _NEUTRAL_DIR
+@dataclass
+class GradingKernel:
+    """A started kernel and the folders it owns (see the module docstring)."""
+
+    km: AsyncKernelManager
+    scratch: Path  # the kernel's working copy of the submission (host path)
+    exchange: Path  # connection file, ipc sockets, agent source, answers (same path on both sides)
+    workdir: str  # the scratch folder as the kernel sees it
+    uid: Optional[int] = None  # the sandbox's user (root only), returned to the pool at the end
+    sandboxed: bool = False
+
+    @property
+    def pid(self) -> Optional[int]:
+        return kernel_pid(self.km)
 
 
-def start_kernel(settings: KernelSettings) -> AsyncKernelManager:
+_UIDS = None
+
+
+def _uid_pool():
+    global _UIDS
+    if _UIDS is None:
+        from tpkit.grading import sandbox
+        _UIDS = sandbox.UidPool()
+    return _UIDS
+
+
+def start_kernel(settings: KernelSettings) -> GradingKernel:
     """Launch a kernel process and return at once (it finishes booting in the background).
 
     Must be called from the thread that will execute the notebook: the manager belongs to that thread's
     event loop (the one nbclient's synchronous API uses)."""
-    km = AsyncKernelManager(kernel_name=settings.kernel_name)
+    from tpkit.grading import trusted
+    base = Path(tempfile.mkdtemp(prefix="tpkit-kernel-"))
+    scratch, exchange = base / "travail", base / "echange"
+    scratch.mkdir()
+    exchange.mkdir()
+    trusted.install_agent(exchange)
+    km = _WrappedKernelManager(kernel_name=settings.kernel_name, transport="ipc",
+                               ip=str(exchange / "ipc"), connection_file=str(exchange / "kernel.json"))
+    kernel = GradingKernel(km, scratch, exchange, str(scratch))
+    if settings.sandbox:
+        from tpkit.grading import sandbox
+        kernel.uid = _uid_pool().acquire()
+        kernel.sandboxed = True
+        kernel.workdir = sandbox.WORKDIR_INSIDE
+        sandbox.prepare_dirs(scratch, exchange, kernel.uid)
+        km.owner_uid = kernel.uid
+        limits = settings.sandbox_limits()
+        km.wrap = lambda cmd: sandbox.command(cmd, workdir=scratch, exchange=exchange, limits=limits,
+                                              uid=kernel.uid, env={})
     run_sync(km.start_kernel)(
-        cwd=_neutral_dir(), env=settings.env(),
+        cwd=str(scratch), env=settings.env(),
         extra_arguments=["--HistoryManager.hist_file=:memory:",
-                         f"--IPKernelApp.exec_lines={settings.startup_line()}"],
+                         f"--IPKernelApp.exec_lines={settings.startup_line(str(exchange))}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return km
+    return kernel
 
 
 def kernel_pid(km) -> Optional[int]:
@@ -136,11 +203,12 @@ def kill_tree(pid: Optional[int]) -> None:
             pass
 
 
-def discard_kernel(km) -> None:
-    """Kill a kernel at once and release its manager's resources (no graceful shutdown: the
-    notebook is done, waiting for the kernel to exit would only cost wall time)."""
-    if km is None:
+def discard_kernel(kernel: Optional[GradingKernel]) -> None:
+    """Kill a kernel and everything it started at once, release its manager's resources, delete its
+    folders (no graceful shutdown: the notebook is done, waiting would only cost wall time)."""
+    if kernel is None:
         return
+    km = kernel.km
     kill_tree(kernel_pid(km))
     try:
         if run_sync(km.is_alive)():
@@ -151,6 +219,9 @@ def discard_kernel(km) -> None:
         run_sync(km.cleanup_resources)()
     except Exception:
         pass
+    shutil.rmtree(kernel.scratch.parent, ignore_errors=True)
+    if kernel.uid is not None:
+        _uid_pool().release(kernel.uid)
 
 
 class KernelSupply:
@@ -164,14 +235,14 @@ class KernelSupply:
         self.more_work = more_work
         self._spare = None
 
-    def take(self):
-        km, self._spare = self._spare, None
-        if km is None or not run_sync(km.is_alive)():
-            discard_kernel(km)
-            km = start_kernel(self.settings)
+    def take(self) -> GradingKernel:
+        kernel, self._spare = self._spare, None
+        if kernel is None or not run_sync(kernel.km.is_alive)():
+            discard_kernel(kernel)
+            kernel = start_kernel(self.settings)
         if self.more_work():
             self._spare = start_kernel(self.settings)
-        return km
+        return kernel
 
     def close(self) -> None:
         discard_kernel(self._spare)

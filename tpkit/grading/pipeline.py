@@ -38,7 +38,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from tpkit import paths
-from tpkit.grading import kernels, precheck
+from tpkit.grading import kernels, precheck, trusted
 from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, thread_safe_nbgrader
 from tpkit.grading.preprocessors import CELL_TIMEOUT, GRADEBOOK_LOCK, NOT_EXECUTED
 
@@ -59,6 +59,7 @@ class Options:
     memory_mb: int = 4096  # per kernel
     feedback: bool = True
     preload: tuple = kernels.DEFAULT_PRELOAD
+    sandbox: bool = True  # False: kernels run unsandboxed (`--sans-bac-a-sable`), said in the summary
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
@@ -124,6 +125,49 @@ class RunReport:
 
 
 REPORT_NAME = "grading_report.json"
+#: The exports a run writes (in ``exports/``), and where a new run first moves those of the previous one.
+EXPORT_NAMES = ("grades.csv", "moodle_worksheet.csv", REPORT_NAME)
+PREVIOUS_EXPORTS = "precedent"
+PREVIOUS_README = """Exports de la correction précédente ({when}).
+
+Une nouvelle correction a commencé le {now} : elle les a déplacés ici avant de corriger. Si exports/
+ne contient pas de grades.csv, cette correction ne s'est pas terminée (interrompue, plantée) : les
+fichiers de ce dossier ne sont PAS à jour. `python -m tpkit.grading --export-only` réécrit les exports
+depuis le gradebook (avec les statuts du dernier rapport trouvé).
+"""
+
+
+def set_aside_previous_exports(exports: Path) -> list:
+    """Move the previous run's exports (:data:`EXPORT_NAMES`) into ``exports/precedent/`` with a French
+    README, so that a run that dies leaves no stale file passed off as current. Nothing to move: the
+    folder is left as it is (it keeps the last complete exports). Returns the names moved."""
+    present = [n for n in EXPORT_NAMES if (exports / n).is_file()]
+    if not present:
+        return []
+    previous = exports / PREVIOUS_EXPORTS
+    previous.mkdir(parents=True, exist_ok=True)
+    for name in EXPORT_NAMES + ("LISEZMOI.txt",):
+        if (previous / name).is_file():
+            (previous / name).unlink()
+    stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))  # noqa: E731
+    when = max((exports / n).stat().st_mtime for n in present)
+    for name in present:
+        os.replace(exports / name, previous / name)
+    (previous / "LISEZMOI.txt").write_text(PREVIOUS_README.format(when=stamp(when), now=stamp(time.time())),
+                                           encoding="utf-8")
+    return present
+
+
+def find_report(exports: Path) -> tuple:
+    """(path of the latest grading report, True when it is the previous run's) for ``--export-only``:
+    ``exports/grading_report.json``, else the one a later run set aside in ``exports/precedent/``."""
+    current = exports / REPORT_NAME
+    if current.is_file():
+        return current, False
+    previous = exports / PREVIOUS_EXPORTS / REPORT_NAME
+    if previous.is_file():
+        return previous, True
+    return current, False  # FileNotFoundError for the caller
 
 
 def load_config(options: Options, staging: Optional[Path] = None) -> Config:
@@ -138,6 +182,9 @@ def load_config(options: Options, staging: Optional[Path] = None) -> Config:
     cfg.LimitedExecute.memory_limit = int(options.memory_mb)
     cfg.LimitedExecute.threads = max(1, (os.cpu_count() or 1) // max(1, options.workers))
     cfg.LimitedExecute.preload = list(options.preload)
+    cfg.LimitedExecute.sandbox = bool(options.sandbox)
+    cfg.LimitedExecute.trusted_checks = True
+    cfg.LimitedExecute.salt = trusted.course_salt(options.root)
     return cfg
 
 
@@ -286,6 +333,7 @@ class Grader:
         staging = Path(tempfile.mkdtemp(prefix="tpkit-staging-"))
         cwd = os.getcwd()
         try:
+            set_aside_previous_exports(options.exports)  # current ones are written at the end only
             os.chdir(options.root)  # nbgrader's converters chdir there themselves (process-wide)
             return self._run(sorted(set(students) | set(preset_failures)), preset_failures, staging)
         finally:
@@ -311,6 +359,9 @@ class Grader:
                            expected.max_score, {}, workers=options.workers)
         self._total = len(students)
         self._done = 0
+        source = options.root / "source" / options.assignment
+        data_files = frozenset(p.relative_to(source).as_posix() for p in source.rglob("*")
+                               if p.is_file() and p.suffix != ".ipynb") if source.is_dir() else frozenset()
 
         queue = collections.deque()
         for student in students:
@@ -318,7 +369,7 @@ class Grader:
                 result = self._failed(cfg, student, preset_failures[student], expected)
             else:
                 pre = precheck.stage(student, options.root / "submitted" / student / options.assignment,
-                                     staging / student / options.assignment, expected)
+                                     staging / student / options.assignment, expected, data_files)
                 pre.findings[:0] = [precheck.Finding("collect", m) for m in self.preset_remarks.get(student, [])]
                 if pre.failure:
                     result = self._failed(cfg, student, pre.failure, expected, pre.messages)
@@ -330,7 +381,8 @@ class Grader:
 
         qlock = threading.Lock()
         settings = kernels.KernelSettings(preload=tuple(options.preload),
-                                          threads=cfg.LimitedExecute.threads, memory_mb=options.memory_mb)
+                                          threads=cfg.LimitedExecute.threads, memory_mb=options.memory_mb,
+                                          sandbox=options.sandbox, time_limit=options.time_limit)
         errors = []
 
         def worker():

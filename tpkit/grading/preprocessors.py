@@ -14,6 +14,7 @@ Feedback side
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Optional
@@ -24,11 +25,13 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import (AssignLatePenalties, ClearHiddenTests, Execute, GetGrades,
                                     NbGraderPreprocessor, OverwriteCells, SaveAutoGrades)
-from jupyter_core.utils import ensure_async
-from traitlets import Integer, List, Unicode, default
+from jupyter_core.utils import ensure_async, run_sync
+from traitlets import Bool, Integer, List, Unicode, default
 
-from tpkit.grading import kernels
+from tpkit.grading import kernels, trusted
 from tpkit.grading.precheck import split_hidden
+from tpkit.checks import run_check
+from tpkit.witness import Witness
 
 #: One lock for every gradebook access of this process (sqlite allows one writer at a time, and two
 #: connections that both upgrade a read to a write get "database is locked" instead of waiting).
@@ -63,6 +66,10 @@ class LimitedExecute(Execute):
     threads = Integer(1, help="torch/BLAS threads of the kernel.").tag(config=True)
     preload = List(Unicode(), list(kernels.DEFAULT_PRELOAD),
                    help="Modules imported before the notebook runs (not bound in its namespace).").tag(config=True)
+    sandbox = Bool(True, help="Run the kernel in the bubblewrap sandbox.").tag(config=True)
+    trusted_checks = Bool(True, help="Run the hidden `verifier` lines in the grading process, the kernel "
+                          "answering through the witness protocol (False: in the kernel).").tag(config=True)
+    salt = Integer(0, help="Secret that seeds the inputs the trusted checks draw (0: fixed inputs).").tag(config=True)
 
     @default("shutdown_kernel")
     def _shutdown_default(self):
@@ -75,22 +82,25 @@ class LimitedExecute(Execute):
 
     def kernel_settings(self) -> kernels.KernelSettings:
         return kernels.KernelSettings(preload=tuple(self.preload), threads=self.threads,
-                                      memory_mb=self.memory_limit)
+                                      memory_mb=self.memory_limit, sandbox=self.sandbox,
+                                      time_limit=self.time_limit)
 
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
         supply = kernels.current_supply()
-        if km is None:
-            km = supply.take() if supply is not None else kernels.start_kernel(self.kernel_settings())
+        kernel = supply.take() if supply is not None else kernels.start_kernel(self.kernel_settings())
+        km = kernel.km
+        self.kernel = kernel
         path = (resources or {}).get("metadata", {}).get("path") or None
+        if path:
+            _copy_files(path, kernel)
         self._completed = set()
         self._running = None
 
         async def enter_directory(**kwargs):
-            # the kernel was started in advance, in a neutral folder
-            if path:
-                msg_id = self.kc.execute(f"__import__('os').chdir({str(path)!r})", silent=True,
-                                         store_history=False, allow_stdin=False)
-                await ensure_async(self.async_wait_for_reply(msg_id))
+            # the kernel works in its own scratch copy of the submission's files, never in autograded/
+            msg_id = self.kc.execute(f"__import__('os').chdir({kernel.workdir!r})", silent=True,
+                                     store_history=False, allow_stdin=False)
+            await ensure_async(self.async_wait_for_reply(msg_id))
 
         self.on_notebook_start = enter_directory
         # RLIMIT_DATA (in the kernel) stops allocations first; resident memory adds shared libraries
@@ -120,15 +130,50 @@ class LimitedExecute(Execute):
                 except Exception:
                     pass
                 self.kc = None
-            kernels.discard_kernel(km)
+            kernels.discard_kernel(kernel)
             self.km = None
         return nb, resources
 
     def preprocess_cell(self, cell, resources, index):
         self._running = index
-        cell, resources = super().preprocess_cell(cell, resources, index)
+        segments = trusted.plan(cell.source) if self.trusted_checks and cell.cell_type == "code" else None
+        if segments is None:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        else:
+            self._run_segments(cell, resources, index, segments)
         self._completed.add(index)
         return cell, resources
+
+    def _run_segments(self, cell, resources, index, segments) -> None:
+        """A test cell in trusted mode: hidden checks here, visible lines in the kernel, in order, until
+        the first failure. Only the kernel's streams and errors are kept (an execute_result would claim
+        partial credit); the verdict of a check is an error output the kernel cannot remove."""
+        outputs, count = [], None
+        for kind, payload in segments:
+            if kind == "kernel":
+                part = NotebookNode(cell_type="code", source=payload, metadata=cell.metadata,
+                                    outputs=[], execution_count=None)
+                super().preprocess_cell(part, resources, index)
+                outputs += [o for o in part.outputs if o.output_type in ("stream", "error", "display_data")]
+                count = part.get("execution_count") or count
+                if any(o.output_type == "error" for o in part.outputs):
+                    break
+            else:
+                witness = Witness(trusted.KernelTransport(self.kernel.exchange, self._shell_execute),
+                                  salt=self.salt)
+                message = run_check(payload, witness)
+                if message is not None:
+                    outputs.append(NotebookNode(output_type="error", ename="AssertionError", evalue=message,
+                                                traceback=[f"AssertionError: {message}"]))
+                    break
+        cell.outputs = outputs
+        cell.execution_count = count
+
+    def _shell_execute(self, code: str):
+        """Send one silent line to the kernel and wait for its reply (None: timeout)."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False,
+                                 stop_on_error=False)
+        return run_sync(self.async_wait_for_reply)(msg_id)
 
     def _mark_not_executed(self, nb: NotebookNode, reason: str) -> None:
         for index, cell in enumerate(nb.cells):
@@ -139,6 +184,20 @@ class LimitedExecute(Execute):
             message = f"cellule non exécutée : {reason}"
             cell.outputs.append(NotebookNode(output_type="error", ename=NOT_EXECUTED, evalue=message,
                                              traceback=[f"{NOT_EXECUTED}: {message}"]))
+
+
+def _copy_files(folder, kernel) -> None:
+    """The submission's files (data files restored from source/) into the kernel's scratch folder:
+    regular files only, never through a link, notebooks left out."""
+    import shutil
+    from pathlib import Path
+    for entry in Path(folder).iterdir():
+        if entry.is_symlink() or not entry.is_file() or entry.suffix == ".ipynb":
+            continue
+        target = kernel.scratch / entry.name
+        shutil.copyfile(entry, target, follow_symlinks=False)
+        if kernel.uid is not None:
+            os.chown(target, kernel.uid, kernel.uid)
 
 
 class _Serialized:
@@ -227,3 +286,107 @@ class StudentSafeOutputs(NbGraderPreprocessor):
 __all__ = ["GRADEBOOK_LOCK", "NOT_EXECUTED", "CELL_TIMEOUT", "LimitedExecute", "SerializedOverwriteCells",
            "SerializedSaveAutoGrades", "SerializedAssignLatePenalties", "GetGradesFr",
            "StudentSafeOutputs", "ClearHiddenTests", "failure_message", "kernel_stop_reason"]
+
+
+class LimitOutputBytes(NbGraderPreprocessor):
+    """Cap the size of the outputs, in bytes (nbgrader's ``LimitOutput`` counts lines, and one line
+    can be 300 MB): run it right after execution (autograded notebook) and in the feedback.
+
+    An output over :attr:`max_output_bytes` is cut to that size with a French note
+    ``[sortie tronquée : N Mo]`` (N: its size before the cut); a rich output (image, HTML…) that is too
+    big is replaced by its text form, cut. Once the notebook's outputs reach :attr:`max_notebook_bytes`,
+    each later cell keeps only the first output of each kind (stdout, stderr, error, display, result),
+    cut to :attr:`truncated_bytes`, and a note. Grading is unchanged: an error or stderr output is never
+    removed (its message is cut), so a failed test cell still fails."""
+
+    max_output_bytes = Integer(1024 * 1024, help="Bytes kept of one output (0: no limit).").tag(config=True)
+    max_notebook_bytes = Integer(8 * 1024 * 1024, help="Bytes of output kept in the whole notebook before "
+                                                       "the later outputs are cut short (0: no limit).").tag(config=True)
+    truncated_bytes = Integer(2000, help="Bytes kept of an output once the notebook's budget is spent.").tag(config=True)
+    max_name_chars = Integer(200, help="Characters kept of an error's name.").tag(config=True)
+
+    @staticmethod
+    def nbytes(value) -> int:
+        """UTF-8 size of the strings of an output (keys included), recursively."""
+        if isinstance(value, str):
+            return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+        if isinstance(value, dict):
+            return sum(len(str(k)) + LimitOutputBytes.nbytes(v) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return sum(LimitOutputBytes.nbytes(v) for v in value)
+        return 8
+
+    @staticmethod
+    def note(nbytes: int) -> str:
+        from tpkit.grading.precheck import format_mo
+        return f"[sortie tronquée : {format_mo(nbytes)}]"
+
+    @staticmethod
+    def cut(text, limit: int) -> str:
+        """The first ``limit`` UTF-8 bytes of ``text`` (a string or nbformat's list of lines)."""
+        if isinstance(text, list):
+            text = "".join(str(t) for t in text)
+        text = str(text)
+        head = text[:limit]
+        if len(head) != limit or not head.isascii():
+            head = head.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
+        return head
+
+    def shrink(self, out: NotebookNode, limit: int) -> NotebookNode:
+        """``out`` cut to about ``limit`` bytes, same output type (and stream name)."""
+        size = self.nbytes(out)
+        if size <= limit:
+            return out
+        note = self.note(size)
+        kind = out.get("output_type")
+        if kind == "stream":
+            out.text = self.cut(out.get("text", ""), limit) + f"\n{note}\n"
+        elif kind == "error":
+            out.ename = self.cut(out.get("ename", ""), self.max_name_chars)
+            out.evalue = self.cut(out.get("evalue", ""), limit)
+            kept, used = [], 0
+            for line in out.get("traceback", []):
+                line = str(line)
+                if used + len(line) > limit:
+                    kept.append(self.cut(line, max(0, limit - used)))
+                    break
+                kept.append(line)
+                used += len(line)
+            out.traceback = kept + [note]
+        elif kind in ("display_data", "execute_result"):
+            text = out.get("data", {}).get("text/plain", "")
+            out.data = {"text/plain": (self.cut(text, limit) + "\n" if text else "") + note}
+            out.metadata = {}
+        return out
+
+    def preprocess(self, nb, resources):
+        self._used = 0
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.get("outputs"):
+            return cell, resources
+        outputs, seen, dropped, dropped_bytes = [], set(), 0, 0
+        for out in cell.outputs:
+            size = self.nbytes(out)
+            spent = self.max_notebook_bytes and self._used + min(size, self.max_output_bytes or size) \
+                > self.max_notebook_bytes
+            if spent:
+                kind = (out.get("output_type"), out.get("name"))
+                if kind in seen:
+                    dropped, dropped_bytes = dropped + 1, dropped_bytes + size
+                    continue
+                seen.add(kind)
+                out = self.shrink(out, self.truncated_bytes)
+            elif self.max_output_bytes:
+                out = self.shrink(out, self.max_output_bytes)
+            self._used += self.nbytes(out)
+            outputs.append(out)
+        if dropped:
+            outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                        text=f"{self.note(dropped_bytes)} ({dropped} sortie(s) de plus)\n"))
+        cell.outputs = outputs
+        return cell, resources
+
+
+__all__.append("LimitOutputBytes")

@@ -1,0 +1,265 @@
+"""The witness protocol: how a check questions a notebook without trusting it.
+
+The kernel is a witness, not a judge. A check never holds an object of the student's: it asks the
+kernel-side :mod:`agent <tpkit.witness.agent>` for *values* (tensors, arrays, numbers, strings, lists),
+calls the student's functions on inputs it drew itself, and pushes repaired values. Everything that
+decides a score is recomputed on the check's side with its own torch and numpy.
+
+Requests and answers travel as ``torch.save`` bytes read back with ``torch.load(weights_only=True)``
+(plain data and tensors, never code) under a size cap. Two transports carry the same bytes:
+
+* :class:`LocalTransport` — the agent in the same process: the in-kernel ``verifier`` of plain
+  ``nbgrader autograde`` / ``validate`` (untrusted mode: the student's code shares the process);
+* :class:`tpkit.grading.trusted.KernelTransport` — the agent in the (sandboxed) grading kernel, the
+  checks in the grading process, where the student's code cannot reach them (trusted mode).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from tpkit.witness.agent import Agent
+
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+
+
+class WitnessError(Exception):
+    """The kernel could not answer (dead, silent, malformed answer); the message is French."""
+
+
+class StudentError(Exception):
+    """The student's code raised while called by a check."""
+
+    def __init__(self, etype: str, message: str):
+        super().__init__(f"{etype}: {message}" if message else etype)
+        self.etype = etype
+        self.message = message
+
+
+def dumps(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def loads(data: bytes):
+    """Data only (tensors, dicts, lists, numbers, strings): no code runs while loading."""
+    if len(data) > MAX_ANSWER_BYTES:
+        raise WitnessError(f"réponse du noyau trop volumineuse ({len(data) // 2**20} Mo)")
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception as exc:
+        raise WitnessError(f"réponse du noyau illisible ({type(exc).__name__})") from None
+
+
+class LocalTransport:
+    """The agent in this process (untrusted mode); bytes still go through the codec, so both
+    transports give the checks exactly the same objects."""
+
+    def __init__(self, ns: dict):
+        self.agent = Agent(ns)
+
+    def request(self, req: dict) -> dict:
+        answer = self.agent.handle(loads(dumps(req)))
+        return loads(dumps(answer))
+
+
+# ---------------------------------------------------------------------- what the checks receive
+@dataclass
+class Opaque:
+    """A value the protocol does not carry (described by its type and repr)."""
+    type: str
+    repr: str
+
+
+@dataclass
+class OptimizerInfo:
+    type: str
+    is_sgd: bool
+    groups: list  # [{"hyper": {...}, "params": [ids]}]
+
+    @property
+    def param_ids(self) -> set:
+        return {i for g in self.groups for i in g["params"]}
+
+
+@dataclass
+class Layer:
+    """A th.nn.Linear of the student's model, rebuilt on the check's side."""
+    in_features: int
+    out_features: int
+    weight: torch.Tensor
+    bias: Optional[torch.Tensor]
+
+    def module(self) -> torch.nn.Linear:
+        m = torch.nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
+                            dtype=self.weight.dtype)
+        with torch.no_grad():
+            m.weight.copy_(self.weight)
+            if self.bias is not None:
+                m.bias.copy_(self.bias)
+        return m
+
+
+@dataclass
+class ModuleInfo:
+    c1: Optional[Layer]
+    c2: Optional[Layer]
+    linears: list
+    params: list = field(default_factory=list)  # [(name, tensor snapshot)]
+
+
+class Remote:
+    """A callable of the notebook (function, class, model): calling it runs it in the kernel on the
+    check's inputs and returns a snapshot of the result."""
+
+    def __init__(self, witness: "Witness", enc: dict):
+        self.witness = witness
+        self.ref = enc["ref"]
+        self.type = enc["type"]
+        self.is_class = enc["is_class"]
+        self.is_module_class = enc["module_class"]
+        self.is_module = enc["module"]
+
+    def __call__(self, *args):
+        return self.witness.call(self, args)
+
+    def vjp(self, args, wrt, cotangent):
+        """Gradients of <f(*args), cotangent> with respect to args[i] for i in wrt (None: no path)."""
+        return self.witness.call(self, args, wrt=wrt, cotangent=cotangent, grads=True)[1]
+
+    def module(self) -> ModuleInfo:
+        return self.witness.module(self)
+
+    def functional_call(self, params: dict, x, cotangent=None):
+        return self.witness.module_call(self, params, x, cotangent)
+
+
+# ---------------------------------------------------------------------- the witness
+class Witness:
+    """The notebook's namespace seen through a transport: a read-mostly mapping of snapshots.
+
+    ``salt`` varies the inputs the checks draw (0 in untrusted mode; a course secret when grading)."""
+
+    def __init__(self, transport, salt: int = 0):
+        self.transport = transport
+        self.salt = salt
+
+    def _ask(self, req: dict) -> dict:
+        answer = self.transport.request(req)
+        if not isinstance(answer, dict):
+            raise WitnessError("réponse du noyau malformée")
+        return answer
+
+    # mapping interface used by the checks
+    def __contains__(self, name: str) -> bool:
+        return bool(self._ask({"op": "get", "name": name}).get("found"))
+
+    def get(self, name: str, default=None):
+        answer = self._ask({"op": "get", "name": name})
+        return self.decode(answer["value"]) if answer.get("found") else default
+
+    def __setitem__(self, name: str, value) -> None:
+        self.update({name: value})
+
+    def update(self, values: dict = (), **kwargs) -> None:
+        values = dict(values, **kwargs)
+        self._ask({"op": "set", "values": {k: encode_push(v) for k, v in values.items()}})
+
+    def run(self, code: str) -> None:
+        """Execute kit-written code in the notebook's namespace (repairs that define functions)."""
+        self._ask({"op": "exec", "code": code})
+
+    def optimizers(self) -> list:
+        return [self.decode(e) for e in self._ask({"op": "optimizers"})["items"]]
+
+    def figure_lines(self) -> list:
+        return [np.asarray(t.numpy(), dtype=np.float64) for t in self._ask({"op": "figures"})["lines"]]
+
+    def is_instance(self, name: str, cls: Remote) -> bool:
+        return bool(self._ask({"op": "isinstance", "name": name, "ref": cls.ref})["value"])
+
+    def call(self, fn: Remote, args, wrt=(), cotangent=None, grads=False):
+        req = {"op": "call", "ref": fn.ref, "args": [encode_push(a) for a in args], "wrt": list(wrt),
+               "cot": None if cotangent is None else cotangent.detach()}
+        answer = self._ask(req)
+        if not answer.get("ok"):
+            raise StudentError(str(answer.get("etype", "Exception")), str(answer.get("msg", "")))
+        value = self.decode(answer["value"])
+        return (value, answer.get("grads", [None] * len(wrt))) if grads else value
+
+    def module(self, model: Remote) -> ModuleInfo:
+        answer = self._ask({"op": "module", "ref": model.ref})
+
+        def layer(enc):
+            if enc is None:
+                return None
+            return Layer(int(enc["in"]), int(enc["out"]), self.decode(enc["weight"]).detach(),
+                         None if enc["bias"] is None else self.decode(enc["bias"]).detach())
+
+        return ModuleInfo(layer(answer["c1"]), layer(answer["c2"]), [layer(e) for e in answer["linears"]],
+                          [(str(n), self.decode(e)) for n, e in answer["params"]])
+
+    def module_call(self, model: Remote, params: dict, x, cotangent=None):
+        req = {"op": "module_call", "ref": model.ref, "x": encode_push(x),
+               "params": {n: encode_push(p.detach()) for n, p in params.items()},
+               "cot": None if cotangent is None else cotangent.detach()}
+        answer = self._ask(req)
+        if not answer.get("ok"):
+            raise StudentError(str(answer.get("etype", "Exception")), str(answer.get("msg", "")))
+        return self.decode(answer["value"]), answer.get("grads")
+
+    def reset(self) -> None:
+        self._ask({"op": "reset"})
+
+    # decoding of the agent's descriptions
+    def decode(self, enc):
+        kind = enc["k"]
+        if kind == "v":
+            return enc["v"]
+        if kind == "tensor":
+            return _rebuild_tensor(enc)
+        if kind == "ndarray":
+            return enc["data"].numpy().copy()
+        if kind == "list":
+            return [self.decode(v) for v in enc["items"]]
+        if kind == "tuple":
+            return tuple(self.decode(v) for v in enc["items"])
+        if kind == "optimizer":
+            return OptimizerInfo(str(enc["type"]), bool(enc["sgd"]), list(enc["groups"]))
+        if kind == "callable":
+            return Remote(self, enc)
+        return Opaque(str(enc.get("type")), str(enc.get("repr")))
+
+
+def _rebuild_tensor(enc: dict) -> torch.Tensor:
+    """A local tensor with the autograd facts of the student's one: requires_grad, leaf or not,
+    attached to a graph or not, its .grad."""
+    t = enc["data"].detach().clone()
+    if enc["rg"] and (t.dtype.is_floating_point or t.dtype.is_complex):
+        t.requires_grad_(True)
+        if not enc["leaf"]:
+            t = t * 1  # a non-leaf, like the student's (its .grad is not kept by torch)
+        elif enc["grad"] is not None and enc["grad"].shape == t.shape:
+            t.grad = enc["grad"].to(t.dtype)
+    t.witness_id = enc.get("id")
+    return t
+
+
+def encode_push(value) -> dict:
+    """A value the checks send to the kernel (inputs of a call, repaired variables)."""
+    if isinstance(value, Remote):
+        return {"k": "ref", "ref": value.ref}
+    if isinstance(value, torch.Tensor):
+        return {"k": "tensor", "data": value.detach().clone(), "rg": bool(value.requires_grad)}
+    if isinstance(value, np.ndarray):
+        return {"k": "ndarray", "data": torch.from_numpy(np.ascontiguousarray(value).copy())}
+    if isinstance(value, np.generic):
+        return {"k": "v", "v": value.item()}
+    if isinstance(value, (list, tuple)):
+        return {"k": "list" if isinstance(value, list) else "tuple", "items": [encode_push(v) for v in value]}
+    return {"k": "v", "v": value}

@@ -1,0 +1,279 @@
+"""The witness agent: the kernel-side half of the check protocol (see ``tpkit/witness/__init__.py``).
+
+It answers requests about the notebook's namespace with *data only*: tensors, arrays, numbers,
+strings, lists, and descriptions of everything else (a callable becomes a handle the grader may call
+with inputs it chooses). It never judges anything: the verdict is computed by the checks on the
+grader's side, from these answers.
+
+This file must stay self-contained (torch, numpy and the standard library only): in a sandboxed
+grading kernel the kit is not importable, so the grader executes this source into a module named
+``_tpkit_agent`` when the kernel starts. In plain ``nbgrader autograde`` (untrusted mode) it is
+imported as ``tpkit.witness.agent`` by the in-kernel ``verifier``.
+"""
+import contextlib
+import io
+import os
+import warnings
+
+import numpy as np
+import torch
+
+MAX_STR = 10_000          # characters of a string answer
+MAX_ITEMS = 100_000       # items of a list answer
+MAX_DEPTH = 4             # nesting of lists
+MAX_REPR = 200
+
+#: Figures created since the agent was installed (matplotlib's ``figure.hooks`` calls `record`).
+FIGURES = []
+
+
+def record(fig):
+    FIGURES.append(fig)
+
+
+def install_figure_hook():
+    """Remember every new matplotlib figure (the inline backend closes them after display)."""
+    import matplotlib
+    hook = f"{__name__}:record"
+    hooks = list(matplotlib.rcParams["figure.hooks"])
+    if hook not in hooks:
+        matplotlib.rcParams["figure.hooks"] = hooks + [hook]
+
+
+@contextlib.contextmanager
+def quiet():
+    """Student code called for the grader writes nowhere (a warning is no mistake)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            yield
+
+
+def _safe_repr(value):
+    try:
+        with quiet():
+            return repr(value)[:MAX_REPR]
+    except Exception:
+        return "<repr impossible>"
+
+
+def _tensor(t):
+    data = t.detach()
+    if data.layout != torch.strided:
+        data = data.to_dense()
+    return data.cpu().clone().contiguous()
+
+
+class Agent:
+    """Answers requests about one namespace (the notebook's globals)."""
+
+    def __init__(self, ns):
+        self.ns = ns
+        self.objects = {}
+
+    # ------------------------------------------------------------------ encoding of answers
+    def _handle(self, obj):
+        key = len(self.objects) + 1
+        self.objects[key] = obj
+        return key
+
+    def encode(self, value, depth=0):
+        if value is None or isinstance(value, bool):
+            return {"k": "v", "v": value}
+        if isinstance(value, str):
+            return {"k": "v", "v": str.__str__(value)[:MAX_STR]}
+        if isinstance(value, torch.Tensor):
+            grad = value.grad if value.is_leaf else None
+            return {"k": "tensor", "data": _tensor(value), "rg": bool(value.requires_grad),
+                    "leaf": bool(value.is_leaf), "fn": value.grad_fn is not None,
+                    "grad": None if grad is None else _tensor(grad), "id": id(value)}
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind in "biufc" and value.dtype.byteorder in "=|<":
+                try:
+                    return {"k": "ndarray", "data": torch.from_numpy(np.ascontiguousarray(value).copy())}
+                except TypeError:  # a dtype torch does not hold (uint32 ...): as float64
+                    return {"k": "ndarray", "data": torch.from_numpy(value.astype(np.float64))}
+            return {"k": "other", "type": "ndarray", "repr": _safe_repr(value)}
+        if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+            return {"k": "v", "v": value.item()}
+        if isinstance(value, (int, float, complex)):
+            plain = {int: int, float: float, complex: complex}
+            for base, conv in plain.items():
+                if isinstance(value, base):
+                    return {"k": "v", "v": conv(value)}
+        if isinstance(value, (list, tuple)) and depth < MAX_DEPTH:
+            kind = "list" if isinstance(value, list) else "tuple"
+            items = list(value)[:MAX_ITEMS + 1]
+            return {"k": kind, "items": [self.encode(v, depth + 1) for v in items]}
+        if isinstance(value, torch.optim.Optimizer):
+            groups = []
+            for g in value.param_groups:
+                hyper = {k: v for k, v in g.items() if k != "params" and isinstance(v, (bool, int, float))}
+                groups.append({"hyper": hyper, "params": [id(p) for p in g["params"]]})
+            return {"k": "optimizer", "type": type(value).__name__,
+                    "sgd": isinstance(value, torch.optim.SGD), "groups": groups}
+        if callable(value):
+            is_class = isinstance(value, type)
+            return {"k": "callable", "ref": self._handle(value), "type": type(value).__name__,
+                    "is_class": is_class,
+                    "module_class": bool(is_class and issubclass(value, torch.nn.Module)),
+                    "module": isinstance(value, torch.nn.Module)}
+        return {"k": "other", "type": type(value).__name__, "repr": _safe_repr(value)}
+
+    # ------------------------------------------------------------------ decoding of pushed values
+    def decode(self, enc):
+        kind = enc["k"]
+        if kind == "v":
+            return enc["v"]
+        if kind == "tensor":
+            t = enc["data"].clone()
+            return t.requires_grad_(True) if enc.get("rg") else t
+        if kind == "ndarray":
+            return enc["data"].numpy().copy()
+        if kind in ("list", "tuple"):
+            items = [self.decode(v) for v in enc["items"]]
+            return items if kind == "list" else tuple(items)
+        if kind == "ref":
+            return self.objects[enc["ref"]]
+        raise ValueError(f"unknown kind {kind!r}")
+
+    # ------------------------------------------------------------------ requests
+    def handle(self, req):
+        op = req["op"]
+        return getattr(self, "op_" + op)(req)
+
+    def op_reset(self, req):
+        self.objects.clear()
+        return {}
+
+    def op_get(self, req):
+        name = req["name"]
+        if name not in self.ns:
+            return {"found": False}
+        return {"found": True, "value": self.encode(self.ns[name])}
+
+    def _call(self, fn, args, wrt=(), cot=None):
+        args = [self.decode(a) for a in args]
+        for i in wrt:
+            args[i] = args[i].detach().clone().requires_grad_(True)
+        try:
+            with quiet():
+                out = fn(*args)
+                grads = None
+                if cot is not None:
+                    grads = self._vjp(out, [args[i] for i in wrt], cot)
+        except Exception as exc:  # the student's code raised: say what, as data
+            return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+        answer = {"ok": True, "value": self.encode(out)}
+        if grads is not None:
+            answer["grads"] = grads
+        return answer
+
+    @staticmethod
+    def _vjp(out, leaves, cot):
+        if not isinstance(out, torch.Tensor) or out.grad_fn is None or out.shape != cot.shape:
+            return [None] * len(leaves)
+        got = torch.autograd.grad(out, leaves, grad_outputs=cot.to(out.dtype), allow_unused=True)
+        return [None if g is None else _tensor(g) for g in got]
+
+    def op_call(self, req):
+        return self._call(self.objects[req["ref"]], req["args"], req.get("wrt", ()), req.get("cot"))
+
+    def op_module(self, req):
+        model = self.objects[req["ref"]]
+
+        def layer(m):
+            if not isinstance(m, torch.nn.Linear):
+                return None
+            return {"in": int(m.in_features), "out": int(m.out_features),
+                    "weight": self.encode(m.weight), "bias": None if m.bias is None else self.encode(m.bias)}
+
+        return {"c1": layer(getattr(model, "c1", None)), "c2": layer(getattr(model, "c2", None)),
+                "linears": [layer(m) for m in model.modules() if isinstance(m, torch.nn.Linear)],
+                "params": [[name, self.encode(p)] for name, p in model.named_parameters()]}
+
+    def op_module_call(self, req):
+        """The model's forward with other parameter values (torch.func.functional_call), and the
+        vector-Jacobian product with `cot` with respect to those parameters."""
+        model = self.objects[req["ref"]]
+        names = list(req["params"])
+        values = [self.decode(req["params"][n]).detach().clone().requires_grad_(True) for n in names]
+        x = self.decode(req["x"])
+        try:
+            with quiet():
+                out = torch.func.functional_call(model, dict(zip(names, values)), (x,))
+                grads = self._vjp(out, values, req["cot"]) if req.get("cot") is not None else None
+        except Exception as exc:
+            return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+        answer = {"ok": True, "value": self.encode(out)}
+        if grads is not None:
+            answer["grads"] = grads
+        return answer
+
+    def op_optimizers(self, req):
+        return {"items": [self.encode(v) for v in list(self.ns.values())
+                          if isinstance(v, torch.optim.Optimizer)]}
+
+    def op_isinstance(self, req):
+        value, cls = self.ns.get(req["name"]), self.objects[req["ref"]]
+        return {"value": isinstance(cls, type) and isinstance(value, cls)}
+
+    def op_figures(self, req):
+        lines = []
+        for fig in list(FIGURES):
+            for ax in fig.axes:
+                for line in ax.get_lines():
+                    try:
+                        y = np.asarray(line.get_ydata(), dtype=np.float64).ravel()
+                    except (TypeError, ValueError):
+                        continue
+                    lines.append(torch.from_numpy(y.copy()))
+        return {"lines": lines}
+
+    def op_set(self, req):
+        for name, enc in req["values"].items():
+            self.ns[name] = self.decode(enc)
+        return {}
+
+    def op_exec(self, req):
+        """Repairs that define functions or classes (code written by the kit, run in the kernel)."""
+        try:
+            with quiet():
+                exec(req["code"], self.ns)
+        except Exception as exc:
+            return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+        return {"ok": True}
+
+
+def _safe_repr_text(exc):
+    try:
+        return str(exc)[:MAX_REPR * 2]
+    except Exception:
+        return ""
+
+
+# ---------------------------------------------------------------------- kernel side of the transport
+_AGENT = None
+
+
+def serve(request_path, answer_path):
+    """Answer the request stored in `request_path` into `answer_path` (files of the exchange folder
+    shared with the grader). Called by the grader through the kernel's shell channel."""
+    global _AGENT
+    if _AGENT is None:
+        _AGENT = Agent(_user_namespace())
+    with open(request_path, "rb") as f:
+        req = torch.load(f, weights_only=True)
+    try:
+        answer = {"status": "ok", "answer": _AGENT.handle(req)}
+    except Exception as exc:  # a broken request or a namespace the agent cannot read
+        answer = {"status": "error", "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+    tmp = answer_path + ".part"
+    with open(tmp, "wb") as f:
+        torch.save(answer, f)
+    os.replace(tmp, answer_path)
+
+
+def _user_namespace():
+    from IPython import get_ipython
+    return get_ipython().user_ns
