@@ -96,10 +96,12 @@ def floor(course: Path, students: list, cores: int, threads: int) -> tuple:
     return sum(times), time.perf_counter() - t0
 
 
-def ours(course: Path, workers: int) -> float:
+def ours(course: Path, workers: int, sandbox: bool = True) -> float:
     cmd = [sys.executable, "-m", "tpkit.grading", "--submitted", "--root", str(course)]
     if workers:
         cmd += ["--workers", str(workers)]
+    if not sandbox:
+        cmd += ["--sans-bac-a-sable"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=course, env=env_with_venv(), capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -144,6 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip-serial", action="store_true")
     p.add_argument("--skip-floor", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the temporary course")
+    p.add_argument("--compare-sandbox", action="store_true",
+                   help="also grade the class unsandboxed (--sans-bac-a-sable), right before the sandboxed run")
     args = p.parse_args(argv)
 
     cores = os.cpu_count() or 1
@@ -163,7 +167,14 @@ def main(argv=None) -> int:
               f"({total / k:.2f} s per notebook) -> floor {fl:.1f} s (its own wall: {floor_wall:.1f} s) {load()}",
               flush=True)
 
+    if args.compare_sandbox:
+        bare = ours(course, workers, sandbox=False)
+        print(f"tpkit.grading --sans-bac-a-sable: wall {bare:.1f} s = {bare / k:.2f} s per submission {load()}",
+              flush=True)
     wall = ours(course, workers)
+    if args.compare_sandbox:
+        print(f"tpkit.grading (sandboxed): wall {wall:.1f} s = {wall / k:.2f} s per submission -> "
+              f"sandbox overhead {100 * (wall / bare - 1):+.1f} % (target <= +15 %) {load()}", flush=True)
     report = json.loads((course / "exports" / "grading_report.json").read_text())
     statuses = {}
     for r in report["results"].values():

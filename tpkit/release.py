@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
 from tpkit import paths
 
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
@@ -25,6 +27,14 @@ def nbgrader_env() -> dict:
 
 
 def generate(root: Path = paths.ROOT, assignment: str = paths.ASSIGNMENT) -> Path:
+    # the trusted executor runs hidden regions on the grader's side: they may only call verifier(...)
+    from tpkit.grading.trusted import HiddenTestError, validate_hidden_tests
+    sources = [c.source for nb in (root / "source" / assignment).glob("*.ipynb")
+               for c in nbformat.read(str(nb), as_version=4).cells if c.cell_type == "code"]
+    try:
+        validate_hidden_tests(sources)
+    except HiddenTestError as exc:
+        raise SystemExit(f"test caché invalide : {exc}")
     cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
            "--log-level=WARN"]
     proc = subprocess.run(cmd, cwd=root, env=nbgrader_env(), capture_output=True, text=True)

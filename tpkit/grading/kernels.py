@@ -203,6 +203,30 @@ def kill_tree(pid: Optional[int]) -> None:
             pass
 
 
+def stray_processes(kernel: Optional[GradingKernel]) -> int:
+    """Processes of the kernel's tree other than the kernel itself and the sandbox's own (daemons,
+    background jobs the student's code left running); they die with the sandbox."""
+    if kernel is None or not kernel.pid:
+        return 0
+    try:
+        procs = psutil.Process(kernel.pid).children(recursive=True)
+    except psutil.Error:
+        return 0
+    count, kernel_seen = 0, False
+    for p in sorted(procs, key=lambda p: p.pid):
+        try:
+            name, cmd = p.name(), " ".join(p.cmdline())
+        except psutil.Error:
+            continue
+        if name == "bwrap":
+            continue
+        if not kernel_seen and "ipykernel_launcher" in cmd:
+            kernel_seen = True
+            continue
+        count += 1
+    return count
+
+
 def discard_kernel(kernel: Optional[GradingKernel]) -> None:
     """Kill a kernel and everything it started at once, release its manager's resources, delete its
     folders (no graceful shutdown: the notebook is done, waiting would only cost wall time)."""

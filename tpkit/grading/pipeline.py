@@ -38,11 +38,13 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from tpkit import paths
-from tpkit.grading import kernels, precheck, trusted
+from tpkit.grading import kernels, precheck, traces, trusted
 from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, thread_safe_nbgrader
 from tpkit.grading.preprocessors import CELL_TIMEOUT, GRADEBOOK_LOCK, NOT_EXECUTED
 
-OK, PARTIAL, FAILED = "ok", "partial", "failed"
+# ok: graded; partial: graded with remarks (repairs, timeouts); flagged: graded, and the notebook tried
+# something against the grader or the system (tpkit.grading.traces); failed: could not be graded.
+OK, PARTIAL, FLAGGED, FAILED = "ok", "partial", "flagged", "failed"
 
 
 class GradingError(Exception):
@@ -454,10 +456,13 @@ class Grader:
             if not graded.is_file():
                 return self._failed(cfg, student, "erreur pendant la correction automatique (détails : "
                                     f"exports/logs/{student}.log)", expected, pre.messages)
-            remarks = pre.messages + execution_findings(nbformat.read(str(graded), as_version=4),
-                                                        options.memory_mb)
+            graded_nb = nbformat.read(str(graded), as_version=4)
+            remarks = pre.messages + execution_findings(graded_nb, options.memory_mb)
+            alerts = traces.flags(graded_nb)
             read_scores(cfg, result, expected)
-            if remarks:
+            if alerts:
+                result.status, result.reasons = FLAGGED, alerts + remarks
+            elif remarks:
                 result.status, result.reasons = PARTIAL, remarks
             if options.feedback:
                 feedback = FrenchFeedback(coursedir=_coursedir(cfg, options, student), config=cfg, log=logger)
@@ -467,7 +472,7 @@ class Grader:
                     feedback.start()
                 except Exception as exc:
                     logger.error("feedback failed: %r", exc)
-                    result.status = PARTIAL
+                    result.status = PARTIAL if result.status == OK else result.status
                     result.reasons.append("retour HTML non généré (voir le journal)")
             return result
         finally:

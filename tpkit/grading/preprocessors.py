@@ -123,6 +123,10 @@ class LimitedExecute(Execute):
             self.log.warning("kernel stopped: %s", reason)
             self._mark_not_executed(nb, reason)
         finally:
+            stray = kernels.stray_processes(kernel)
+            # what the sandbox saw (read by tpkit.grading.traces); anything the student put there is replaced
+            nb.metadata["tpkit"] = {"sandbox": [f"{stray} processus laissé(s) en arrière-plan par le notebook "
+                                                "(tués à la fin)"] if stray else []}
             kc = getattr(self, "kc", None)
             if kc is not None:
                 try:

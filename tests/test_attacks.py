@@ -1,0 +1,299 @@
+"""Adversarial suite (trusted grading): a class of hostile submissions graded in ONE run of the real
+command, next to an honest student, in a temporary copy of the course.
+
+Each attack is what a student could hand in: code in an answer cell of the blank release (the rest left
+blank), files next to the notebook, a hostile folder name. Every attack must end with: the attacker gains
+no point (the blank release earns 0), the honest student's grades unchanged (full marks), the kit's and
+the course's files byte-identical, the gradebook holding only what the grader wrote, the run complete,
+no secret in any feedback page, and — where the attempt leaves a trace — the attempt flagged in the CSV's
+status column with a reason. The table of attacks and outcomes is in docs/threat-model.md.
+"""
+import csv
+import hashlib
+import io
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tpkit import paths, release
+from tpkit.grading import sandbox
+from tpkit.submissions import blank_submission, grade_id, read, solution_submission
+
+pytestmark = [pytest.mark.slow]
+
+A = paths.ASSIGNMENT
+CANARY = "canari-7f3a9c"  # in the grader's environment: must never reach a kernel or a page
+FIRST_ANSWER = "r1_chargement"
+HONEST = "honnete"
+
+
+def _attacks(root: Path, kit: Path, port: int) -> dict:
+    """name -> (code of the first answer cell | None, extra files {relative path: bytes | ('link', target)},
+    flagged?) — flagged: the attempt leaves a trace the status column must report."""
+    nbpath = f"{root}/source/{A}/{A}.ipynb"
+    return {
+        # --- grading oneself
+        "faux_module": ("import sys, types\nm = types.ModuleType('tpkit.checks')\nm.verifier = lambda *a, **k: None\n"
+                        "sys.modules['tpkit'] = types.ModuleType('tpkit')\nsys.modules['tpkit.checks'] = m\n", {}, True),
+        "verifier_remplace": ("try:\n    import tpkit.checks\n    tpkit.checks.verifier = lambda *a, **k: None\n"
+                              "except Exception as e:\n    print(e)\n", {}, True),
+        "checks_vides": ("try:\n    import tpkit.checks.questions as q\n    q.CHECKS.clear()\nexcept Exception as e:\n"
+                         "    print(e)\n", {}, True),
+        "erreurs_cachees": ("ip = get_ipython()\norig = ip.run_cell_async\nasync def run(*a, **k):\n"
+                            "    r = await orig(*a, **k)\n    r.error_in_exec = None\n    return r\n"
+                            "ip.run_cell_async = run\nip.showtraceback = lambda *a, **k: None\n", {}, True),
+        "paquet_depose": (None, {"tpkit/__init__.py": b"", "tpkit/checks/__init__.py":
+                                 b"def verifier(*a, **k):\n    pass\n"}, True),
+        "solutions_executees": (f"import json\ntry:\n    nb = json.load(open({nbpath!r}))\n"
+                                "    for c in nb['cells']:\n        if c['cell_type'] == 'code':\n"
+                                "            exec(''.join(c['source']), globals())\nexcept Exception as e:\n"
+                                "    print(type(e).__name__)\n", {}, True),
+        "allclose_torch": ("import torch\ntorch.allclose = lambda *a, **k: True\ntorch.isclose = lambda *a, **k: True\n",
+                           {}, False),
+        "allclose_numpy": ("import numpy\nnumpy.allclose = lambda *a, **k: True\nnumpy.array_equal = lambda *a: True\n",
+                           {}, False),
+        "tensor_lt": ("import torch\ntorch.Tensor.__lt__ = lambda a, b: True\ntorch.Tensor.__gt__ = lambda a, b: True\n",
+                      {}, False),
+        "abs_builtin": ("import builtins\nbuiltins.abs = lambda v: 0\n", {}, False),
+        "toujours_egal": ("class Egal(float):\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"
+                          "    def __lt__(self, o): return True\n    def __le__(self, o): return True\n"
+                          "x = xt = y = yt = Egal(0)\nn = d = p = Egal(3)\nY = Yt = X = Xt = Egal(1)\n", {}, False),
+        "annonce_reussite": ("from IPython.display import display, HTML\nprint('Tous les tests sont passés ✔ 20/20')\n"
+                             "display(HTML('<b>All tests passed</b>'))\n", {}, False),
+        "agent_falsifie": ("import sys\nag = sys.modules.get('_tpkit_agent')\nif ag:\n"
+                           "    ag.Agent.handle = lambda self, req: {'found': True, 'value': {'k': 'v', 'v': 3}, "
+                           "'ok': True, 'items': [], 'lines': [], 'value_': 1}\n", {}, True),
+        "agent_en_panne": ("import sys\nag = sys.modules.get('_tpkit_agent')\nif ag:\n"
+                           "    ag.serve = lambda *a: 1 / 0\n", {}, True),
+        # --- harming the others, the kit, the exports
+        "tuer_parent": ("import os, signal\nfor pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
+                        "    except Exception as e:\n        print(e)\n", {}, True),
+        "tuer_tout": ("import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept Exception as e:\n    print(e)\n",
+                      {}, True),
+        "kit_modifie": (f"try:\n    open({str(kit / 'tpkit/checks/__init__.py')!r}, 'a').write('\\nverifier = None\\n')\n"
+                        f"except Exception as e:\n    print(e)\ntry:\n    open({str(root / 'nbgrader_config.py')!r}, 'a')"
+                        ".write('\\nc = None\\n')\nexcept Exception as e:\n    print(e)\n", {}, True),
+        "noyau_voisin": ("import glob, json\nfound = glob.glob('/tmp/tpkit-kernel-*/echange/kernel.json') + "
+                         "glob.glob('/root/.local/share/jupyter/runtime/*.json')\nprint(found)\n"
+                         "from jupyter_client import BlockingKernelClient\nfor f in found:\n    try:\n"
+                         "        kc = BlockingKernelClient(connection_file=f); kc.load_connection_file(); kc.start_channels()\n"
+                         "        kc.execute('W = None; pred = None; lst_loss = []')\n    except Exception as e:\n"
+                         "        print(e)\n", {}, True),
+        "gradebook_ecrit": (f"import sqlite3\ntry:\n    db = sqlite3.connect({str(root / 'gradebook.db')!r})\n"
+                            "    db.execute('update grade set auto_score = 0')\n    db.execute(\"insert into student (id) "
+                            "values ('pirate')\")\n    db.commit()\nexcept Exception as e:\n    print(e)\n", {}, True),
+        "demon_exports": (f"import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                          f"        time.sleep(4)\n        try:\n            open({str(root / 'exports/grades.csv')!r}, 'w')"
+                          ".write('pirate')\n        except Exception:\n            pass\n        os._exit(0)\n"
+                          "    os._exit(0)\nos.wait()\n", {}, True),
+        "lire_secrets": (f"import os, glob\nfor f in [{nbpath!r}, {str(root / 'gradebook.db')!r}, "
+                         f"{str(root / 'exports/grades.csv')!r}, {str(root / '.grading_secret')!r}] + "
+                         f"glob.glob({str(root / 'submitted/*/*/*.ipynb')!r}) + glob.glob('/proc/*/environ'):\n"
+                         "    try:\n        print(f, open(f, 'rb').read()[:3000])\n    except Exception as e:\n"
+                         "        print(f, e)\nprint(dict(os.environ))\n", {}, True),
+        "environ_grader": ("import os\nfor pid in os.listdir('/proc'):\n    if pid.isdigit():\n        try:\n"
+                           "            print(pid, open(f'/proc/{pid}/environ', 'rb').read()[:2000])\n"
+                           "        except Exception as e:\n            print(pid, e)\n", {}, True),
+        "lien_symbolique": (None, {"notes.txt": ("link", str(root / "gradebook.db")),
+                                   "passwd": ("link", "/etc/passwd"), "cours": ("link", str(root))}, True),
+        "ecrase_par_lien": (f"import os\nfor name in ({A + '.ipynb'!r}, 'digitz.npz'):\n    try:\n"
+                            f"        os.remove(name); os.symlink({str(root / 'exports/grades.csv')!r}, name)\n"
+                            "    except Exception as e:\n        print(e)\n", {}, True),
+        "html_script": ("from IPython.display import display, HTML, Javascript\n"
+                        "display(HTML('<script>document.title=\"pirate\"</script><img src=x onerror=\"alert(1)\">'))\n",
+                        {}, False),
+        "sortie_geante": ("for _ in range(300):\n    print('x' * 1_000_000)\n", {}, False),
+        "bombe_mmap": ("import mmap\ntry:\n    m = mmap.mmap(-1, 8 << 30, flags=mmap.MAP_SHARED)\n"
+                       "    for i in range(0, 8 << 30, 4096):\n        m[i] = 1\nexcept Exception as e:\n"
+                       "    print(type(e).__name__, e)\n", {}, True),
+        "bombe_shm": ("try:\n    with open('/dev/shm/remplir', 'wb') as f:\n        for _ in range(2048):\n"
+                      "            f.write(b'x' * (1 << 20))\nexcept Exception as e:\n    print(type(e).__name__, e)\n",
+                      {}, True),
+        "bombe_fork": ("import os\nif os.fork() == 0:\n    while True:\n        try:\n            os.fork()\n"
+                       "        except OSError:\n            pass\n", {}, True),
+        "reseau_local": (f"import socket\ntry:\n    s = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+                         "    s.sendall(b'pirate')\nexcept Exception as e:\n    print(e)\n", {}, True),
+        "processus_survivant": ("import subprocess\nsubprocess.Popen(['sleep', '1000'], start_new_session=True)\n",
+                                {}, True),
+        "disque_plein": ("try:\n    with open('gros.bin', 'wb') as f:\n        for _ in range(1024):\n"
+                         "            f.write(b'x' * (1 << 20))\nexcept Exception as e:\n    print(type(e).__name__, e)\n",
+                         {}, False),
+        # a hostile student id (folder name) is handled by the CSV tests below
+        '=HYPERLINK("http://x.example","note")': ("x = 1\n", {}, False),
+    }
+
+
+def _hash_tree(folder: Path, skip=()) -> dict:
+    out = {}
+    for f in sorted(folder.rglob("*")):
+        rel = f.relative_to(folder)
+        if f.is_file() and not f.is_symlink() and not any(part in skip for part in rel.parts):
+            out[str(rel)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def _kit_files() -> dict:
+    tracked = subprocess.run(["git", "ls-files"], cwd=paths.ROOT, capture_output=True, text=True).stdout.split()
+    return {t: hashlib.sha256((paths.ROOT / t).read_bytes()).hexdigest() for t in tracked
+            if (paths.ROOT / t).is_file()}
+
+
+class Listener(threading.Thread):
+    """A loopback TCP listener: records whatever reaches it."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.received = []
+        self.stop = False
+
+    def run(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.received.append(conn.recv(100))
+            except OSError:
+                continue
+
+
+@pytest.fixture(scope="module")
+def attack_run(tmp_path_factory):
+    try:
+        sandbox.check_available()
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(str(exc))
+    root = tmp_path_factory.mktemp("attaques") / "cours"
+    root.mkdir()
+    import shutil
+    shutil.copy(paths.ROOT / "nbgrader_config.py", root)
+    shutil.copytree(paths.SOURCE, root / "source" / A)
+    release.generate(root=root)
+    listener = Listener()
+    listener.start()
+    attacks = _attacks(root, paths.ROOT, listener.port)
+    blank = blank_submission()
+    for student, (code, files, _) in attacks.items():
+        folder = root / "submitted" / student / A
+        folder.mkdir(parents=True)
+        nb = blank
+        if code is not None:
+            nb = read(paths.RELEASE_NOTEBOOK)
+            for cell in nb.cells:
+                if grade_id(cell) == FIRST_ANSWER:
+                    cell.source = code
+        if student == "html_script":
+            nb.cells.insert(1, nbformat.v4.new_markdown_cell(
+                "<script>alert('md')</script><img src=x onerror=\"alert('md')\"> [lien](javascript:alert(1))"))
+        nbformat.write(nb, str(folder / f"{A}.ipynb"))
+        for rel, content in files.items():
+            target = folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, tuple):
+                os.symlink(content[1], target)
+            else:
+                target.write_bytes(content)
+    honest = root / "submitted" / HONEST / A
+    honest.mkdir(parents=True)
+    nbformat.write(solution_submission(), str(honest / f"{A}.ipynb"))
+
+    course_before = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db"})
+    kit_before = _kit_files()
+    env = release.nbgrader_env()
+    env["TPKIT_CANARY"] = CANARY
+    cmd = [sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "2", "--submitted",
+           "--cell-timeout", "10", "--time-limit", "120"]
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1200)
+    time.sleep(6)  # a daemon that outlived its kernel would strike now
+    listener.stop = True
+    return dict(root=root, attacks=attacks, proc=proc, listener=listener, course_before=course_before,
+                kit_before=kit_before)
+
+
+def _rows(root: Path) -> dict:
+    text = (root / "exports" / "grades.csv").read_text(encoding="utf-8")
+    return {row["student_id"]: row for row in csv.DictReader(io.StringIO(text))}
+
+
+def _unescape(value: str) -> str:
+    return value[1:] if value.startswith("'") else value
+
+
+def test_run_completes_with_every_student(attack_run):
+    proc, root = attack_run["proc"], attack_run["root"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = {_unescape(k): v for k, v in _rows(root).items()}
+    assert set(rows) == set(attack_run["attacks"]) | {HONEST}
+
+
+def test_honest_student_keeps_full_marks(attack_run):
+    row = _rows(attack_run["root"])[HONEST]
+    assert float(row["total_20"]) == 17.5 and row["status"] == "ok"
+
+
+@pytest.mark.parametrize("student", sorted(_attacks(Path("/x"), Path("/y"), 1)))
+def test_attacker_gains_nothing(attack_run, student):
+    rows = {_unescape(k): v for k, v in _rows(attack_run["root"]).items()}
+    row = rows[student]
+    assert row["total_20"] in ("0", ""), (student, row)
+    flagged = attack_run["attacks"][student][2]
+    if flagged:
+        assert row["status"].startswith("flagged:"), (student, row["status"])
+
+
+def test_kit_and_course_files_unchanged(attack_run):
+    root = attack_run["root"]
+    assert _kit_files() == attack_run["kit_before"]
+    after = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db"})
+    assert after == attack_run["course_before"]
+    assert (root / "exports" / "grades.csv").read_text(encoding="utf-8").startswith("student_id,")
+
+
+def test_gradebook_holds_only_what_the_grader_wrote(attack_run):
+    root = attack_run["root"]
+    db = sqlite3.connect(str(root / "gradebook.db"))
+    students = {r[0] for r in db.execute("select id from student")}
+    assert students == set(attack_run["attacks"]) | {HONEST}
+    honest = dict(db.execute("select grade_cell.name, grade.auto_score from grade join submitted_notebook on "
+                             "grade.notebook_id = submitted_notebook.id join submitted_assignment on "
+                             "submitted_notebook.assignment_id = submitted_assignment.id join grade_cell on "
+                             "grade.cell_id = grade_cell.id where submitted_assignment.student_id = ?", (HONEST,)))
+    assert sum(v or 0 for v in honest.values()) == 17.5
+
+
+def test_no_secret_reaches_a_feedback_page(attack_run):
+    root = attack_run["root"]
+    secret = (root / ".grading_secret").read_text().strip()
+    solution_code = [c.source.strip() for c in read(paths.SOURCE_NOTEBOOK).cells
+                     if "### BEGIN SOLUTION" in c.source]
+    pages = list((root / "feedback").rglob("*.html"))
+    assert len(pages) == len(attack_run["attacks"]) + 1
+    for page in pages:
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for marker in (CANARY, secret, "BEGIN HIDDEN", "BEGIN SOLUTION", "verifier(", "_tpkit_agent.Agent",
+                       "auto_score"):
+            assert marker not in text, (page, marker)
+        assert "<script>document.title" not in text and "onerror=\"alert" not in text, page
+        assert page.stat().st_size < 20 * 2**20, page
+    assert not attack_run["listener"].received
+
+
+def test_no_process_survives(attack_run):
+    """Daemons, background jobs and fork bombs died with their sandbox (their kernel's folder is gone)."""
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    assert not [line for line in out if line.startswith("sleep 1000")]
+    for line in out:
+        m = re.search(r"(/tmp/tpkit-kernel-[^/ ]+)", line)
+        assert not m or Path(m.group(1)).exists(), line

@@ -1,0 +1,63 @@
+"""Traces of an attempt on the grader, found in a graded notebook (French, for the status column).
+
+Nothing here changes a score: the sandbox and the trusted checks already make every attempt useless.
+The flags tell the teaching team that a submission *tried* — code aimed at the grader's internals or
+the system, an action the sandbox blocked, processes left behind — so that a trick spreading through a
+class is seen the day it appears. Honest TP code never matches (checked on the catalogue's variants and
+the bundled examples).
+"""
+from __future__ import annotations
+
+import re
+
+from tpkit.grading.precheck import grade_id
+
+#: Code aimed at the grader or the system (in the student's own cells).
+SUSPICIOUS_CODE = (
+    (re.compile(r"\btpkit\b|_tpkit_agent|\bnbgrader\b|gradebook"), "le correcteur (tpkit, nbgrader, gradebook)"),
+    (re.compile(r"sys\.modules|run_cell|get_ipython\(\)\.(?!run_line_magic)"), "l'interpréteur du correcteur"),
+    (re.compile(r"os\.kill|getppid|killpg|setsid|os\.fork|subprocess|os\.system|Popen"), "des processus"),
+    (re.compile(r"/proc/|/dev/shm|MAP_SHARED|\bmmap\b|connection_file|kernel-.*\.json"), "le système"),
+    (re.compile(r"\bsocket\b|urllib|requests\.|http\.client"), "le réseau"),
+    (re.compile(r"\.\./\.\./|/work/|/root/|/home/(?!etudiant)|os\.symlink|os\.chmod"), "des fichiers hors du TP"),
+)
+
+#: Errors that the sandbox, or the checks' isolation, caused.
+BLOCKED_OUTPUT = re.compile(
+    r"Read-only file system|Permission denied|Operation not permitted|Network is unreachable|"
+    r"Connection refused|No module named '?tpkit|Resource temporarily unavailable|Cannot allocate memory|"
+    r"File too large|Too many open files|BlockingIOError")
+
+
+def _code_lines(cell):
+    return [line for line in cell.source.split("\n") if line.strip() and not line.strip().startswith("#")]
+
+
+def flags(nb, student_cells: set | None = None) -> list:
+    """French flags for a graded notebook. `student_cells`: indices of the cells the student wrote
+    (answer cells and unknown cells); by default every code cell that is not a test cell."""
+    found_code, blocked = {}, []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        md = cell.get("metadata", {}).get("nbgrader", {})
+        is_test = bool(md.get("grade")) and not md.get("solution")
+        mine = index in student_cells if student_cells is not None else not is_test
+        if mine:
+            for line in _code_lines(cell):
+                for pattern, target in SUSPICIOUS_CODE:
+                    if pattern.search(line) and target not in found_code:
+                        found_code[target] = line.strip()[:60]
+        for out in cell.get("outputs", []):
+            text = " ".join(str(out.get(k, "")) for k in ("ename", "evalue", "text"))
+            m = BLOCKED_OUTPUT.search(text)
+            if m and len(blocked) < 3:
+                blocked.append(f"{m.group(0)} (cellule {grade_id(cell) or f'n°{index + 1}'})")
+    out = []
+    if found_code:
+        out.append("code qui vise " + " ; ".join(f"{t} : « {line} »" for t, line in found_code.items()))
+    if blocked:
+        out.append("action bloquée par le bac à sable : " + ", ".join(blocked))
+    for remark in nb.metadata.get("tpkit", {}).get("sandbox", []):
+        out.append(str(remark))
+    return out
