@@ -22,6 +22,18 @@ c.IgnorePattern.pattern = r"(?:Warning|warnings\.warn)"
 # Long outputs (a print inside a 1000-iteration loop) are cut in autograded notebooks and feedback.
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 40
+# ... and so are big ones, in bytes (one line can be 300 MB; caps: LimitOutputBytes' traits), right after
+# execution, before the grades are saved (tpkit.grading adds it to the feedback too).
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "tpkit.grading.preprocessors.LimitOutputBytes",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Grading (tpkit.grading; `python -m tpkit.grading` applies the same repairs in its pre-check).
 # Plain `nbgrader autograde` too repairs duplicated, re-labelled, deleted or altered graded cells

@@ -12,5 +12,6 @@
                    ``templates/feedback_fr``)
 ``export``         nbgrader export plugins: grades CSV with status, Moodle worksheet
 ``outputs``        writes the exports of a run; ``report``: terminal progress and summary
-``moodle``         Moodle submissions zip import and grading worksheet export.
+``moodle``         Moodle submissions zip import and grading worksheet export
+``csvsafe``        CSV text cells that a spreadsheet never runs as formulas.
 """

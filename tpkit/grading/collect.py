@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from tpkit.grading import moodle
+from tpkit.grading.precheck import LINKED_FOLDER
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "submissions"
 
@@ -31,9 +32,20 @@ class Collection:
 
 
 def from_submitted(root: Path, assignment: str) -> Collection:
+    """Students of ``submitted/``. A student folder (or its assignment folder) that is a symbolic link
+    is not followed: that student is *failed* with the reason (:data:`LINKED_FOLDER`)."""
     base = Path(root) / "submitted"
-    students = sorted(p.name for p in base.iterdir() if (p / assignment).is_dir()) if base.is_dir() else []
-    return Collection(students)
+    col = Collection([])
+    if not base.is_dir():
+        return col
+    for p in sorted(base.iterdir()):
+        if not (p / assignment).is_dir():
+            continue
+        if p.is_symlink() or (p / assignment).is_symlink():
+            col.failures[p.name] = LINKED_FOLDER
+        else:
+            col.students.append(p.name)
+    return col
 
 
 def from_examples(root: Path, assignment: str, examples: Path = EXAMPLES) -> Collection:

@@ -4,20 +4,27 @@
 submission, overwrite the data files from ``source/``, sanitize, restore cells from the gradebook,
 execute, score, save) with three substitutions in its configured preprocessor lists: ``Execute`` ->
 :class:`LimitedExecute` (warm kernel, limits) and the gradebook writers -> their serialized versions,
-plus the gradebook lock around the student/submission creation. :class:`FrenchFeedback` is
-``GenerateFeedback`` with a French template and the preprocessors that keep hidden tests out.
+plus the gradebook lock around the student/submission creation, and :class:`LimitOutputBytes` right
+after execution (always, whatever the configured list says). :class:`FrenchFeedback` is
+``GenerateFeedback`` with a French template, the preprocessors that keep hidden tests out and the
+output byte cap, rendered by :class:`SanitizedHTMLExporter`: nothing a student wrote or printed runs in
+the browser that opens the feedback.
 """
 from __future__ import annotations
 
 import contextlib
+import html
 import os
+import re
 from pathlib import Path
 
+import bleach
 import jinja2
 import nbgrader
 from nbconvert.exporters import HTMLExporter
 from nbgrader import utils as nbgrader_utils
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbformat.notebooknode import NotebookNode
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.preprocessors import (AssignLatePenalties, ClearHiddenTests, Execute, GetGrades,
                                     OverwriteCells, SaveAutoGrades)
@@ -26,9 +33,9 @@ from traitlets.utils.importstring import import_item
 from traitlets.config import Config
 
 from tpkit.grading.precheck import RepairGradedCells
-from tpkit.grading.preprocessors import (GRADEBOOK_LOCK, GetGradesFr, LimitedExecute, StudentSafeOutputs,
-                                         SerializedAssignLatePenalties, SerializedOverwriteCells,
-                                         SerializedSaveAutoGrades)
+from tpkit.grading.preprocessors import (GRADEBOOK_LOCK, GetGradesFr, LimitedExecute, LimitOutputBytes,
+                                         StudentSafeOutputs, SerializedAssignLatePenalties,
+                                         SerializedOverwriteCells, SerializedSaveAutoGrades)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -89,6 +96,10 @@ class ParallelAutograde(Autograde):
         # the pre-check already repaired the staged notebook (RepairGradedCells is for plain nbgrader)
         self.sanitize_preprocessors = _substitute(self.sanitize_preprocessors, skip=(RepairGradedCells,))
         self.autograde_preprocessors = _substitute(self.autograde_preprocessors)
+        if LimitOutputBytes not in self.autograde_preprocessors:  # a security cap, not an option
+            after = self.autograde_preprocessors.index(LimitedExecute) + 1 \
+                if LimitedExecute in self.autograde_preprocessors else 0
+            self.autograde_preprocessors.insert(after, LimitOutputBytes)
 
     def init_assignment(self, assignment_id: str, student_id: str) -> None:
         with GRADEBOOK_LOCK:
@@ -122,24 +133,109 @@ class CachedHTMLExporter(HTMLExporter):
         return environment
 
 
+#: What student HTML (Markdown cells, ``text/html`` and ``text/markdown`` outputs, raw cells) may keep
+#: in the feedback: formatting, tables, links and images; no script, style, form, frame or event handler.
+SAFE_TAGS = frozenset(bleach.ALLOWED_TAGS) | {
+    "p", "br", "hr", "div", "span", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "img", "sub", "sup",
+    "del", "s", "u", "mark", "small", "kbd", "samp", "var", "dl", "dt", "dd", "details", "summary",
+    "figure", "figcaption", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col",
+}
+#: URL schemes of links and images (``data:`` for images only, see :func:`_safe_attribute`).
+SAFE_PROTOCOLS = frozenset({"http", "https", "mailto", "data"})
+_DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp)[;,]")
+_URI_NOISE = re.compile(r"[`\x00-\x20\x7f-\xa0\s]+")
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
+
+
+def _safe_attribute(tag: str, name: str, value: str) -> bool:
+    if name in ("class", "title") or (name == "id" and tag in ("h1", "h2", "h3", "h4", "h5", "h6")):
+        return True
+    if (tag, name) in (("a", "href"), ("img", "src")):
+        uri = _URI_NOISE.sub("", html.unescape(value)).lower()
+        if uri.startswith("data:"):
+            return tag == "img" and bool(_DATA_IMAGE.match(uri))
+        return True  # then bleach keeps http(s), mailto, relative links and #anchors only
+    if tag == "img":
+        return name in ("alt", "width", "height")
+    if tag in ("td", "th"):
+        return name in ("colspan", "rowspan", "align")
+    return tag == "ol" and name in ("start", "type")
+
+
+def safe_html(text) -> str:
+    """Student HTML made inert (the feedback's ``clean_html`` filter): ``<script>``/``<style>`` elements
+    removed with their content, other tags outside :data:`SAFE_TAGS` shown as text, attributes outside
+    :func:`_safe_attribute` (``onerror``, ``style``…) and ``javascript:`` URLs dropped."""
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return bleach.clean(_SCRIPT_OR_STYLE.sub("", text), tags=SAFE_TAGS, attributes=_safe_attribute,
+                        protocols=SAFE_PROTOCOLS, strip=False, strip_comments=True)
+
+
+def _safe_output_metadata(md) -> dict:
+    """The output metadata keys the templates use, with values that cannot break out of an attribute
+    (nbconvert writes ``width={{ width }}`` unquoted): numbers, ``alt`` text, flags; no ``filenames``."""
+    out = {}
+    for key, value in (md or {}).items():
+        if isinstance(value, dict):
+            inner = _safe_output_metadata(value)
+            if inner:
+                out[key] = inner
+        elif key in ("width", "height") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = value
+        elif key == "alt" and isinstance(value, str):
+            out[key] = value
+        elif key in ("unconfined", "isolated") and value is True:
+            out[key] = True
+    return out
+
+
+class SanitizedHTMLExporter(CachedHTMLExporter):
+    """``HTMLExporter`` for pages of student content: nbconvert's ``sanitize_html`` always on (no
+    ``application/javascript`` output, no widget state; ``text/html``/``text/markdown`` outputs, raw
+    and Markdown cells cleaned: the kit's templates call ``clean_html`` too) with :func:`safe_html` as
+    ``clean_html``, output metadata reduced to safe values and the notebook's widget state dropped. The kit's own page (template, styles,
+    MathJax with its ``Safe`` extension) and images (PNG/JPEG/SVG outputs as ``data:`` images) stay."""
+
+    def default_filters(self):
+        for name, function in super().default_filters():
+            yield name, (safe_html if name == "clean_html" else function)
+
+    def _init_resources(self, resources):
+        resources = super()._init_resources(resources)
+        resources["should_sanitize_html"] = True
+        return resources
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        nb.metadata.pop("widgets", None)  # never rendered when sanitized; a malformed one crashes nbconvert
+        for cell in nb.cells:
+            for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+                if "metadata" in out:
+                    out["metadata"] = NotebookNode(_safe_output_metadata(out["metadata"]))
+        return super().from_notebook_node(nb, resources, **kw)
+
+
+def feedback_html_config(extra_template_paths=()) -> Config:
+    """HTMLExporter settings of the French feedback page (template ``feedback_fr``, which extends
+    nbgrader's ``feedback/index.html.j2``)."""
+    c = Config()
+    c.HTMLExporter.template_name = "feedback_fr"
+    nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+    c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
+    c.HTMLExporter.extra_template_paths = list(extra_template_paths) + [str(nbgrader_templates)]
+    return c
+
+
 class FrenchFeedback(GenerateFeedback):
     """``GenerateFeedback`` with the French template; test cells show failure messages only."""
 
-    preprocessors = List([GetGradesFr, StudentSafeOutputs, ClearHiddenTests,
+    preprocessors = List([GetGradesFr, StudentSafeOutputs, ClearHiddenTests, LimitOutputBytes,
                           CSSHTMLHeaderPreprocessor]).tag(config=True)
 
     def __init__(self, coursedir=None, **kwargs):
         super().__init__(coursedir=coursedir, **kwargs)
         self.preprocessors = _substitute(self.preprocessors)
-        self.exporter_class = CachedHTMLExporter
-        c = Config()
-        c.HTMLExporter.template_name = "feedback_fr"
-        nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
-        c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(nbgrader_templates)]
-        # the French template extends 'feedback/index.html.j2' (nbgrader's)
-        c.HTMLExporter.extra_template_paths = list(self.config.HTMLExporter.extra_template_paths) + \
-            [str(nbgrader_templates)]
-        self.update_config(c)
+        self.exporter_class = SanitizedHTMLExporter
+        self.update_config(feedback_html_config(self.config.HTMLExporter.extra_template_paths))
 
     #: Extra values for the template (``resources.tpkit``): student id, remarks of the run.
     tpkit_resources: dict = {}

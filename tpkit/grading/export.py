@@ -4,7 +4,8 @@
   question (notebook order), the total out of 20 and a ``status`` column: ``ok``,
   ``partial: <reasons>`` (graded, but something was repaired or cut short: read the reasons) or
   ``failed: <reason>`` (not graded: the question and total cells are empty, never a silent 0). A
-  question awaiting manual grading is an empty cell too.
+  question awaiting manual grading is an empty cell too. Text cells that a spreadsheet would run as a
+  formula are escaped (:mod:`tpkit.grading.csvsafe`).
 * :class:`MoodleWorksheetExport` fills Moodle's grading worksheet (grade /20, short French comment)
   through :func:`tpkit.grading.moodle.fill_worksheet`; students are matched by their participant id
   (``submitted/moodle_roster.csv``, or the ``p<id>`` student id itself).
@@ -24,6 +25,7 @@ from nbgrader.plugins import ExportPlugin
 from traitlets import Unicode
 
 from tpkit.grading import moodle
+from tpkit.grading.csvsafe import escape_cell
 from tpkit.grading.pipeline import FAILED, OK, REPORT_NAME, RunReport, StudentResult, submission_scores
 
 
@@ -99,8 +101,9 @@ class GradesCsvExport(_Base):
         writer.writerow(["student_id"] + columns + ["total_20", "status"])
         for student, r in results.items():
             failed = r.status == FAILED
-            writer.writerow([student] + ["" if failed else fmt(r.scores.get(c)) for c in columns]
-                            + ["" if failed else fmt(r.grade20), r.status_text])
+            # text cells (student id, status quoting file names) escaped; scores are numbers
+            writer.writerow([escape_cell(student)] + ["" if failed else fmt(r.scores.get(c)) for c in columns]
+                            + ["" if failed else fmt(r.grade20), escape_cell(r.status_text)])
         dest.write_text(buf.getvalue(), encoding="utf-8")
         self.log.info("grades written to %s", dest)
 

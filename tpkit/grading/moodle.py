@@ -34,6 +34,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
+from tpkit.grading.csvsafe import escape_cell, unescape_cell
+
 __all__ = [
     "ROSTER_NAME",
     "ROSTER_FIELDS",
@@ -319,7 +321,8 @@ def read_roster(submitted_dir: PathLike) -> dict[str, RosterEntry]:
     for row in rows:
         if not row.get("student_id"):
             continue
-        out[row["student_id"]] = RosterEntry(**{k: row.get(k) or "" for k in ROSTER_FIELDS})
+        out[unescape_cell(row["student_id"])] = RosterEntry(
+            **{k: unescape_cell(row.get(k) or "") for k in ROSTER_FIELDS})
     return out
 
 
@@ -329,7 +332,8 @@ def _write_roster(submitted_dir: Path, entries: dict[str, RosterEntry]) -> Path:
     writer.writerow(ROSTER_FIELDS)
     for sid in sorted(entries, key=lambda s: (len(s), s)):
         e = entries[sid]
-        writer.writerow([getattr(e, k) for k in ROSTER_FIELDS])
+        # every roster field is text (full names and zip entries are the students'): no formulas
+        writer.writerow([escape_cell(getattr(e, k)) for k in ROSTER_FIELDS])
     path = submitted_dir / ROSTER_NAME
     _write_if_changed(path, buf.getvalue().encode("utf-8"))
     return path
@@ -651,7 +655,8 @@ def fill_worksheet(
     The grade is written like the row's ``Maximum Grade`` (decimal separator and number of decimals,
     e.g. ``15.50`` or ``15,50``), rescaled when that maximum is not ``out_of`` and clamped to
     [0, maximum]. A row with ``Grade can be changed`` = No/Non is left untouched and reported.
-    Comments are written as given: Moodle reads them as HTML (see :func:`plain_text_to_html`).
+    Comments are written as given (Moodle reads them as HTML, see :func:`plain_text_to_html`), except
+    that one a spreadsheet would run as a formula gets a leading ``'`` (:mod:`tpkit.grading.csvsafe`).
     The file is decoded as UTF-8, or cp1252 if it is not valid UTF-8 (an Excel re-save).
     """
     src = Path(worksheet_in)
@@ -745,8 +750,8 @@ def fill_worksheet(
             f = r.fields[i_grade]
             splices.append((f.start, f.end, _encode_field(gtext, encoding, delim, f.quoted)))
         if comment is not None and i_fb is not None:
-            f = r.fields[i_fb]
-            splices.append((f.start, f.end, _encode_field(comment, encoding, delim, f.quoted)))
+            f = r.fields[i_fb]  # text: never a formula (the grade above is a number we format)
+            splices.append((f.start, f.end, _encode_field(escape_cell(comment), encoding, delim, f.quoted)))
         if grade is None:
             report.comment_only.append(pid)
         if grade is not None or (comment is not None and i_fb is not None):

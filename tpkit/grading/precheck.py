@@ -17,6 +17,12 @@ text), then written to a staging folder that nbgrader's ``autograde`` reads inst
   from the release at their place; ``OverwriteCells`` then restores their hidden tests), edited test or
   read-only cells (reported; ``OverwriteCells`` restores them). A deleted answer cell is reported only.
 
+Submissions are hostile code, so staging copies the graded notebook (read without following a symbolic
+link, at most :data:`MAX_NOTEBOOK_BYTES`) and ``timestamp.txt``, nothing else: no link is ever followed,
+and no ``.py`` file, package, other notebook or folder reaches the folder the kernel runs in (the data
+files come from ``source/``: nbgrader copies them over the submission). Every entry left out is named
+in a finding (kind ``dropped``), except checkpoints/caches and copies of the assignment's own data files.
+
 Every finding is a short French sentence: it ends up in the CSV status and in the student's feedback.
 The same repairs are available to plain ``nbgrader autograde`` as the preprocessor
 :class:`RepairGradedCells` (see ``nbgrader_config.py``).
@@ -24,8 +30,11 @@ The same repairs are available to plain ``nbgrader autograde`` as the preprocess
 from __future__ import annotations
 
 import copy
+import errno
 import json
+import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -38,6 +47,18 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 SKIPPED_DIRS = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
+
+#: Largest notebook that is graded (bytes); a bigger one is *failed* before it is read.
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+#: Files of the submission folder staged with the notebook (nbgrader reads the submission time there),
+#: and their largest size.
+KEPT_FILES = ("timestamp.txt",)
+MAX_KEPT_FILE_BYTES = 4096
+#: Entries of a submission folder looked at (a folder of a million files is not walked to its end),
+#: and dropped entries named in the finding.
+MAX_SCANNED = 10_000
+MAX_LISTED = 10
+LINKED_FOLDER = "dossier de rendu remplacé par un lien symbolique (non suivi)"
 NBGRADER_FLAGS = ("grade", "solution", "locked", "task")
 
 
@@ -209,24 +230,136 @@ class Precheck:
 # ------------------------------------------------------------------------------------------------
 # file level
 
-def notebook_candidates(folder: Path) -> list:
-    """Notebooks handed in, at any depth, skipping checkpoints and hidden files."""
-    out = []
-    for path in sorted(folder.rglob("*.ipynb")):
-        rel = path.relative_to(folder)
-        if any(part in SKIPPED_DIRS or part.startswith(".") for part in rel.parts):
+def format_mo(nbytes: float) -> str:
+    """Bytes in French megabytes (2**20): '20 Mo', '1,5 Mo'."""
+    text = f"{nbytes / 2**20:.1f}".replace(".", ",")
+    return (text[:-2] if text.endswith(",0") else text) + " Mo"
+
+
+def _printable(text: str, limit: int = 120) -> str:
+    """A student-chosen name as it can be shown in a status or a page (no control character)."""
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@dataclass
+class Entry:
+    """One entry of a submission folder, seen without following links."""
+
+    rel: str  # POSIX path relative to the submission folder
+    kind: str  # file | dir | link | other (fifo, socket, device)
+    size: int = 0
+    target: str = ""  # what a link points to (never followed)
+
+    def describe(self) -> str:
+        name = _printable(self.rel)
+        if self.kind == "link":
+            return f"{name} (lien → {_printable(self.target)})"
+        if self.kind == "other":
+            return f"{name} (fichier spécial)"
+        return name
+
+
+def scan(folder: Path, limit: int = MAX_SCANNED) -> tuple:
+    """(entries, complete): everything under ``folder`` at any depth, seen with ``lstat`` (a link is an
+    entry of kind ``link``, never entered). Checkpoint and cache folders (:data:`SKIPPED_DIRS`) are not
+    entered; ``complete`` is False when ``limit`` entries were seen before the end."""
+    entries, stack = [], [(Path(folder), "")]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError:
             continue
-        out.append(path)
-    return out
+        for child in children:
+            if len(entries) >= limit:
+                return entries, False
+            rel = prefix + child.name
+            try:
+                st = child.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                try:
+                    target = os.readlink(child.path)
+                except OSError:
+                    target = "?"
+                entries.append(Entry(rel, "link", target=target))
+            elif stat.S_ISDIR(st.st_mode):
+                if child.name in SKIPPED_DIRS:
+                    continue
+                entries.append(Entry(rel, "dir"))
+                stack.append((Path(child.path), rel + "/"))
+            elif stat.S_ISREG(st.st_mode):
+                entries.append(Entry(rel, "file", size=st.st_size))
+            else:
+                entries.append(Entry(rel, "other"))
+        stack.sort(key=lambda item: item[1], reverse=True)  # depth-first, in name order
+    return entries, True
+
+
+def _is_link(path: Path) -> bool:
+    return os.path.islink(path)
+
+
+def _is_regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def notebook_candidates(folder: Path) -> list:
+    """Notebooks handed in, at any depth, skipping checkpoints, hidden files and links (regular files
+    only)."""
+    out = []
+    for e in scan(folder)[0]:
+        parts = e.rel.split("/")
+        if e.kind != "file" or not e.rel.endswith(".ipynb") or any(p.startswith(".") for p in parts):
+            continue
+        out.append(folder / e.rel)
+    return sorted(out)
+
+
+def read_bytes_nofollow(path: Path, limit: int) -> bytes:
+    """The content of the regular file ``path``, never through a symbolic link (``OSError`` ELOOP),
+    at most ``limit`` + 1 bytes (more than ``limit``: the file is too big)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "pas un fichier ordinaire")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def read_notebook(path: Path) -> tuple:
-    """(notebook, None) or (None, French reason)."""
-    name = path.name
+    """(notebook, None) or (None, French reason). A link is not followed; a notebook over
+    :data:`MAX_NOTEBOOK_BYTES` is not read."""
+    name = _printable(path.name)
     try:
-        raw = path.read_bytes()
+        size = os.lstat(path).st_size
+        if _is_link(path):
+            raise OSError(errno.ELOOP, "")
+        if size > MAX_NOTEBOOK_BYTES:
+            return None, (f"fichier {name} trop volumineux ({format_mo(size)}, limite "
+                          f"{format_mo(MAX_NOTEBOOK_BYTES)} : sorties trop longues ou images ?)")
+        raw = read_bytes_nofollow(path, MAX_NOTEBOOK_BYTES)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None, f"fichier {name} : lien symbolique (non suivi)"
         return None, f"fichier {name} illisible ({exc.strerror})"
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        return None, (f"fichier {name} trop volumineux (plus de {format_mo(MAX_NOTEBOOK_BYTES)} : "
+                      "sorties trop longues ou images ?)")
     try:
         text = raw.decode("utf-8-sig")
         json.loads(text)
@@ -251,28 +384,35 @@ def _has_our_cells(nb, expected: Expected) -> bool:
 def locate(folder: Path, expected: Expected) -> tuple:
     """(path of the notebook to grade or None, findings, failure reason or None)."""
     target = folder / expected.filename
-    if target.is_file():
+    if _is_link(folder) or _is_link(folder.parent):
+        return None, [], LINKED_FOLDER
+    if _is_regular_file(target):
         return target, [], None
     if not folder.is_dir():
         return None, [], "aucun rendu"
     candidates = notebook_candidates(folder)
     if not candidates:
-        files = sorted(p.name for p in folder.iterdir() if p.name != "timestamp.txt")
-        received = f" (fichiers reçus : {', '.join(files)})" if files else ""
+        files = sorted(_printable(p.name) + (" (lien symbolique, non suivi)" if _is_link(p) else "")
+                       for p in folder.iterdir() if p.name != "timestamp.txt")
+        received = f" (fichiers reçus : {', '.join(files[:MAX_LISTED])}{'…' if len(files) > MAX_LISTED else ''})" \
+            if files else ""
         return None, [], f"aucun notebook {expected.filename}{received}"
     if len(candidates) == 1:
         path = candidates[0]
-        rel = path.relative_to(folder).as_posix()
+        rel = _printable(path.relative_to(folder).as_posix())
         return path, [Finding("renamed", f"notebook rendu sous le nom « {rel} » (corrigé quand même)")], None
     # several: keep those that are this assignment's notebook
+    names = ", ".join(_printable(p.relative_to(folder).as_posix()) for p in candidates[:MAX_LISTED])
+    if len(candidates) > MAX_LISTED:
+        return None, [], (f"{len(candidates)} notebooks rendus ({names}…) et aucun ne s'appelle "
+                          f"{expected.filename}")
     ours = []
     for path in candidates:
         nb, _ = read_notebook(path)
         if nb is not None and _has_our_cells(nb, expected):
             ours.append(path)
-    names = ", ".join(p.relative_to(folder).as_posix() for p in candidates)
     if len(ours) == 1:
-        rel = ours[0].relative_to(folder).as_posix()
+        rel = _printable(ours[0].relative_to(folder).as_posix())
         return ours[0], [Finding("renamed", f"notebook rendu sous le nom « {rel} » parmi {names} "
                                             "(corrigé quand même)")], None
     return None, [], f"plusieurs notebooks rendus ({names}) et aucun ne s'appelle {expected.filename}"
@@ -414,10 +554,39 @@ def _fix_cell_ids(nb) -> None:
 # ------------------------------------------------------------------------------------------------
 # one submission
 
-def stage(student: str, folder: Path, staging_folder: Path, expected: Expected) -> Precheck:
+def dropped_entries(folder: Path, graded: Path, data_files=()) -> tuple:
+    """(entries of ``folder`` staged with the notebook, French descriptions of those left out).
+
+    Staged: ``timestamp.txt`` when it is a small regular file. Left out silently: folders themselves
+    (their files are listed), checkpoint/cache folders, regular files named like a data file of the
+    assignment (``data_files``: relative paths; nbgrader replaces them by the ``source/`` ones).
+    Everything else is left out and listed: links (with their target, never followed), special
+    files, ``.py`` files, packages, other notebooks and folders, data the assignment does not have."""
+    entries, complete = scan(folder)
+    kept, dropped = [], []
+    for e in entries:
+        if e.kind == "dir" or (e.kind == "file" and folder / e.rel == graded):
+            continue
+        if e.kind == "file" and e.rel in KEPT_FILES and e.size <= MAX_KEPT_FILE_BYTES:
+            kept.append(e)
+        elif not (e.kind == "file" and e.rel in data_files):
+            dropped.append(e.describe())
+    if not complete:
+        dropped.append(f"… (plus de {MAX_SCANNED} entrées)")
+    return kept, dropped
+
+
+def dropped_message(dropped: list) -> str:
+    shown = ", ".join(dropped[:MAX_LISTED])
+    more = f" et {len(dropped) - MAX_LISTED} autre(s)" if len(dropped) > MAX_LISTED else ""
+    return f"fichiers ignorés (non corrigés) : {shown}{more}"
+
+
+def stage(student: str, folder: Path, staging_folder: Path, expected: Expected, data_files=()) -> Precheck:
     """Pre-check ``folder`` (``submitted/<student>/<assignment>``) and write what nbgrader must grade
-    into ``staging_folder``: the other files as they are, the (repaired) notebook under its expected
-    name."""
+    into ``staging_folder``: the (repaired) notebook under its expected name and ``timestamp.txt``,
+    nothing else (see :func:`dropped_entries`; ``data_files``: the assignment's data files, relative
+    to its ``source/`` folder). No link of the submission is followed."""
     result = Precheck(student)
     path, findings, failure = locate(folder, expected)
     result.findings.extend(findings)
@@ -429,20 +598,23 @@ def stage(student: str, folder: Path, staging_folder: Path, expected: Expected) 
         result.failure = failure
         return result
     if not _has_our_cells(nb, expected):
-        result.failure = (f"{path.name} ne contient aucune cellule de ce TP "
+        result.failure = (f"{_printable(path.name)} ne contient aucune cellule de ce TP "
                           "(mauvais fichier, ou cellules recréées à la main ?)")
         return result
+    kept, dropped = dropped_entries(folder, path, frozenset(data_files))
+    if dropped:
+        result.findings.append(Finding("dropped", dropped_message(dropped)))
     result.findings.extend(repair_cells(nb, expected))
     if staging_folder.exists():
         shutil.rmtree(staging_folder)
     staging_folder.mkdir(parents=True)
-    for item in folder.iterdir():
-        if item == path or item.suffix == ".ipynb" or item.name in SKIPPED_DIRS:
-            continue
-        if item.is_dir():
-            shutil.copytree(item, staging_folder / item.name)
-        else:
-            shutil.copy2(item, staging_folder / item.name)
+    for e in kept:
+        try:
+            data = read_bytes_nofollow(folder / e.rel, MAX_KEPT_FILE_BYTES)
+        except OSError:
+            continue  # replaced or removed meanwhile: nbgrader does without it
+        if len(data) <= MAX_KEPT_FILE_BYTES:
+            (staging_folder / e.rel).write_bytes(data)
     result.staged = staging_folder / expected.filename
     nbformat.write(nb, str(result.staged))
     return result

@@ -337,30 +337,37 @@ class LimitOutputBytes(NbGraderPreprocessor):
         return head
 
     def shrink(self, out: NotebookNode, limit: int) -> NotebookNode:
-        """``out`` cut to about ``limit`` bytes, same output type (and stream name)."""
+        """``out`` cut to at most ``limit`` bytes (note included, so that cutting again changes
+        nothing), same output type and stream name."""
         size = self.nbytes(out)
         if size <= limit:
             return out
         note = self.note(size)
         kind = out.get("output_type")
         if kind == "stream":
-            out.text = self.cut(out.get("text", ""), limit) + f"\n{note}\n"
+            text, out.text = out.get("text", ""), ""
+            room = limit - self.nbytes(out) - self.nbytes(note) - 2
+            out.text = self.cut(text, max(0, room)) + f"\n{note}\n"
         elif kind == "error":
             out.ename = self.cut(out.get("ename", ""), self.max_name_chars)
-            out.evalue = self.cut(out.get("evalue", ""), limit)
-            kept, used = [], 0
-            for line in out.get("traceback", []):
+            out.evalue = self.cut(out.get("evalue", ""), limit // 2)
+            traceback, out.traceback = out.get("traceback", []), [note]
+            room = limit - self.nbytes(out) - 8
+            kept = []
+            for line in traceback:
                 line = str(line)
-                if used + len(line) > limit:
-                    kept.append(self.cut(line, max(0, limit - used)))
+                room -= self.nbytes(line) + 8
+                if room < 0:
+                    kept.append(self.cut(line, max(0, room + self.nbytes(line))))
                     break
                 kept.append(line)
-                used += len(line)
             out.traceback = kept + [note]
         elif kind in ("display_data", "execute_result"):
             text = out.get("data", {}).get("text/plain", "")
-            out.data = {"text/plain": (self.cut(text, limit) + "\n" if text else "") + note}
-            out.metadata = {}
+            out.data, out.metadata = {"text/plain": note}, {}
+            room = limit - self.nbytes(out) - 1
+            if text:
+                out.data["text/plain"] = self.cut(text, max(0, room)) + "\n" + note
         return out
 
     def preprocess(self, nb, resources):
@@ -377,7 +384,8 @@ class LimitOutputBytes(NbGraderPreprocessor):
                 > self.max_notebook_bytes
             if spent:
                 kind = (out.get("output_type"), out.get("name"))
-                if kind in seen:
+                is_note = kind == ("stream", "stdout") and str(out.get("text", "")).startswith("[sortie tronquée")
+                if kind in seen and not is_note:
                     dropped, dropped_bytes = dropped + 1, dropped_bytes + size
                     continue
                 seen.add(kind)
