@@ -74,6 +74,9 @@ def _attacks(root: Path, kit: Path, port: int) -> dict:
                            "'ok': True, 'items': [], 'lines': [], 'value_': 1}\n", {}, True),
         "agent_en_panne": ("import sys\nag = sys.modules.get('_tpkit_agent')\nif ag:\n"
                            "    ag.serve = lambda *a: 1 / 0\n", {}, True),
+        "reparation_provoquee": ("### BEGIN HIDDEN TESTS\nfrom tpkit.checks import verifier\n"
+                                 "verifier(\"q2_cout\", globals())\nverifier(\"q4_mlp_classe\", globals())\n"
+                                 "### END HIDDEN TESTS\n", {}, True),
         # --- harming the others, the kit, the exports
         "tuer_parent": ("import os, signal\nfor pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
                         "    except Exception as e:\n        print(e)\n", {}, True),
@@ -128,7 +131,7 @@ def _attacks(root: Path, kit: Path, port: int) -> dict:
                          "            f.write(b'x' * (1 << 20))\nexcept Exception as e:\n    print(type(e).__name__, e)\n",
                          {}, False),
         # a hostile student id (folder name) is handled by the CSV tests below
-        '=HYPERLINK("http://x.example","note")': ("x = 1\n", {}, False),
+        '=HYPERLINK("x.example";"note")': ("x = 1\n", {}, False),
     }
 
 
@@ -266,10 +269,10 @@ def test_gradebook_holds_only_what_the_grader_wrote(attack_run):
     db = sqlite3.connect(str(root / "gradebook.db"))
     students = {r[0] for r in db.execute("select id from student")}
     assert students == set(attack_run["attacks"]) | {HONEST}
-    honest = dict(db.execute("select grade_cell.name, grade.auto_score from grade join submitted_notebook on "
+    honest = dict(db.execute("select base_cell.name, grade.auto_score from grade join submitted_notebook on "
                              "grade.notebook_id = submitted_notebook.id join submitted_assignment on "
-                             "submitted_notebook.assignment_id = submitted_assignment.id join grade_cell on "
-                             "grade.cell_id = grade_cell.id where submitted_assignment.student_id = ?", (HONEST,)))
+                             "submitted_notebook.assignment_id = submitted_assignment.id join base_cell on "
+                             "grade.cell_id = base_cell.id where submitted_assignment.student_id = ?", (HONEST,)))
     assert sum(v or 0 for v in honest.values()) == 17.5
 
 
@@ -279,7 +282,8 @@ def test_no_secret_reaches_a_feedback_page(attack_run):
     solution_code = [c.source.strip() for c in read(paths.SOURCE_NOTEBOOK).cells
                      if "### BEGIN SOLUTION" in c.source]
     pages = list((root / "feedback").rglob("*.html"))
-    assert len(pages) == len(attack_run["attacks"]) + 1
+    with_page = {p.relative_to(root / "feedback").parts[0] for p in pages}
+    assert with_page == set(attack_run["attacks"]) | {HONEST}
     for page in pages:
         text = page.read_text(encoding="utf-8", errors="replace")
         for marker in (CANARY, secret, "BEGIN HIDDEN", "BEGIN SOLUTION", "verifier(", "_tpkit_agent.Agent",

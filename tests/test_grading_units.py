@@ -206,11 +206,20 @@ def test_status_text_and_moodle_comment():
     assert fmt(17.5) == "17.5" and fmt(20.0) == "20" and fmt(None) == "" and fmt(2 / 3) == "0.67"
 
 
-def test_kernel_startup_line_binds_nothing():
-    line = kernels.KernelSettings(preload=("math",), memory_mb=0).startup_line()
+def test_kernel_startup_line_binds_nothing(tmp_path):
+    """The start-up line loads the witness agent from the exchange folder as `_tpkit_agent` and leaves
+    nothing in the student's namespace."""
+    import sys
+    from tpkit.grading import trusted
+    trusted.install_agent(tmp_path)
+    line = kernels.KernelSettings(preload=("math",), memory_mb=0).startup_line(str(tmp_path))
     ns = {}
-    exec(line, ns)
-    assert set(ns) <= {"__builtins__"}
+    try:
+        exec(line, ns)
+        assert set(ns) <= {"__builtins__"}
+        assert hasattr(sys.modules["_tpkit_agent"], "serve")
+    finally:
+        sys.modules.pop("_tpkit_agent", None)
 
 
 def test_example_submissions_in_sync():

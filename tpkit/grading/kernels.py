@@ -171,9 +171,12 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
         kernel.workdir = sandbox.WORKDIR_INSIDE
         sandbox.prepare_dirs(scratch, exchange, kernel.uid)
         km.owner_uid = kernel.uid
-        limits = settings.sandbox_limits()
+        # a signal would reach the sandbox's launcher, not the kernel: interrupt by message instead
+        # (ipykernel then signals itself), so the per-cell timeout still stops an endless cell
+        km.kernel_spec.interrupt_mode = "message"
+        limits, env = settings.sandbox_limits(), settings.env()
         km.wrap = lambda cmd: sandbox.command(cmd, workdir=scratch, exchange=exchange, limits=limits,
-                                              uid=kernel.uid, env={})
+                                              uid=kernel.uid, env=env)
     run_sync(km.start_kernel)(
         cwd=str(scratch), env=settings.env(),
         extra_arguments=["--HistoryManager.hist_file=:memory:",

@@ -458,7 +458,10 @@ class Grader:
                                     f"exports/logs/{student}.log)", expected, pre.messages)
             graded_nb = nbformat.read(str(graded), as_version=4)
             remarks = pre.messages + execution_findings(graded_nb, options.memory_mb)
-            alerts = traces.flags(graded_nb)
+            # files dropped at staging (links, code, packages) are attempts too
+            dropped = [f.message for f in pre.findings if f.kind == "dropped"]
+            remarks = [m for m in remarks if m not in dropped]
+            alerts = dropped + traces.flags(graded_nb)
             read_scores(cfg, result, expected)
             if alerts:
                 result.status, result.reasons = FLAGGED, alerts + remarks

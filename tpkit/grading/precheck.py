@@ -530,6 +530,16 @@ def repair_cells(nb: NotebookNode, expected: Expected) -> list:
                 "task": "de tâche "}.get(exp.role, "")
         findings.append(Finding("deleted", f"cellule {what}{gid} supprimée : rétablie", gid))
 
+    # 5. hidden-test markers typed outside a test cell: neutralised (nbgrader's feedback would stop on
+    #    them, and they must never be mistaken for the instructor's hidden tests)
+    for cell in nb.cells:
+        if role_of(cell) == "test" or "HIDDEN TESTS" not in cell.get("source", ""):
+            continue
+        cell.source = cell.source.replace("BEGIN HIDDEN TESTS", "(marqueur retiré)").replace(
+            "END HIDDEN TESTS", "(marqueur retiré)")
+        findings.append(Finding("dropped", "marqueurs de tests cachés retirés d'une cellule "
+                                           f"{grade_id(cell) or 'sans identifiant'}", grade_id(cell)))
+
     _fix_cell_ids(nb)
     return findings
 

@@ -19,7 +19,7 @@ SUSPICIOUS_CODE = (
     (re.compile(r"os\.kill|getppid|killpg|setsid|os\.fork|subprocess|os\.system|Popen"), "des processus"),
     (re.compile(r"/proc/|/dev/shm|MAP_SHARED|\bmmap\b|connection_file|kernel-.*\.json"), "le système"),
     (re.compile(r"\bsocket\b|urllib|requests\.|http\.client"), "le réseau"),
-    (re.compile(r"\.\./\.\./|/work/|/root/|/home/(?!etudiant)|os\.symlink|os\.chmod"), "des fichiers hors du TP"),
+    (re.compile(r"\.\./|[\"']/(?!home/etudiant)\w|os\.symlink|os\.chmod"), "des fichiers hors du TP"),
 )
 
 #: Errors that the sandbox, or the checks' isolation, caused.
