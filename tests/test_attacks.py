@@ -10,6 +10,7 @@ status column with a reason. The table of attacks and outcomes is in docs/threat
 """
 import csv
 import hashlib
+import html
 import io
 import os
 import re
@@ -279,17 +280,26 @@ def test_gradebook_holds_only_what_the_grader_wrote(attack_run):
 def test_no_secret_reaches_a_feedback_page(attack_run):
     root = attack_run["root"]
     secret = (root / ".grading_secret").read_text().strip()
-    solution_code = [c.source.strip() for c in read(paths.SOURCE_NOTEBOOK).cells
-                     if "### BEGIN SOLUTION" in c.source]
+    released = "\n".join(c.source for c in read(paths.RELEASE_NOTEBOOK).cells)
+    solution_lines = {line.strip() for c in read(paths.SOURCE_NOTEBOOK).cells if "BEGIN SOLUTION" in c.source
+                      for line in c.source.split("\n") if len(line.strip()) > 25 and line.strip() not in released
+                      and "SOLUTION" not in line}
+    assert solution_lines
     pages = list((root / "feedback").rglob("*.html"))
     with_page = {p.relative_to(root / "feedback").parts[0] for p in pages}
     assert with_page == set(attack_run["attacks"]) | {HONEST}
     for page in pages:
         text = page.read_text(encoding="utf-8", errors="replace")
+        if page.parts[-3] != HONEST:  # the instructor's solutions reach no attacker
+            plain = html.unescape(re.sub(r"<[^>]+>", "", text))
+            assert not [line for line in solution_lines if line in plain], page
         for marker in (CANARY, secret, "BEGIN HIDDEN", "BEGIN SOLUTION", "verifier(", "_tpkit_agent.Agent",
                        "auto_score"):
             assert marker not in text, (page, marker)
-        assert "<script>document.title" not in text and "onerror=\"alert" not in text, page
+        # nothing of the student's runs in a browser (their code stays visible as inert, escaped text)
+        assert text.count("<script") == 2, page  # the kit's own MathJax scripts
+        assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", text, re.I), page
+        assert not re.search(r"(href|src)\s*=\s*[\"']?\s*javascript:", text, re.I), page
         assert page.stat().st_size < 20 * 2**20, page
     assert not attack_run["listener"].received
 

@@ -161,6 +161,7 @@ class LimitedExecute(Execute):
                 part = NotebookNode(cell_type="code", source=payload, metadata=cell.metadata,
                                     outputs=[], execution_count=None)
                 super().preprocess_cell(part, resources, index)
+                self.nb.cells[index] = cell  # nbclient put `part` in the notebook: the cell stays whole
                 outputs += [o for o in part.outputs if o.output_type in ("stream", "error", "display_data")]
                 count = part.get("execution_count") or count
                 if any(o.output_type == "error" for o in part.outputs):
