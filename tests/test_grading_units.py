@@ -232,3 +232,19 @@ def test_example_submissions_in_sync():
     for student, (name, data) in built.items():
         assert (examples.EXAMPLES_DIR / student / paths.ASSIGNMENT / name).read_bytes() == data, \
             f"{student} is out of date: run python -m tpkit.examples"
+
+
+def test_no_user_namespaces_stops_with_a_french_message(tmp_path, monkeypatch, capsys):
+    """Where the host forbids user namespaces: one French line saying how to allow them or how to grade
+    unsandboxed on purpose, exit status 2, nothing written."""
+    from tpkit.grading import __main__ as cli, sandbox
+
+    def refuse():
+        raise sandbox.SandboxUnavailable("Bac à sable indisponible : les espaces de noms utilisateur sont "
+                                         "interdits (sysctl kernel.unprivileged_userns_clone=1), ou "
+                                         "--sans-bac-a-sable")
+    monkeypatch.setattr(sandbox, "check_available", refuse)
+    assert cli.main(["--root", str(tmp_path), "--examples"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("erreur : Bac à sable indisponible") and "--sans-bac-a-sable" in err
+    assert list(tmp_path.iterdir()) == []

@@ -23,9 +23,10 @@ def main(argv=None) -> int:
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="processes at once (default: cores)")
     p.add_argument("--only", metavar="A,B", help="only these entries")
-    p.add_argument("--executor", choices=("fork", "kernel"), default="fork",
+    p.add_argument("--executor", choices=("fork", "kernel", "grading"), default="fork",
                    help="fork: shared prefixes in forked processes (default); kernel: a fresh Jupyter "
-                        "kernel per entry (tpkit.execution.run, slower)")
+                        "kernel per entry (tpkit.execution.run, slower); grading: every entry handed in to "
+                        "the real grading command (trusted checks, sandboxed kernels; slowest)")
     p.add_argument("--doc", type=Path, metavar="PATH", help="also write the Markdown report there")
     p.add_argument("--with-flakiness", action="store_true",
                    help="with --doc: run the flakiness audit too and add it to the report")

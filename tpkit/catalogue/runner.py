@@ -185,10 +185,53 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
                 status, nb, seconds = futures[e.name].result()
                 outcomes.append(Outcome(e, score(nb, pattern) if nb is not None else {}, status, seconds,
                                         0, nb))
+    elif executor == "grading":
+        graded, seconds = _grading_run(jobs, workers, timeout)
+        for e in selected:
+            nb = graded.get(e.name)
+            outcomes.append(Outcome(e, score(nb, pattern) if nb is not None else {},
+                                    "ok" if nb is not None else "crashed: not graded", seconds / len(jobs), 0, nb))
     else:
         raise ValueError(f"unknown executor {executor!r}")
     questions = [q for q in outcomes[0].results] if outcomes else []
     return Report(outcomes, time.time() - t0, questions)
+
+
+def _grading_run(jobs: dict, workers: int, timeout: int) -> tuple:
+    """Every job handed in as a student's notebook to the real grading command (trusted checks in the
+    grading process, sandboxed kernels) in a temporary copy of the course; the autograded notebooks."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import nbformat
+
+    from tpkit import release
+    with tempfile.TemporaryDirectory(prefix="tp-catalogue-") as tmp:
+        course = Path(tmp) / "course"
+        course.mkdir()
+        shutil.copy(paths.ROOT / "nbgrader_config.py", course)
+        shutil.copytree(paths.SOURCE, course / "source" / paths.ASSIGNMENT)
+        release.generate(root=course)
+        for name, nb in jobs.items():
+            folder = course / "submitted" / name / paths.ASSIGNMENT
+            folder.mkdir(parents=True)
+            nbformat.write(nb, str(folder / paths.NOTEBOOK))
+        t0 = time.time()
+        proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(course), "--submitted",
+                               "--workers", str(workers), "--no-feedback", "--time-limit", str(timeout)],
+                              cwd=course, env=release.nbgrader_env(), capture_output=True, text=True)
+        seconds = time.time() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"grading failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        out = {}
+        for name in jobs:
+            path = course / "autograded" / name / paths.ASSIGNMENT / paths.NOTEBOOK
+            if path.is_file():
+                out[name] = submissions.read(path)
+        return out, seconds
 
 
 def _kernel_run(nb, timeout):

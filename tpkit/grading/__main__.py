@@ -94,6 +94,13 @@ def main(argv=None) -> int:
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
                                memory_mb=args.memory_limit, feedback=not args.no_feedback,
                                sandbox=not args.no_sandbox)
+    if options.sandbox and not args.export_only:
+        from tpkit.grading import sandbox
+        try:
+            sandbox.check_available()  # before anything is written
+        except sandbox.SandboxUnavailable as exc:
+            print(f"erreur : {exc}", file=sys.stderr)
+            return 2
     try:
         if args.export_only:
             report_path, previous = pipeline.find_report(options.exports)

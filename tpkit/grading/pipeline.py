@@ -114,6 +114,7 @@ class RunReport:
     workers: int = 1
     seconds: float = 0.0
     own_cpu_seconds: float = 0.0  # CPU time of the grading process itself (kernels excluded)
+    sandbox: bool = True  # False: graded with --sans-bac-a-sable (said in the summary)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -325,6 +326,12 @@ class Grader:
         options = self.options
         preset_failures = dict(preset_failures or {})
         self.preset_remarks = dict(preset_remarks or {})
+        if options.sandbox and students:
+            from tpkit.grading import sandbox
+            try:
+                sandbox.check_available()  # before anything is written
+            except sandbox.SandboxUnavailable as exc:
+                raise GradingError(str(exc)) from None
         options.exports.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(options.exports / ".grading.lock"))
         try:
@@ -358,7 +365,7 @@ class Grader:
                                "générez d'abord la version étudiante (make release)")
         report = RunReport(options.assignment, expected.graded_ids,
                            {g: expected.cells[g].points for g in expected.graded_ids},
-                           expected.max_score, {}, workers=options.workers)
+                           expected.max_score, {}, workers=options.workers, sandbox=options.sandbox)
         self._total = len(students)
         self._done = 0
         source = options.root / "source" / options.assignment

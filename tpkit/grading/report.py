@@ -43,6 +43,10 @@ def summary(report: RunReport, names: Optional[dict] = None, out: TextIO = sys.s
         grade = fmt(r.grade20) if r.grade20 is not None else "-"
         name = f"{_shorten(names.get(r.student, ''), 28):<28} " if has_names else ""
         print(f"  {r.student:<20} {name}{grade:>8}  {r.status}", file=out)
+    if not getattr(report, "sandbox", True):
+        print("", file=out)
+        print("ATTENTION : correction SANS bac à sable (--sans-bac-a-sable) : le code des étudiants a pu lire "
+              "et modifier les fichiers du cours (gradebook, exports, autres rendus).", file=out)
     problems = [r for r in results if r.status != OK]
     if problems:
         print("", file=out)
