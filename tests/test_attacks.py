@@ -255,6 +255,8 @@ def test_attacker_gains_nothing(attack_run, student):
     flagged = attack_run["attacks"][student][2]
     if flagged:
         assert row["status"].startswith("flagged:"), (student, row["status"])
+    if student in ("processus_survivant", "bombe_fork"):
+        assert "processus laissé" in row["status"], (student, row["status"])
 
 
 def test_kit_and_course_files_unchanged(attack_run):

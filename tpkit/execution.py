@@ -2,7 +2,9 @@
 scores them (a test cell earns its points unless it shows an error or writes to stderr).
 
 Used by the test suite and the mistake catalogue, which need many executions and no
-gradebook; the class grading command itself goes through nbgrader.
+gradebook. The hidden checks run here in the kernel (the untrusted mode of `tpkit.checks`); the class
+grading command itself goes through nbgrader, with the checks in the grading process and the kernel
+sandboxed (`tpkit.grading.trusted`, `tpkit.grading.sandbox`).
 """
 from __future__ import annotations
 

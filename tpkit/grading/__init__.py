@@ -5,9 +5,12 @@
 ``collect``        submissions from ``submitted/``, the bundled examples or a Moodle zip
 ``precheck``       file and cell checks against the gradebook, repairs, staging (+ ``RepairGradedCells``)
 ``pipeline``       the run: parallel grading threads, one gradebook writer at a time, results
-``kernels``        warm per-submission kernels, time and memory limits
-``preprocessors``  nbgrader preprocessors of the kit (limited execution, serialized gradebook access,
-                   student-safe feedback outputs)
+``kernels``        warm per-submission kernels (scratch and exchange folders), time and memory limits
+``sandbox``        bubblewrap around each kernel: own user and namespaces, no view of the course, limits
+``trusted``        hidden checks run here, the kernel answering through the witness protocol
+``traces``         flags for submissions that tried something against the grader or the system
+``preprocessors``  nbgrader preprocessors of the kit (limited, trusted execution; serialized gradebook
+                   access; output byte caps; student-safe feedback outputs)
 ``converters``     nbgrader's Autograde / GenerateFeedback as the run uses them (French template in
                    ``templates/feedback_fr``)
 ``export``         nbgrader export plugins: grades CSV with status, Moodle worksheet
