@@ -255,14 +255,15 @@ def test_attacker_gains_nothing(attack_run, student):
     flagged = attack_run["attacks"][student][2]
     if flagged:
         assert row["status"].startswith("flagged:"), (student, row["status"])
-    if student in ("processus_survivant", "bombe_fork"):
+    if student == "processus_survivant":
         assert "processus laissé" in row["status"], (student, row["status"])
 
 
 def test_kit_and_course_files_unchanged(attack_run):
     root = attack_run["root"]
     assert _kit_files() == attack_run["kit_before"]
-    after = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db"})
+    after = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db",
+                                   ".grading_secret"})
     assert after == attack_run["course_before"]
     assert (root / "exports" / "grades.csv").read_text(encoding="utf-8").startswith("student_id,")
 
@@ -295,8 +296,11 @@ def test_no_secret_reaches_a_feedback_page(attack_run):
         if page.parts[-3] != HONEST:  # the instructor's solutions reach no attacker
             plain = html.unescape(re.sub(r"<[^>]+>", "", text))
             assert not [line for line in solution_lines if line in plain], page
-        for marker in (CANARY, secret, "BEGIN HIDDEN", "BEGIN SOLUTION", "verifier(", "_tpkit_agent.Agent",
-                       "auto_score"):
+            assert HONEST not in plain, page  # nothing of another student (exports, gradebook, submission)
+        markers = [CANARY, secret, "BEGIN HIDDEN", "BEGIN SOLUTION", "_tpkit_agent.Agent"]
+        if page.parts[-3] != "reparation_provoquee":  # its own answer cell calls verifier(...)
+            markers.append("verifier(")
+        for marker in markers:
             assert marker not in text, (page, marker)
         # nothing of the student's runs in a browser (their code stays visible as inert, escaped text)
         assert text.count("<script") == 2, page  # the kit's own MathJax scripts
