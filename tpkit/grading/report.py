@@ -16,8 +16,8 @@ def _shorten(text: str, width: int) -> str:
 class Progress:
     """``[ 3/40] student      17.5/20  ok  (6.1 s)``, one line per submission as it completes."""
 
-    def __init__(self, out: TextIO = sys.stdout, names: Optional[dict] = None):
-        self.out = out
+    def __init__(self, out: Optional[TextIO] = None, names: Optional[dict] = None):
+        self.out = out or sys.stdout  # read at call time: sys.stdout may have been replaced since import
         self.names = names or {}
 
     def __call__(self, done: int, total: int, r: StudentResult) -> None:
@@ -28,8 +28,9 @@ class Progress:
         print(f"[{done:>{width}}/{total}] {r.student:<20} {grade}  {status}{took}", file=self.out, flush=True)
 
 
-def summary(report: RunReport, names: Optional[dict] = None, out: TextIO = sys.stdout,
+def summary(report: RunReport, names: Optional[dict] = None, out: Optional[TextIO] = None,
             exports: tuple = ()) -> None:
+    out = out or sys.stdout
     names = names or {}
     results = list(report.results.values())
     print("", file=out)
