@@ -14,6 +14,7 @@ import html
 import io
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -27,7 +28,9 @@ import pytest
 
 from tpkit import paths, release
 from tpkit.grading import sandbox
-from tpkit.submissions import blank_submission, grade_id, read, solution_submission
+from tpkit.submissions import grade_id, read, solution_submission
+
+from conftest import once
 
 pytestmark = [pytest.mark.slow]
 
@@ -173,28 +176,32 @@ class Listener(threading.Thread):
                 continue
 
 
-@pytest.fixture(scope="module")
-def attack_run(tmp_path_factory):
+@pytest.fixture(scope="session")
+def attack_run(session_dir):
     try:
         sandbox.check_available()
     except sandbox.SandboxUnavailable as exc:
         pytest.skip(str(exc))
-    root = tmp_path_factory.mktemp("attaques") / "cours"
-    root.mkdir()
-    import shutil
+    run = once(session_dir, "attack_run", lambda: _grade_the_class(session_dir / "attaques"))
+    run["root"] = Path(run["root"])
+    run["attacks"] = _attacks(run["root"], paths.ROOT, run["port"])
+    return run
+
+
+def _grade_the_class(base: Path) -> dict:
+    root = base / "cours"
+    root.mkdir(parents=True)
     shutil.copy(paths.ROOT / "nbgrader_config.py", root)
     shutil.copytree(paths.SOURCE, root / "source" / A)
     release.generate(root=root)
     listener = Listener()
     listener.start()
     attacks = _attacks(root, paths.ROOT, listener.port)
-    blank = blank_submission()
     for student, (code, files, _) in attacks.items():
         folder = root / "submitted" / student / A
         folder.mkdir(parents=True)
-        nb = blank
+        nb = read(paths.RELEASE_NOTEBOOK)  # the blank release
         if code is not None:
-            nb = read(paths.RELEASE_NOTEBOOK)
             for cell in nb.cells:
                 if grade_id(cell) == FIRST_ANSWER:
                     cell.source = code
@@ -222,8 +229,9 @@ def attack_run(tmp_path_factory):
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1200)
     time.sleep(6)  # a daemon that outlived its kernel would strike now
     listener.stop = True
-    return dict(root=root, attacks=attacks, proc=proc, listener=listener, course_before=course_before,
-                kit_before=kit_before)
+    return dict(root=str(root), port=listener.port, returncode=proc.returncode, stdout=proc.stdout,
+                stderr=proc.stderr, received=[r.decode("latin-1") for r in listener.received],
+                course_before=course_before, kit_before=kit_before)
 
 
 def _rows(root: Path) -> dict:
@@ -236,8 +244,8 @@ def _unescape(value: str) -> str:
 
 
 def test_run_completes_with_every_student(attack_run):
-    proc, root = attack_run["proc"], attack_run["root"]
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    root = attack_run["root"]
+    assert attack_run["returncode"] == 0, attack_run["stdout"][-3000:] + attack_run["stderr"][-3000:]
     rows = {_unescape(k): v for k, v in _rows(root).items()}
     assert set(rows) == set(attack_run["attacks"]) | {HONEST}
 
@@ -307,7 +315,7 @@ def test_no_secret_reaches_a_feedback_page(attack_run):
         assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", text, re.I), page
         assert not re.search(r"(href|src)\s*=\s*[\"']?\s*javascript:", text, re.I), page
         assert page.stat().st_size < 20 * 2**20, page
-    assert not attack_run["listener"].received
+    assert not attack_run["received"]
 
 
 def test_no_process_survives(attack_run):
