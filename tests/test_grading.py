@@ -11,8 +11,6 @@ Grading runs, once per session (they share the xdist group "grading"):
 """
 import csv
 import io
-import json
-import os
 import re
 import shutil
 import sqlite3
@@ -28,6 +26,8 @@ from nbgrader.api import Gradebook
 from tpkit import examples, paths, release
 from tpkit.grading import moodle, moodle_fixtures
 from tpkit.submissions import apply_changes, grade_id, read, solution_submission
+
+from conftest import once
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
 
@@ -94,21 +94,8 @@ def solution_lines() -> set:
 # outputs (files) are read by all of them.
 
 @pytest.fixture(scope="session")
-def shared(tmp_path_factory, worker_id):
-    base = tmp_path_factory.getbasetemp()
-    if worker_id != "master":  # the workers' base temps share a parent, unique to this session
-        base = base.parent / f"grading-{os.environ.get('PYTEST_XDIST_TESTRUNUID', 'x')}"
-    base.mkdir(parents=True, exist_ok=True)
-    return base
-
-
-def once(shared: Path, name: str, compute):
-    """compute() -> JSON-able value, run by the first worker that asks, read back by the others."""
-    path = shared / f"{name}.json"
-    with filelock.FileLock(str(path) + ".lock"):
-        if not path.exists():
-            path.write_text(json.dumps(compute(), ensure_ascii=False), encoding="utf-8")
-        return json.loads(path.read_text(encoding="utf-8"))
+def shared(session_dir):
+    return session_dir
 
 
 def proc_dict(proc: subprocess.CompletedProcess) -> dict:
