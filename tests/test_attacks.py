@@ -20,7 +20,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import nbformat
@@ -225,9 +224,9 @@ def _grade_the_class(base: Path) -> dict:
     env = release.nbgrader_env()
     env["TPKIT_CANARY"] = CANARY
     cmd = [sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "2", "--submitted",
-           "--cell-timeout", "10", "--time-limit", "120"]
+           "--cell-timeout", "10", "--time-limit", "120", "--memory-limit", "2048"]
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1200)
-    time.sleep(6)  # a daemon that outlived its kernel would strike now
+    # (the daemon of `demon_exports` strikes 4 s after its notebook starts, long before the run ends)
     listener.stop = True
     return dict(root=str(root), port=listener.port, returncode=proc.returncode, stdout=proc.stdout,
                 stderr=proc.stderr, received=[r.decode("latin-1") for r in listener.received],
