@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import threading
+from pathlib import Path
 from typing import Optional
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -197,8 +199,6 @@ class LimitedExecute(Execute):
 def _copy_files(folder, kernel) -> None:
     """The submission's files (data files restored from source/) into the kernel's scratch folder:
     regular files only, never through a link, notebooks left out."""
-    import shutil
-    from pathlib import Path
     for entry in Path(folder).iterdir():
         if entry.is_symlink() or not entry.is_file() or entry.suffix == ".ipynb":
             continue
