@@ -132,7 +132,6 @@ class GradingKernel:
     exchange: Path  # connection file, ipc sockets, agent source, answers (same path on both sides)
     workdir: str  # the scratch folder as the kernel sees it
     uid: Optional[int] = None  # the sandbox's user (root only), returned to the pool at the end
-    sandboxed: bool = False
 
     @property
     def pid(self) -> Optional[int]:
@@ -167,7 +166,6 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
     if settings.sandbox:
         from tpkit.grading import sandbox
         kernel.uid = _uid_pool().acquire()
-        kernel.sandboxed = True
         kernel.workdir = sandbox.WORKDIR_INSIDE
         sandbox.prepare_dirs(scratch, exchange, kernel.uid)
         km.owner_uid = kernel.uid

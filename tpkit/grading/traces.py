@@ -33,17 +33,16 @@ def _code_lines(cell):
     return [line for line in cell.source.split("\n") if line.strip() and not line.strip().startswith("#")]
 
 
-def flags(nb, student_cells: set | None = None) -> list:
-    """French flags for a graded notebook. `student_cells`: indices of the cells the student wrote
-    (answer cells and unknown cells); by default every code cell that is not a test cell."""
+def flags(nb) -> list:
+    """French flags for a graded notebook: code in the student's cells (every code cell that is not a
+    test cell), outputs of every cell, what the sandbox reported."""
     found_code, blocked = {}, []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         md = cell.get("metadata", {}).get("nbgrader", {})
         is_test = bool(md.get("grade")) and not md.get("solution")
-        mine = index in student_cells if student_cells is not None else not is_test
-        if mine:
+        if not is_test:
             for line in _code_lines(cell):
                 for pattern, target in SUSPICIOUS_CODE:
                     if pattern.search(line) and target not in found_code:
