@@ -1,5 +1,5 @@
-"""Shared fixtures. Notebooks are executed once per test session (per xdist worker) and the
-tests that read an execution share its xdist group, so they run on the worker that holds it."""
+"""Shared fixtures. Expensive runs (executed notebooks, graded classes) are computed once per test
+session by whichever xdist worker asks first and read back by the others (`once`)."""
 import os
 
 # Kernels and test workers run side by side on two cores: one torch thread each.
@@ -11,16 +11,25 @@ import pytest  # noqa: E402
 from tpkit import execution, submissions  # noqa: E402
 
 
+def _executed(session_dir, name, make):
+    """An executed notebook computed once per test session, shared by the xdist workers."""
+    import nbformat
+    text = once(session_dir, name, lambda: nbformat.writes(execution.run(make())))
+    return nbformat.reads(text, as_version=4)
+
+
 @pytest.fixture(scope="session")
-def graded_solution():
+def graded_solution(session_dir):
     """The perfect submission, executed with the hidden tests restored (what autograde runs)."""
-    return execution.run(execution.with_hidden_tests(submissions.solution_submission()))
+    return _executed(session_dir, "graded_solution",
+                     lambda: execution.with_hidden_tests(submissions.solution_submission()))
 
 
 @pytest.fixture(scope="session")
-def graded_blank():
+def graded_blank(session_dir):
     """The blank release, executed with the hidden tests restored."""
-    return execution.run(execution.with_hidden_tests(submissions.blank_submission()))
+    return _executed(session_dir, "graded_blank",
+                     lambda: execution.with_hidden_tests(submissions.blank_submission()))
 
 
 @pytest.fixture(scope="session")
