@@ -619,11 +619,12 @@ def _(ns):
     Ys = torch.eye(3, dtype=torch.float64)[torch.argmax(Xs @ torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]],
                                                                              dtype=torch.float64), dim=1)]
     model2 = _model(ns, g, 2, 16, 3)
-    before = float(ref.cout(Ys, ref.mlp_forward(Xs, *_layers_now(model2))))
+    with torch.no_grad():
+        before = float(ref.cout(Ys, ref.mlp_forward(Xs, *_layers_now(model2))))
     number_list(call("apprendre_mb", fn, model2, Xs, Ys, 0.5, 300, 10), "la liste renvoyée par apprendre_mb", 300)
     with torch.no_grad():
         after = float(ref.cout(Ys, ref.mlp_forward(Xs, *_layers_now(model2))))
-    if not after < 0.8 * before:
+    if not after < 0.8 * before:  # the reference gets below 0.18 × before for 200 seeds of inputs
         fail(f"`apprendre_mb` n'apprend pas : coût sur toute la base {before:.3g} → {after:.3g} après 300 "
              "itérations (optimiseur sur modele.parameters(), .step() et .zero_grad() à chaque itération ?).")
 
