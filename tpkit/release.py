@@ -1,4 +1,5 @@
-"""Generate the student release from the instructor notebook: `python -m tpkit.release`.
+"""Generate the student release from the instructor notebook: `python -m tpkit.release`
+(every assignment of source/; `--assignment A` for one).
 
 Runs `nbgrader generate_assignment --force`, which also stores the hidden tests in
 gradebook.db (autograde restores them from there), then checks that no solution or hidden
@@ -49,5 +50,11 @@ def generate(root: Path = paths.ROOT, assignment: str = paths.ASSIGNMENT) -> Pat
 
 
 if __name__ == "__main__":
-    out = generate()
-    print(f"release written: {out.relative_to(paths.ROOT)}")
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m tpkit.release")
+    parser.add_argument("--assignment", choices=paths.assignments(),
+                        help="only this assignment (default: every assignment of source/)")
+    args = parser.parse_args()
+    for name in [args.assignment] if args.assignment else paths.assignments():
+        out = generate(assignment=name)
+        print(f"release written: {out.relative_to(paths.ROOT)}")

@@ -35,12 +35,16 @@ def strip_markers(source: str) -> str:
     return "\n".join(line for line in source.split("\n") if not _MARKER.match(line))
 
 
-def blank_submission(release_nb=paths.RELEASE_NOTEBOOK) -> nbformat.NotebookNode:
+def blank_submission(release_nb=paths.RELEASE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:
+    if assignment:
+        release_nb = paths.release_notebook(assignment)
     return read(release_nb)
 
 
 def solution_submission(source_nb=paths.SOURCE_NOTEBOOK,
-                        release_nb=paths.RELEASE_NOTEBOOK) -> nbformat.NotebookNode:
+                        release_nb=paths.RELEASE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:
+    if assignment:  # another assignment than the main one
+        source_nb, release_nb = paths.source_notebook(assignment), paths.release_notebook(assignment)
     source = {grade_id(c): c for c in read(source_nb).cells if is_answer(c)}
     nb = read(release_nb)
     for cell in nb.cells:

@@ -27,6 +27,8 @@ def main(argv=None) -> int:
                    help="fork: shared prefixes in forked processes (default); kernel: a fresh Jupyter "
                         "kernel per entry (tpkit.execution.run, slower); grading: every entry handed in to "
                         "the real grading command (trusted checks, sandboxed kernels; slowest)")
+    p.add_argument("--assignment", default=None, help="the assignment whose catalogue is graded "
+                   "(default: the main one)")
     p.add_argument("--doc", type=Path, metavar="PATH", help="also write the Markdown report there")
     p.add_argument("--with-flakiness", action="store_true",
                    help="with --doc: run the flakiness audit too and add it to the report")
@@ -42,14 +44,20 @@ def main(argv=None) -> int:
         print(flakiness.report_text(audit))
         return 1 if audit.flaky() or audit.missing_measures() else 0
 
-    selected = runner.entries()
+    from tpkit import paths
+    assignment = args.assignment or paths.ASSIGNMENT
+    if assignment != paths.ASSIGNMENT and assignment not in runner.CATALOGUES:
+        print(f"erreur : pas de catalogue pour le devoir « {assignment} » "
+              f"(devoirs : {', '.join([paths.ASSIGNMENT, *runner.CATALOGUES])})", file=sys.stderr)
+        return 2
+    selected = runner.entries(assignment)
     if args.only:
         keep = set(args.only.split(","))
         unknown = keep - {e.name for e in selected}
         if unknown:
             p.error(f"unknown entries: {', '.join(sorted(unknown))}")
         selected = [e for e in selected if e.name in keep]
-    report = runner.run(selected, workers=args.workers, executor=args.executor)
+    report = runner.run(selected, workers=args.workers, executor=args.executor, assignment=assignment)
     print(runner.matrix_text(report))
     print()
     print(runner.summary_text(report))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from tpkit import submissions
+from tpkit import paths, submissions
 
 Edit = Callable  # nb -> nb
 
@@ -53,10 +53,11 @@ def variant(name, description, changes=None, *, edits=(), keep_experiments=False
 
 
 # ------------------------------------------------------------------ structural edits
-def stub(gid: str) -> Edit:
+def stub(gid: str, assignment: str = paths.ASSIGNMENT) -> Edit:
     """The answer cell left as released (`raise NotImplementedError()`)."""
     def edit(nb):
-        released = {submissions.grade_id(c): c.source for c in submissions.blank_submission().cells}
+        released = {submissions.grade_id(c): c.source
+                    for c in submissions.blank_submission(assignment=assignment).cells}
         return submissions.replace_sources(nb, {gid: released[gid]})
     edit.__name__ = f"stub({gid})"
     return edit

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import importlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,21 @@ from tpkit.catalogue.variants import VARIANTS
 
 EXPERIMENT_CELLS = ("r3_experiences", "r3_quadratique", "r4_experiences")
 EMPTIED = "# cellule d'expériences (non notée) vidée pour le catalogue\n"
+
+# The catalogue of every other assignment: a module holding MISTAKES, VARIANTS and EXPERIMENT_CELLS.
+CATALOGUES = {
+    "tp_pima_jouet": "tpkit.catalogue.pima_jouet",
+}
+
+
+def _catalogue(assignment: str):
+    """(mistakes, variants, experiment cells) of an assignment."""
+    if assignment == paths.ASSIGNMENT:
+        return MISTAKES, VARIANTS, EXPERIMENT_CELLS
+    if assignment not in CATALOGUES:
+        raise ValueError(f"no catalogue for assignment {assignment!r}")
+    module = importlib.import_module(CATALOGUES[assignment])
+    return module.MISTAKES, module.VARIANTS, module.EXPERIMENT_CELLS
 
 
 def ignore_pattern() -> str | None:
@@ -43,8 +59,9 @@ def score(nb, pattern: str | None = None) -> dict:
     return execution.results(nb)
 
 
-def entries() -> list[Entry]:
-    all_entries = list(MISTAKES) + list(VARIANTS)
+def entries(assignment: str = paths.ASSIGNMENT) -> list[Entry]:
+    mistakes, variants, _ = _catalogue(assignment)
+    all_entries = list(mistakes) + list(variants)
     names = [e.name for e in all_entries]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -52,23 +69,24 @@ def entries() -> list[Entry]:
     return all_entries
 
 
-def empty_experiments(nb):
+def empty_experiments(nb, assignment: str = paths.ASSIGNMENT):
     present = {submissions.grade_id(c) for c in nb.cells}
-    return submissions.replace_sources(nb, {g: EMPTIED for g in EXPERIMENT_CELLS if g in present})
+    cells = _catalogue(assignment)[2]
+    return submissions.replace_sources(nb, {g: EMPTIED for g in cells if g in present})
 
 
-def build(entry: Entry, perfect=None):
+def build(entry: Entry, perfect=None, assignment: str = paths.ASSIGNMENT):
     """The notebook that the autograder executes for this entry."""
-    perfect = perfect if perfect is not None else submissions.solution_submission()
+    perfect = perfect if perfect is not None else submissions.solution_submission(assignment=assignment)
     nb = entry.notebook(perfect)
     if not entry.keep_experiments:
-        nb = empty_experiments(nb)
-    return execution.with_hidden_tests(nb)
+        nb = empty_experiments(nb, assignment)
+    return execution.with_hidden_tests(nb, assignment=assignment)
 
 
-def base_notebook(perfect=None):
-    perfect = perfect if perfect is not None else submissions.solution_submission()
-    return execution.with_hidden_tests(empty_experiments(perfect))
+def base_notebook(perfect=None, assignment: str = paths.ASSIGNMENT):
+    perfect = perfect if perfect is not None else submissions.solution_submission(assignment=assignment)
+    return execution.with_hidden_tests(empty_experiments(perfect, assignment), assignment=assignment)
 
 
 @dataclass
@@ -165,28 +183,29 @@ def outcome_problems(o: Outcome) -> list[str]:
 
 
 def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "fork",
-        timeout: int = 300) -> Report:
+        timeout: int = 300, assignment: str = paths.ASSIGNMENT) -> Report:
     """Grade the entries (all by default) once each, in parallel."""
     from tpkit.catalogue import forkrun
-    selected = entries() if selected is None else selected
-    perfect = submissions.solution_submission()
-    jobs = {e.name: build(e, perfect) for e in selected}
+    selected = entries(assignment) if selected is None else selected
+    perfect = submissions.solution_submission(assignment=assignment)
+    jobs = {e.name: build(e, perfect, assignment) for e in selected}
     t0 = time.time()
     outcomes, pattern = [], ignore_pattern()
     if executor == "fork":
-        done = forkrun.execute_many(jobs, base=base_notebook(perfect), workers=workers, timeout=timeout)
+        done = forkrun.execute_many(jobs, base=base_notebook(perfect, assignment), workers=workers,
+                                    timeout=timeout, assignment_dir=paths.source_dir(assignment))
         for e in selected:
             x = done[e.name]
             outcomes.append(Outcome(e, score(x.nb, pattern), x.status, x.seconds, x.shared_cells, x.nb))
     elif executor == "kernel":
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {e.name: pool.submit(_kernel_run, jobs[e.name], timeout) for e in selected}
+            futures = {e.name: pool.submit(_kernel_run, jobs[e.name], timeout, assignment) for e in selected}
             for e in selected:
                 status, nb, seconds = futures[e.name].result()
                 outcomes.append(Outcome(e, score(nb, pattern) if nb is not None else {}, status, seconds,
                                         0, nb))
     elif executor == "grading":
-        graded, seconds = _grading_run(jobs, workers, timeout)
+        graded, seconds = _grading_run(jobs, workers, timeout, assignment)
         for e in selected:
             nb = graded.get(e.name)
             outcomes.append(Outcome(e, score(nb, pattern) if nb is not None else {},
@@ -197,7 +216,7 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
     return Report(outcomes, time.time() - t0, questions)
 
 
-def _grading_run(jobs: dict, workers: int, timeout: int) -> tuple:
+def _grading_run(jobs: dict, workers: int, timeout: int, assignment: str = paths.ASSIGNMENT) -> tuple:
     """Every job handed in as a student's notebook to the real grading command (trusted checks in the
     grading process, sandboxed kernels) in a temporary copy of the course; the autograded notebooks."""
     import shutil
@@ -213,31 +232,32 @@ def _grading_run(jobs: dict, workers: int, timeout: int) -> tuple:
         course = Path(tmp) / "course"
         course.mkdir()
         shutil.copy(paths.ROOT / "nbgrader_config.py", course)
-        shutil.copytree(paths.SOURCE, course / "source" / paths.ASSIGNMENT)
-        release.generate(root=course)
+        shutil.copytree(paths.source_dir(assignment), course / "source" / assignment)
+        release.generate(root=course, assignment=assignment)
         for name, nb in jobs.items():
-            folder = course / "submitted" / name / paths.ASSIGNMENT
+            folder = course / "submitted" / name / assignment
             folder.mkdir(parents=True)
-            nbformat.write(nb, str(folder / paths.NOTEBOOK))
+            nbformat.write(nb, str(folder / paths.notebook_name(assignment)))
         t0 = time.time()
         proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(course), "--submitted",
-                               "--workers", str(workers), "--no-feedback", "--time-limit", str(timeout)],
+                               "--workers", str(workers), "--no-feedback", "--time-limit", str(timeout),
+                               "--assignment", assignment],
                               cwd=course, env=release.nbgrader_env(), capture_output=True, text=True)
         seconds = time.time() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"grading failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         out = {}
         for name in jobs:
-            path = course / "autograded" / name / paths.ASSIGNMENT / paths.NOTEBOOK
+            path = course / "autograded" / name / assignment / paths.notebook_name(assignment)
             if path.is_file():
                 out[name] = submissions.read(path)
         return out, seconds
 
 
-def _kernel_run(nb, timeout):
+def _kernel_run(nb, timeout, assignment: str = paths.ASSIGNMENT):
     t0 = time.time()
     try:
-        return "ok", execution.run(nb, timeout=timeout), time.time() - t0
+        return "ok", execution.run(nb, timeout=timeout, assignment=assignment), time.time() - t0
     except Exception as exc:  # a cell timeout or a dead kernel
         return f"crashed: {type(exc).__name__}: {exc}"[:300], None, time.time() - t0
 

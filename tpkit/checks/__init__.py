@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Optional
 
 from tpkit.checks.questions import CHECKS, REPAIRS
+from tpkit.checks import pima_jouet  # noqa: F401,E402  (registers the checks of tp_pima_jouet)
 from tpkit.checks.tools import CheckFailed, quiet
 from tpkit.witness import LocalTransport, Witness, WitnessError
 from tpkit.witness import agent

@@ -180,6 +180,11 @@ class Witness:
     def figure_lines(self) -> list:
         return [np.asarray(t.numpy(), dtype=np.float64) for t in self._ask({"op": "figures"})["lines"]]
 
+    def figure_axes(self) -> list:
+        """Per figure, a list of its panels: {"areas": filled areas drawn, "collections": all}."""
+        return [[{k: int(v) for k, v in panel.items()} for panel in fig]
+                for fig in self._ask({"op": "figure_axes"})["figures"]]
+
     def is_instance(self, name: str, cls: Remote) -> bool:
         return bool(self._ask({"op": "isinstance", "name": name, "ref": cls.ref})["value"])
 

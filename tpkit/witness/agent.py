@@ -23,6 +23,9 @@ MAX_ITEMS = 100_000       # items of a list answer
 MAX_DEPTH = 4             # nesting of lists
 MAX_REPR = 200
 
+#: Matplotlib collections that fill a region of the plane (contourf, pcolormesh, tricontourf).
+AREA_KINDS = ("QuadContourSet", "ContourSet", "TriContourSet", "QuadMesh", "PolyQuadMesh")
+
 #: Figures created since the agent was installed (matplotlib's ``figure.hooks`` calls `record`).
 FIGURES = []
 
@@ -229,6 +232,19 @@ class Agent:
                         continue
                     lines.append(torch.from_numpy(y.copy()))
         return {"lines": lines}
+
+    def op_figure_axes(self, req):
+        """Per figure, per panel (axes): how many filled areas it draws (images, meshes, filled
+        contours: a map of decision regions) and how many collections in all (scatter points...)."""
+        figures = []
+        for fig in list(FIGURES):
+            panels = []
+            for ax in fig.axes:
+                kinds = [type(c).__name__ for c in ax.collections]
+                panels.append({"areas": len(ax.images) + sum(k in AREA_KINDS for k in kinds),
+                               "collections": len(kinds)})
+            figures.append(panels)
+        return {"figures": figures}
 
     def op_set(self, req):
         for name, enc in req["values"].items():

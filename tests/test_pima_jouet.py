@@ -1,0 +1,169 @@
+"""Assignment 2, `tp_pima_jouet` (Pima and the 2-D toy data): its notebook follows the kit's
+conventions, its release is in sync and leaks nothing, its data are the canonical files, its checks
+are registered, its catalogue proves the autograder right, and the real grading command gives its
+solution full marks and its blank release 0."""
+import filecmp
+import json
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from conftest import once
+from tpkit import labels, paths, release, submissions
+from tpkit.catalogue import runner
+from tpkit.checks import CHECKS
+from tpkit.grading.trusted import validate_hidden_tests
+
+A = "tp_pima_jouet"
+SOURCE_NB = paths.source_notebook(A)
+RELEASE_NB = paths.release_notebook(A)
+
+
+def _meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _test_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and _meta(c).get("grade")]
+
+
+# ------------------------------------------------------------------ notebook and release (no execution)
+def test_assignment_is_known_to_the_kit():
+    assert A in paths.assignments() and paths.assignments()[0] == paths.ASSIGNMENT
+    assert A in runner.CATALOGUES
+
+
+def test_data_copies_are_the_canonical_files():
+    for name in ("pima.npz", "toy2d.npz"):
+        assert (paths.source_dir(A) / name).read_bytes() == (paths.DATA / name).read_bytes(), \
+            f"source/{A}/{name} differs from data/{name}: run `make data`"
+
+
+def test_notebook_conventions():
+    nb = submissions.read(SOURCE_NB)
+    tests = _test_cells(nb)
+    validate_hidden_tests([c.source for c in tests])
+    found = labels.question_labels(SOURCE_NB)
+    for cell in tests:
+        gid = _meta(cell)["grade_id"]
+        hidden = cell.source.split("### END HIDDEN TESTS")[0]
+        assert f'verifier("{gid}", globals())' in hidden, gid
+        visible = cell.source.split("### END HIDDEN TESTS")[1]
+        assert "assert" in visible, f"{gid}: no visible check"
+        assert gid in CHECKS, f"{gid}: no registered check"
+        assert found[gid].number.startswith("Q"), f"{gid}: no **Qx.y** marker above it"
+    points = sum(float(_meta(c).get("points", 0)) for c in nb.cells if _meta(c).get("grade"))
+    assert points == 20
+    assert "th.set_num_threads(1)" in nb.cells[1].source
+
+
+def _solution_lines(source: str) -> list:
+    lines, inside = [], False
+    for line in source.split("\n"):
+        if "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
+            inside = "BEGIN" in line
+        elif inside and len(line.strip()) > 25:
+            lines.append(line.strip())
+    return lines
+
+
+def test_release_leaks_nothing():
+    text = RELEASE_NB.read_text(encoding="utf-8")
+    for marker in release.LEAK_MARKERS + ("verifier(",):
+        assert marker not in text, marker
+    released = "\n".join(c.source for c in submissions.read(RELEASE_NB).cells if c.cell_type == "code")
+    for cell in submissions.read(SOURCE_NB).cells:
+        for line in _solution_lines(cell.source):
+            assert line not in released, line
+
+
+def test_catalogue_entries_apply_and_cover_every_question():
+    mistakes = [e for e in runner.entries(A) if e.kind == "mistake"]
+    variants = [e for e in runner.entries(A) if e.kind == "variant"]
+    assert len(mistakes) >= 15 and len(variants) >= 5
+    qids = {_meta(c)["grade_id"] for c in _test_cells(submissions.read(SOURCE_NB))}
+    assert {m.own for m in mistakes} == qids
+    perfect = submissions.solution_submission(assignment=A)
+    base = runner.base_notebook(perfect, A)
+    for e in runner.entries(A):
+        assert set(e.loses) <= qids, e.name
+        nb = runner.build(e, perfect, A)
+        assert [c.source for c in nb.cells] != [c.source for c in base.cells], f"{e.name} changes nothing"
+
+
+@pytest.mark.slow
+def test_release_is_in_sync(tmp_path):
+    """`make release` would write exactly the committed release/tp_pima_jouet/."""
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(paths.ROOT / "nbgrader_config.py", course)
+    shutil.copytree(paths.source_dir(A), course / "source" / A)
+    fresh = release.generate(root=course, assignment=A)
+    names = sorted(p.name for p in fresh.iterdir())
+    assert names == sorted(p.name for p in paths.release_dir(A).iterdir())
+    match, mismatch, errors = filecmp.cmpfiles(fresh, paths.release_dir(A), names, shallow=False)
+    assert not mismatch and not errors, f"run `make release`: {mismatch} {errors}"
+
+
+# ------------------------------------------------------------------ grading
+@pytest.mark.slow
+def test_catalogue_proves_the_autograder_right():
+    """38 mistakes each cost their own question only, with their French message; 10 valid variants
+    get full marks (forked executor, hidden checks in the kernel as in untrusted mode)."""
+    report = runner.run(assignment=A, workers=2)
+    summary = runner.matrix_text(report) + "\n\n" + runner.summary_text(report)
+    assert not report.problems(), "\n".join(report.problems()) + "\n\n" + summary
+    f = report.figures()
+    assert (f["sensitivity"], f["specificity"], f["blast_radius"]) == (1.0, 1.0, 0.0), summary
+
+
+def _grade_solution_and_blank(tmp):
+    """The solution and the blank release handed in to `python -m tpkit.grading --assignment` (trusted
+    checks, sandboxed kernels); per-cell scores read back from the gradebook."""
+    from pathlib import Path
+    course = Path(tmp) / "course-pima-jouet"
+    course.mkdir()
+    shutil.copy(paths.ROOT / "nbgrader_config.py", course)
+    shutil.copytree(paths.source_dir(A), course / "source" / A)
+    release.generate(root=course, assignment=A)
+    handed = {"reference": submissions.solution_submission(assignment=A),
+              "vierge": submissions.blank_submission(assignment=A)}
+    for student, nb in handed.items():
+        folder = course / "submitted" / student / A
+        folder.mkdir(parents=True)
+        nbformat.write(nb, str(folder / paths.notebook_name(A)))
+    proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(course), "--submitted",
+                           "--assignment", A, "--workers", "2", "--no-feedback"],
+                          cwd=course, env=release.nbgrader_env(), capture_output=True, text=True, timeout=600)
+    out = {"rc": proc.returncode, "log": proc.stdout[-3000:] + proc.stderr[-3000:], "scores": {}}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "rn_pytorch") as gb:
+        for student in handed:
+            sub = gb.find_submission_notebook(A, A, student)
+            out["scores"][student] = {g.cell.name: [g.auto_score, g.max_score] for g in sub.grades
+                                      if not g.needs_manual_grade}
+    return out
+
+
+@pytest.fixture
+def graded(session_dir):
+    return once(session_dir, "pima_jouet_grading", lambda: _grade_solution_and_blank(session_dir))
+
+
+@pytest.mark.slow
+def test_grading_command_gives_the_solution_full_marks(graded):
+    assert graded["rc"] == 0, graded["log"]
+    scores = graded["scores"]["reference"]  # written answers wait for manual grading
+    assert len(scores) == 16 and sum(m for _, m in scores.values()) == 19, json.dumps(scores)
+    assert all(s == m for s, m in scores.values()), json.dumps(scores)
+
+
+@pytest.mark.slow
+def test_grading_command_gives_the_blank_release_zero(graded):
+    assert graded["rc"] == 0, graded["log"]
+    scores = graded["scores"]["vierge"]
+    autograded = {_meta(c)["grade_id"] for c in _test_cells(submissions.read(SOURCE_NB))}
+    assert autograded <= set(scores) and all(s == 0 for s, _ in scores.values()), json.dumps(scores)

@@ -1,0 +1,102 @@
+"""Spread of assignment 2's results (`tp_pima_jouet`) over many seeds, behind the thresholds of
+`tpkit/checks/pima_jouet.py`: `python -m tpkit.checks.calibration_pima_jouet [--seeds 30] [--out FILE]`.
+
+Trains, for each seed, the notebook's recipes (its own settings) and prints min / median / max of
+each measured quantity, the threshold and the margin (docs/thresholds-pima-jouet.md).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from tpkit.checks import pima_jouet as pj
+from tpkit.checks import reference as ref
+from tpkit.checks import calibration as base
+from tpkit.checks.calibration import _train
+
+
+def _mlp(d, h, p):
+    class MLP(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = torch.nn.Linear(d, h).double()
+            self.c2 = torch.nn.Linear(h, p).double()
+
+        def forward(self, x):
+            return ref.mlp_forward(x, self.c1, self.c2)
+    return MLP()
+
+
+def run_seed(seed: int) -> dict:
+    P, Tt = pj.pima_tensors(), pj.data()
+    out = {}
+    W, B = ref.statement_init(seed, 7, 2)
+    losses, W, B = ref.gradient_descent(P["X"], P["Y"], W, B, step=pj.PIMA_STEP, niter=pj.PIMA_NITER)
+    out["pima_lin_final_loss"] = losses[-1]
+    with torch.no_grad():
+        out["pima_lin_test_acc"] = ref.accuracy(ref.pred(P["Xt"], W, B), Tt["pima"]["yt"])
+    torch.manual_seed(seed)
+    mlp = _mlp(7, pj.NB_HIDDEN, 2)
+    _train(list(mlp.parameters()), mlp, P["X"], P["Y"], 200, step=0.1)
+    with torch.no_grad():
+        out["pima_mlp_test_acc"] = ref.accuracy(mlp(P["Xt"]), Tt["pima"]["yt"])
+    torch.manual_seed(seed)
+    mlp = _mlp(7, pj.NB_HIDDEN, 2)
+    gen = torch.Generator().manual_seed(seed)
+    losses = _train(list(mlp.parameters()), mlp, P["X"], P["Y"], 1000, step=0.05, batch=pj.MB, gen=gen)
+    out["pima_mb_rise_share"] = sum(b > a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
+    with torch.no_grad():
+        out["pima_mb_test_acc"] = ref.accuracy(mlp(P["Xt"]), Tt["pima"]["yt"])
+    D = Tt["toy"]
+    X, Y, Xt = torch.tensor(D["x"]), torch.tensor(pj.one_hot(D["y"], 3)), torch.tensor(D["xt"])
+    W, B = ref.statement_init(seed, 2, 3)
+    _, W, B = ref.gradient_descent(X, Y, W, B, step=1.0, niter=200)
+    with torch.no_grad():
+        out["toy_lin_test_acc"] = ref.accuracy(ref.pred(Xt, W, B), D["yt"])
+    torch.manual_seed(seed)
+    mlp = _mlp(2, 100, 3)
+    _train(list(mlp.parameters()), mlp, X, Y, 500, step=1.0)
+    with torch.no_grad():
+        out["toy_mlp_test_acc"] = ref.accuracy(mlp(Xt), D["yt"])
+    return out
+
+
+LIMITS = {  # measured quantity -> (threshold, "min" if the threshold is a lower bound)
+    "pima_lin_final_loss": (None, None),
+    "pima_lin_test_acc": (pj.PIMA_LIN_TEST_ACC_MIN, "min"),
+    "pima_mlp_test_acc": (pj.PIMA_MLP_TEST_ACC_MIN, "min"),
+    "pima_mb_rise_share": (None, None),
+    "pima_mb_test_acc": (pj.PIMA_MB_TEST_ACC_MIN, "min"),
+    "toy_lin_test_acc": (None, None),
+    "toy_mlp_test_acc": (pj.TOY_MLP_TEST_ACC_MIN, "min"),
+}
+
+
+def report(rows: list[dict]) -> str:
+    """The main calibration's table, with this assignment's quantities and thresholds."""
+    saved, base.LIMITS = base.LIMITS, LIMITS
+    try:
+        return base.report(rows)
+    finally:
+        base.LIMITS = saved
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--out", help="also append the table to this markdown file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    t0 = time.time()
+    rows = [run_seed(s) for s in range(args.seeds)]
+    text = f"{args.seeds} seeds, 1 torch thread, {time.time() - t0:.0f} s\n\n{report(rows)}\n"
+    print(text)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(f"\n### `--seeds {args.seeds}`\n\n{text}")
+
+
+if __name__ == "__main__":
+    main()
