@@ -110,3 +110,28 @@ def test_catalogue_sensitivity_specificity_blast_radius(session_dir):
     assert result["problems"] == []
     f = result["figures"]
     assert f["sensitivity"] == 1.0 and f["specificity"] == 1.0 and f["blast_radius"] == 0.0
+
+
+def test_witness_trace_names_the_torch_functions_of_a_forward():
+    """The CNN check reads what a forward runs, whether written with layers or torch.nn.functional."""
+    import torch
+    import torch.nn.functional as F
+
+    from tpkit.witness import LocalTransport, Witness
+
+    class Layers(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = torch.nn.Conv2d(1, 2, 3), torch.nn.MaxPool2d(2)
+
+        def forward(self, x):
+            return self.pool(self.conv(x))
+
+    def functional(x):
+        return F.avg_pool2d(F.conv2d(x, torch.ones(1, 1, 3, 3)), 2)
+
+    w = Witness(LocalTransport({"a": Layers(), "b": functional, "c": torch.nn.Linear(4, 2)}))
+    x = torch.rand(1, 1, 8, 8)
+    assert {"conv2d", "max_pool2d"} <= w.trace(w.get("a"), [x])
+    assert {"conv2d", "avg_pool2d"} <= w.trace(w.get("b"), [x])
+    assert not any("conv" in n or "pool" in n for n in w.trace(w.get("c"), [torch.rand(3, 4)]))
