@@ -75,7 +75,7 @@ MISTAKES = [
             loses="q6_neurones", message="calculez le taux en test de chaque réseau"),
     mistake("neurones_pas_appris", "réseaux créés mais jamais appris",
             {"r6_neurones": [(_TRAIN_N, "        taux.append(precision(modele, Xt, yt))")]},
-            loses="q6_neurones", message="n'a pas appris"),
+            loses="q6_neurones", message="aucun des réseaux renvoyés n'a appris"),
     mistake("couches_nb_couches_ignore", "experience_couches crée toujours 2 couches",
             {"r6_couches": [("        modele = MLP(d, p, 30, nb_couches)", "        modele = MLP(d, p, 30)")]},
             loses="q6_couches", message="au lieu de nb_couches"),
