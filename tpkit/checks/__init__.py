@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from tpkit.checks import curieux  # noqa: F401  (registers the checks of tp_soyez_curieux)
 from tpkit.checks.questions import CHECKS, REPAIRS
 from tpkit.checks import pima_jouet  # noqa: F401,E402  (registers the checks of tp_pima_jouet)
 from tpkit.checks.tools import CheckFailed, quiet

@@ -209,6 +209,13 @@ class Witness:
         return ModuleInfo(layer(answer["c1"]), layer(answer["c2"]), [layer(e) for e in answer["linears"]],
                           [(str(n), self.decode(e)) for n, e in answer["params"]])
 
+    def trace(self, fn: Remote, args) -> set:
+        """Names of the torch functions that calling `fn` on `args` runs in the kernel."""
+        answer = self._ask({"op": "trace", "ref": fn.ref, "args": [encode_push(a) for a in args]})
+        if not answer.get("ok"):
+            raise StudentError(str(answer.get("etype", "Exception")), str(answer.get("msg", "")))
+        return {str(n) for n in answer.get("names", [])}
+
     def module_call(self, model: Remote, params: dict, x, cotangent=None):
         req = {"op": "module_call", "ref": model.ref, "x": encode_push(x),
                "params": {n: encode_push(p.detach()) for n, p in params.items()},

@@ -213,6 +213,25 @@ class Agent:
             answer["grads"] = grads
         return answer
 
+    def op_trace(self, req):
+        """Names of the torch functions a call runs (conv2d, max_pool2d ...), whether they come from
+        layers or from torch.nn.functional: what an architecture is made of, not how it is written."""
+        names = []
+
+        class _Record(torch.overrides.TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                if len(names) < MAX_ITEMS:
+                    names.append(str(getattr(func, "__name__", "")))
+                return func(*args, **(kwargs or {}))
+
+        fn, args = self.objects[req["ref"]], [self.decode(a) for a in req["args"]]
+        try:
+            with quiet(), torch.no_grad(), _Record():
+                fn(*args)
+        except Exception as exc:
+            return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+        return {"ok": True, "names": sorted(set(names))}
+
     def op_optimizers(self, req):
         return {"items": [self.encode(v) for v in list(self.ns.values())
                           if isinstance(v, torch.optim.Optimizer)]}
