@@ -122,6 +122,8 @@ def first_run(shared, course):
         saved = shared / "first_run"
         shutil.copytree(course / "exports", saved / "exports")
         shutil.copytree(course / "feedback", saved / "feedback")
+        # the whole graded course, for the tests that click the formgrader or read the class report
+        shutil.copytree(course, saved / "course", ignore=shutil.ignore_patterns("*.lock"))
         return [proc_dict(proc), read_csv(course),
                 {s: scores(course, s) for s in EXAMPLES if s != "json_invalide"}, str(saved)]
     proc, rows, gb, saved = once(shared, "first_run", compute)
