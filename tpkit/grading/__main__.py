@@ -235,7 +235,29 @@ def main(argv=None) -> int:
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     # library warnings (sqlalchemy, nbformat) are noise here; per-student logs keep nbgrader's messages
     warnings.simplefilter("ignore")
+    if not args.no_sandbox and not args.export_only:
+        from tpkit.grading import sandbox
+        try:
+            sandbox.check_available()  # before anything is written
+        except sandbox.SandboxUnavailable as exc:
+            print(f"erreur : {exc}", file=sys.stderr)
+            return 2
+    from tpkit.grading import runlock  # light: a second run is refused before nbgrader and torch load
+    try:
+        with runlock.course_lock(args.root / "exports"):  # grading and exports: one run at a time
+            return grade_or_export(args)
+    except runlock.RunInProgress as exc:
+        print(f"erreur : {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug or an unusable course file: one line, the traceback in the log
+        where = log_internal_error(args.root)
+        first = (str(exc).strip().split("\n") or [""])[0][:200]
+        print(f"erreur interne : {type(exc).__name__} : {first} (détails : {where})", file=sys.stderr)
+        return 1
 
+
+def grade_or_export(args: argparse.Namespace) -> int:
+    """The grading run or the export, arguments checked and the course's lock held."""
     from tpkit.grading import classreport, collect, moodle, pipeline, report
     from tpkit.grading.outputs import export_all, feedback_zip, regenerate_feedback
 
@@ -243,16 +265,9 @@ def main(argv=None) -> int:
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
                                memory_mb=args.memory_limit, feedback=not args.no_feedback,
                                sandbox=not args.no_sandbox)
-    if options.sandbox and not args.export_only:
-        from tpkit.grading import sandbox
-        try:
-            sandbox.check_available()  # before anything is written
-        except sandbox.SandboxUnavailable as exc:
-            print(f"erreur : {exc}", file=sys.stderr)
-            return 2
     keep = set(args.students.split(",")) if args.students else None
     try:
-        with pipeline.run_lock(options):  # grading and exports: one run at a time on a course
+        with pipeline.run_lock(options):  # reentrant: the command holds it already
             if args.export_only:
                 report_path, previous = pipeline.find_report(options.exports)
                 run = pipeline.latest_report(options.exports)
@@ -300,11 +315,6 @@ def main(argv=None) -> int:
     except pipeline.GradingError as exc:
         print(f"erreur : {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        where = log_internal_error(options.root)
-        first = (str(exc).strip().split("\n") or [""])[0][:200]
-        print(f"erreur interne : {type(exc).__name__} : {first} (détails : {where})", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

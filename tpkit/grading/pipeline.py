@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-import filelock
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
@@ -39,7 +38,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from tpkit import paths
-from tpkit.grading import kernels, precheck, traces, trusted
+from tpkit.grading import kernels, precheck, runlock, traces, trusted
 from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, thread_safe_nbgrader
 from tpkit.grading.preprocessors import CELL_TIMEOUT, GRADEBOOK_LOCK, NOT_EXECUTED
 
@@ -194,34 +193,14 @@ def merge_reports(previous: Optional[RunReport], run: RunReport) -> RunReport:
     return run
 
 
-_HELD_LOCKS: dict = {}  # lock path -> depth: the command holds it around grading *and* exports
-
-
 @contextlib.contextmanager
 def run_lock(options: Options):
-    """One grading or export run at a time on a course (``exports/.grading.lock``); reentrant within
-    this process (the grading command takes it, then :class:`Grader` asks for it again)."""
-    path = str(options.exports / ".grading.lock")
-    if _HELD_LOCKS.get(path):
-        _HELD_LOCKS[path] += 1
-        try:
+    """One grading or export run at a time on a course (:mod:`tpkit.grading.runlock`)."""
+    try:
+        with runlock.course_lock(options.exports):
             yield
-        finally:
-            _HELD_LOCKS[path] -= 1
-        return
-    options.exports.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(path)
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        raise GradingError(f"une autre correction est en cours sur ce cours ({path}) : attendez qu'elle se "
-                           "termine, puis relancez") from None
-    _HELD_LOCKS[path] = 1
-    try:
-        yield
-    finally:
-        _HELD_LOCKS.pop(path, None)
-        lock.release()
+    except runlock.RunInProgress as exc:
+        raise GradingError(str(exc)) from None
 
 
 def load_config(options: Options, staging: Optional[Path] = None) -> Config:
