@@ -49,3 +49,16 @@ c.Autograde.sanitize_preprocessors = [
 c.OverwriteCells.add_missing_cells = True
 c.OverwriteCells.missing_cell_notification = (
     "Cette cellule ({cell_id}) manquait dans le rendu : elle a été rétablie pour la correction.\n\n")
+
+# Feedback: every entry (the kit's grading command, `nbgrader generate_feedback`, the formgrader's
+# Generate Feedback button) writes the kit's French page, without the hidden tests' source or
+# tracebacks (tpkit.grading.converters.FEEDBACK_PREPROCESSORS: same list, checked by a test). The
+# exporter imposes the French template (the formgrader asks for nbgrader's own) and the safety.
+c.GenerateFeedback.exporter_class = "tpkit.grading.converters.FeedbackExporter"
+c.GenerateFeedback.preprocessors = [
+    "tpkit.grading.preprocessors.GetGradesFr",
+    "tpkit.grading.preprocessors.StudentSafeOutputs",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "tpkit.grading.preprocessors.LimitOutputBytes",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -11,6 +11,8 @@ Grading runs, once per session (they share the xdist group "grading"):
 """
 import csv
 import io
+import json
+import zipfile
 import re
 import shutil
 import sqlite3
@@ -122,6 +124,8 @@ def first_run(shared, course):
         saved = shared / "first_run"
         shutil.copytree(course / "exports", saved / "exports")
         shutil.copytree(course / "feedback", saved / "feedback")
+        # the whole graded course, for the tests that click the formgrader or read the class report
+        shutil.copytree(course, saved / "course", ignore=shutil.ignore_patterns("*.lock"))
         return [proc_dict(proc), read_csv(course),
                 {s: scores(course, s) for s in EXAMPLES if s != "json_invalide"}, str(saved)]
     proc, rows, gb, saved = once(shared, "first_run", compute)
@@ -189,11 +193,13 @@ def moodle_run(shared, course, limits_run):
         worksheet = moodle_fixtures.write_worksheet(work / "worksheet.csv", MOODLE_CLASS, language="fr",
                                                     bom=True, line_ending="\r\n", delimiter=";")
         proc = run_grading(course, "--moodle-zip", str(zip_path), "--moodle-worksheet", str(worksheet),
-                           "--cell-timeout", CELL_TIMEOUT)
+                           "--provisional", "--cell-timeout", CELL_TIMEOUT)
         out = course / "exports" / "moodle_worksheet.csv"
         kept = work / "worksheet_out.csv"
         if out.exists():
             shutil.copy(out, kept)
+        if (course / "exports" / "retours_moodle.zip").exists():
+            shutil.copy(course / "exports" / "retours_moodle.zip", work / "retours_moodle.zip")
         return [proc_dict(proc), read_csv(course), str(worksheet), str(kept), scores(course, "p1234567")]
     proc, rows, worksheet_in, worksheet_out, ref_scores = once(shared, "moodle_run", compute)
     return proc, rows, Path(worksheet_in), Path(worksheet_out), ref_scores
@@ -206,9 +212,11 @@ def test_run_completes_and_reports_every_example(first_run):
     assert proc["returncode"] == 0, proc["stderr"]
     assert sorted(rows) == EXAMPLES
     for student in EXAMPLES:
-        assert re.search(rf"^\[\s*\d+/9\] {student}\b", proc["stdout"], re.M), student  # progress line
+        assert re.search(rf"^\[\s*\d+/9\] {student}\b.*écoulé \d+:\d\d", proc["stdout"], re.M), student  # progress
         assert re.search(rf"^  {student}\s", proc["stdout"], re.M), student  # summary table
     assert "Problèmes" in proc["stdout"] and "json_invalide" in proc["stdout"]
+    assert re.search(r"^\[\s*1/9\] .*écoulé \d+:\d\d, reste ~\d+:\d\d$", proc["stdout"], re.M)  # time left
+    assert "Rapport de classe : exports/rapport_classe.html" in proc["stdout"]
 
 
 def test_reference_gets_every_autograded_point(first_run):
@@ -330,6 +338,18 @@ def student_source(student: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ run 2
 
+def test_regrading_one_student_keeps_the_class(first_run, second_run, course):
+    """`--students erreurs_typiques` after the class: grades.csv, the report and the class report still
+    hold every student, the others unchanged (incremental by default)."""
+    proc, rows, _, _ = second_run
+    _, first_rows, _, _ = first_run
+    assert sorted(rows) == EXAMPLES
+    assert rows == first_rows
+    assert "Correction de 1 rendu(s)" in proc["stdout"]
+    report = json.loads((course / "exports" / "grading_report.json").read_text(encoding="utf-8"))
+    assert report["graded_now"] == ["erreurs_typiques"] and sorted(report["results"]) == EXAMPLES
+
+
 def test_grading_twice_gives_identical_results(first_run, second_run):
     proc, rows, again_scores, again_page = second_run
     assert proc["returncode"] == 0, proc["stderr"]
@@ -383,11 +403,13 @@ def test_gradebook_is_consistent(limits_run, course):
 
 def test_a_second_run_is_refused_while_one_holds_the_lock(tmp_path):
     (tmp_path / "submitted" / "x" / A).mkdir(parents=True)
+    (tmp_path / "release" / A).mkdir(parents=True)
     shutil.copy(paths.ROOT / "nbgrader_config.py", tmp_path)
     (tmp_path / "exports").mkdir()
     with filelock.FileLock(str(tmp_path / "exports" / ".grading.lock")):
         proc = run_grading(tmp_path, "--submitted")
     assert proc.returncode == 2 and "autre correction" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "exports" / "grades.csv").exists()
 
 
 def test_no_release_is_a_clear_error(tmp_path):
@@ -402,7 +424,8 @@ def test_no_release_is_a_clear_error(tmp_path):
 def test_moodle_zip_is_imported_graded_and_worksheet_filled(first_run, moodle_run):
     proc, rows, worksheet_in, worksheet_out, _ = moodle_run
     assert proc["returncode"] == 0, proc["stderr"]
-    assert sorted(rows) == ["p1234567", "p1234568", "p1234569"]
+    assert {"p1234567", "p1234568", "p1234569"} <= set(rows)
+    assert set(EXAMPLES) | set(LIMIT_CASES) <= set(rows)  # the earlier students are kept
     _, first_rows, _, _ = first_run
     assert rows["p1234567"]["total_20"] == first_rows["reference"]["total_20"]
     assert rows["p1234568"]["total_20"] == "0"
@@ -418,7 +441,7 @@ def test_moodle_zip_is_imported_graded_and_worksheet_filled(first_run, moodle_ru
     assert body["Participant 1234569"]["Note"] == ""  # not graded: no grade, a comment says why
     assert "non corrigé" in body["Participant 1234569"]["Feedback par commentaires"]
     assert "Questions à revoir" in body["Participant 1234568"]["Feedback par commentaires"]
-    assert "17.5/20" in body["Participant 1234567"]["Feedback par commentaires"]
+    assert "Note provisoire : 17.5/20" in body["Participant 1234567"]["Feedback par commentaires"]
     original = list(csv.reader(io.StringIO(worksheet_in.read_bytes().decode("utf-8-sig")), delimiter=";"))
     for before, after in zip(original[1:], table[1:]):
         for col, a, b in zip(header, before, after):
@@ -431,20 +454,48 @@ def test_moodle_submission_graded_like_the_same_notebook_before(first_run, moodl
     assert moodle_run[4] == first_scores["reference"]
 
 
+def worksheet_rows(path: Path) -> dict:
+    table = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig")), delimiter=";"))
+    return {r[0]: dict(zip(table[0], r)) for r in table[1:]}
+
+
+def test_feedback_zip_for_moodle(moodle_run, shared):
+    """exports/retours_moodle.zip in the layout of Moodle's "upload multiple feedback files in a zip":
+    <Full name>_<participant id>_assignsubmission_file_/<page>, one per Moodle participant."""
+    with zipfile.ZipFile(shared / "moodle" / "retours_moodle.zip") as zf:
+        names = sorted(zf.namelist())
+        assert names == sorted(f"{name}_{pid}_assignsubmission_file_/{A}.html" for name, pid in MOODLE_CLASS.items())
+        page = zf.read(f"Élodie Lefèvre_1234567_assignsubmission_file_/{A}.html").decode("utf-8")
+    assert "note : 17.5 / 20" in page and "verifier(" not in page
+
+
 def test_export_only_after_manual_grading(moodle_run, course):
-    """The teacher grades a written answer by hand; --export-only refreshes CSV, worksheet, feedback."""
+    """The teacher grades a written answer by hand; --export-only refreshes CSV, worksheet, feedback and
+    class report for the whole class. The worksheet gets the grade once every written answer is graded
+    (before: no grade, the comment says it is waiting); --provisional was for the first export only."""
     _, rows, worksheet_in, _, _ = moodle_run
     worksheet_out = course / "exports" / "moodle_worksheet.csv"
     with gradebook(course) as gb:
         grade = gb.find_grade("m2_approximation", A, A, "p1234567")
         grade.manual_score, grade.needs_manual_grade = 0.5, False  # what the formgrader does
         gb.db.commit()
-    proc = run_grading(course, "--export-only", "--moodle-worksheet", str(worksheet_in))
+    proc = run_grading(course, "--export-only", "--moodle-worksheet", str(worksheet_in), "--students", "p1234567")
     assert proc.returncode == 0, proc.stderr
     after = read_csv(course)
+    assert set(after) == set(rows)  # the whole class
     assert float(after["p1234567"]["total_20"]) == float(rows["p1234567"]["total_20"]) + 0.5
     assert after["p1234567"]["m2_approximation"] == "0.5"
     assert after["p1234569"]["status"] == rows["p1234569"]["status"]
-    assert b"18,00" in worksheet_out.read_bytes()
-    page = feedback(course, "p1234567")
-    assert "note : 18 / 20" in page
+    sheet = worksheet_rows(worksheet_out)["Participant 1234567"]
+    assert sheet["Note"] == "" and "Note en attente" in sheet["Feedback par commentaires"]
+    assert "note : 18 / 20" in feedback(course, "p1234567")
+    assert "Rapport de classe" in proc.stdout and (course / "exports" / "rapport_classe.html").is_file()
+    with gradebook(course) as gb:  # every written answer graded: the grade is final
+        for g in gb.find_submission_notebook(A, A, "p1234567").grades:
+            if g.needs_manual_grade:
+                g.manual_score, g.needs_manual_grade = g.max_score, False
+        gb.db.commit()
+    proc = run_grading(course, "--export-only", "--moodle-worksheet", str(worksheet_in), "--students", "p1234567")
+    assert proc.returncode == 0, proc.stderr
+    sheet = worksheet_rows(worksheet_out)["Participant 1234567"]
+    assert sheet["Note"] == "20,00" and sheet["Feedback par commentaires"].startswith("Note : 20/20.")

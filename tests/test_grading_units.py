@@ -198,8 +198,13 @@ def test_status_text_and_moodle_comment():
     r = StudentResult("p1", PARTIAL, ["cellule q1 interrompue"], {"q1": 0.0, "q2": 2.0, "m1": None}, 2.0, 4.0)
     assert r.status_text == "partial: cellule q1 interrompue"
     assert r.grade20 == 10.0 and r.manual_pending == ["m1"]
-    comment = moodle_comment(r, points)
-    assert "10/20" in comment and "q1" in comment and "provisoire" in comment
+    comment = moodle_comment(r, points)  # written answers pending: no final grade yet, said so
+    assert "10/20" in comment and "q1" in comment and "en attente" in comment and "provisoire" not in comment
+    comment = moodle_comment(r, points, provisional=True)
+    assert "Note provisoire : 10/20" in comment
+    done = StudentResult("p4", OK, [], {"q1": 0.0, "q2": 2.0, "m1": 1.0}, 3.0, 4.0)
+    assert moodle_comment(done, points, names={"q1": "Q1.1 chargement"}).startswith("Note : 15/20.")
+    assert "Q1.1 chargement" in moodle_comment(done, points, names={"q1": "Q1.1 chargement"})
     failed = StudentResult("p2", FAILED, ["fichier illisible"])
     assert failed.grade20 is None and "non corrigé" in moodle_comment(failed, points)
     assert StudentResult("p3", OK).status_text == "ok"
@@ -244,7 +249,9 @@ def test_no_user_namespaces_stops_with_a_french_message(tmp_path, monkeypatch, c
                                          "interdits (sysctl kernel.unprivileged_userns_clone=1), ou "
                                          "--sans-bac-a-sable")
     monkeypatch.setattr(sandbox, "check_available", refuse)
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")  # a course (arguments are checked first)
+    (tmp_path / "release" / paths.ASSIGNMENT).mkdir(parents=True)
     assert cli.main(["--root", str(tmp_path), "--examples"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("erreur : Bac à sable indisponible") and "--sans-bac-a-sable" in err
-    assert list(tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nbgrader_config.py", "release"]

@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -384,7 +385,7 @@ def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch
     monkeypatch.setattr(pipeline.Grader, "_run", crash)
     with pytest.raises(RuntimeError):
         pipeline.grade(["s"], Options(root=tmp_path, workers=1))
-    for name in pipeline.EXPORT_NAMES:
+    for name in ("grades.csv", "moodle_worksheet.csv", pipeline.REPORT_NAME):  # those _old_exports wrote
         assert not (exports / name).exists()
         assert (exports / "precedent" / name).is_file()
     readme = (exports / "precedent" / "LISEZMOI.txt").read_text(encoding="utf-8")
@@ -402,11 +403,15 @@ def test_export_only_finds_the_report_set_aside(tmp_path, monkeypatch, capsys):
     pipeline.set_aside_previous_exports(exports)
     seen = {}
 
-    def fake_export_all(options, run, worksheet=None):
+    def fake_export_all(options, run, worksheet=None, provisional=False):
         seen["students"] = list(run.results)
-        return ["Notes : exports/grades.csv"]
+        return run, ["Notes : exports/grades.csv"]
 
     monkeypatch.setattr("tpkit.grading.outputs.export_all", fake_export_all)
+    monkeypatch.setattr("tpkit.grading.classreport.write", lambda options, run: [])
+    shutil.copy(paths.ROOT / "nbgrader_config.py", tmp_path)  # a course: configuration, release, gradebook
+    (tmp_path / "release" / ASSIGNMENT).mkdir(parents=True)
+    (tmp_path / "gradebook.db").write_bytes(b"")
     code = grading_main.main(["--export-only", "--no-feedback", "--root", str(tmp_path),
                               "--grader-memory-limit", "0"])
     assert code == 0 and seen["students"] == ["ancien"]

@@ -516,3 +516,38 @@ def test_example_script_round_trip(tmp_path):
     results = {pid: (10.0, "Exemple") for pid in res.mapping}
     rep = fill_worksheet(files["worksheet"], results, tmp_path / "filled.csv")
     assert len(rep.updated) == len(mod.CLASS) and not rep.missing_rows and not rep.ungraded
+
+
+# ------------------------------------------------------------------------------------------------
+# issue #9: feedback zip for Moodle's bulk upload, checks before anything is written
+
+def test_feedback_zip_layout(tmp_path):
+    page = tmp_path / "tp.html"
+    page.write_text("<html>retour</html>", encoding="utf-8")
+    out = tmp_path / "retours.zip"
+    assert moodle.write_feedback_zip(out, {"1234567": ("Élodie Lefèvre", page),
+                                           "42": ("Jean_Noël  D'Arcy", page)}) == 2
+    with zipfile.ZipFile(out) as zf:
+        assert sorted(zf.namelist()) == ["Jean Noël D'Arcy_42_assignsubmission_file_/tp.html",
+                                         "Élodie Lefèvre_1234567_assignsubmission_file_/tp.html"]
+        assert zf.read("Élodie Lefèvre_1234567_assignsubmission_file_/tp.html") == page.read_bytes()
+    # what Moodle's importer reads: the participant id is the second '_' field of the folder name
+    for name in zipfile.ZipFile(out).namelist():
+        assert name.split("/")[0].split("_", 4)[2:4] == ["assignsubmission", "file"]
+
+
+def test_zip_participants_and_worksheet_check(tmp_path):
+    z = tmp_path / "travaux.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("Élodie Lefèvre_1234567_assignsubmission_file_/tp.ipynb", "{}")
+        zf.writestr("Zoë_0042_assignsubmission_file_notes.txt", "x")
+        zf.writestr("__MACOSX/._x", "")
+    assert moodle.zip_participants(z) == {"p1234567", "p42"}
+    sheet = tmp_path / "feuille.csv"
+    sheet.write_text("Identifiant,Nom complet,Note,Note maximale\nParticipant 1,A,,20,00\n", encoding="utf-8")
+    moodle.check_worksheet(sheet)
+    grades = tmp_path / "grades.csv"
+    grades.write_text("student_id,q1,total_20,status\na,1,20,ok\n", encoding="utf-8")
+    with pytest.raises(ValueError):
+        moodle.check_worksheet(grades)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feuille.csv", "grades.csv", "travaux.zip"]

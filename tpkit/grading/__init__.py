@@ -11,10 +11,13 @@
 ``traces``         flags for submissions that tried something against the grader or the system
 ``preprocessors``  nbgrader preprocessors of the kit (limited, trusted execution; serialized gradebook
                    access; output byte caps; student-safe feedback outputs)
-``converters``     nbgrader's Autograde / GenerateFeedback as the run uses them (French template in
-                   ``templates/feedback_fr``)
+``converters``     nbgrader's Autograde / GenerateFeedback as the run uses them; ``FeedbackExporter``,
+                   the French feedback page of every entry (also the formgrader, via nbgrader_config.py)
 ``export``         nbgrader export plugins: grades CSV with status, Moodle worksheet
-``outputs``        writes the exports of a run; ``report``: terminal progress and summary
-``moodle``         Moodle submissions zip import and grading worksheet export
+``outputs``        writes the exports of the class (from the gradebook); ``report``: terminal progress
+                   (elapsed, time left) and summary
+``classreport``    the class report page and figures; ``similarity``: pairs of very similar submissions
+``runlock``        one grading or export run at a time on a course
+``moodle``         Moodle submissions zip import, grading worksheet export, feedback zip for Moodle
 ``csvsafe``        CSV text cells that a spreadsheet never runs as formulas.
 """

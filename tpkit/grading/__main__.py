@@ -4,22 +4,31 @@
     python -m tpkit.grading                            # everything in submitted/<student>/<assignment>/
     python -m tpkit.grading --moodle-zip Z.zip [--moodle-worksheet W.csv]
     python -m tpkit.grading --export-only [--moodle-worksheet W.csv]   # after manual grading
+    python -m tpkit.grading --students S1,S2           # regrade some students, keep the others
+
+Exports always cover the whole class of the gradebook: grading a subset updates those students and
+keeps the others (grades, statuses, times).
 
 Writes autograded/, feedback/<student>/<assignment>/<assignment>.html, exports/grades.csv (and
 exports/moodle_worksheet.csv), exports/grading_report.json, exports/logs/<student>.log; prints a line
 per submission and a summary. A grading run first moves the previous exports into exports/precedent/
 and writes the new ones at its end: after a run that died, exports/ holds no stale grades.csv. Exit status: 0 when the run completed (failed submissions are reported,
 not errors), 2 when it could not start (no release, another run in progress, bad arguments), 1 on an
-internal error.
+internal error. A bad argument ends with one French line saying what is wrong and what to do
+(exit 2, nothing written); an internal error's traceback goes to exports/logs/erreurs.log.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import re
+import sqlite3
 import resource
 import sys
 import traceback
 import warnings
+import zipfile
 from pathlib import Path
 
 from tpkit import paths
@@ -44,10 +53,35 @@ def limit_own_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (wanted, hard))
 
 
+class UsageError(Exception):
+    """A bad argument: its French message is printed on one line, exit status 2, nothing written."""
+
+
+HELP = "aide : python -m tpkit.grading --help"
+_ARGPARSE_FR = [
+    (re.compile(r"unrecognized arguments: (.*)"), "option(s) inconnue(s) : {0}"),
+    (re.compile(r"argument (\S+): invalid int value: '(.*)'"), "{0} : « {1} » n'est pas un nombre entier"),
+    (re.compile(r"argument (\S+): not allowed with argument (\S+)"), "{0} et {1} ne vont pas ensemble : choisissez-en un"),
+    (re.compile(r"argument (\S+): expected one argument"), "{0} attend une valeur"),
+    (re.compile(r"argument (\S+): ignored explicit argument '(.*)'"), "{0} ne prend pas de valeur (« {1} »)"),
+]
+
+
+class FrenchArgumentParser(argparse.ArgumentParser):
+    """argparse's errors as :class:`UsageError` in French (no usage block, no English)."""
+
+    def error(self, message):
+        for pattern, french in _ARGPARSE_FR:
+            m = pattern.fullmatch(message)
+            if m:
+                raise UsageError(french.format(*m.groups()) + f" ({HELP})")
+        raise UsageError(f"{message} ({HELP})")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tpkit.grading", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = FrenchArgumentParser(prog="python -m tpkit.grading", description=__doc__.split("\n\n")[0],
+                             formatter_class=argparse.RawDescriptionHelpFormatter,
+                             epilog=__doc__.split("\n\n", 1)[1])
     src = p.add_mutually_exclusive_group()
     src.add_argument("--examples", action="store_true", help="grade the bundled example submissions "
                      "(copied from examples/submissions/ into submitted/)")
@@ -58,7 +92,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                      "exports from the gradebook (e.g. after manual grading)")
     p.add_argument("--moodle-worksheet", type=Path, metavar="CSV", help="Moodle grading worksheet to "
                    "fill (written to exports/moodle_worksheet.csv)")
-    p.add_argument("--students", metavar="S1,S2", help="only these student ids")
+    p.add_argument("--provisional", action="store_true", help="fill the Moodle worksheet with provisional "
+                   "grades too (written answers not graded yet; said in each comment)")
+    p.add_argument("--students", metavar="S1,S2", help="grade only these student ids (the exports keep "
+                   "the whole class); with --export-only: rewrite only their feedback")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="parallel kernels (default: cores)")
     p.add_argument("--cell-timeout", type=int, metavar="S", help="seconds per cell (default: "
                    "Execute.timeout of nbgrader_config.py)")
@@ -78,75 +115,206 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _names(items, limit: int = 8) -> str:
+    items = sorted(items)
+    return ", ".join(items[:limit]) + (f", … ({len(items)} en tout)" if len(items) > limit else "")
+
+
+def gradebook_students(root: Path, assignment: str) -> set:
+    """Students with a submission of ``assignment`` in ``gradebook.db``, read without writing (nbgrader's
+    Gradebook would create or migrate the file)."""
+    db = root / "gradebook.db"
+    if not db.is_file():
+        return set()
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT s.student_id FROM submitted_assignment s JOIN assignment a "
+                           "ON s.assignment_id = a.id WHERE a.name = ?", (assignment,)).fetchall()
+    except sqlite3.Error:
+        return set()
+    finally:
+        con.close()
+    return {r[0] for r in rows}
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every argument checked before anything is written; :class:`UsageError` (French) otherwise."""
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UsageError(f"le dossier du cours « {root} » n'existe pas : donnez avec --root le dossier qui "
+                         "contient nbgrader_config.py")
+    if not (root / "nbgrader_config.py").is_file():
+        raise UsageError(f"« {root} » n'est pas un dossier de cours (pas de nbgrader_config.py) : donnez avec "
+                         "--root le dossier qui le contient")
+    known = {p.name for step in ("source", "release") if (root / step).is_dir()
+             for p in (root / step).iterdir() if p.is_dir()}
+    if args.assignment not in known:
+        if known:
+            raise UsageError(f"devoir inconnu : « {args.assignment} » (devoirs de ce cours : {_names(known)}) : "
+                             "corrigez --assignment")
+        raise UsageError(f"le devoir {args.assignment} n'a pas de version étudiante dans ce cours : "
+                         "générez-la d'abord (make release)")
+    for name, value, least in (("--workers", args.workers, 0), ("--time-limit", args.time_limit, 1),
+                               ("--memory-limit", args.memory_limit, 0), ("--cell-timeout", args.cell_timeout, 1),
+                               ("--grader-memory-limit", args.grader_memory_limit, 0)):
+        if value is not None and value < least:
+            raise UsageError(f"{name} {value} : il faut un nombre entier ≥ {least}")
+    if args.moodle_zip is not None:
+        if not args.moodle_zip.is_file():
+            raise UsageError(f"--moodle-zip : fichier introuvable : « {args.moodle_zip} »")
+        if not zipfile.is_zipfile(args.moodle_zip):
+            raise UsageError(f"--moodle-zip : « {args.moodle_zip} » n'est pas une archive zip : donnez l'archive "
+                             "de Moodle « Télécharger tous les travaux remis » (.zip)")
+    if args.moodle_worksheet is not None:
+        if not args.moodle_worksheet.is_file():
+            raise UsageError(f"--moodle-worksheet : fichier introuvable : « {args.moodle_worksheet} »")
+        try:
+            moodle_check_worksheet(args.moodle_worksheet)
+        except (ValueError, OSError):
+            raise UsageError(f"--moodle-worksheet : « {args.moodle_worksheet} » n'est pas une feuille de notes "
+                             "Moodle (pas de colonnes Identifiant et Note) : téléchargez-la depuis Moodle "
+                             "(devoir → Tous les travaux remis → Télécharger la feuille de notes)") from None
+    if args.export_only and not (root / "gradebook.db").is_file():
+        raise UsageError(f"pas de gradebook.db dans « {root} » : rien à exporter, corrigez d'abord "
+                         "(python -m tpkit.grading)")
+    if args.students is not None:
+        wanted = [s.strip() for s in args.students.split(",") if s.strip()]
+        if not wanted:
+            raise UsageError("--students est vide : donnez des identifiants séparés par des virgules (s1,s2)")
+        if args.export_only:
+            present, where = gradebook_students(root, args.assignment), "notés dans le gradebook"
+        elif args.moodle_zip is not None:
+            from tpkit.grading.moodle import zip_participants
+            present, where = zip_participants(args.moodle_zip), "dans l'archive Moodle"
+        elif args.examples:
+            from tpkit.grading.collect import EXAMPLES
+            present, where = {p.name for p in EXAMPLES.iterdir() if (p / args.assignment).is_dir()}, "exemples"
+        else:
+            from tpkit.grading.collect import from_submitted
+            col = from_submitted(root, args.assignment)
+            present, where = set(col.students) | set(col.failures), f"dans submitted/ pour {args.assignment}"
+        unknown = [s for s in wanted if s not in present]
+        if unknown:
+            listing = f"{where} : {_names(present)}" if present else f"aucun {where}"
+            raise UsageError(f"étudiant(s) inconnu(s) : {', '.join(unknown)} ({listing}) : corrigez --students")
+        args.students = ",".join(wanted)
+
+
+def moodle_check_worksheet(path: Path) -> None:
+    from tpkit.grading.moodle import check_worksheet
+    check_worksheet(path)
+
+
+def log_internal_error(root: Path) -> str:
+    """The traceback of an internal error, appended to exports/logs/erreurs.log (or a temporary file
+    when the course folder is not usable); returns where it went."""
+    text = f"--- {datetime.datetime.now().isoformat(timespec='seconds')}\n{traceback.format_exc()}"
+    try:
+        logdir = Path(root) / "exports" / "logs"
+        logdir.mkdir(parents=True, exist_ok=True)
+        path = logdir / "erreurs.log"
+    except OSError:
+        import tempfile
+        path = Path(tempfile.gettempdir()) / "tpkit-grading-erreurs.log"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+    return str(path)
+
+
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+        args.root = Path(args.root).resolve() if Path(args.root).exists() else Path(args.root)
+        check_arguments(args)
+    except UsageError as exc:
+        print(f"erreur : {exc}", file=sys.stderr)
+        return 2
     limit_own_memory(args.grader_memory_limit)
     # nbgrader and the kernels need the virtual environment's executables (alembic, python)
     bindir = os.path.dirname(sys.executable)
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     # library warnings (sqlalchemy, nbformat) are noise here; per-student logs keep nbgrader's messages
     warnings.simplefilter("ignore")
-
-    from tpkit.grading import collect, moodle, pipeline, report
-    from tpkit.grading.outputs import export_all, regenerate_feedback
-
-    options = pipeline.Options(root=args.root, assignment=args.assignment, workers=args.workers,
-                               cell_timeout=args.cell_timeout, time_limit=args.time_limit,
-                               memory_mb=args.memory_limit, feedback=not args.no_feedback,
-                               sandbox=not args.no_sandbox)
-    if options.sandbox and not args.export_only:
+    if not args.no_sandbox and not args.export_only:
         from tpkit.grading import sandbox
         try:
             sandbox.check_available()  # before anything is written
         except sandbox.SandboxUnavailable as exc:
             print(f"erreur : {exc}", file=sys.stderr)
             return 2
+    from tpkit.grading import runlock  # light: a second run is refused before nbgrader and torch load
     try:
-        if args.export_only:
-            report_path, previous = pipeline.find_report(options.exports)
-            run = pipeline.RunReport.from_json(report_path.read_text("utf-8"))
-            if previous:
-                print(f"rapport de correction : {report_path.relative_to(options.root)} (celui de la "
-                      "correction précédente : la dernière correction ne s'est pas terminée)")
-            if args.students:
-                keep = set(args.students.split(","))
-                run.results = {k: v for k, v in run.results.items() if k in keep}
-            if options.feedback:
-                regenerate_feedback(options, run)
-        else:
-            if args.examples:
-                col = collect.from_examples(options.root, options.assignment)
-            elif args.moodle_zip:
-                col = collect.from_moodle_zip(options.root, options.assignment, args.moodle_zip)
+        with runlock.course_lock(args.root / "exports"):  # grading and exports: one run at a time
+            return grade_or_export(args)
+    except runlock.RunInProgress as exc:
+        print(f"erreur : {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug or an unusable course file: one line, the traceback in the log
+        where = log_internal_error(args.root)
+        first = (str(exc).strip().split("\n") or [""])[0][:200]
+        print(f"erreur interne : {type(exc).__name__} : {first} (détails : {where})", file=sys.stderr)
+        return 1
+
+
+def grade_or_export(args: argparse.Namespace) -> int:
+    """The grading run or the export, arguments checked and the course's lock held."""
+    from tpkit.grading import classreport, collect, moodle, pipeline, report
+    from tpkit.grading.outputs import export_all, feedback_zip, regenerate_feedback
+
+    options = pipeline.Options(root=args.root, assignment=args.assignment, workers=args.workers,
+                               cell_timeout=args.cell_timeout, time_limit=args.time_limit,
+                               memory_mb=args.memory_limit, feedback=not args.no_feedback,
+                               sandbox=not args.no_sandbox)
+    keep = set(args.students.split(",")) if args.students else None
+    try:
+        with pipeline.run_lock(options):  # reentrant: the command holds it already
+            if args.export_only:
+                report_path, previous = pipeline.find_report(options.exports)
+                run = pipeline.latest_report(options.exports)
+                if run is not None and previous:
+                    print(f"rapport de correction : {report_path.relative_to(options.root)} (celui de la "
+                          "correction précédente : la dernière correction ne s'est pas terminée)")
+                run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional)
+                if options.feedback:
+                    regenerate_feedback(options, run, keep)
             else:
-                col = collect.from_submitted(options.root, options.assignment)
-            if args.students:
-                keep = set(args.students.split(","))
-                col.students = [s for s in col.students if s in keep]
-                col.failures = {k: v for k, v in col.failures.items() if k in keep}
-            for line in col.notes:
-                print(line)
-            if not col.students and not col.failures:
-                print("aucun rendu à corriger")
-                return 0
-            names = {s: e.full_name for s, e in moodle.read_roster(options.root / "submitted").items()}
-            print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) avec "
-                  f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
-            run = pipeline.grade(col.students, options, progress=report.Progress(names=names),
-                                 preset_failures=col.failures, preset_remarks=col.remarks)
+                if args.examples:
+                    col = collect.from_examples(options.root, options.assignment)
+                elif args.moodle_zip:
+                    col = collect.from_moodle_zip(options.root, options.assignment, args.moodle_zip)
+                else:
+                    col = collect.from_submitted(options.root, options.assignment)
+                if keep is not None:
+                    col.students = [s for s in col.students if s in keep]
+                    col.failures = {k: v for k, v in col.failures.items() if k in keep}
+                for line in col.notes:
+                    print(line)
+                if not col.students and not col.failures:
+                    print("aucun rendu à corriger")
+                    return 0
+                names = {s: e.full_name for s, e in moodle.read_roster(options.root / "submitted").items()}
+                print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) avec "
+                      f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
+                progress = report.Progress(names=names, total=len(col.students) + len(col.failures)).start()
+                try:
+                    run = pipeline.grade(col.students, options, progress=progress,
+                                         preset_failures=col.failures, preset_remarks=col.remarks)
+                finally:
+                    progress.stop()
+                run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional)
+            if options.feedback:
+                lines += feedback_zip(options, run)
+            try:  # the grades are written: a failing report must not turn the run into an error
+                lines += classreport.write(options, run)
+            except Exception as exc:
+                lines.append(f"Rapport de classe non écrit : {type(exc).__name__} (détails : "
+                             f"{log_internal_error(options.root)})")
         names = {s: e.full_name for s, e in moodle.read_roster(options.root / "submitted").items()}
-        lines = export_all(options, run, worksheet=args.moodle_worksheet)
         report.summary(run, names=names, exports=lines)
         return 0
     except pipeline.GradingError as exc:
         print(f"erreur : {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"erreur : fichier introuvable : {exc.filename}", file=sys.stderr)
-        return 2
-    except Exception:
-        traceback.print_exc()
-        return 1
 
 
 if __name__ == "__main__":

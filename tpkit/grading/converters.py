@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import os
 import re
 from pathlib import Path
@@ -225,17 +226,66 @@ def feedback_html_config(extra_template_paths=()) -> Config:
     return c
 
 
+#: The feedback's preprocessors, in order (``GenerateFeedback.preprocessors`` of nbgrader_config.py
+#: names the same list, checked by a test): grades and French comments from the gradebook, test cells
+#: reduced to their failure message, hidden tests removed, outputs capped.
+FEEDBACK_PREPROCESSORS = (GetGradesFr, StudentSafeOutputs, ClearHiddenTests, LimitOutputBytes,
+                          CSSHTMLHeaderPreprocessor)
+#: What no feedback page goes without, whatever a configuration says (see :class:`FeedbackExporter`).
+_REQUIRED_SAFETY = (StudentSafeOutputs, ClearHiddenTests, LimitOutputBytes)
+
+
+def _run_report_remarks(student: str) -> list:
+    """French remarks of ``student`` in the last grading report (``exports/``, relative to the course
+    root, where nbgrader's converters run): the formgrader's pages say what the kit's pages say."""
+    for path in (Path("exports") / "grading_report.json", Path("exports") / "precedent" / "grading_report.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return [str(r) for r in data["results"][student]["reasons"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return []
+
+
+class FeedbackExporter(SanitizedHTMLExporter):
+    """The exporter of every feedback page, whoever asks for it: the kit's grading command, ``nbgrader
+    generate_feedback`` and the formgrader's Generate Feedback button (``GenerateFeedback.exporter_class``
+    in nbgrader_config.py). The French template is imposed here because the formgrader's API sets
+    ``HTMLExporter.template_name = 'feedback'`` after reading the configuration; and a preprocessor list
+    configured without the hidden-test safety gets it back (:data:`_REQUIRED_SAFETY`)."""
+
+    def __init__(self, config=None, **kw):
+        parent = kw.get("parent")
+        base = config if config is not None else (parent.config if parent is not None else Config())
+        cfg = Config()
+        cfg.merge(base)
+        cfg.merge(feedback_html_config(base.HTMLExporter.get("extra_template_paths", [])))
+        super().__init__(config=cfg, **kw)
+
+    def _preprocess(self, nb, resources):
+        nb, resources = super()._preprocess(nb, resources)
+        for cls in _REQUIRED_SAFETY:
+            if not any(isinstance(pp, cls) for pp in self._preprocessors):
+                nb, resources = cls(parent=self).preprocess(nb, resources)
+        return nb, resources
+
+    def _init_resources(self, resources):
+        resources = super()._init_resources(resources)
+        if "tpkit" not in resources:  # not the kit's grading command: the student's id and remarks
+            student = str((resources.get("nbgrader") or {}).get("student", ""))
+            resources["tpkit"] = {"student": student, "remarks": _run_report_remarks(student) if student else []}
+        return resources
+
+
 class FrenchFeedback(GenerateFeedback):
     """``GenerateFeedback`` with the French template; test cells show failure messages only."""
 
-    preprocessors = List([GetGradesFr, StudentSafeOutputs, ClearHiddenTests, LimitOutputBytes,
-                          CSSHTMLHeaderPreprocessor]).tag(config=True)
+    preprocessors = List(list(FEEDBACK_PREPROCESSORS)).tag(config=True)
 
     def __init__(self, coursedir=None, **kwargs):
         super().__init__(coursedir=coursedir, **kwargs)
         self.preprocessors = _substitute(self.preprocessors)
-        self.exporter_class = SanitizedHTMLExporter
-        self.update_config(feedback_html_config(self.config.HTMLExporter.extra_template_paths))
+        self.exporter_class = FeedbackExporter
 
     #: Extra values for the template (``resources.tpkit``): student id, remarks of the run.
     tpkit_resources: dict = {}

@@ -22,11 +22,21 @@ from typing import Optional
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from tpkit.grading import moodle
 from tpkit.grading.csvsafe import escape_cell
 from tpkit.grading.pipeline import FAILED, OK, REPORT_NAME, RunReport, StudentResult, submission_scores
+
+
+def question_names(columns, notebook=None) -> dict:
+    """{grade id: "Q2.3 pred"} for people (tpkit.labels); the grade id itself when unknown."""
+    from tpkit import labels
+    try:
+        known = labels.question_labels(notebook) if notebook else labels.question_labels()
+    except (OSError, ValueError):
+        known = {}
+    return {c: (known[c].short if c in known else c) for c in columns}
 
 
 def fmt(value: Optional[float]) -> str:
@@ -108,20 +118,27 @@ class GradesCsvExport(_Base):
         self.log.info("grades written to %s", dest)
 
 
-def moodle_comment(result: StudentResult, points: dict) -> str:
-    """Short French comment for Moodle's "Feedback comments"."""
+def moodle_comment(result: StudentResult, points: dict, provisional: bool = False,
+                   names: Optional[dict] = None) -> str:
+    """Short French comment for Moodle's "Feedback comments". While written answers wait for the
+    teacher, the grade is final only after them: without ``provisional`` no grade is written and the
+    comment says so; with it, the comment says the grade is provisional."""
+    names = names or {}
     if result.status == FAILED:
         return ("Rendu non corrigé automatiquement : " + "; ".join(result.reasons)
                 + ". Il sera examiné par l'enseignant.")
-    parts = [f"Note automatique : {fmt(result.grade20)}/20."]
-    lost = [c for c, v in result.scores.items() if v is not None and v < points.get(c, 0)]
-    if lost:
-        parts.append("Questions à revoir : " + ", ".join(lost) + ".")
     pending = result.manual_pending
     if pending:
         pts = sum(points.get(c, 0) for c in pending)
-        parts.append(f"Note provisoire : {len(pending)} réponse(s) rédigée(s) ({fmt(pts)} pt) "
-                     "à corriger par l'enseignant.")
+        waiting = f"{len(pending)} réponse(s) rédigée(s) ({fmt(pts)} pt) à corriger par l'enseignant"
+        parts = [f"Note provisoire : {fmt(result.grade20)}/20 ({waiting})." if provisional else
+                 f"Note en attente : {waiting} ; la note sera saisie ensuite (partie automatique : "
+                 f"{fmt(result.grade20)}/20)."]
+    else:
+        parts = [f"Note : {fmt(result.grade20)}/20."]
+    lost = [c for c, v in result.scores.items() if v is not None and v < points.get(c, 0)]
+    if lost:
+        parts.append("Questions à revoir : " + ", ".join(names.get(c, c) for c in lost) + ".")
     if result.status != OK:
         parts.append("Remarques : " + "; ".join(result.reasons) + ".")
     parts.append("Le détail est dans votre retour de correction.")
@@ -133,6 +150,9 @@ class MoodleWorksheetExport(_Base):
 
     worksheet = Unicode("", help="The grading worksheet CSV downloaded from Moodle.").tag(config=True)
     roster = Unicode("submitted/" + moodle.ROSTER_NAME, help="Roster written by the zip import.").tag(config=True)
+
+    provisional = Bool(False, help="Also write grades still waiting for written answers to be graded "
+                       "(each comment says the grade is provisional).").tag(config=True)
 
     #: the fill report of the last export (moodle.WorksheetReport)
     fill_report = None
@@ -147,8 +167,10 @@ class MoodleWorksheetExport(_Base):
             if not pid:
                 self.log.warning("no Moodle participant id for %s", student)
                 continue
-            grade = None if r.status == FAILED else r.grade20
-            out[pid] = (grade, moodle.plain_text_to_html(moodle_comment(r, points)))
+            final = r.status != FAILED and (self.provisional or not r.manual_pending)
+            grade = r.grade20 if final else None
+            out[pid] = (grade, moodle.plain_text_to_html(moodle_comment(r, points, self.provisional,
+                                                                        question_names(columns))))
         return out
 
     def export(self, gradebook: Gradebook) -> None:

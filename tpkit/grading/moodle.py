@@ -779,3 +779,45 @@ def plain_text_to_html(text: str) -> str:
     import html
 
     return "<br>".join(html.escape(line, quote=False) for line in text.splitlines()) if text else ""
+
+
+def zip_participants(zip_path: PathLike) -> set[str]:
+    """Student ids (``p<participant id>``) named by a Moodle submissions zip, read without extracting
+    anything (to check ``--students`` before the import writes). Raises ``zipfile.BadZipFile``."""
+    out = set()
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            for part in re.split(r"[/\\]", _decode_entry_name(info)):
+                m = _SUBMISSION_RE.match(part)
+                if m:
+                    out.add(student_id_for(m.group("pid").lstrip("0") or "0"))
+                    break
+    return out
+
+
+def check_worksheet(worksheet: PathLike) -> None:
+    """Raise ValueError unless ``worksheet`` reads as a Moodle grading worksheet (identifier and grade
+    columns); the trial fill is written to a temporary folder, nothing next to the worksheet."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="tpkit-worksheet-") as tmp:
+        fill_worksheet(worksheet, {}, Path(tmp) / "check.csv")
+
+
+def submission_prefix(full_name: str, participant_id: str) -> str:
+    """``<Full name>_<participant id>_assignsubmission_file_``: the folder names of Moodle's "download
+    all submissions", which its "upload multiple feedback files in a zip" reads back (it matches the
+    participant id; "_" in names become spaces, as Moodle does)."""
+    return f"{' '.join(full_name.replace('_', ' ').split()) or 'Participant'}_{participant_id}_assignsubmission_file_"
+
+
+def write_feedback_zip(out_path: PathLike, files: Mapping[str, tuple[str, PathLike]]) -> int:
+    """Zip of feedback files for Moodle's "Upload multiple feedback files in a zip": ``files`` maps a
+    participant id to (full name, file); each file goes in ``<prefix>/<file name>``
+    (:func:`submission_prefix`). Written to a temporary name, then moved. Returns the number of files."""
+    out_path = Path(out_path)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for pid, (full_name, path) in sorted(files.items()):
+            zf.write(path, f"{submission_prefix(full_name, pid)}/{Path(path).name}")
+    os.replace(tmp, out_path)
+    return len(files)

@@ -16,6 +16,7 @@ grading run of the same course out. Nothing is copied or merged afterwards.
 from __future__ import annotations
 
 import collections
+import contextlib
 import html
 import json
 import logging
@@ -30,7 +31,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-import filelock
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
@@ -38,7 +38,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from tpkit import paths
-from tpkit.grading import kernels, precheck, traces, trusted
+from tpkit.grading import kernels, precheck, runlock, traces, trusted
 from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, thread_safe_nbgrader
 from tpkit.grading.preprocessors import CELL_TIMEOUT, GRADEBOOK_LOCK, NOT_EXECUTED
 
@@ -115,6 +115,7 @@ class RunReport:
     seconds: float = 0.0
     own_cpu_seconds: float = 0.0  # CPU time of the grading process itself (kernels excluded)
     sandbox: bool = True  # False: graded with --sans-bac-a-sable (said in the summary)
+    graded_now: list = field(default_factory=list)  # students graded by this run (results: the class)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -129,7 +130,7 @@ class RunReport:
 
 REPORT_NAME = "grading_report.json"
 #: The exports a run writes (in ``exports/``), and where a new run first moves those of the previous one.
-EXPORT_NAMES = ("grades.csv", "moodle_worksheet.csv", REPORT_NAME)
+EXPORT_NAMES = ("grades.csv", "moodle_worksheet.csv", REPORT_NAME, "rapport_classe.html", "retours_moodle.zip")
 PREVIOUS_EXPORTS = "precedent"
 PREVIOUS_README = """Exports de la correction précédente ({when}).
 
@@ -171,6 +172,35 @@ def find_report(exports: Path) -> tuple:
     if previous.is_file():
         return previous, True
     return current, False  # FileNotFoundError for the caller
+
+
+def latest_report(exports: Path) -> Optional[RunReport]:
+    """The class's grading report (see :func:`find_report`), None when there is none or it is unreadable."""
+    path, _ = find_report(exports)
+    try:
+        return RunReport.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def merge_reports(previous: Optional[RunReport], run: RunReport) -> RunReport:
+    """The class after this run: the previous report's students, those of this run replaced (grading
+    a subset keeps the others' statuses and times). The run's own figures (seconds, workers) stay."""
+    if previous is not None and previous.assignment == run.assignment:
+        merged = dict(previous.results)
+        merged.update(run.results)
+        run.results = dict(sorted(merged.items()))
+    return run
+
+
+@contextlib.contextmanager
+def run_lock(options: Options):
+    """One grading or export run at a time on a course (:mod:`tpkit.grading.runlock`)."""
+    try:
+        with runlock.course_lock(options.exports):
+            yield
+    except runlock.RunInProgress as exc:
+        raise GradingError(str(exc)) from None
 
 
 def load_config(options: Options, staging: Optional[Path] = None) -> Config:
@@ -332,23 +362,16 @@ class Grader:
                 sandbox.check_available()  # before anything is written
             except sandbox.SandboxUnavailable as exc:
                 raise GradingError(str(exc)) from None
-        options.exports.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(options.exports / ".grading.lock"))
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            raise GradingError("une autre correction est en cours sur ce cours "
-                               f"({options.exports / '.grading.lock'})")
-        staging = Path(tempfile.mkdtemp(prefix="tpkit-staging-"))
-        cwd = os.getcwd()
-        try:
-            set_aside_previous_exports(options.exports)  # current ones are written at the end only
-            os.chdir(options.root)  # nbgrader's converters chdir there themselves (process-wide)
-            return self._run(sorted(set(students) | set(preset_failures)), preset_failures, staging)
-        finally:
-            os.chdir(cwd)
-            shutil.rmtree(staging, ignore_errors=True)
-            lock.release()
+        with run_lock(options):
+            staging = Path(tempfile.mkdtemp(prefix="tpkit-staging-"))
+            cwd = os.getcwd()
+            try:
+                set_aside_previous_exports(options.exports)  # current ones are written at the end only
+                os.chdir(options.root)  # nbgrader's converters chdir there themselves (process-wide)
+                return self._run(sorted(set(students) | set(preset_failures)), preset_failures, staging)
+            finally:
+                os.chdir(cwd)
+                shutil.rmtree(staging, ignore_errors=True)
 
     def _run(self, students: list, preset_failures: dict, staging: Path) -> RunReport:
         options = self.options
@@ -429,6 +452,8 @@ class Grader:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         report.own_cpu_seconds = round(usage.ru_utime + usage.ru_stime, 2)
         report.results = dict(sorted(report.results.items()))
+        report.graded_now = list(report.results)
+        report = merge_reports(latest_report(options.exports), report)  # the class, not this run alone
         (options.exports / REPORT_NAME).write_text(report.to_json(), encoding="utf-8")
         return report
 

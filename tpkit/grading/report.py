@@ -3,6 +3,8 @@ the teaching team)."""
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from typing import Optional, TextIO
 
 from tpkit.grading.export import fmt
@@ -13,19 +15,68 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class Progress:
-    """``[ 3/40] student      17.5/20  ok  (6.1 s)``, one line per submission as it completes."""
+def clock(seconds: float) -> str:
+    """``1:05`` (minutes:seconds), ``1:02:05`` past an hour."""
+    seconds = int(round(max(0.0, seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
-    def __init__(self, out: Optional[TextIO] = None, names: Optional[dict] = None):
-        self.out = out or sys.stdout  # read at call time: sys.stdout may have been replaced since import
+
+class Progress:
+    """``[ 3/40] student      17.5/20  ok  (6.1 s)  écoulé 0:42, reste ~4:10``, one line per submission
+    as it completes (time left: the mean time per completed submission so far, times those left).
+    With :meth:`start`, a line every ``heartbeat`` seconds while none completes (a long notebook)."""
+
+    def __init__(self, out: Optional[TextIO] = None, names: Optional[dict] = None, total: int = 0,
+                 heartbeat: float = 30.0):
+        self.out = out  # None: sys.stdout read at call time (it may have been replaced since import)
         self.names = names or {}
+        self.total = total
+        self.done = 0
+        self.heartbeat = heartbeat
+        self.t0 = time.monotonic()
+        self._last = self.t0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out or sys.stdout, flush=True)
+        self._last = time.monotonic()
+
+    def timing(self) -> str:
+        elapsed = time.monotonic() - self.t0
+        text = f"écoulé {clock(elapsed)}"
+        if self.done and self.total > self.done:
+            text += f", reste ~{clock(elapsed / self.done * (self.total - self.done))}"
+        return text
 
     def __call__(self, done: int, total: int, r: StudentResult) -> None:
-        width = len(str(total))
-        grade = f"{fmt(r.grade20):>5}/20" if r.grade20 is not None else "    -   "
-        status = r.status if r.status == OK else f"{r.status}: {_shorten('; '.join(r.reasons), 70)}"
-        took = f"  ({r.seconds:.1f} s)" if r.seconds else ""
-        print(f"[{done:>{width}}/{total}] {r.student:<20} {grade}  {status}{took}", file=self.out, flush=True)
+        with self._lock:
+            self.done, self.total = done, total
+            width = len(str(total))
+            grade = f"{fmt(r.grade20):>5}/20" if r.grade20 is not None else "    -   "
+            status = r.status if r.status == OK else f"{r.status}: {_shorten('; '.join(r.reasons), 70)}"
+            took = f"  ({r.seconds:.1f} s)" if r.seconds else ""
+            self._print(f"[{done:>{width}}/{total}] {r.student:<20} {grade}  {status}{took}  {self.timing()}")
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(5.0, self.heartbeat)):
+            with self._lock:
+                if time.monotonic() - self._last >= self.heartbeat and self.done < self.total:
+                    self._print(f"  … correction en cours : {self.done}/{self.total} terminé(s), {self.timing()}")
+
+    def start(self) -> "Progress":
+        self.t0 = self._last = time.monotonic()
+        self._thread = threading.Thread(target=self._beat, name="tpkit-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
 
 
 def summary(report: RunReport, names: Optional[dict] = None, out: Optional[TextIO] = None,

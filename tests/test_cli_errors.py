@@ -1,0 +1,158 @@
+"""Bad input to the grading command (issue #9): one French line naming the problem and what to do,
+exit status 2, nothing written, no traceback. One test per input a user can type wrong."""
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import filelock
+import pytest
+
+from tpkit import paths, release
+
+A = paths.ASSIGNMENT
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A small course: configuration, source and release, one submission of alice, a grades.csv."""
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copy(paths.ROOT / "nbgrader_config.py", root)
+    for step in ("source", "release"):
+        (root / step / A).mkdir(parents=True)
+        shutil.copy(paths.ROOT / step / A / f"{A}.ipynb", root / step / A)
+    (root / "submitted" / "alice" / A).mkdir(parents=True)
+    shutil.copy(paths.RELEASE_NOTEBOOK, root / "submitted" / "alice" / A)
+    (root / "exports").mkdir()
+    (root / "exports" / "grades.csv").write_text("student_id,q1,total_20,status\nalice,1,20,ok\n", encoding="utf-8")
+    return root
+
+
+def tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
+
+
+def run(root: Path, *args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(root), *args],
+                          cwd=cwd or root.parent, env=release.nbgrader_env(), capture_output=True, text=True,
+                          timeout=120)
+
+
+def assert_refused(proc, course_root: Path, before: dict, *words) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().split("\n")
+    assert len(lines) == 1 and lines[0].startswith("erreur : "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and proc.stdout == ""
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    if course_root.exists():
+        assert tree(course_root) == before  # nothing written
+    return lines[0]
+
+
+def test_moodle_zip_given_a_csv(course, tmp_path):
+    before = tree(course)
+    proc = run(course, "--moodle-zip", str(course / "exports" / "grades.csv"))
+    assert_refused(proc, course, before, "--moodle-zip", "grades.csv", "n'est pas une archive zip", "Moodle")
+
+
+def test_moodle_zip_missing(course, tmp_path):
+    before = tree(course)
+    proc = run(course, "--moodle-zip", str(tmp_path / "travaux.zip"))
+    assert_refused(proc, course, before, "fichier introuvable", "travaux.zip")
+
+
+def test_grades_csv_passed_as_the_worksheet(course):
+    before = tree(course)
+    proc = run(course, "--moodle-worksheet", str(course / "exports" / "grades.csv"))
+    assert_refused(proc, course, before, "--moodle-worksheet", "grades.csv", "n'est pas une feuille de notes Moodle",
+                   "Télécharger la feuille de notes")
+
+
+def test_worksheet_missing(course, tmp_path):
+    before = tree(course)
+    proc = run(course, "--export-only", "--moodle-worksheet", str(tmp_path / "feuille.csv"))
+    assert_refused(proc, course, before, "fichier introuvable", "feuille.csv")
+
+
+def test_root_on_a_missing_folder(tmp_path):
+    missing = tmp_path / "cours_absent"
+    proc = run(missing, "--submitted", cwd=tmp_path)
+    assert_refused(proc, missing, {}, "cours_absent", "n'existe pas", "--root")
+    assert not missing.exists()  # no folder created
+
+
+def test_root_on_a_folder_that_is_not_a_course(tmp_path):
+    (tmp_path / "autre").mkdir()
+    proc = run(tmp_path / "autre", cwd=tmp_path)
+    assert_refused(proc, tmp_path / "autre", {}, "nbgrader_config.py")
+    assert list((tmp_path / "autre").iterdir()) == []
+
+
+def test_unknown_student(course):
+    before = tree(course)
+    proc = run(course, "--students", "zzz,alice")
+    assert_refused(proc, course, before, "étudiant(s) inconnu(s) : zzz", "alice", "--students")
+
+
+def test_unknown_student_in_a_moodle_zip(course, tmp_path):
+    zpath = tmp_path / "travaux.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr(f"Élodie Lefèvre_1234567_assignsubmission_file_/{A}.ipynb", "{}")
+    before = tree(course)
+    proc = run(course, "--moodle-zip", str(zpath), "--students", "zzz")
+    assert_refused(proc, course, before, "inconnu(s) : zzz", "p1234567")
+
+
+def test_empty_student_list(course):
+    before = tree(course)
+    assert_refused(run(course, "--students", ","), course, before, "--students est vide")
+
+
+def test_unknown_assignment(course):
+    before = tree(course)
+    proc = run(course, "--assignment", "tp_x")
+    assert_refused(proc, course, before, "devoir inconnu : « tp_x »", A, "--assignment")
+
+
+def test_export_only_during_a_grading_run(course):
+    (course / "gradebook.db").write_bytes(b"")
+    before = tree(course)
+    with filelock.FileLock(str(course / "exports" / ".grading.lock")):
+        before = tree(course)
+        proc = run(course, "--export-only")
+    assert_refused(proc, course, before, "autre correction est en cours")
+
+
+def test_export_only_without_gradebook(course):
+    before = tree(course)
+    assert_refused(run(course, "--export-only"), course, before, "gradebook.db", "corrigez d'abord")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--bogus"], ["option(s) inconnue(s) : --bogus", "--help"]),
+    (["--workers", "abc"], ["--workers", "« abc » n'est pas un nombre entier"]),
+    (["--workers", "-1"], ["--workers -1", "≥ 0"]),
+    (["--time-limit", "0"], ["--time-limit 0", "≥ 1"]),
+    (["--cell-timeout", "-5"], ["--cell-timeout -5"]),
+    (["--memory-limit", "-1"], ["--memory-limit -1"]),
+    (["--examples", "--moodle-zip", "x.zip"], ["ne vont pas ensemble"]),
+    (["--students"], ["--students attend une valeur"]),
+])
+def test_other_bad_arguments(course, args, words):
+    before = tree(course)
+    assert_refused(run(course, *args), course, before, *words)
+
+
+def test_internal_error_gives_one_line_and_logs_the_traceback(course):
+    """An unexpected failure (here: an unreadable gradebook) is not a bad input: exit 1, one French line
+    naming the log, the traceback in exports/logs/erreurs.log."""
+    (course / "gradebook.db").write_bytes(b"ceci n'est pas une base sqlite" * 100)
+    proc = run(course, "--export-only", "--no-feedback")
+    assert proc.returncode == 1, proc.stderr
+    line = proc.stderr.strip().split("\n")
+    assert len(line) == 1 and line[0].startswith("erreur interne") and "erreurs.log" in line[0]
+    assert "Traceback" in (course / "exports" / "logs" / "erreurs.log").read_text(encoding="utf-8")
