@@ -319,4 +319,5 @@ def test_self_check_cell_is_in_sync_and_test_cells_are_titled():
     for c in _graded_cells(nb):
         if c.cell_type == "code":
             visible = c.source.split("### END HIDDEN TESTS\n")[-1]
-            assert visible.startswith(f"{selfcheck.TITLE_PREFIX}{found[grade_id(c)].short}\n"), grade_id(c)
+            short = found[grade_id(c)].short
+            assert visible.startswith(f"{selfcheck.TITLE_PREFIX}{short}\n{selfcheck.guard_line(short)}\n"), grade_id(c)

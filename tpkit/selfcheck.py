@@ -1,7 +1,8 @@
 """The student's self-check: the last cells of the notebook, `python -m tpkit.selfcheck` (then `make release`).
 
-The given setup cell registers an IPython ``post_run_cell`` hook that notes the outcome of every cell
-carrying a ``# Vérification <label>`` line (the visible part of each test cell). The self-check cell
+The given setup cell defines ``_verification``, a context manager in which the visible part of each test
+cell runs (``with _verification("Q2.3 pred"):``): it notes the outcome and lets any error through, so
+grading is unchanged (no IPython hook: code reaching for the interpreter is flagged). The self-check cell
 prints a table ✓/✗ per question (number, title, points, visible message) from those notes: nothing is
 re-run, no hidden check is involved, and questions not yet run are shown as such (partly done notebook).
 The question list is written into the cell from :mod:`tpkit.labels`, so it follows the notebook; the
@@ -17,6 +18,10 @@ from tpkit import labels, paths
 
 MD_ID, CODE_ID = "autoverif-md", "autoverif-code"
 TITLE_PREFIX = "# Vérification "
+
+
+def guard_line(label: str) -> str:
+    return f'with _verification("{label}"):'
 
 _MD = """## Auto-vérification
 
@@ -49,7 +54,13 @@ def _tableau_verifications():
             reussies += 1
         else:
             erreur = _verifications[cle]
-            marque, message = "✗", str(erreur) or type(erreur).__name__
+            if isinstance(erreur, AssertionError):
+                message = str(erreur) or "la vérification a échoué"
+            elif isinstance(erreur, NameError):
+                message = f"{{erreur}} : complétez et exécutez d'abord les cellules au-dessus"
+            else:
+                message = f"{{type(erreur).__name__}} : {{erreur}}"
+            marque = "✗"
         message = message.replace("|", "\\\\|").replace("\\n", " ")
         lignes.append(f"| {{marque}} | **{{numero}}** {{titre}} | {{points:g}} | {{message}} |")
     auto = [q for q in _questions if not q[3]]
