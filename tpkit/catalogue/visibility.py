@@ -44,6 +44,10 @@ HIDDEN_REASONS = {
     "cout_1e-16_hors_du_log": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
     "cout_sans_1e-16": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
     "pred2_biais_apres_relu": "the visible check would spell out the formula with its own weights",
+    "stub_courbe": "the inline backend closes each figure after its cell: a visible check cannot see the "
+                   "plot (the hidden check reads the figures recorded while grading)",
+    "courbe_partielle": "the inline backend closes each figure after its cell: a visible check cannot see "
+                        "the plot (the hidden check reads the figures recorded while grading)",
 }
 
 
