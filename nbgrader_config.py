@@ -8,7 +8,7 @@ c.CourseDirectory.course_id = "rn_pytorch"
 c.CourseDirectory.db_assignments = [dict(name="tp_reseaux_neurones")]
 
 # French stubs in the student release.
-c.ClearSolutions.code_stub = {"python": "# VOTRE CODE ICI\nraise NotImplementedError()"}
+c.ClearSolutions.code_stub = {"python": "# VOTRE CODE ICI\nraise NotImplementedError(\"cellule à compléter : remplacez cette ligne par votre code\")"}
 c.ClearSolutions.text_stub = "VOTRE RÉPONSE ICI"
 
 # Per-cell time limit: the slowest cell of the reference solution takes about 2 s.

@@ -200,6 +200,9 @@ class SanitizedHTMLExporter(CachedHTMLExporter):
     def default_filters(self):
         for name, function in super().default_filters():
             yield name, (safe_html if name == "clean_html" else function)
+        from tpkit.grading import feedback_content   # the feedback page's content (questions, failures)
+        yield "question_label", feedback_content.question_label
+        yield "test_failure", feedback_content.failure
 
     def _init_resources(self, resources):
         resources = super()._init_resources(resources)
@@ -294,3 +297,7 @@ class FrenchFeedback(GenerateFeedback):
         resources = super().init_single_notebook_resources(notebook_filename)
         resources["tpkit"] = dict(self.tpkit_resources)
         return resources
+
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
+        """No file of the submission folder (digitz.npz…) is copied next to the feedback page: the
+        page is self-contained (images inline)."""

@@ -1,0 +1,69 @@
+"""The feedback page a student reads (issue #10): questions named as in the notebook, a message and a
+"what to do" line per failed question, wrapped text, nothing loaded from the network, no data file
+copied. Rendered from the template directly (cheap); the grading runs of test_grading.py render it too."""
+import copy
+import re
+
+import nbformat
+import pytest
+
+from tpkit import paths
+from tpkit.grading.converters import FrenchFeedback, SanitizedHTMLExporter
+from tpkit.submissions import grade_id, solution_submission
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    from nbgrader.coursedir import CourseDirectory
+    config = FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path_factory.mktemp("course")))).config
+    nb = copy.deepcopy(solution_submission())
+    for cell in nb.cells:
+        md = cell.metadata.get("nbgrader", {})
+        if not md.get("grade"):
+            continue
+        md["score"], md["needs_manual_grade"] = (md["points"], False)
+        if cell.cell_type == "markdown":
+            md["score"], md["needs_manual_grade"] = None, True
+        if grade_id(cell) == "q2_cout":
+            md["score"] = 0
+            cell.outputs = [nbformat.v4.new_output(
+                "error", ename="AssertionError", traceback=["Échec du test : x"],
+                evalue="`cout` renvoie l'opposé du coût : il manque le signe moins de J = −1/n Σ Y log Ŷ. " * 3)]
+        if grade_id(cell) == "q5_minibatch":
+            md["score"] = 0
+            cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'idx' is not defined",
+                                                   traceback=[])]
+    exporter = SanitizedHTMLExporter(config=config)
+    resources = {"nbgrader": {"notebook": "tp_reseaux_neurones", "score": 16, "max_score": 20, "late_penalty": 0}}
+    html, _ = exporter.from_notebook_node(nb, resources=resources)
+    return html
+
+
+def test_questions_are_named_as_in_the_notebook(page):
+    assert ">Q2.3 pred</a>" in page and ">Q5.1 à Q5.4 minibatch</a>" in page
+    assert "Vérification — Q2.5 et Q2.6 cout : échoué" in page
+    assert "Votre réponse — Q2.3 pred" in page          # answer cells named after their question
+    assert ">q2_pred<" not in page
+
+
+def test_each_failed_question_says_what_to_do(page):
+    rows = re.findall(r'<tr class="failure">(.*?)</tr>', page, re.S)
+    assert len(rows) == 2
+    assert "il manque le signe moins" in rows[0] and "À faire :" in rows[0]
+    assert "NameError" in rows[1] and "exécutez le notebook dans l'ordre" in rows[1]
+
+
+def test_text_wraps_and_nothing_comes_from_the_network(page):
+    assert "white-space: pre-wrap" in page and not re.search(r"[^-]height: 37px", page)
+    assert "mathjax" not in page.lower().replace("no mathjax", "")
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=[\"']?(https?:)?//", page, re.I)
+
+
+def test_feedback_folder_gets_no_data_file(tmp_path):
+    from nbgrader.coursedir import CourseDirectory
+    src = tmp_path / "autograded" / "alice" / paths.ASSIGNMENT
+    src.mkdir(parents=True)
+    (src / "digitz.npz").write_bytes(b"data")
+    conv = FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path)))
+    conv.init_assignment(paths.ASSIGNMENT, "alice")
+    assert not list((tmp_path / "feedback").rglob("*.npz"))
