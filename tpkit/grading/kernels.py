@@ -26,7 +26,9 @@ whole-notebook time limit and a resident-memory backstop by killing the kernel's
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
+import logging
 import os
 import shutil
 import signal
@@ -201,9 +203,10 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
     if kernel_cmd:
         try:
             kernel.forked = _fork_into(kernel, kernel_cmd, settings)
-        except Exception:
+        except Exception as exc:  # a cold kernel then: slower, same sandbox
+            logging.getLogger("tpkit.grading").warning("warm kernel failed (%s): cold start", exc)
             discard_kernel(kernel)
-            raise
+            return start_kernel(dataclasses.replace(settings, warm=False))
     return kernel
 
 
@@ -225,7 +228,8 @@ def _find_holder(pid: Optional[int], timeout: float = 60) -> int:
         try:
             for p in psutil.Process(pid).children(recursive=True):
                 try:
-                    if zygote.HOLDER_MARK in " ".join(p.cmdline()):
+                    # (bwrap's own processes carry the holder's code in their arguments too)
+                    if p.name() != "bwrap" and zygote.HOLDER_MARK in " ".join(p.cmdline()):
                         return p.pid
                 except psutil.Error:
                     continue
