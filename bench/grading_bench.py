@@ -108,12 +108,25 @@ def ours(course: Path, workers: int, sandbox: bool = True, cold: bool = False) -
         cmd += ["--sans-bac-a-sable"]
     env = env_with_venv()
     env["TPKIT_KERNELS"] = "cold" if cold else "warm"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), children_cpu()
     proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    LAST_CPU[0] = children_cpu() - c0
     if proc.returncode != 0:
         raise SystemExit(f"grading failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return wall
+
+
+#: CPU seconds (user + system) of the last command run by ours(), its kernels and zygote included.
+LAST_CPU = [0.0]
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for descendants: what a command cost, less sensitive
+    than its wall time to what else runs on the machine."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path, threads: int = 1) -> tuple:
@@ -133,8 +146,9 @@ def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path, th
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                    OPENBLAS_NUM_THREADS=str(threads))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), children_cpu()
     subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True)
+    LAST_CPU[0] = children_cpu() - c0
     return time.perf_counter() - t0, len(chosen)
 
 
@@ -169,25 +183,30 @@ def grade_class(scratch: Path, k: int, workers: int, args, per_notebook) -> dict
     if args.cold:
         cold = ours(course, workers, cold=True)
         print(f"tpkit.grading, cold kernels (TPKIT_KERNELS=cold): wall {cold:.1f} s = {cold / k:.2f} s per "
-              f"submission {load()}", flush=True)
+              f"submission; CPU {LAST_CPU[0]:.1f} s = {LAST_CPU[0] / k:.2f} s per submission {load()}", flush=True)
     out["wall"] = wall = ours(course, workers)
+    out["cpu"] = cpu = LAST_CPU[0]
     report = json.loads((course / "exports" / "grading_report.json").read_text())
     statuses: dict = {}
     for r in report["results"].values():
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     print(f"tpkit.grading (sandboxed, warm kernels): wall {wall:.1f} s = {wall / k:.2f} s per submission, "
           f"{60 * k / wall:.1f} submissions/min (statuses: {statuses}); the grading process itself used "
-          f"{report['own_cpu_seconds']:.1f} s of CPU ({report['own_cpu_seconds'] / k:.2f} s per submission) {load()}",
+          f"{report['own_cpu_seconds']:.1f} s of CPU ({report['own_cpu_seconds'] / k:.2f} s per submission), "
+          f"everything (kernels included) {cpu:.1f} s = {cpu / k:.2f} s per submission {load()}",
           flush=True)
     if args.compare_sandbox:
         print(f"  sandbox overhead {100 * (wall / bare - 1):+.1f} % (target <= +15 %)", flush=True)
     if args.cold:
         print(f"  warm / cold kernels: {wall / cold:.2f}", flush=True)
     if not args.skip_floor:
-        print(f"  wall / compute-only floor = {wall / fl:.2f} (target <= 1.3) {load()}", flush=True)
+        print(f"  wall / compute-only floor = {wall / fl:.2f} (target <= 1.3); CPU / compute-only "
+              f"= {cpu / total:.2f} {load()}", flush=True)
     if not args.skip_serial and (args.serial_per is None):
         s_wall, n = serial_nbgrader(course, students, args.serial_sample, scratch, args.serial_threads)
         args.serial_per = s_wall / n
+        print(f"  (serial nbgrader used {LAST_CPU[0]:.1f} s of CPU = {LAST_CPU[0] / n:.2f} s per submission)",
+              flush=True)
         args.serial_how = "measured on all" if n == k else f"measured on {n} of {k}, extrapolated"
     if args.serial_per is not None:
         extrapolated = out["serial"] = args.serial_per * k
