@@ -1,9 +1,12 @@
 """Fresh, warm kernels for grading, and the limits that guard them.
 
-Every submission runs in a kernel of its own, never reused. What is shared is the *waiting*: a grading
-thread starts the kernel for its next submission while the current one executes, so that Python start-up,
-ipykernel and ``import torch`` (about 3 s together, see shared/notes/nbgrader-facts.md) overlap with
-useful work instead of adding to it.
+Every submission runs in a kernel of its own, never reused. Sandboxed kernels start *warm*
+(:mod:`tpkit.grading.zygote`): one zygote per grading process imports torch, numpy, matplotlib and
+ipykernel once (about 3 s of CPU, see shared/notes/nbgrader-facts.md), and each kernel is a process
+forked from it into a fresh sandbox of its own (:func:`start_kernel` starts the sandbox, whose holder
+waits; :func:`_fork_into` asks the zygote). ``TPKIT_KERNELS=cold`` starts every kernel from scratch
+instead (and a warm start that fails falls back to a cold one). A grading thread also starts the
+kernel for its next submission while the current one executes.
 
 A kernel is started with:
 
