@@ -143,8 +143,9 @@ if os.fork() == 0:  # a double-forked daemon
 
 
 def test_warm_kernel_has_the_sandbox_identity_and_limits():
-    """The pool uid (as root), no capability, no_new_privs, no way back to the course folder or the
-    network, and the sandbox's rlimits; an allocation over the memory limit fails in the kernel."""
+    """The pool uid (as root), no capability, no_new_privs, no nested user namespace, no way back to
+    the course folder or the network, and the sandbox's rlimits; an allocation over the memory limit
+    fails in the kernel."""
     kernel = Kernel()
     try:
         seen = kernel.json(f"""
@@ -155,6 +156,11 @@ try:
     tpkit_visible = True
 except ImportError:
     tpkit_visible = False
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+if os.fork() == 0:  # a child tries a user namespace of its own (and so capabilities in it)
+    os._exit(0 if libc.unshare(0x10000000) == 0 else 1)
+userns = "created" if os.waitstatus_to_exitcode(os.wait()[1]) == 0 else "refused"
 try:
     bytearray(8 * 1024 ** 3)
     memory = "allocated"
@@ -164,11 +170,13 @@ print(json.dumps({{
     "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
     "caps": [status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb")],
     "nnp": status["NoNewPrivs"].strip(),
-    "course": os.path.exists({str(sandbox.COURSE_ROOT)!r}), "tpkit": tpkit_visible,
+    "course": [os.path.exists(os.path.join({str(sandbox.COURSE_ROOT)!r}, name))
+               for name in ("tpkit", "gradebook.db", "source")],
+    "tpkit": tpkit_visible, "sys_path": sys.path,
     "interfaces": sorted(name for _, name in socket.if_nameindex()),
     "limits": {{n: list(resource.getrlimit(getattr(resource, n))) for n in
                ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_CORE")}},
-    "memory": memory, "cwd": os.getcwd(), "torch_preloaded": "torch" in sys.modules,
+    "memory": memory, "cwd": os.getcwd(), "torch_preloaded": "torch" in sys.modules, "userns": userns,
 }}))""")
     finally:
         kernel.close()
@@ -178,11 +186,13 @@ print(json.dumps({{
     else:
         assert seen["uid"] == os.getuid()
     assert seen["caps"] == ["0000000000000000"] * 4 and seen["nnp"] == "1"
-    assert not seen["course"] and not seen["tpkit"]
+    assert seen["course"] == [False] * 3 and not seen["tpkit"]
+    assert not any(p.startswith(str(sandbox.COURSE_ROOT) + "/") and ".venv" not in p
+                   for p in seen["sys_path"]) and str(sandbox.COURSE_ROOT) not in seen["sys_path"]
     assert seen["interfaces"] == ["lo"]
     expected = {name: [soft, hard] for name, soft, hard in sandbox.rlimits(SETTINGS.sandbox_limits())}
     assert seen["limits"] == expected
-    assert seen["memory"] == "MemoryError"
+    assert seen["memory"] == "MemoryError" and seen["userns"] == "refused"
     assert seen["cwd"] == sandbox.WORKDIR_INSIDE and seen["torch_preloaded"]
 
 

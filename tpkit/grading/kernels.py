@@ -219,7 +219,8 @@ def _fork_into(kernel: GradingKernel, cmd: list, settings: KernelSettings) -> in
     holder = _find_holder(kernel.pid)
     args = cmd[cmd.index("ipykernel_launcher") + 1:]
     request = {"holder": holder, "uid": kernel.uid, "rlimits": sandbox.rlimits(settings.sandbox_limits()),
-               "env": settings.env(), "args": args, "cwd": sandbox.WORKDIR_INSIDE}
+               "env": settings.env(), "args": args, "cwd": sandbox.WORKDIR_INSIDE,
+               "python_dirs": sandbox._python_dirs()}
     return _zygote(settings).fork(request)
 
 

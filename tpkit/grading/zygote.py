@@ -14,10 +14,10 @@ never any student code) imports the modules and waits. For each submission::
   pool uid, the same rlimits), but what it runs is the *holder*, which only waits for pid 3 (the
   kernel) to end, then exits, so the sandbox lives exactly as long as the kernel.
 * The zygote's child joins those namespaces (``setns``; the mount namespace puts it at the sandbox's
-  root), becomes the pool uid, drops every capability (bounding set included) and sets
-  ``no_new_privs``, then forks the kernel: pid 3 of the sandbox's pid namespace. There it applies the
-  same rlimits as the launcher (CPU time counts from the fork), clears the environment to the
-  kernel's, closes every inherited descriptor and runs the ipykernel app on the connection file.
+  root), becomes the pool uid, drops every capability (bounding set included), sets
+  ``no_new_privs`` and the same rlimits as the launcher, then forks the kernel: pid 3 of the
+  sandbox's pid namespace (its CPU time counts from the fork). The kernel clears its environment to
+  the kernel's, closes every inherited descriptor and runs the ipykernel app on the connection file.
 * Nothing crosses from one submission to the next: each kernel is a new process forked from the
   zygote, which never ran student code (module state, monkeypatches: fresh); its /tmp is its own
   sandbox's tmpfs (gone with it); its processes die with its pid namespace when the holder ends or
@@ -26,7 +26,7 @@ never any student code) imports the modules and waits. For each submission::
 
 Protocol (one JSON object per line): the grader writes
 ``{"holder": host pid, "uid": int|null, "rlimits": [[name, soft, hard]...], "env": {...},
-"args": [ipykernel args], "cwd": path}`` on stdin; the zygote answers
+"args": [ipykernel args], "cwd": path, "python_dirs": [...]}`` on stdin; the zygote answers
 ``{"pid": kernel host pid}`` or ``{"error": text}``. It prints ``{"ready": true}`` once imported.
 This file runs as ``python -s -P zygote.py MODULE...`` (not ``-I``: PYTHONHASHSEED must apply) with the standard library and the preloaded
 modules only.
@@ -119,16 +119,18 @@ def _enter(request: dict) -> None:
     _drop_capabilities()
     for fd in users + [fd for fd, _ in others]:
         os.close(fd)
+    # the launcher's limits, here so that a failure is reported (the kernel inherits them; its CPU
+    # time starts from zero at the fork)
+    import resource
+    for name, soft, hard in request["rlimits"]:
+        resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
 
 
 def _become_kernel(request: dict) -> None:
-    """In the kernel process (pid 3 of the sandbox): limits, descriptors, environment, then run."""
-    import resource
+    """In the kernel process (pid 3 of the sandbox): descriptors, environment, then run."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _assert_unprivileged()
     os.setsid()
-    for name, soft, hard in request["rlimits"]:
-        resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -137,7 +139,9 @@ def _become_kernel(request: dict) -> None:
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     # the host's sys.path (e.g. the course folder named by a .pth file) is not the sandbox's
-    sys.path[:] = [request["cwd"]] + [p for p in sys.path if os.path.isdir(p)]
+    # (cold: the sandbox empties the .pth files naming folders outside the Python installation)
+    keep = tuple(d.rstrip("/") + "/" for d in request["python_dirs"])
+    sys.path[:] = [request["cwd"]] + [p for p in sys.path if (p.rstrip("/") + "/").startswith(keep)]
     sys.path_importer_cache.clear()
     importlib.invalidate_caches()
     mpl = sys.modules.get("matplotlib")
