@@ -204,6 +204,11 @@ def serve(modules: list) -> None:
             importlib.import_module(name)
         except Exception:
             pass
+    # the imported modules' objects to gc's permanent generation: a kernel's collections then
+    # neither walk them nor write their headers (each such write copies a page of the zygote's)
+    import gc
+    gc.collect()
+    gc.freeze()
     out = sys.stdout
     out.write(json.dumps({"ready": True, "threads": threading_count()}) + "\n")
     out.flush()
