@@ -4,22 +4,26 @@ In a temporary copy of the course (fresh release and gradebook), K submissions a
 through the ordinary example submissions (reference, vierge, partiel, erreurs_typiques: the ones plain
 nbgrader can grade too; the pathological examples would measure timeouts, not grading). Then:
 
-1. floor: the same notebooks, hidden tests restored as autograde does, executed bare with nbclient,
-   one fresh kernel each, ``cores`` at a time; floor = total execution time / cores;
+1. compute-only floor: each distinct notebook, hidden tests restored as autograde does, has its cells
+   executed in an already warm interpreter (tpkit.catalogue.forkrun: a process that imported torch,
+   numpy, matplotlib forks one child per notebook), one torch thread, one at a time, ``--floor-repeat``
+   times (median); a submission costs what its notebook costs; floor = sum over the class / cores.
+   It is what the student code and the checks cost, with no kernel start-up, no import, no I/O;
 2. ``python -m tpkit.grading --submitted`` on the K submissions (pre-check, autograde, feedback,
-   exports: the whole command), wall time;
-3. plain serial ``nbgrader autograde`` (one command for the class) on ``--serial-sample`` of them
-   (default 10; ``--serial-sample 0`` = all K), per-submission cost extrapolated to K: it grades one
-   submission after the other, so its time is linear in K.
+   exports: the whole command, sandboxed, warm kernels), wall time; ``--cold`` also times it with
+   the kernels started from scratch (``TPKIT_KERNELS=cold``), ``--compare-sandbox`` unsandboxed;
+3. plain serial ``nbgrader autograde`` (one command for the class), pinned to one torch/BLAS thread,
+   on the same K submissions (``--serial-sample N``: on the first N, extrapolated linearly).
 
-Prints seconds per submission, throughput, wall / floor and the speed-up over serial nbgrader. No
-assertion: the figures depend on the machine and on what else runs on it.
+``--class-200`` grades a class of 40 and one of 200 (floor and serial scaled from the same
+measurements) to show how the cost grows. Prints seconds per submission, throughput, wall / floor
+and the speed-up over serial nbgrader, each with the load average. No assertion: the figures depend
+on the machine and on what else runs on it.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -67,52 +71,69 @@ def lay_out(course: Path, k: int) -> list:
     return students
 
 
-def _bare_one(args) -> float:
-    """Execute one notebook bare: nbclient, a fresh kernel, the assignment's files beside it; return
-    the time from kernel start to kernel gone (killed at once: no graceful-shutdown wait counted)."""
-    nb_path, course, threads = args
-    import nbclient
+def compute_floor(course: Path, students: list, repeat: int) -> dict:
+    """Seconds of computation of each distinct notebook (cells only, warm interpreter, one thread,
+    median of ``repeat`` runs), keyed by the notebook's bytes; see the module docstring."""
+    import statistics
     import nbformat
     from tpkit import execution
-    source = Path(course) / "source" / paths.ASSIGNMENT
-    nb = execution.with_hidden_tests(nbformat.read(nb_path, as_version=4), source_nb=source / paths.NOTEBOOK)
-    with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp:
-        for f in source.iterdir():
-            if f.is_file() and f.suffix != ".ipynb":
-                shutil.copy(f, tmp)
-        client = nbclient.NotebookClient(nb, timeout=120, allow_errors=True, kernel_name="python3",
-                                         shutdown_kernel="immediate", resources={"metadata": {"path": tmp}})
-        t0 = time.perf_counter()
-        client.execute(env=execution.kernel_env(threads), stderr=subprocess.DEVNULL)
-        return time.perf_counter() - t0
+    from tpkit.catalogue import forkrun
+    source = course / "source" / paths.ASSIGNMENT
+    distinct: dict = {}
+    for s in students:
+        data = (course / "submitted" / s / paths.ASSIGNMENT / paths.NOTEBOOK).read_bytes()
+        distinct.setdefault(data, len(distinct))
+    jobs = {}
+    for data, i in distinct.items():
+        nb = execution.with_hidden_tests(nbformat.reads(data.decode(), as_version=4),
+                                         source_nb=source / paths.NOTEBOOK)
+        for r in range(repeat):
+            jobs[f"nb{i}-{r}"] = nb
+    done = forkrun.execute_many(jobs, base=None, workers=1, threads=1, assignment_dir=source)
+    return {data: statistics.median(done[f"nb{i}-{r}"].seconds for r in range(repeat))
+            for data, i in distinct.items()}
 
 
-def floor(course: Path, students: list, cores: int, threads: int) -> tuple:
-    jobs = [(str(course / "submitted" / s / paths.ASSIGNMENT / paths.NOTEBOOK), str(course), threads)
-            for s in students]
-    t0 = time.perf_counter()
-    with multiprocessing.get_context("spawn").Pool(cores) as pool:
-        times = pool.map(_bare_one, jobs, chunksize=1)
-    return sum(times), time.perf_counter() - t0
+def floor(course: Path, students: list, per_notebook: dict) -> float:
+    """Total compute-only seconds of the class (a submission costs what its notebook costs)."""
+    return sum(per_notebook[(course / "submitted" / s / paths.ASSIGNMENT / paths.NOTEBOOK).read_bytes()]
+               for s in students)
 
 
-def ours(course: Path, workers: int, sandbox: bool = True) -> float:
+def ours(course: Path, workers: int, sandbox: bool = True, cold: bool = False) -> float:
     cmd = [sys.executable, "-m", "tpkit.grading", "--submitted", "--root", str(course)]
     if workers:
         cmd += ["--workers", str(workers)]
     if not sandbox:
         cmd += ["--sans-bac-a-sable"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=course, env=env_with_venv(), capture_output=True, text=True)
+    env = env_with_venv()
+    env["TPKIT_KERNELS"] = "cold" if cold else "warm"
+    t0, c0 = time.perf_counter(), children_cpu()
+    proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    LAST_CPU[0] = children_cpu() - c0
     if proc.returncode != 0:
         raise SystemExit(f"grading failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return wall
 
 
-def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path, threads: int = 0) -> tuple:
+#: CPU seconds (user + system) of the last command's waited-for processes: serial nbgrader's
+#: kernels are; tpkit's, killed with their sandbox, are not (see the report's own_cpu_seconds).
+LAST_CPU = [0.0]
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's waited-for descendants: what a command cost, less sensitive
+    than its wall time to what else runs on the machine."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path, threads: int = 1) -> tuple:
     """Plain `nbgrader autograde` of the class on a copy holding `sample` submissions."""
     copy = scratch / "serial"
+    shutil.rmtree(copy, ignore_errors=True)
     copy.mkdir()
     for item in ("nbgrader_config.py", "gradebook.db"):
         shutil.copy(course / item, copy / item)
@@ -124,77 +145,117 @@ def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path, th
     cmd = [sys.executable, "-m", "nbgrader", "autograde", paths.ASSIGNMENT, "--force", "--log-level=ERROR"]
     env = env_with_venv()
     if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    t0 = time.perf_counter()
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                   OPENBLAS_NUM_THREADS=str(threads))
+    t0, c0 = time.perf_counter(), children_cpu()
     subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True)
+    LAST_CPU[0] = children_cpu() - c0
     return time.perf_counter() - t0, len(chosen)
 
 
 def load() -> str:
     """The machine's load while a phase ran (other processes skew every figure)."""
-    return f"[load average {os.getloadavg()[0]:.1f}]"
+    one, five, _ = os.getloadavg()
+    return f"[load average {one:.1f} (5 min: {five:.1f})]"
+
+
+def grade_class(scratch: Path, k: int, workers: int, args, per_notebook) -> dict:
+    """Lay out and grade a class of k; print its figures; return them (per_notebook: the compute-only
+    seconds of each distinct notebook, measured here if None)."""
+    cores = os.cpu_count() or 1
+    course = make_course(scratch / f"course-{k}")
+    students = lay_out(course, k)
+    print(f"-- class of {k} (copies of {', '.join(BENCH_SET)}), {cores} cores, {workers} workers; "
+          f"course in {course}", flush=True)
+    out = {"k": k}
+    if not args.skip_floor:
+        if per_notebook is None:
+            per_notebook = compute_floor(course, students, args.floor_repeat)
+        total = floor(course, students, per_notebook)
+        out["floor"] = fl = total / cores
+        print(f"compute-only floor: {total:.1f} s of cells in a warm interpreter, one thread "
+              f"({total / k:.2f} s per notebook; per distinct notebook: "
+              f"{', '.join(f'{v:.2f}' for v in per_notebook.values())}) -> spread over {cores} cores: "
+              f"{fl:.1f} s {load()}", flush=True)
+    if args.compare_sandbox:
+        bare = ours(course, workers, sandbox=False)
+        print(f"tpkit.grading --sans-bac-a-sable: wall {bare:.1f} s = {bare / k:.2f} s per submission {load()}",
+              flush=True)
+    if args.cold:
+        cold = ours(course, workers, cold=True)
+        print(f"tpkit.grading, cold kernels (TPKIT_KERNELS=cold): wall {cold:.1f} s = {cold / k:.2f} s per "
+              f"submission {load()}", flush=True)
+    out["wall"] = wall = ours(course, workers)
+    report = json.loads((course / "exports" / "grading_report.json").read_text())
+    statuses: dict = {}
+    for r in report["results"].values():
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    print(f"tpkit.grading (sandboxed, warm kernels): wall {wall:.1f} s = {wall / k:.2f} s per submission, "
+          f"{60 * k / wall:.1f} submissions/min (statuses: {statuses}); the grading process itself used "
+          f"{report['own_cpu_seconds']:.1f} s of CPU ({report['own_cpu_seconds'] / k:.2f} s per submission) {load()}",
+          flush=True)
+    if args.compare_sandbox:
+        print(f"  sandbox overhead {100 * (wall / bare - 1):+.1f} % (target <= +15 %)", flush=True)
+    if args.cold:
+        print(f"  warm / cold kernels: {wall / cold:.2f}", flush=True)
+    if not args.skip_floor:
+        print(f"  wall / compute-only floor = {wall / fl:.2f} (target <= 1.3) {load()}", flush=True)
+    if not args.skip_serial and (args.serial_per is None):
+        s_wall, n = serial_nbgrader(course, students, args.serial_sample, scratch, args.serial_threads)
+        args.serial_per = s_wall / n
+        print(f"  (serial nbgrader used {LAST_CPU[0]:.1f} s of CPU = {LAST_CPU[0] / n:.2f} s per submission)",
+              flush=True)
+        args.serial_how = "measured on all" if n == k else f"measured on {n} of {k}, extrapolated"
+    if args.serial_per is not None:
+        extrapolated = out["serial"] = args.serial_per * k
+        print(f"serial nbgrader autograde, {args.serial_threads} torch/BLAS thread(s): "
+              f"{args.serial_per:.2f} s per submission ({args.serial_how}: {extrapolated:.0f} s for {k}) "
+              f"-> speed-up {extrapolated / wall:.2f}x (target >= 2.5) {load()}", flush=True)
+    out["per_notebook"] = per_notebook
+    if not args.keep:
+        shutil.rmtree(course, ignore_errors=True)
+    return out
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-k", type=int, default=40, help="number of submissions (default 40)")
+    p.add_argument("--class-200", action="store_true",
+                   help="grade a class of K and one of 200, to show how the cost grows")
     p.add_argument("--workers", type=int, default=0, help="grading workers (default: cores)")
-    p.add_argument("--serial-sample", type=int, default=10,
-                   help="submissions graded by plain nbgrader (0 = all K; default 10)")
-    p.add_argument("--serial-threads", type=int, default=0,
-                   help="torch threads of plain nbgrader's kernel (default: its own default, all cores)")
+    p.add_argument("--serial-sample", type=int, default=0,
+                   help="submissions graded by plain nbgrader (0 = all K, the default)")
+    p.add_argument("--serial-threads", type=int, default=1,
+                   help="torch/BLAS threads of plain nbgrader's kernel (default 1)")
+    p.add_argument("--floor-repeat", type=int, default=3,
+                   help="runs of each distinct notebook for the compute-only floor (median; default 3)")
+    p.add_argument("--cold", action="store_true",
+                   help="also grade the class with cold kernels (TPKIT_KERNELS=cold)")
     p.add_argument("--skip-serial", action="store_true")
     p.add_argument("--skip-floor", action="store_true")
-    p.add_argument("--keep", action="store_true", help="keep the temporary course")
+    p.add_argument("--keep", action="store_true", help="keep the temporary courses")
     p.add_argument("--compare-sandbox", action="store_true",
                    help="also grade the class unsandboxed (--sans-bac-a-sable), right before the sandboxed run")
     args = p.parse_args(argv)
+    args.serial_per, args.serial_how = None, ""
 
     cores = os.cpu_count() or 1
     workers = args.workers or cores
-    threads = max(1, cores // workers)
     scratch = Path(tempfile.mkdtemp(prefix="tpkit-bench-"))
-    course = make_course(scratch / "course")
-    students = lay_out(course, args.k)
-    k = len(students)
-    print(f"{k} submissions (copies of {', '.join(BENCH_SET)}), {cores} cores, {workers} workers, "
-          f"{threads} torch thread(s) per kernel; course in {course}", flush=True)
-
-    if not args.skip_floor:
-        total, floor_wall = floor(course, students, cores, threads)
-        fl = total / cores
-        print(f"floor: bare nbclient, one fresh kernel each, {cores} at a time: {total:.1f} s of execution "
-              f"({total / k:.2f} s per notebook) -> floor {fl:.1f} s (its own wall: {floor_wall:.1f} s) {load()}",
-              flush=True)
-
-    if args.compare_sandbox:
-        bare = ours(course, workers, sandbox=False)
-        print(f"tpkit.grading --sans-bac-a-sable: wall {bare:.1f} s = {bare / k:.2f} s per submission {load()}",
-              flush=True)
-    wall = ours(course, workers)
-    if args.compare_sandbox:
-        print(f"tpkit.grading (sandboxed): wall {wall:.1f} s = {wall / k:.2f} s per submission -> "
-              f"sandbox overhead {100 * (wall / bare - 1):+.1f} % (target <= +15 %) {load()}", flush=True)
-    report = json.loads((course / "exports" / "grading_report.json").read_text())
-    statuses = {}
-    for r in report["results"].values():
-        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    print(f"tpkit.grading: wall {wall:.1f} s = {wall / k:.2f} s per submission, "
-          f"{60 * k / wall:.1f} submissions/min (statuses: {statuses}); the grading process itself used "
-          f"{report['own_cpu_seconds']:.1f} s of CPU ({report['own_cpu_seconds'] / k:.2f} s per submission) {load()}",
-          flush=True)
-    if not args.skip_floor:
-        print(f"  wall / floor = {wall / fl:.2f} (target <= 1.5)", flush=True)
-
-    if not args.skip_serial:
-        s_wall, n = serial_nbgrader(course, students, args.serial_sample, scratch, args.serial_threads)
-        per = s_wall / n
-        extrapolated = per * k
-        how = "measured on all" if n == k else f"measured on {n}, extrapolated to {k}"
-        threads_note = f", {args.serial_threads} torch thread(s)" if args.serial_threads else ""
-        print(f"serial nbgrader autograde{threads_note}: {per:.2f} s per submission ({how}: {extrapolated:.0f} s) "
-              f"-> speed-up {extrapolated / wall:.2f}x (target >= 1.8) {load()}", flush=True)
-
+    sizes = [args.k, 200] if args.class_200 and args.k != 200 else [args.k]
+    per_notebook, rows = None, []
+    for k in sizes:
+        row = grade_class(scratch, k, workers, args, per_notebook)
+        per_notebook = row["per_notebook"]
+        rows.append(row)
+        if args.serial_per is not None:  # the next classes reuse the per-submission cost
+            args.serial_how = f"measured on the class of {rows[0]['k']}, extrapolated"
+    if len(rows) > 1:
+        print("-- how the cost grows", flush=True)
+        for row in rows:
+            extra = f", wall / floor {row['wall'] / row['floor']:.2f}" if "floor" in row else ""
+            print(f"  {row['k']:4d} submissions: wall {row['wall']:.1f} s, {row['wall'] / row['k']:.2f} s per "
+                  f"submission{extra}", flush=True)
     if args.keep:
         print(f"kept: {scratch}")
     else:

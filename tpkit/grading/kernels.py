@@ -1,9 +1,12 @@
 """Fresh, warm kernels for grading, and the limits that guard them.
 
-Every submission runs in a kernel of its own, never reused. What is shared is the *waiting*: a grading
-thread starts the kernel for its next submission while the current one executes, so that Python start-up,
-ipykernel and ``import torch`` (about 3 s together, see shared/notes/nbgrader-facts.md) overlap with
-useful work instead of adding to it.
+Every submission runs in a kernel of its own, never reused. Sandboxed kernels start *warm*
+(:mod:`tpkit.grading.zygote`): one zygote per grading process imports torch, numpy, matplotlib and
+ipykernel once (about 3 s of CPU, see shared/notes/nbgrader-facts.md), and each kernel is a process
+forked from it into a fresh sandbox of its own (:func:`start_kernel` starts the sandbox, whose holder
+waits; :func:`_fork_into` asks the zygote). ``TPKIT_KERNELS=cold`` starts every kernel from scratch
+instead (and a warm start that fails falls back to a cold one). A grading thread also starts the
+kernel for its next submission while the current one executes.
 
 A kernel is started with:
 
@@ -25,6 +28,10 @@ whole-notebook time limit and a resident-memory backstop by killing the kernel's
 """
 from __future__ import annotations
 
+import atexit
+import dataclasses
+import json
+import logging
 import os
 import shutil
 import signal
@@ -74,6 +81,9 @@ class KernelSettings:
     extra_env: dict = field(default_factory=dict)
     sandbox: bool = True  # run the kernel inside bubblewrap (tpkit.grading.sandbox)
     time_limit: int = 300  # seconds for a notebook (the sandbox's CPU-time limit is derived from it)
+    # sandboxed kernels forked from a pre-imported zygote (tpkit.grading.zygote); TPKIT_KERNELS=cold
+    # in the environment starts each kernel from scratch instead (bench/grading_bench.py --cold)
+    warm: bool = field(default_factory=lambda: os.environ.get("TPKIT_KERNELS", "warm") != "cold")
 
     def startup_line(self, exchange: str) -> str:
         from tpkit.grading import trusted
@@ -132,10 +142,16 @@ class GradingKernel:
     exchange: Path  # connection file, ipc sockets, agent source, answers (same path on both sides)
     workdir: str  # the scratch folder as the kernel sees it
     uid: Optional[int] = None  # the sandbox's user (root only), returned to the pool at the end
+    forked: Optional[int] = None  # warm kernel: its host pid (a child of the zygote, not of bwrap)
 
     @property
     def pid(self) -> Optional[int]:
         return kernel_pid(self.km)
+
+    @property
+    def pids(self) -> list:
+        """The process trees to watch and kill: the sandbox (bwrap) and, when warm, the kernel."""
+        return [p for p in (self.pid, self.forked) if p]
 
 
 _UIDS = None
@@ -163,8 +179,9 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
     km = _WrappedKernelManager(kernel_name=settings.kernel_name, transport="ipc",
                                ip=str(exchange / "ipc"), connection_file=str(exchange / "kernel.json"))
     kernel = GradingKernel(km, scratch, exchange, str(scratch))
+    kernel_cmd: list = []
     if settings.sandbox:
-        from tpkit.grading import sandbox
+        from tpkit.grading import sandbox, zygote
         kernel.uid = _uid_pool().acquire()
         kernel.workdir = sandbox.WORKDIR_INSIDE
         sandbox.prepare_dirs(scratch, exchange, kernel.uid)
@@ -173,14 +190,125 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
         # (ipykernel then signals itself), so the per-cell timeout still stops an endless cell
         km.kernel_spec.interrupt_mode = "message"
         limits, env = settings.sandbox_limits(), settings.env()
-        km.wrap = lambda cmd: sandbox.command(cmd, workdir=scratch, exchange=exchange, limits=limits,
-                                              uid=kernel.uid, env=env)
+
+        def wrap(cmd):
+            if settings.warm:  # the sandbox runs the holder; the zygote forks the kernel into it
+                kernel_cmd[:] = cmd
+                cmd = [sys.executable, "-I", "-S", "-c", zygote.HOLDER_CODE]
+            return sandbox.command(cmd, workdir=scratch, exchange=exchange, limits=limits,
+                                   uid=kernel.uid, env=env)
+        km.wrap = wrap
     run_sync(km.start_kernel)(
         cwd=str(scratch), env=settings.env(),
         extra_arguments=["--HistoryManager.hist_file=:memory:",
                          f"--IPKernelApp.exec_lines={settings.startup_line(str(exchange))}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if kernel_cmd:
+        try:
+            kernel.forked = _fork_into(kernel, kernel_cmd, settings)
+        except Exception as exc:  # a cold kernel then: slower, same sandbox
+            logging.getLogger("tpkit.grading").warning("warm kernel failed (%s): cold start", exc)
+            discard_kernel(kernel)
+            return start_kernel(dataclasses.replace(settings, warm=False))
     return kernel
+
+
+def _fork_into(kernel: GradingKernel, cmd: list, settings: KernelSettings) -> int:
+    """Have the zygote fork the kernel into the sandbox just started (whose holder waits for it)."""
+    from tpkit.grading import sandbox, zygote
+    holder = _find_holder(kernel.pid)
+    args = cmd[cmd.index("ipykernel_launcher") + 1:]
+    request = {"holder": holder, "uid": kernel.uid, "rlimits": sandbox.rlimits(settings.sandbox_limits()),
+               "env": settings.env(), "args": args, "cwd": sandbox.WORKDIR_INSIDE,
+               "python_dirs": sandbox._python_dirs()}
+    return _zygote(settings).fork(request)
+
+
+def _find_holder(pid: Optional[int], timeout: float = 60) -> int:
+    """Host pid of the sandbox's holder (a descendant of bwrap), once it runs."""
+    from tpkit.grading import zygote
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            for p in psutil.Process(pid).children(recursive=True):
+                try:
+                    # (bwrap's own processes carry the holder's code in their arguments too)
+                    if p.name() != "bwrap" and zygote.HOLDER_MARK in " ".join(p.cmdline()):
+                        return p.pid
+                except psutil.Error:
+                    continue
+        except psutil.Error:
+            raise RuntimeError("the kernel's sandbox ended before its kernel started")
+        time.sleep(0.005)
+    raise RuntimeError("the kernel's sandbox did not start")
+
+
+class Zygote:
+    """The grading process's pre-imported kernel parent (:mod:`tpkit.grading.zygote`), one per set of
+    preloaded modules and environment; shared by the grading threads (a fork takes milliseconds)."""
+
+    def __init__(self, settings: KernelSettings):
+        from tpkit.grading import sandbox, zygote
+        env = settings.env()
+        fontlist = sandbox.mpl_fontlist()
+        if fontlist is not None:  # the font list the sandbox shows, without rebuilding it
+            env["MPLCONFIGDIR"] = str(fontlist.parent)
+        # what a kernel imports before its first cell (the debugger: ~0.2 s of CPU, 110 modules)
+        modules = [*settings.preload, "ipykernel.kernelapp", "ipykernel.ipkernel",
+                   "ipykernel.debugger", "matplotlib_inline.backend_inline", "pdb", "sqlite3"]
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen([sys.executable, "-s", "-P", zygote.__file__, *modules],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                                     stderr=subprocess.DEVNULL,  # as a cold kernel's (import warnings)
+                                     cwd="/", text=True, bufsize=1)
+        ready = json.loads(self.proc.stdout.readline() or "{}")
+        if not ready.get("ready"):
+            self.close()
+            raise RuntimeError("the zygote did not start")
+        if ready.get("threads") != 1:  # fork would copy one thread of several
+            self.close()
+            raise RuntimeError(f"the zygote runs {ready.get('threads')} threads")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def fork(self, request: dict) -> int:
+        with self.lock:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            answer = json.loads(self.proc.stdout.readline() or '{"error": "the zygote died"}')
+        if "error" in answer:
+            raise RuntimeError(f"warm kernel: {answer['error']}")
+        return int(answer["pid"])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_zygotes: dict = {}
+_zygotes_lock = threading.Lock()
+
+
+def _zygote(settings: KernelSettings) -> Zygote:
+    key = (tuple(settings.preload), tuple(sorted(settings.env().items())))
+    with _zygotes_lock:
+        z = _zygotes.get(key)
+        if z is None or not z.alive():
+            z = _zygotes[key] = Zygote(settings)
+        return z
+
+
+def close_zygotes() -> None:
+    """Stop the zygotes (at exit; they also die with this process)."""
+    with _zygotes_lock:
+        for z in _zygotes.values():
+            z.close()
+        _zygotes.clear()
+
+
+atexit.register(close_zygotes)
 
 
 def kernel_pid(km) -> Optional[int]:
@@ -204,22 +332,33 @@ def kill_tree(pid: Optional[int]) -> None:
             pass
 
 
+def _descendants(pids) -> list:
+    procs: dict = {}
+    for pid in pids:
+        try:
+            for p in psutil.Process(pid).children(recursive=True):
+                procs[p.pid] = p
+        except psutil.Error:
+            pass
+    return list(procs.values())
+
+
 def stray_processes(kernel: Optional[GradingKernel]) -> int:
     """Processes of the kernel's tree other than the kernel itself and the sandbox's own (daemons,
     background jobs the student's code left running); they die with the sandbox."""
     if kernel is None or not kernel.pid:
         return 0
-    try:
-        procs = psutil.Process(kernel.pid).children(recursive=True)
-    except psutil.Error:
-        return 0
-    count, kernel_seen = 0, False
+    procs = _descendants(kernel.pids)
+    from tpkit.grading import zygote
+    count, kernel_seen = 0, kernel.forked is not None
     for p in sorted(procs, key=lambda p: p.pid):
+        if p.pid == kernel.forked:
+            continue
         try:
             name, cmd = p.name(), " ".join(p.cmdline())
         except psutil.Error:
             continue
-        if name == "bwrap":
+        if name == "bwrap" or zygote.HOLDER_MARK in cmd:
             continue
         if not kernel_seen and "ipykernel_launcher" in cmd:
             kernel_seen = True
@@ -234,7 +373,8 @@ def discard_kernel(kernel: Optional[GradingKernel]) -> None:
     if kernel is None:
         return
     km = kernel.km
-    kill_tree(kernel_pid(km))
+    for pid in kernel.pids:  # killing bwrap ends its pid namespace, the warm kernel included
+        kill_tree(pid)
     try:
         if run_sync(km.is_alive)():
             run_sync(km.shutdown_kernel)(now=True)
@@ -292,9 +432,11 @@ class Watchdog:
 
     ``reason`` is None, ``"time"`` or ``"memory"`` after the fact."""
 
-    def __init__(self, pid: Optional[int], time_limit: float = 0, memory_mb: int = 0,
+    def __init__(self, pid, time_limit: float = 0, memory_mb: int = 0,
                  interval: float = 0.25):
-        self.pid = pid
+        # one pid or several (a warm kernel: the sandbox and the kernel, see GradingKernel.pids)
+        self.pids = [p for p in (pid if isinstance(pid, (list, tuple)) else [pid]) if p]
+        self.pid = self.pids[0] if self.pids else None
         self.time_limit = time_limit
         self.memory_bytes = memory_mb * 1024 * 1024
         self.interval = interval
@@ -314,18 +456,22 @@ class Watchdog:
             self._thread.join()
         return False
 
-    def _rss(self, proc) -> int:
-        total = 0
-        for p in [proc] + proc.children(recursive=True):
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
+    def _rss(self, procs) -> int:
+        total, seen = 0, set()
+        for proc in procs:
+            for p in [proc] + proc.children(recursive=True):
+                if p.pid in seen:
+                    continue
+                seen.add(p.pid)
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
         return total
 
     def _run(self) -> None:
         try:
-            proc = psutil.Process(self.pid)
+            proc = [psutil.Process(pid) for pid in self.pids]
         except psutil.Error:
             return
         while not self._stop.wait(self.interval):
@@ -338,5 +484,6 @@ class Watchdog:
                 except psutil.Error:
                     return
             if self.reason:
-                kill_tree(self.pid)
+                for pid in self.pids:
+                    kill_tree(pid)
                 return

@@ -69,6 +69,8 @@ class LimitedExecute(Execute):
     preload = List(Unicode(), list(kernels.DEFAULT_PRELOAD),
                    help="Modules imported before the notebook runs (not bound in its namespace).").tag(config=True)
     sandbox = Bool(True, help="Run the kernel in the bubblewrap sandbox.").tag(config=True)
+    warm = Bool(True, help="Sandboxed kernels forked from a pre-imported zygote (no import cost per "
+                "submission; tpkit.grading.zygote).").tag(config=True)
     trusted_checks = Bool(True, help="Run the hidden `verifier` lines in the grading process, the kernel "
                           "answering through the witness protocol (False: in the kernel).").tag(config=True)
     salt = Integer(0, help="Secret that seeds the inputs the trusted checks draw (0: fixed inputs).").tag(config=True)
@@ -85,7 +87,7 @@ class LimitedExecute(Execute):
     def kernel_settings(self) -> kernels.KernelSettings:
         return kernels.KernelSettings(preload=tuple(self.preload), threads=self.threads,
                                       memory_mb=self.memory_limit, sandbox=self.sandbox,
-                                      time_limit=self.time_limit)
+                                      time_limit=self.time_limit, warm=self.warm)
 
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
         supply = kernels.current_supply()
@@ -107,7 +109,7 @@ class LimitedExecute(Execute):
         self.on_notebook_start = enter_directory
         # RLIMIT_DATA (in the kernel) stops allocations first; resident memory adds shared libraries
         watch_mb = self.memory_limit + 1024 if self.memory_limit else 0
-        watchdog = kernels.Watchdog(kernels.kernel_pid(km), self.time_limit, watch_mb)
+        watchdog = kernels.Watchdog(kernel.pids, self.time_limit, watch_mb)
         try:
             with watchdog:
                 nb, resources = super().preprocess(nb, resources, km=km)

@@ -337,18 +337,25 @@ def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limit
         for src in dict.fromkeys(sources):
             if _blocker(src, uid) is not None:
                 launcher += ["--stage", src]
-    cpu = int(limits.cpu_seconds)
-    for name, value in (("RLIMIT_AS", limits.address_space_bytes()),
-                        ("RLIMIT_NPROC", int(limits.processes)),
-                        ("RLIMIT_NOFILE", int(limits.open_files)),
-                        ("RLIMIT_FSIZE", int(limits.file_size_mb) * 1024 * 1024),
-                        # soft: SIGXCPU (ends Python); hard, 5 s later: SIGKILL
-                        ("RLIMIT_CPU", f"{cpu}:{cpu + 5}"),
-                        ("RLIMIT_CORE", 0)):
-        launcher += ["--rlimit", f"{name}={value}"]
+    for name, soft, hard in rlimits(limits):
+        launcher += ["--rlimit", f"{name}={soft}:{hard}"]
     for i, text in enumerate(data):
         launcher += ["--data", str(_FIRST_DATA_FD + i), text]
     return [*launcher, "--", bwrap_path(), *args, *argv]
+
+
+def rlimits(limits: Limits) -> list:
+    """The resource limits of a sandboxed process: [(RLIMIT_NAME, soft, hard)...] (the launcher
+    applies them; a warm kernel, forked into the sandbox, applies them itself)."""
+    cpu = int(limits.cpu_seconds)
+    return [("RLIMIT_AS", limits.address_space_bytes(), limits.address_space_bytes()),
+            ("RLIMIT_NPROC", int(limits.processes), int(limits.processes)),
+            ("RLIMIT_NOFILE", int(limits.open_files), int(limits.open_files)),
+            ("RLIMIT_FSIZE", int(limits.file_size_mb) * 1024 * 1024,
+             int(limits.file_size_mb) * 1024 * 1024),
+            # soft: SIGXCPU (ends Python); hard, 5 s later: SIGKILL
+            ("RLIMIT_CPU", cpu, cpu + 5),
+            ("RLIMIT_CORE", 0, 0)]
 
 
 def kernel_env(extra: Mapping[str, str] = {}) -> dict:

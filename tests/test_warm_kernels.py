@@ -1,0 +1,216 @@
+"""Warm kernels (tpkit.grading.zygote): forked from one pre-imported zygote, each into a fresh sandbox.
+
+Two kernels of the same grading process, one after the other, as the grading threads use them
+(start_kernel, then discard_kernel): what the first one leaves (a daemon, files in /tmp and /dev/shm,
+monkeypatched modules, environment) never reaches the second; each has the sandbox's uid, no
+capability, its own pid namespace, and the sandbox's limits. Skipped where bubblewrap cannot run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+import psutil
+import pytest
+from jupyter_client import BlockingKernelClient
+
+from tpkit.grading import kernels, sandbox
+
+try:
+    sandbox.check_available()
+    _UNAVAILABLE = None
+except sandbox.SandboxUnavailable as exc:
+    _UNAVAILABLE = str(exc)
+
+pytestmark = pytest.mark.skipif(_UNAVAILABLE is not None,
+                                reason=f"sandbox unavailable on this host: {_UNAVAILABLE}")
+
+SETTINGS = kernels.KernelSettings(warm=True)
+
+
+class Kernel:
+    """A warm grading kernel and a client that runs code in it."""
+
+    def __init__(self):
+        self.k = kernels.start_kernel(SETTINGS)
+        assert self.k.forked, "not a warm kernel"
+        self.kc = BlockingKernelClient(connection_file=self.k.km.connection_file)
+        self.kc.load_connection_file()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=120)
+
+    def run(self, code: str) -> str:
+        """stdout of code; fails the test on an error."""
+        out, errors = [], []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                errors.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        reply = self.kc.execute_interactive(code, output_hook=hook, timeout=120)
+        assert reply["content"]["status"] == "ok", errors
+        return "".join(out)
+
+    def json(self, code: str):
+        return json.loads(self.run(code).strip().splitlines()[-1])
+
+    def close(self):
+        self.kc.stop_channels()
+        kernels.discard_kernel(self.k)
+
+
+def _host_processes(marker: str) -> list:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(marker in part for part in proc.info["cmdline"] or ()):
+                found.append(proc.pid)
+        except psutil.Error:
+            pass
+    return found
+
+
+PROBE = """
+import builtins, json, os, sys, numpy, torch
+print(json.dumps({
+    "tmp": sorted(n for n in os.listdir("/tmp") if not n.startswith("tpkit-kernel-")),
+    "shm": sorted(os.listdir("/dev/shm")),
+    "work": sorted(os.listdir(".")),
+    "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "me": os.getpid(), "uid": os.getuid(),
+    "allclose_real": torch.allclose(torch.zeros(1), torch.ones(1)) is False,
+    "pi": numpy.pi, "leak": hasattr(builtins, "fuite"), "env": os.environ.get("FUITE"),
+    "seed_draw": float(torch.rand(1)),
+}))
+"""
+
+
+def test_nothing_left_by_one_submission_reaches_the_next():
+    """A daemon, files in /tmp, /dev/shm and the working folder, monkeypatched torch/numpy/builtins
+    and environment: the next kernel of the same zygote sees none of it, and the daemon is dead."""
+    marker = f"tpkit-daemon-{uuid.uuid4().hex}"
+    first = Kernel()
+    try:
+        zygote = kernels._zygote(SETTINGS).proc.pid
+        before = first.json(PROBE)
+        first.run(f"""
+import builtins, os, subprocess, sys, numpy, torch
+for folder in ("/tmp", "/dev/shm", "."):
+    open(os.path.join(folder, "laisse.txt"), "w").write("x")
+torch.allclose = lambda *a, **k: True
+numpy.pi = 3.0
+builtins.fuite = 1
+os.environ["FUITE"] = "1"
+if os.fork() == 0:  # a double-forked daemon
+    os.setsid()
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{marker}"],
+                     start_new_session=True)
+    os._exit(0)
+""")
+        deadline = time.monotonic() + 10
+        while not _host_processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _host_processes(marker), "the daemon did not start"
+        assert kernels.stray_processes(first.k) >= 1
+        dirty = first.json(PROBE)
+        assert "laisse.txt" in dirty["tmp"] and dirty["shm"] == ["laisse.txt"]
+        assert "laisse.txt" in dirty["work"]
+        assert not dirty["allclose_real"] and dirty["pi"] == 3.0 and dirty["leak"]
+    finally:
+        first.close()
+    deadline = time.monotonic() + 10
+    while _host_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _host_processes(marker) == [], "the daemon outlived its submission"
+
+    second = Kernel()
+    try:
+        assert kernels._zygote(SETTINGS).proc.pid == zygote  # same zygote, fresh kernel
+        after = second.json(PROBE)
+        assert after.pop("uid") == second.k.uid or os.geteuid() != 0
+        before.pop("uid")
+        assert after == before  # same fresh state, same seeded draw
+        assert "laisse.txt" not in after["tmp"] and after["shm"] == [] and after["work"] == []
+        assert after["allclose_real"] and after["pi"] == pytest.approx(3.14159, abs=1e-5)
+        assert not after["leak"] and after["env"] is None
+        assert after["pids"] == [1, 2, 3] and after["me"] == 3  # bwrap's init, the holder, the kernel
+        assert kernels.stray_processes(second.k) == 0
+    finally:
+        second.close()
+
+
+def test_warm_kernel_has_the_sandbox_identity_and_limits():
+    """The pool uid (as root), no capability, no_new_privs, no nested user namespace, no way back to
+    the course folder or the network, and the sandbox's rlimits; an allocation over the memory limit
+    fails in the kernel."""
+    kernel = Kernel()
+    try:
+        seen = kernel.json(f"""
+import json, os, resource, socket, sys
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+try:
+    import tpkit
+    tpkit_visible = True
+except ImportError:
+    tpkit_visible = False
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+if os.fork() == 0:  # a child tries a user namespace of its own (and so capabilities in it)
+    os._exit(0 if libc.unshare(0x10000000) == 0 else 1)
+userns = "created" if os.waitstatus_to_exitcode(os.wait()[1]) == 0 else "refused"
+try:
+    bytearray(8 * 1024 ** 3)
+    memory = "allocated"
+except MemoryError:
+    memory = "MemoryError"
+print(json.dumps({{
+    "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+    "caps": [status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb")],
+    "nnp": status["NoNewPrivs"].strip(),
+    "course": [os.path.exists(os.path.join({str(sandbox.COURSE_ROOT)!r}, name))
+               for name in ("tpkit", "gradebook.db", "source")],
+    "tpkit": tpkit_visible, "sys_path": sys.path,
+    "interfaces": sorted(name for _, name in socket.if_nameindex()),
+    "limits": {{n: list(resource.getrlimit(getattr(resource, n))) for n in
+               ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_CORE")}},
+    "memory": memory, "cwd": os.getcwd(), "torch_preloaded": "torch" in sys.modules, "userns": userns,
+}}))""")
+    finally:
+        kernel.close()
+    if os.geteuid() == 0:
+        assert seen["uid"] == seen["gid"] == kernel.k.uid and seen["uid"] >= 61000
+        assert seen["groups"] in ([], [seen["gid"]])
+    else:
+        assert seen["uid"] == os.getuid()
+    assert seen["caps"] == ["0000000000000000"] * 4 and seen["nnp"] == "1"
+    assert seen["course"] == [False] * 3 and not seen["tpkit"]
+    assert not any(p.startswith(str(sandbox.COURSE_ROOT) + "/") and ".venv" not in p
+                   for p in seen["sys_path"]) and str(sandbox.COURSE_ROOT) not in seen["sys_path"]
+    assert seen["interfaces"] == ["lo"]
+    expected = {name: [soft, hard] for name, soft, hard in sandbox.rlimits(SETTINGS.sandbox_limits())}
+    assert seen["limits"] == expected
+    assert seen["memory"] == "MemoryError" and seen["userns"] == "refused"
+    assert seen["cwd"] == sandbox.WORKDIR_INSIDE and seen["torch_preloaded"]
+
+
+def test_kernel_death_ends_its_sandbox():
+    """os._exit in the kernel: the holder, hence bwrap, end at once (nbclient then sees a dead
+    kernel, as with a cold one)."""
+    kernel = Kernel()
+    try:
+        kernel.kc.execute("import os; os._exit(3)")
+        deadline = time.monotonic() + 10
+        while psutil.pid_exists(kernel.k.pid) and time.monotonic() < deadline:
+            try:
+                if psutil.Process(kernel.k.pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.Error:
+                break
+            time.sleep(0.05)
+        from jupyter_core.utils import run_sync
+        assert not run_sync(kernel.k.km.is_alive)()
+    finally:
+        kernel.close()
