@@ -180,6 +180,10 @@ class Witness:
     def figure_lines(self) -> list:
         return [np.asarray(t.numpy(), dtype=np.float64) for t in self._ask({"op": "figures"})["lines"]]
 
+    def graph_leaf_ids(self, name: str) -> set:
+        """Ids (as in a tensor's `witness_id`) of the leaves the tensor `name` was computed from."""
+        return {int(i) for i in self._ask({"op": "leaves", "name": name}).get("ids", [])}
+
     def is_instance(self, name: str, cls: Remote) -> bool:
         return bool(self._ask({"op": "isinstance", "name": name, "ref": cls.ref})["value"])
 
