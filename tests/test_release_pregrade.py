@@ -30,3 +30,17 @@ def test_checks_follow_the_source_and_release_names_a_broken_question(tmp_path):
                           if gid == "r2_B" else src)
     problems = release.pregrade(broken, blank_too=False)
     assert len(problems) == 1 and "Q2.2" in problems[0] and "solution de l'enseignant" in problems[0], problems
+
+
+def test_release_refuses_before_writing_anything(tmp_path, monkeypatch, capsys):
+    """Cheap: pregrade's verdict stops `generate` before nbgrader runs (nothing written), exit 2."""
+    course = tmp_path / "course"
+    shutil.copytree(paths.SOURCE, course / "source" / paths.ASSIGNMENT)
+    monkeypatch.setattr(release, "pregrade",
+                        lambda nb: ["la solution de l'enseignant perd des points à la question Q2.2 B"])
+    with pytest.raises(SystemExit) as exc:
+        release.generate(root=course, check=True)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("publication refusée") and "Q2.2 B" in err
+    assert not (course / "release").exists()

@@ -302,3 +302,57 @@ VARIANTS = [
 
 def names() -> str:
     return ",".join(e.name for e in MISTAKES + VARIANTS)
+
+
+# Graded before any change of the checks (commit 0a10ada, fork executor, 1522 s): question ->
+# (mistakes caught, mistakes whose own question it is, valid variants losing points there).
+BEFORE_FIX = {
+    "q1_chargement": (1, 1, 0), "q1_etiquettes": (2, 2, 0), "q1_dimensions": (1, 1, 0),
+    "q1_onehot": (1, 1, 0), "q1_tenseurs": (1, 1, 0), "q2_W": (3, 3, 0), "q2_B": (1, 1, 0),
+    "q2_pred": (3, 3, 0), "q2_cout": (3, 3, 0), "q2_gradient": (1, 1, 0), "q3_descente": (5, 6, 4),
+    "q3_courbe": (1, 1, 1), "q3_precision": (1, 1, 0), "q3_sgd": (1, 3, 3), "q4_pred2": (2, 2, 0),
+    "q4_mlp_manuel": (1, 4, 2), "q4_mlp_identite": (0, 0, 0), "q4_mlp_classe": (1, 1, 0),
+    "q4_mlp_apprentissage": (1, 3, 2), "q5_minibatch": (1, 2, 2),
+}
+BEFORE_FIX_VARIANTS_FULL_MARKS = 15   # of 20
+BEFORE_FIX_ESCAPED = ("g_descente_sans_reinitialisation", "g_sgd_suite_des_parametres_appris", "g_sgd_sur_test",
+                      "g_mlp_manuel_echelle_0_01", "g_mlp_manuel_lr_change", "g_mlp_manuel_sur_test",
+                      "g_mlp_step_change", "g_mlp_sur_test", "g_minibatch_lr_change")
+BEFORE_FIX_PENALISED = ("g_couts_tableaux_0d", "g_couts_tenseurs_detaches", "g_couts_float32",
+                        "g_courbe_scatter", "g_cout_clamp")
+
+
+def markdown(report) -> str:
+    """The generalisation section of docs/catalogue.md: before-fix figures (recorded above) next to
+    this run's, per question, for the entries of this module present in the report."""
+    mine = {e.name for e in MISTAKES + VARIANTS}
+    outcomes = [o for o in report.outcomes if o.entry.name in mine]
+    if not outcomes:
+        return ""
+    now = {q: [0, 0, 0] for q in BEFORE_FIX}
+    for o in outcomes:
+        if o.entry.kind == "mistake":
+            now[o.entry.own][1] += 1
+            now[o.entry.own][0] += o.entry.own in o.lost()
+        else:
+            for q in o.lost():
+                now[q][2] += 1
+    caught = sum(o.entry.own in o.lost() for o in outcomes if o.entry.kind == "mistake")
+    full = sum(not o.lost() and o.status == "ok" for o in outcomes if o.entry.kind == "variant")
+    before_caught = sum(c for c, _, _ in BEFORE_FIX.values())
+    out = ["## Generalisation (issue #13)", "",
+           f"{len(MISTAKES)} mistakes and {len(VARIANTS)} valid variants written by method "
+           "(`tpkit/catalogue/generalisation.py`: for each graded question, every imposed value changed, "
+           "every recipe step skipped, repeated or moved, every plausible representation of each result), "
+           "graded once **before** any change of the checks, then with the checks of this run.", "",
+           f"- before the fix: mistakes caught {before_caught}/{len(MISTAKES)}, variants at full marks "
+           f"{BEFORE_FIX_VARIANTS_FULL_MARKS}/{len(VARIANTS)}; escaped: "
+           + ", ".join(f"`{n}`" for n in BEFORE_FIX_ESCAPED) + "; penalised: "
+           + ", ".join(f"`{n}`" for n in BEFORE_FIX_PENALISED),
+           f"- this run: mistakes caught {caught}/{len(MISTAKES)}, variants at full marks {full}/{len(VARIANTS)}",
+           "", "| question | mistakes caught, before | now | variants losing points here, before | now |",
+           "|---|---|---|---|---|"]
+    for q, (c, t, v) in BEFORE_FIX.items():
+        nc, nt, nv = now[q]
+        out.append(f"| {q} | {c}/{t} | {nc}/{nt} | {v} | {nv} |")
+    return "\n".join(out) + "\n"
