@@ -22,9 +22,9 @@ Rules every check follows (issue #13):
   reference values in place of the faulty variables so that the student's later cells run on sound
   inputs and a mistake costs one question only (the way Gradescope stubs prerequisites). A later
   check therefore compares the student's own values with each other, or with the reference run on
-  the student's accepted functions, at a tolerance that every accepted variant meets (float32
-  costs: `thresholds.REPLAY_RTOL`), so that a repaired value and the student's own give the same
-  verdict. Repairs happen only in the hidden part of the tests, which exists only when grading.
+  the student's accepted functions, at a tolerance that every accepted variant meets
+  (`thresholds.REPLAY_RTOL`: float32 costs, clamp instead of + 1e-16), so that a repaired value and
+  the student's own give the same verdict. Repairs happen only in the hidden part of the tests, which exists only when grading.
 """
 from __future__ import annotations
 

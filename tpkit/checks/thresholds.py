@@ -84,5 +84,8 @@ MB_NITER_MIN = LIMITS["mb_niter_min"].value
 MB_MIN_RISE_SHARE = LIMITS["mb_rise_share"].value
 MB_TEST_ACC_MIN = LIMITS["mb_test_acc"].value
 
-# Exact replays (an extra, never a gate that can be skipped): float32 costs (6e-8) must pass.
-REPLAY_RTOL = 1e-6
+# Replays of a descent (an extra, never a gate that can be skipped): the largest relative gap between
+# two cost trajectories from the same initialisation. Full-batch descent with step = 1 amplifies
+# rounding: the cost with clamp(min=1e-16) instead of + 1e-16 drifts up to 2.2e-3 from the reference
+# over 200 iterations (float32 costs: 6e-8); B never updated drifts 5.7e-2, step 0.9 0.15, step 0.5 1.6.
+REPLAY_RTOL = 1e-2
