@@ -83,8 +83,10 @@ def report(rows: list[dict]) -> str:
         vals = [r[key] for r in rows]
         lo, med, hi = min(vals), statistics.median(vals), max(vals)
         margin = min(limit.margin(lo), limit.margin(hi))
-        shown = {"min": f"≥ {limit.value:g}", "max": f"≤ {limit.value:g}",
-                 "range": f"in [{limit.value[0]:g}, {limit.value[1]:g}]"}[limit.kind]
+        if limit.kind == "range":
+            shown = f"in [{limit.value[0]:g}, {limit.value[1]:g}]"
+        else:
+            shown = f"{'≥' if limit.kind == 'min' else '≤'} {limit.value:g}"
         lines.append(f"| {key} | {lo:.4g} | {med:.4g} | {hi:.4g} | {shown} | {margin:.4g} |")
     return "\n".join(lines)
 
