@@ -389,3 +389,8 @@ MISTAKES = [
                                "taux_test_mb = 0.97")]},
             loses="q5_minibatch", message="`taux_test_mb` vaut 0.97"),
 ]
+
+# Second generation (issue #13), written by method: see tpkit/catalogue/generalisation.py.
+from tpkit.catalogue import generalisation as _generalisation  # noqa: E402
+
+MISTAKES += _generalisation.MISTAKES

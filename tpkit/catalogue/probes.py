@@ -52,9 +52,23 @@ def _q2_gradient(ns):
     return {"grad_rel_error": max(rel(W.grad.double(), gW), rel(B.grad.double().reshape(gB.shape), gB))}
 
 
+def _consistency(losses, final):
+    """As the checks measure it: |final cost on the training data - last reported cost| in units of
+    (last step + 1 % of the last cost)."""
+    return abs(final - losses[-1]) / (abs(losses[-2] - losses[-1]) + 0.01 * abs(losses[-1]))
+
+
+def _train_cost(fn):
+    R = ref.tensors()
+    with torch.no_grad():
+        return float(ref.cout(R["Y"], fn(R["X"]).double()))
+
+
 def _descent(prefix, losses, W, B):
+    final = _train_cost(lambda x: ref.pred(x, W.detach().double(), B.detach().double()))
     return {f"{prefix}_init_loss_gap": abs(losses[0] - LOG3), f"{prefix}_rises": _rises(losses),
-            f"{prefix}_final_loss": losses[-1], f"{prefix}_test_acc": _linear_test_acc(W, B)}
+            f"{prefix}_final_loss": losses[-1], f"{prefix}_test_acc": _linear_test_acc(W, B),
+            f"{prefix}_consistency": _consistency(losses, final)}
 
 
 def _q3_descente(ns):
@@ -62,21 +76,21 @@ def _q3_descente(ns):
 
 
 def _q3_sgd(ns):
-    out = _descent("sgd", [float(v) for v in ns["lst_loss_sgd"]], ns["W"], ns["B"])
-    del out["sgd_init_loss_gap"]
-    return out
+    return _descent("sgd", [float(v) for v in ns["lst_loss_sgd"]], ns["W"], ns["B"])
 
 
 def _q4_mlp_manuel(ns):
     W1, B1, W2, B2 = (ns[k].detach().double() for k in ("W1", "B1", "W2", "B2"))
     losses = [float(v) for v in ns["lst_loss2"]]
-    return {"mlp_manual_test_acc": _model_test_acc(lambda x: ref.pred2(x, W1, B1, W2, B2)),
-            "mlp_manual_loss_drop": losses[0] - losses[-1]}
+    fn = lambda x: ref.pred2(x, W1, B1, W2, B2)  # noqa: E731
+    return {"mlp_manual_test_acc": _model_test_acc(fn), "mlp_manual_loss_drop": losses[0] - losses[-1],
+            "mlp_manual_W1_std": float(W1.std()), "mlp_manual_consistency": _consistency(losses, _train_cost(fn))}
 
 
 def _q4_mlp_apprentissage(ns):
     losses = [float(v) for v in ns["lst_loss_mlp"]]
-    return {"mlp_test_acc": _model_test_acc(ns["mlp"]), "mlp_loss_drop": losses[0] - losses[-1]}
+    return {"mlp_test_acc": _model_test_acc(ns["mlp"]), "mlp_loss_drop": losses[0] - losses[-1],
+            "mlp_consistency": _consistency(losses, _train_cost(ns["mlp"]))}
 
 
 def _q5_minibatch(ns):
@@ -92,33 +106,21 @@ PROBES = {"q2_W": _q2_W, "q2_gradient": _q2_gradient, "q3_descente": _q3_descent
           "q5_minibatch": _q5_minibatch}
 
 
+# Every measure the probes above return; their thresholds, directions and calibrations live once,
+# in tpkit.checks.thresholds.LIMITS (shared with the checks and tpkit.checks.calibration).
+MEASURES = ("W_std", "W_abs_mean", "W_init_loss_gap", "grad_rel_error",
+            "gd_init_loss_gap", "gd_rises", "gd_final_loss", "gd_test_acc", "gd_consistency",
+            "sgd_init_loss_gap", "sgd_rises", "sgd_final_loss", "sgd_test_acc", "sgd_consistency",
+            "mlp_manual_test_acc", "mlp_manual_loss_drop", "mlp_manual_W1_std", "mlp_manual_consistency",
+            "mlp_test_acc", "mlp_loss_drop", "mlp_consistency",
+            "mb_rise_share", "mb_loss_drop", "mb_test_acc")
+
+
 def limits() -> dict:
-    """measure -> (threshold, 'min' | 'max'): read from thresholds.py when called."""
-    return {
-        "W_std": ((T.W_STD_MIN, T.W_STD_MAX), "range"),
-        "W_abs_mean": (T.W_MEAN_MAX, "max"),
-        "W_init_loss_gap": (T.INIT_LOSS_TOL, "max"),
-        "grad_rel_error": (T.GRAD_REL_ERR, "max"),
-        "gd_init_loss_gap": (T.INIT_LOSS_TOL, "max"),
-        "gd_rises": (T.GD_MAX_RISES, "max"),
-        "gd_final_loss": (T.GD_FINAL_LOSS_MAX, "max"),
-        "gd_test_acc": (T.GD_TEST_ACC_MIN, "min"),
-        "sgd_rises": (T.GD_MAX_RISES, "max"),
-        "sgd_final_loss": (T.GD_FINAL_LOSS_MAX, "max"),
-        "sgd_test_acc": (T.GD_TEST_ACC_MIN, "min"),
-        "mlp_manual_test_acc": (T.MLP_MANUAL_TEST_ACC_MIN, "min"),
-        "mlp_manual_loss_drop": (0.0, "min"),
-        "mlp_test_acc": (T.MLP_TEST_ACC_MIN, "min"),
-        "mlp_loss_drop": (0.0, "min"),
-        "mb_rise_share": (T.MB_MIN_RISE_SHARE, "min"),
-        "mb_loss_drop": (0.0, "min"),
-        "mb_test_acc": (T.MB_TEST_ACC_MIN, "min"),
-    }
+    """measure -> (threshold, 'min' | 'max' | 'range'), from thresholds.LIMITS."""
+    return {m: (T.LIMITS[m].value, T.LIMITS[m].kind) for m in MEASURES}
 
 
 def margin(measure: str, value: float) -> float:
     """How far a measured value is from failing its threshold (negative: the check fails)."""
-    limit, kind = limits()[measure]
-    if kind == "range":
-        return min(value - limit[0], limit[1] - value)
-    return value - limit if kind == "min" else limit - value
+    return T.LIMITS[measure].margin(value)

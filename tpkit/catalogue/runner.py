@@ -341,6 +341,8 @@ def markdown(report: Report, flaky=None) -> str:
         lost = ", ".join(f"{q} −{p:g}" for q, p in o.lost().items()) or "none"
         out.append(f"| `{o.entry.name}` | {o.entry.description} | {lost} |")
     out += ["", "## Matrix", "", "```", matrix_text(report), "```", ""]
+    from tpkit.catalogue import generalisation
+    out += [generalisation.markdown(report)]
     if flaky is not None:
         out += ["## Flakiness audit", "", flaky, ""]
     return "\n".join(out)

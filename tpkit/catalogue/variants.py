@@ -194,3 +194,8 @@ VARIANTS = [
                    move_after(["r3_experiences"], "q3_sgd")],
             keep_experiments=True),
 ]
+
+# Second generation (issue #13), written by method: see tpkit/catalogue/generalisation.py.
+from tpkit.catalogue import generalisation as _generalisation  # noqa: E402
+
+VARIANTS += _generalisation.VARIANTS

@@ -4,10 +4,27 @@ A check questions the notebook through `ns`, a :class:`tpkit.witness.Witness`: i
 of variables (tensors, arrays, numbers, lists), calls the student's functions on inputs it draws
 itself, recomputes what decides the grade with its own torch, and raises CheckFailed with a French
 diagnostic. It never holds an object of the student's.
-When a check fails, its *repair* puts reference values in place of the faulty variables, so
-that the student's later cells run on sound inputs and a mistake costs one question only
-(the way Gradescope stubs prerequisites). Repairs happen only in the hidden part of the tests,
-which exists only when grading.
+
+Rules every check follows (issue #13):
+
+* **Judge every submission.** For each graded run, what must hold whatever the seed and the path is
+  checked always: the imposed values where the statement imposes them (read from the source
+  notebook's given lines, :mod:`tpkit.checks.imposed`), a fresh initialisation as asked, the optimiser
+  asked (plain SGD, lr = step), the data it was trained on (the cost of the final parameters on X, Y
+  agrees with the last reported cost), reported values equal to recomputed ones. An exact replay of
+  the statement's seeded recipe is only an extra that can fail a run, never a gate that lets one
+  skip the other conditions.
+* **One notion of a value** (:mod:`tpkit.checks.tools`): `as_number` / `require_number` (floats,
+  numpy scalars, 0-d and size-1 arrays and tensors of any real dtype), `number_list` (lists of
+  those; tensors still attached to the graph refused), `Witness.figure_lines` (line, step, log and
+  scatter plots).
+* **Repairs never change another question's yardstick.** When a check fails, its *repair* puts
+  reference values in place of the faulty variables so that the student's later cells run on sound
+  inputs and a mistake costs one question only (the way Gradescope stubs prerequisites). A later
+  check therefore compares the student's own values with each other, or with the reference run on
+  the student's accepted functions, at a tolerance that every accepted variant meets
+  (`thresholds.REPLAY_RTOL`: float32 costs, clamp instead of + 1e-16), so that a repaired value and
+  the student's own give the same verdict. Repairs happen only in the hidden part of the tests, which exists only when grading.
 """
 from __future__ import annotations
 
@@ -16,10 +33,11 @@ import math
 import numpy as np
 import torch
 
+from tpkit.checks import imposed
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
 from tpkit.checks import repairs_code
-from tpkit.checks.tools import (all_finite, as_float64, call, close, fail, get, number_list,
+from tpkit.checks.tools import (CheckFailed, all_finite, as_float64, call, close, fail, get, number_list,
                                 rel_error, require_number, require_shape, require_tensor,
                                 student_call, vjp)
 
@@ -404,24 +422,73 @@ def _test_accuracy_linear(W, B):
         return ref.accuracy(ref.pred(R["Xt"], as_float64(W, "W"), as_float64(B, "B")), D["yt"])
 
 
+def _trained_on_training_data(losses, final, name, what):
+    """Reported vs recomputed: the cost of the final parameters on the training data must agree with
+    the last cost the loop reported (they differ by about one step of the descent). A model trained on
+    other data (the test set) reports costs of that data: far from its cost on X, Y."""
+    scale = abs(losses[-2] - losses[-1]) + 0.01 * abs(losses[-1])
+    if not abs(final - losses[-1]) <= T.CONSISTENCY_MAX * scale + 1e-12:
+        fail(f"le coût des paramètres appris sur les données d'apprentissage ({final:.4g}) ne correspond "
+             f"pas au dernier coût de `{name}` ({losses[-1]:.4g}) : {what} doit être appris sur les "
+             "données d'apprentissage X, Y, et la liste doit contenir le coût de chaque itération.")
+
+
+def _check_sgd(opt, step, what):
+    """The optimiser the statement asks for: plain th.optim.SGD with lr = step."""
+    group = opt.groups[0]["hyper"] if opt.groups else {}
+    lr = group.get("lr")
+    if len(opt.groups) != 1 or lr != step:
+        fail(f"le pas (lr) de l'optimiseur vaut {lr:g} au lieu de step = {step:g}." if isinstance(lr, (int, float))
+             else f"l'optimiseur de {what} doit avoir un seul pas lr = step = {step:g}.")
+    extras = [k for k in ("momentum", "weight_decay", "nesterov", "maximize") if group.get(k)]
+    if extras:
+        fail(f"l'optimiseur de {what} utilise {', '.join(extras)} : la descente demandée est "
+             f"th.optim.SGD(..., lr=step) sans momentum ni weight_decay.")
+
+
+def _started_from_section_2(ns, params, first_cost) -> bool:
+    """True when a loop started from the very tensors of section 2 (not re-initialised): they are the
+    leaves `Yhat` (Q2.3) was computed from, and the loop's first cost is the cost of that Yhat."""
+    try:
+        leaves = ns.graph_leaf_ids("Yhat")
+    except Exception:
+        return False
+    if not leaves or not ({getattr(p, "witness_id", None) for p in params} & leaves):
+        return False
+    Yhat = ns.get("Yhat")
+    if not isinstance(Yhat, torch.Tensor) or tuple(Yhat.shape) != (ref.data()["n"], ref.P):
+        return False
+    with torch.no_grad():
+        cost = float(ref.cout(ref.tensors()["Y"], Yhat.detach().to(torch.float64)))
+    return math.isclose(cost, first_cost, rel_tol=1e-9)
+
+
+def _replay_differs(losses, expected) -> bool:
+    return max(abs(a - b) / abs(b) for a, b in zip(losses, expected)) > T.REPLAY_RTOL
+
+
 @check("q3_descente")
 def _(ns):
-    _check_asked_values(ns, (("step", ref.STEP), ("niter", ref.NITER)))
-    losses = number_list(get(ns, "lst_loss"), "lst_loss", ref.NITER)
+    cell = imposed.values()["r3_descente"]
+    step, niter = cell["step"], cell["niter"]
+    _check_asked_values(ns, (("step", step), ("niter", niter)))
+    losses = number_list(get(ns, "lst_loss"), "lst_loss", niter)
     if abs(losses[0] - LOG3) > T.INIT_LOSS_TOL:
         fail(f"le premier coût de `lst_loss` vaut {losses[0]:.3g}, loin de log(3) : "
              "W et B sont-ils réinitialisés avant la boucle ?")
-    _decreasing(losses, "lst_loss", T.GD_FINAL_LOSS_MAX)
     W, B = require_tensor(get(ns, "W"), "W"), require_tensor(get(ns, "B"), "B")
-    R = ref.tensors()
-    W0, B0 = ref.statement_init(T.SEED_GD, ref.data()["d"])
-    expected, _, _ = _gd_reference(W0, B0)
-    if math.isclose(losses[0], expected[0], rel_tol=1e-12):
-        # same initialisation as the statement's recipe: the whole trajectory must match
-        if max(abs(a - b) / b for a, b in zip(losses, expected)) > 1e-8:
-            fail("`lst_loss` ne suit pas une descente de gradient W -= step * W.grad, "
-                 "B -= step * B.grad avec gradients remis à zéro à chaque itération.")
+    if _started_from_section_2(ns, (W, B), losses[0]):
+        fail("W et B ne sont pas réinitialisés avant la boucle : la descente part de ceux de la "
+             "section 2 (et de leur gradient déjà calculé) ; créez-les à nouveau comme demandé.")
+    _decreasing(losses, "lst_loss", T.GD_FINAL_LOSS_MAX)
+    # extra: the statement's seeded initialisation replayed exactly (float32 costs accepted)
+    W0, B0 = ref.statement_init(cell["seed"], ref.data()["d"])
+    expected, _, _ = _gd_reference(W0, B0, step, niter)
+    if math.isclose(losses[0], expected[0], rel_tol=1e-7) and _replay_differs(losses, expected):
+        fail("`lst_loss` ne suit pas une descente de gradient W -= step * W.grad, "
+             "B -= step * B.grad avec gradients remis à zéro à chaque itération.")
     final = _linear_loss(ns, W, B)
+    _trained_on_training_data(losses, final, "lst_loss", "le modèle")
     if not final <= losses[-1] + 1e-9:
         fail("`W` et `B` ne sont pas les paramètres appris par la boucle "
              f"(coût {final:.3g} > dernier coût de lst_loss {losses[-1]:.3g}).")
@@ -433,19 +500,20 @@ def _(ns):
 _GD_CACHE: dict = {}
 
 
-def _gd_reference(W0, B0):
-    key = (W0.detach().numpy().tobytes(), B0.detach().numpy().tobytes())
+def _gd_reference(W0, B0, step, niter):
+    key = (W0.detach().numpy().tobytes(), B0.detach().numpy().tobytes(), step, niter)
     if key not in _GD_CACHE:
         R = ref.tensors()
-        _GD_CACHE[key] = ref.gradient_descent(R["X"], R["Y"], W0, B0)
+        _GD_CACHE[key] = ref.gradient_descent(R["X"], R["Y"], W0, B0, step, niter)
     return _GD_CACHE[key]
 
 
 @repair("q3_descente")
 def _(ns):
-    W0, B0 = ref.statement_init(T.SEED_GD, ref.data()["d"])
-    losses, W, B = _gd_reference(W0, B0)
-    ns.update(step=ref.STEP, niter=ref.NITER, lst_loss=list(losses),
+    cell = imposed.values()["r3_descente"]
+    W0, B0 = ref.statement_init(cell["seed"], ref.data()["d"])
+    losses, W, B = _gd_reference(W0, B0, cell["step"], cell["niter"])
+    ns.update(step=cell["step"], niter=cell["niter"], lst_loss=list(losses),
               W=W.detach().clone().requires_grad_(True), B=B.detach().clone().requires_grad_(True))
 
 
@@ -490,20 +558,26 @@ def _find_sgd(ns, params, name_hint):
 
 @check("q3_sgd")
 def _(ns):
-    losses = number_list(get(ns, "lst_loss_sgd"), "lst_loss_sgd", ref.NITER)
+    cell = imposed.values()["r3_sgd"]
+    losses = number_list(get(ns, "lst_loss_sgd"), "lst_loss_sgd", cell["niter"])
     W, B = require_tensor(get(ns, "W"), "W"), require_tensor(get(ns, "B"), "B")
     opt = _find_sgd(ns, (W, B), "[W, B]")
-    lr = opt.groups[0]["hyper"].get("lr")
-    if lr != ref.STEP:
-        fail(f"le pas (lr) de l'optimiseur vaut {lr:g} au lieu de step = {ref.STEP:g}.")
+    _check_sgd(opt, cell["step"], "[W, B]")
+    if abs(losses[0] - LOG3) > T.INIT_LOSS_TOL:
+        fail(f"le premier coût de `lst_loss_sgd` vaut {losses[0]:.3g}, loin de log(3) : W et B doivent "
+             "être réinitialisés avant SGD (et non repris de la descente déjà faite).")
     _decreasing(losses, "lst_loss_sgd", T.GD_FINAL_LOSS_MAX)
-    manual = ns.get("lst_loss")
-    if isinstance(manual, list) and len(manual) == len(losses) and manual and \
-            math.isclose(float(manual[0]), losses[0], rel_tol=1e-12):
-        # same initialisation as the manual descent: SGD must reproduce it
-        if max(abs(a - float(b)) / abs(float(b)) for a, b in zip(losses, manual)) > 1e-8:
-            fail("`lst_loss_sgd` ne reproduit pas la descente manuelle partie de la même "
-                 "initialisation : optimiseur sur [W, B], .step() puis .zero_grad() à chaque itération ?")
+    final = _linear_loss(ns, W, B)
+    _trained_on_training_data(losses, final, "lst_loss_sgd", "le modèle")
+    # extra: started where the manual descent started (the student's own run, Q3.1): the same
+    # trajectory, at the tolerance of float32 costs. Compared with the student's values only.
+    try:
+        manual = number_list(ns.get("lst_loss"), "lst_loss", len(losses))
+    except CheckFailed:
+        manual = None
+    if manual and math.isclose(manual[0], losses[0], rel_tol=1e-7) and _replay_differs(losses, manual):
+        fail("`lst_loss_sgd` ne reproduit pas la descente manuelle partie de la même "
+             "initialisation : optimiseur sur [W, B], .step() puis .zero_grad() à chaque itération ?")
     acc = _test_accuracy_linear(W, B)
     if acc < T.GD_TEST_ACC_MIN:
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.GD_TEST_ACC_MIN} après SGD.")
@@ -582,9 +656,11 @@ def _mlp_test_accuracy(model_or_fn) -> float:
 @check("q4_mlp_manuel")
 def _(ns):
     D = ref.data()
-    _check_asked_values(ns, (("nb_hidden", ref.NB_HIDDEN),))
-    shapes = dict(W1=(D["d"], ref.NB_HIDDEN), B1=(1, ref.NB_HIDDEN),
-                  W2=(ref.NB_HIDDEN, ref.P), B2=(1, ref.P))
+    cell = imposed.values()["r4_mlp_manuel"]
+    nb_hidden = cell["nb_hidden"]
+    _check_asked_values(ns, (("nb_hidden", nb_hidden),))
+    shapes = dict(W1=(D["d"], nb_hidden), B1=(1, nb_hidden),
+                  W2=(nb_hidden, ref.P), B2=(1, ref.P))
     params = []
     for name, shape in shapes.items():
         t = require_tensor(get(ns, name), name)
@@ -593,7 +669,9 @@ def _(ns):
             fail(f"`{name}` doit être créé avec requires_grad=True.")
         params.append(t)
     opt = _find_sgd(ns, params, "[W1, B1, W2, B2]")
-    losses = number_list(get(ns, "lst_loss2"), "lst_loss2", ref.NITER)
+    _check_sgd(opt, cell["step"], "[W1, B1, W2, B2]")
+    losses = number_list(get(ns, "lst_loss2"), "lst_loss2", cell["niter"])
+    _check_asked_values(ns, (("step", cell["step"]), ("niter", cell["niter"])))
     if not losses[-1] < losses[0]:
         fail("`lst_loss2` ne décroît pas : le réseau n'apprend pas.")
     R = ref.tensors()
@@ -604,6 +682,14 @@ def _(ns):
 
     if _accumulated_gradients(params, opt, grads_at):
         fail(ACCUMULATED.format("[W1, B1, W2, B2]"))
+    # the initial scale asked (0.1 · randn) shows through training in the spread of W1
+    w1_std = float(params[0].detach().to(torch.float64).std())
+    if not T.MLP_W1_STD_MIN <= w1_std <= T.MLP_W1_STD_MAX:
+        fail(f"après apprentissage, l'écart-type de W1 vaut {w1_std:.3g} : W1 et W2 doivent être "
+             f"initialisés comme demandé, np.random.randn(...) * {ref.MLP_INIT_SCALE}.")
+    with torch.no_grad():
+        final = float(ref.cout(R["Y"], ref.pred2(R["X"], *(as_float64(t, "W") for t in params))))
+    _trained_on_training_data(losses, final, "lst_loss2", "le réseau")
     W1, B1, W2, B2 = (as_float64(t, "W") for t in params)
     acc = _mlp_test_accuracy(lambda x: ref.pred2(x, W1, B1, W2, B2))
     _student_rate(ns, "taux_test2", acc)
@@ -674,20 +760,23 @@ def _(ns):
 
 @repair("q4_mlp_classe")
 def _(ns):
-    ns.run(repairs_code.mlp_class(ref.data()["d"]) + "mlp = MLP()\n")
+    ns.run(repairs_code.mlp_class(ref.data()["d"], ref.NB_HIDDEN) + "mlp = MLP()\n")
 
 
 @check("q4_mlp_apprentissage")
 def _(ns):
+    cell = imposed.values()["r4_mlp_apprentissage"]
     model = get(ns, "mlp", "réseau appris")
     if not _is_module(model):
         fail("`mlp` doit être le réseau MLP() appris.")
-    losses = number_list(get(ns, "lst_loss_mlp"), "lst_loss_mlp", ref.NITER)
+    losses = number_list(get(ns, "lst_loss_mlp"), "lst_loss_mlp", cell["niter"])
+    _check_asked_values(ns, (("step", cell["step"]), ("niter", cell["niter"])))
     if not losses[-1] < losses[0]:
         fail("`lst_loss_mlp` ne décroît pas : le réseau n'apprend pas.")
     named = model.module().params
     params = [p for _, p in named]
     opt = _find_sgd(ns, params, "mlp.parameters()")
+    _check_sgd(opt, cell["step"], "mlp.parameters()")
     R = ref.tensors()
 
     def grads_at(point):
@@ -701,6 +790,10 @@ def _(ns):
 
     if _accumulated_gradients(params, opt, grads_at):
         fail(ACCUMULATED.format("mlp"))
+    out = student_call("mlp", lambda: model(R["X"]))
+    if isinstance(out, torch.Tensor) and tuple(out.shape) == (R["X"].shape[0], ref.P):
+        final = float(ref.cout(R["Y"], out.detach().to(torch.float64)))
+        _trained_on_training_data(losses, final, "lst_loss_mlp", "le réseau")
     acc = _mlp_test_accuracy(model)
     _student_rate(ns, "taux_test_mlp", acc)
     if acc < T.MLP_TEST_ACC_MIN:
@@ -711,13 +804,15 @@ def _(ns):
 @check("q5_minibatch")
 def _(ns):
     D = ref.data()
-    _check_asked_values(ns, (("mb", ref.MB),))
+    cell = imposed.values()["r5_minibatch"]
+    mb = cell["mb"]
+    _check_asked_values(ns, (("mb", mb), ("step", cell["step"])))
     idx = get(ns, "idx", "indices du dernier minibatch")
     if isinstance(idx, np.ndarray) and idx.dtype.kind in "iu":  # drawn with np.random.randint
         idx = torch.from_numpy(idx.astype(np.int64))
     idx = require_tensor(idx, "idx")
-    if tuple(idx.shape) != (ref.MB,):
-        fail(f"`idx` a la taille {tuple(idx.shape)} au lieu de ({ref.MB},) : tirez mb indices "
+    if tuple(idx.shape) != (mb,):
+        fail(f"`idx` a la taille {tuple(idx.shape)} au lieu de ({mb},) : tirez mb indices "
              "avec th.randint(n, (mb,)).")
     if idx.dtype not in (torch.int64, torch.int32) or int(idx.min()) < 0 or int(idx.max()) >= D["n"]:
         fail("`idx` doit contenir des indices entiers entre 0 et n − 1.")
@@ -725,7 +820,7 @@ def _(ns):
     losses = number_list(get(ns, "lst_loss_mb"), "lst_loss_mb", niter_mb)
     if niter_mb < T.MB_NITER_MIN:
         fail(f"niter_mb = {niter_mb} itérations ne suffisent pas à converger avec des minibatchs "
-             f"de {ref.MB} exemples.")
+             f"de {mb} exemples.")
     rises = sum(b > a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
     if rises < T.MB_MIN_RISE_SHARE:
         fail("le coût `lst_loss_mb` n'est pas bruité : tirez un nouveau minibatch aléatoire "
@@ -736,6 +831,8 @@ def _(ns):
     model = get(ns, "mlp_mb", "réseau appris par minibatchs")
     if not _is_module(model):
         fail("`mlp_mb` doit être le réseau MLP() appris par minibatchs.")
+    opt = _find_sgd(ns, [p for _, p in model.module().params], "mlp_mb.parameters()")
+    _check_sgd(opt, cell["step"], "mlp_mb.parameters()")
     acc = _mlp_test_accuracy(model)
     _student_rate(ns, "taux_test_mb", acc)
     if acc < T.MB_TEST_ACC_MIN:

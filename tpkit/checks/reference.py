@@ -10,14 +10,23 @@ import functools
 import numpy as np
 import torch
 
+from tpkit.checks import imposed
+
 CLASSES = (1, 7, 8)          # digits kept in digitz.npz, remapped to 0, 1, 2
 P = 3
-NB_HIDDEN = 100
-STEP = 1.0
-NITER = 200
-MB = 20
 MLP_INIT_SCALE = 0.1       # W1, W2 = 0.1 * randn in the manual two-layer network
 EPS = 1e-16                  # the guard inside the log
+
+# Imposed values live in the source notebook's given lines (tpkit.checks.imposed); these names
+# read them at each use (module __getattr__), from the cell of the TP where each one is given.
+_IMPOSED = {"STEP": ("r3_descente", "step"), "NITER": ("r3_descente", "niter"),
+            "NB_HIDDEN": ("r4_mlp_manuel", "nb_hidden"), "MB": ("r5_minibatch", "mb")}
+
+
+def __getattr__(name):
+    if name in _IMPOSED:
+        return imposed.get(*_IMPOSED[name])
+    raise AttributeError(name)
 
 
 def remap(labels) -> np.ndarray:
@@ -70,8 +79,9 @@ class MLP(torch.nn.Module):
     def __init__(self):
         super(MLP, self).__init__()
         d = data()["d"]
-        self.c1 = torch.nn.Linear(d, NB_HIDDEN).double()
-        self.c2 = torch.nn.Linear(NB_HIDDEN, P).double()
+        nb_hidden = imposed.get("r4_mlp_manuel", "nb_hidden")
+        self.c1 = torch.nn.Linear(d, nb_hidden).double()
+        self.c2 = torch.nn.Linear(nb_hidden, P).double()
 
     def forward(self, x):
         return mlp_forward(x, self.c1, self.c2)
@@ -89,8 +99,10 @@ def statement_init(seed: int, d: int, p: int = P):
     return W, torch.zeros(1, p, dtype=torch.float64, requires_grad=True)
 
 
-def gradient_descent(X, Y, W, B, step=STEP, niter=NITER):
+def gradient_descent(X, Y, W, B, step=None, niter=None):
     """Full-batch gradient descent of the linear model; returns (losses, W, B)."""
+    step = imposed.get("r3_descente", "step") if step is None else step
+    niter = imposed.get("r3_descente", "niter") if niter is None else niter
     W = W.detach().clone().requires_grad_(True)
     B = B.detach().clone().requires_grad_(True)
     losses = []

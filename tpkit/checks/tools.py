@@ -97,14 +97,29 @@ def require_shape(t, shape, name: str, hint: str = ""):
         fail(f"`{name}` a la taille {got} au lieu de {tuple(shape)}{hint}.")
 
 
+def as_number(value) -> float | None:
+    """The one notion of "a number" shared by every check: a Python int or float, a numpy scalar,
+    or a 0-d / size-1 array or tensor of any real dtype (float32, float64, int...); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and \
+            (value.dtype.is_floating_point or value.dtype in _INT_DTYPES):
+        return float(value.detach().reshape(()).to(torch.float64))
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "fiu":
+        return float(value.reshape(()).astype(np.float64))
+    return None
+
+
+_INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
 def require_number(value, name: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    elif isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    number = as_number(value)
+    if number is None:
         fail(f"`{name}` doit être un nombre (reçu : {type(value).__name__}).")
-    return float(value)
+    return number
 
 
 def close(a: torch.Tensor, b: torch.Tensor, rtol=1e-7, atol=1e-10) -> bool:
@@ -122,19 +137,24 @@ def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def number_list(values, name: str, length: int | None = None) -> list[float]:
-    """A list of plain numbers (the statement asks for float(loss))."""
+    """The one notion of "a list of numbers": a list or tuple whose items are numbers (`as_number`:
+    floats, 0-d arrays from loss.detach().numpy(), detached 0-d tensors...). A tensor still attached
+    to the computation graph is refused: the statement asks for float(loss), and such a list keeps
+    every iteration's graph alive."""
     if not isinstance(values, (list, tuple)):
         fail(f"`{name}` doit être une liste (reçu : {type(values).__name__}).")
     if length is not None and len(values) != length:
         fail(f"`{name}` contient {len(values)} valeurs au lieu de {length} "
              "(une valeur par itération ; la liste est-elle remise à zéro avant la boucle ?).")
-    if any(isinstance(v, torch.Tensor) for v in values):
-        fail(f"`{name}` contient des tenseurs : ajoutez des nombres avec {name}.append(float(loss)).")
+    if any(isinstance(v, torch.Tensor) and v.requires_grad for v in values):
+        fail(f"`{name}` contient des tenseurs reliés au graphe de calcul : ajoutez des nombres avec "
+             f"{name}.append(float(loss)).")
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        number = as_number(v)
+        if number is None:
             fail(f"`{name}` doit contenir des nombres (trouvé : {type(v).__name__}).")
-        out.append(float(v))
+        out.append(number)
     if not all(math.isfinite(v) for v in out):
         fail(f"`{name}` contient des valeurs non finies (NaN ou inf) : l'apprentissage a divergé.")
     return out

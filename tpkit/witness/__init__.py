@@ -180,6 +180,10 @@ class Witness:
     def figure_lines(self) -> list:
         return [np.asarray(t.numpy(), dtype=np.float64) for t in self._ask({"op": "figures"})["lines"]]
 
+    def graph_leaf_ids(self, name: str) -> set:
+        """Ids (as in a tensor's `witness_id`) of the leaves the tensor `name` was computed from."""
+        return {int(i) for i in self._ask({"op": "leaves", "name": name}).get("ids", [])}
+
     def figure_axes(self) -> list:
         """Per figure, a list of its panels: {"areas": filled areas drawn, "collections": all}."""
         return [[{k: int(v) for k, v in panel.items()} for panel in fig]

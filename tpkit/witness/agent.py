@@ -241,6 +241,8 @@ class Agent:
         return {"value": isinstance(cls, type) and isinstance(value, cls)}
 
     def op_figures(self, req):
+        """The y values of every curve drawn: lines (plot, step, semilogy...) and point clouds
+        (scatter), one array per artist."""
         lines = []
         for fig in list(FIGURES):
             for ax in fig.axes:
@@ -250,7 +252,29 @@ class Agent:
                     except (TypeError, ValueError):
                         continue
                     lines.append(torch.from_numpy(y.copy()))
+                for coll in ax.collections:
+                    try:
+                        offsets = np.asarray(coll.get_offsets(), dtype=np.float64)
+                    except (TypeError, ValueError):
+                        continue
+                    if offsets.ndim == 2 and offsets.shape[1] == 2 and offsets.shape[0] > 1:
+                        lines.append(torch.from_numpy(offsets[:, 1].copy()))
         return {"lines": lines}
+
+    def op_leaves(self, req):
+        """Ids of the leaf tensors a tensor of the namespace was computed from (its autograd graph)."""
+        value, ids, seen = self.ns.get(req["name"]), [], set()
+        todo = [value.grad_fn] if isinstance(value, torch.Tensor) and value.grad_fn is not None else []
+        while todo and len(seen) < 10_000:
+            node = todo.pop()
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            variable = getattr(node, "variable", None)
+            if isinstance(variable, torch.Tensor):
+                ids.append(id(variable))
+            todo.extend(n for n, _ in getattr(node, "next_functions", ()))
+        return {"ids": ids}
 
     def op_figure_axes(self, req):
         """Per figure, per panel (axes): how many filled areas it draws (images, meshes, filled
