@@ -5,7 +5,7 @@ c = get_config()  # noqa: F821 (injected by traitlets)
 
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "rn_pytorch"
-c.CourseDirectory.db_assignments = [dict(name="tp_reseaux_neurones")]
+c.CourseDirectory.db_assignments = [dict(name=n) for n in ("tp_reseaux_neurones", "tp_pima_jouet", "tp_soyez_curieux")]
 
 # French stubs in the student release.
 c.ClearSolutions.code_stub = {"python": "# VOTRE CODE ICI\nraise NotImplementedError(\"cellule à compléter : remplacez cette ligne par votre code\")"}
