@@ -310,7 +310,7 @@ def test_no_secret_reaches_a_feedback_page(attack_run):
         for marker in markers:
             assert marker not in text, (page, marker)
         # nothing of the student's runs in a browser (their code stays visible as inert, escaped text)
-        assert text.count("<script") == 2, page  # the kit's own MathJax scripts
+        assert "<script" not in text, page  # the kit's page has no script of its own either
         assert not re.search(r"<[a-z][^>]*\son[a-z]+\s*=", text, re.I), page
         assert not re.search(r"(href|src)\s*=\s*[\"']?\s*javascript:", text, re.I), page
         assert page.stat().st_size < 20 * 2**20, page

@@ -31,7 +31,7 @@ def test_release_is_the_source_without_solutions():
         assert marker not in text
     for src, rel in zip(source.cells, released.cells):
         if submissions.is_answer(src) and src.cell_type == "code":
-            assert "raise NotImplementedError()" in rel.source
+            assert "raise NotImplementedError(\"cellule à compléter" in rel.source
         if submissions.is_answer(src) and src.cell_type == "markdown":
             assert rel.source == "VOTRE RÉPONSE ICI"
         if src.metadata.get("nbgrader", {}).get("grade") and src.cell_type == "code":

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from tpkit import paths
-from tpkit.grading.converters import FrenchFeedback, SanitizedHTMLExporter
+from tpkit.grading.converters import FeedbackExporter, FrenchFeedback
 from tpkit.submissions import grade_id, solution_submission
 
 
@@ -33,7 +33,7 @@ def page(tmp_path_factory):
             md["score"] = 0
             cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'idx' is not defined",
                                                    traceback=[])]
-    exporter = SanitizedHTMLExporter(config=config)
+    exporter = FeedbackExporter(config=config)
     resources = {"nbgrader": {"notebook": "tp_reseaux_neurones", "score": 16, "max_score": 20, "late_penalty": 0}}
     html, _ = exporter.from_notebook_node(nb, resources=resources)
     return html

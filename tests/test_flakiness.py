@@ -1,17 +1,17 @@
-"""Flakiness audit (issue #5): the reference solution, graded under 20 global seeds with one torch
-thread and 5 of them again with two threads, always gets full marks; every value a check compares
+"""Flakiness audit (issue #5): the reference solution, graded under 8 global seeds with one torch
+thread and 2 of them again with two threads, always gets full marks; every value a check compares
 with a threshold keeps a positive margin (the lowest margins are printed).
 
-Two threads change the order of floating-point sums in the matrix products, not the recipe: 5 seeds
-show that the checks do not depend on it, at a quarter of the cost of 20 (a 2-thread run holds
-both cores and costs about twice the CPU time of a 1-thread run).
+The suite runs a sample to stay within its time budget (three assignments' catalogues now share it);
+the full audit (20 seeds, 8 with two threads) is `python -m tpkit.catalogue --flakiness`, whose figures
+are in docs/catalogue.md. Two threads change the order of floating-point sums, not the recipe.
 """
 import pytest
 
 from tpkit.catalogue import flakiness, runner
 
-SEEDS_1_THREAD = range(20)
-SEEDS_2_THREADS = range(5)
+SEEDS_1_THREAD = range(8)
+SEEDS_2_THREADS = range(2)
 
 
 def test_every_seed_line_is_replaced():

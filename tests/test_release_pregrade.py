@@ -23,7 +23,8 @@ def _copy_source(tmp_path, edit):
 @pytest.mark.slow
 def test_checks_follow_the_source_and_release_names_a_broken_question(tmp_path):
     # niter = 300 in every given line: the source's own solution still earns every point, the blank none
-    longer = _copy_source(tmp_path / "a", lambda gid, src: src.replace("niter = 200", "niter = 300"))
+    longer = _copy_source(tmp_path / "a", lambda gid, src: src.replace("niter = 200", "niter = 300")
+                          .replace("1, 200)", "1, 300)"))
     assert release.pregrade(longer) == []
     # a solution that breaks Q2.2 (B = ones): release refuses, naming that question only
     broken = _copy_source(tmp_path / "b", lambda gid, src: src.replace("B = th.zeros(1, p,", "B = th.ones(1, p,")
