@@ -267,6 +267,8 @@ def question_map(nb=None) -> list:
 
 
 def test_every_statement_question_is_asked_in_the_notebook():
+    if not STATEMENT.is_file():  # the course folder copied away from the project's shared/ folder
+        pytest.skip(f"statement not found next to the checkout ({STATEMENT})")
     statement = _flat(STATEMENT.read_text(encoding="utf-8"))
     missing_statement = [sw for _, sw, _, _ in QUESTION_MAP if _flat(sw) not in statement]
     assert not missing_statement, f"not in the statement file: {missing_statement}"
