@@ -20,7 +20,7 @@ from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
 from tpkit.checks.questions import (_check_asked_values, _gen, _grad_flows, _is_module, _linear_layers,
                                     _softmax_diagnosis, _student_output, _student_rate, check, repair)
-from tpkit.checks.tools import (all_finite, as_float64, call, close, fail, get, number_list,
+from tpkit.checks.tools import (require_loaded_arrays, all_finite, as_float64, call, close, fail, get, number_list,
                                 require_number, require_shape, require_tensor, student_call)
 
 ASSIGNMENT = "tp_pima_jouet"
@@ -157,15 +157,7 @@ class MLP(_torch_ref.nn.Module):
 @check("j1_chargement")
 def _(ns):
     D = data()["pima"]
-    for name in ("x", "y", "xt", "yt"):
-        value = get(ns, name)
-        if isinstance(value, torch.Tensor):
-            value = value.detach().numpy()
-        if not isinstance(value, np.ndarray):
-            fail(f"`{name}` doit être le tableau numpy lu dans pima.npz.")
-        if value.shape != D[name].shape or not np.array_equal(value, D[name]):
-            fail(f"`{name}` ne correspond pas au tableau '{name}' de pima.npz "
-                 "(x, y : apprentissage ; xt, yt : test).")
+    require_loaded_arrays(ns, {name: D[name] for name in ("x", "y", "xt", "yt")}, "pima.npz")
     for name, good, meaning in (("n", 200, "nombre d'exemples d'apprentissage"),
                                 ("d", 7, "nombre de variables"), ("p", 2, "nombre de classes")):
         value = require_number(get(ns, name), name)

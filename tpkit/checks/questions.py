@@ -37,7 +37,7 @@ from tpkit.checks import imposed
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
 from tpkit.checks import repairs_code
-from tpkit.checks.tools import (CheckFailed, all_finite, as_float64, call, close, fail, get, number_list,
+from tpkit.checks.tools import (CheckFailed, require_loaded_arrays, all_finite, as_float64, call, close, fail, get, number_list,
                                 rel_error, require_number, require_shape, require_tensor,
                                 student_call, vjp)
 
@@ -76,15 +76,8 @@ def _is_module(value) -> bool:
 @check("q1_chargement")
 def _(ns):
     D = ref.data()
-    for name, key in (("x", "x"), ("xt", "xt"), ("y", "y_raw"), ("yt", "yt_raw")):
-        value = get(ns, name)
-        if isinstance(value, torch.Tensor):
-            value = value.detach().numpy()
-        if not isinstance(value, np.ndarray):
-            fail(f"`{name}` doit être le tableau numpy lu dans digitz.npz.")
-        if value.shape != D[key].shape or not np.array_equal(value, D[key]):
-            fail(f"`{name}` ne correspond pas au tableau '{name}' de digitz.npz "
-                 "(x, y : apprentissage ; xt, yt : test).")
+    require_loaded_arrays(ns, {"x": D["x"], "xt": D["xt"], "y": D["y_raw"], "yt": D["yt_raw"]},
+                          "digitz.npz")
 
 
 @repair("q1_chargement")

@@ -158,3 +158,17 @@ def number_list(values, name: str, length: int | None = None) -> list[float]:
     if not all(math.isfinite(v) for v in out):
         fail(f"`{name}` contient des valeurs non finies (NaN ou inf) : l'apprentissage a divergé.")
     return out
+
+
+def require_loaded_arrays(ns, expected: dict, filename: str):
+    """Each `name` of the namespace holds the array `expected[name]` read from `filename` (a numpy
+    array, or a tensor of it); the loading questions of every assignment."""
+    for name, good in expected.items():
+        value = get(ns, name)
+        if isinstance(value, torch.Tensor):
+            value = value.detach().numpy()
+        if not isinstance(value, np.ndarray):
+            fail(f"`{name}` doit être le tableau numpy lu dans {filename}.")
+        if value.shape != good.shape or not np.array_equal(value, good):
+            fail(f"`{name}` ne correspond pas au tableau '{name}' de {filename} "
+                 "(x, y : apprentissage ; xt, yt : test).")
