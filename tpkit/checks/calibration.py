@@ -77,7 +77,7 @@ MEASURED = ("gd_init_loss_gap", "gd_final_loss", "gd_rises", "gd_test_acc", "mlp
 
 
 def report(rows: list[dict]) -> str:
-    lines = [f"| quantity | min | median | max | threshold | margin |", "|---|---|---|---|---|---|"]
+    lines = ["| quantity | min | median | max | threshold | margin |", "|---|---|---|---|---|---|"]
     for key in MEASURED:
         limit = T.LIMITS[key]
         vals = [r[key] for r in rows]
