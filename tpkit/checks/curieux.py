@@ -144,15 +144,7 @@ def _local_copy(params: list, d: int, h: int, p: int) -> torch.nn.Module:
 
 
 def _reference_losses(net, X, Y, niter, step):
-    opt = torch.optim.SGD(net.parameters(), lr=step)
-    losses = []
-    for _ in range(niter):
-        loss = ref.cout(Y, net(X))
-        losses.append(loss.item())
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return losses
+    return ref.train(list(net.parameters()), net, X, Y, niter, step)
 
 
 @check("q6_entrainer")
