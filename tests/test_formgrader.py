@@ -74,9 +74,9 @@ def test_formgrader_generate_feedback_button_writes_the_french_pages(first_run, 
     assert "reference" in graded and "vierge" in graded
     with jupyterlab(root, tmp_path / "jupyterlab.log") as url, headless.browser(tmp_path / "profile") as page:
         page.goto(f"{url}/formgrader/manage_assignments?token={TOKEN}")
-        page.wait(f"document.querySelector('.generate-feedback a')", timeout=120)
+        page.wait("document.querySelector('.generate-feedback a')", timeout=120)
         page.screenshot(tmp_path / "formgrader_before.png")
-        page.eval(f"document.querySelector('.generate-feedback a').click()")
+        page.eval("document.querySelector('.generate-feedback a').click()")
         page.wait("document.querySelector('#success-modal, #error-modal')", timeout=400)
         page.screenshot(tmp_path / "formgrader_after.png")
         assert page.eval("!!document.querySelector('#success-modal')"), \

@@ -255,7 +255,7 @@ def _prewarm() -> None:
 def serve(root: Path) -> None:
     spec = json.loads((root / "spec.json").read_text(encoding="utf-8"))
     import importlib
-    import matplotlib
+    import matplotlib  # noqa: F401  (imported once in the server, before the forks)
     import numpy  # noqa: F401
     import torch
     torch.set_num_threads(1)   # the server computes on one thread: a fork never copies a thread pool
