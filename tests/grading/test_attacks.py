@@ -24,12 +24,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import once
 
 from tpkit import paths, release
 from tpkit.grading import sandbox
 from tpkit.submissions import grade_id, read, solution_submission
-
-from conftest import once
 
 pytestmark = [pytest.mark.slow]
 
