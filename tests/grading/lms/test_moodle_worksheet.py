@@ -127,7 +127,7 @@ def test_worksheet_unmatched_rows_and_results(tmp_path):
     assert rep.updated == ["1234567"]
     assert rep.ungraded == [("1234568", "Jean-Noël D'Arcy"), ("1234569", "Zoë van der Berg")]
     assert rep.missing_rows == ["42", "7777777"]
-    text = rep.summary()
+    text = "\n".join(rep.lines())
     assert "7777777" in text and "Zoë van der Berg" in text
 
 
@@ -194,7 +194,7 @@ def test_worksheet_without_feedback_column(tmp_path):
     assert rep.feedback_column is None and rep.updated == ["1234567"]
     assert _read_csv(tmp_path / "out.csv")[1] == ["Participant 1234567", "Élodie Lefèvre", "Submitted for grading",
                                                   "10.00", "20.00", "Yes"]
-    assert "comments not written" in rep.summary()
+    assert "commentaires non écrits" in "\n".join(rep.lines())
 
 
 def test_worksheet_identifier_without_space_and_in_place(tmp_path):

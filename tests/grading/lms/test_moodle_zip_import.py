@@ -54,7 +54,7 @@ def test_both_layouts_and_name_encodings(tmp_path, layout, names):
     if names != "utf8":  # really stored without the UTF-8 flag
         assert all(not i.flag_bits & 0x800 for i in zipfile.ZipFile(z).infolist())
     res = _import(z, tmp_path)
-    assert res.ok, res.report()
+    assert res.ok, res.notes()
     assert res.layout == layout
     assert res.mapping == {"1234567": "p1234567", "1234568": "p1234568", "1234569": "p1234569"}
     assert res.participants == {"1234567": "Élodie Lefèvre", "1234568": "Jean-Noël D'Arcy",
@@ -101,7 +101,8 @@ def test_single_renamed_notebook_is_imported_under_the_expected_name(tmp_path, l
     assert (tmp_path / "submitted/p1234568" / ASSIGNMENT / NB).read_bytes() == NB_B
     assert not (tmp_path / "submitted/p1234568" / ASSIGNMENT / handed_in).exists()
     assert res.renamed == [s]
-    assert f"handed in as '{handed_in}'" in res.report()
+    assert f"p1234568 (Jean-Noël D'Arcy) : notebook rendu sous le nom « {handed_in} »" in "\n".join(res.notes())
+    assert res.remarks() == {"p1234568": [f"notebook rendu sous le nom « {handed_in} » (corrigé quand même)"]}
     assert read_roster(tmp_path / "submitted")["p1234568"].status == "renamed"
 
 
@@ -144,7 +145,9 @@ def test_several_notebooks_without_a_clear_choice_are_flagged(tmp_path, files):
     assert p.full_name == "Zoë van der Berg" and len(p.entries) == 2
     assert not (tmp_path / "submitted/p1234569").exists()
     assert read_roster(tmp_path / "submitted")["p1234569"].status == "ambiguous"
-    assert "ambiguous: p1234569 Zoë van der Berg" in res.report()
+    assert ("p1234569 (Zoë van der Berg) : plusieurs notebooks rendus sur Moodle, aucun ne porte le nom attendu"
+            in "\n".join(res.notes()))
+    assert res.failures()["p1234569"].startswith("plusieurs notebooks rendus sur Moodle")
 
 
 def test_no_notebook_and_other_files(tmp_path):
@@ -172,7 +175,7 @@ def test_macosx_checkpoints_and_hidden_files_are_ignored(tmp_path):
     }
     z = write_moodle_zip(tmp_path / "dl.zip", {"Élodie Lefèvre": (1234567, NB_A)}, extra_entries=extra)
     res = _import(z, tmp_path)
-    assert res.ok, res.report()  # the checkpoint does not make the submission ambiguous
+    assert res.ok, res.notes()  # the checkpoint does not make the submission ambiguous
     assert res.submissions["p1234567"].dest_path.read_bytes() == NB_A
     assert sorted(i.reason for i in res.ignored) == [
         "hidden or cache file (.DS_Store)", "hidden or cache file (.DS_Store)", "macOS metadata",
@@ -192,7 +195,7 @@ def test_unattributable_entries_are_reported(tmp_path):
     kinds = sorted((p.kind, p.entries[0]) for p in res.problems)
     assert [k for k, _ in kinds] == ["no_participant_id"] * 4
     assert {e for _, e in kinds} == set(extra)
-    assert "lisez-moi.txt" in res.report()
+    assert "lisez-moi.txt" in "\n".join(res.notes())
 
 
 def test_online_text_submission_is_ignored(tmp_path):

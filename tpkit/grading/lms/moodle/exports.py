@@ -79,7 +79,8 @@ class MoodleWorksheetExport(ReportExportPlugin):
             raise ValueError("MoodleWorksheetExport.worksheet: the worksheet downloaded from Moodle")
         dest = Path(self.to or "exports/" + WORKSHEET_OUT)
         self.fill_report = fill_worksheet(self.worksheet, self.results_for_moodle(gradebook), dest)
-        self.log.info("%s", self.fill_report.summary())
+        self.log.info("%s: %d row(s) updated\n%s", dest, len(self.fill_report.updated),
+                      "\n".join(self.fill_report.lines()))
 
 
 def export_worksheet(options: Options, gb: Gradebook, run: RunReport, students: list, worksheet: Path,
@@ -93,16 +94,8 @@ def export_worksheet(options: Options, gb: Gradebook, run: RunReport, students: 
     mw.provisional = provisional
     mw.export(gb)
     rep = mw.fill_report
-    lines = [f"Feuille Moodle : {out.relative_to(options.root)} ({len(rep.updated)} ligne(s) remplie(s))"]
-    if rep.ungraded:
-        lines.append("  lignes sans rendu corrigé : " + ", ".join(f"{p} {n}" for p, n in rep.ungraded))
-    if rep.missing_rows:
-        lines.append("  rendus sans ligne dans la feuille : " + ", ".join(rep.missing_rows))
-    if rep.locked:
-        lines.append("  note verrouillée dans Moodle : " + ", ".join(f"{p} {n}" for p, n in rep.locked))
-    for number, reason in rep.skipped:
-        lines.append(f"  ligne {number} ignorée : {reason}")
-    return lines
+    return [f"Feuille Moodle : {out.relative_to(options.root)} ({len(rep.updated)} ligne(s) remplie(s))",
+            *rep.lines()]
 
 
 def feedback_zip(options: Options, run: RunReport) -> list:
