@@ -13,7 +13,7 @@ from tpkit.grading.export import ReportExportPlugin, fmt, question_names
 from tpkit.grading.lms.moodle.feedback_zip import write_feedback_zip
 from tpkit.grading.lms.moodle.ids import ROSTER_NAME, participant_of, read_roster
 from tpkit.grading.lms.moodle.worksheet import fill_worksheet, plain_text_to_html
-from tpkit.grading.options import Options
+from tpkit.grading.options import Options, course_config, step_folder
 from tpkit.grading.results import FAILED, OK, RunReport, StudentResult
 
 WORKSHEET_OUT = "moodle_worksheet.csv"
@@ -103,10 +103,11 @@ def feedback_zip(options: Options, run: RunReport) -> list:
     "Upload multiple feedback files in a zip". Students without a participant id (not imported from
     Moodle) are left out. Returns French lines (none when there is no Moodle participant)."""
     roster = read_roster(options.root / "submitted")
+    cfg = course_config(options)
     files = {}
     for student in run.results:
         pid = participant_of(student, roster)
-        page = options.root / "feedback" / student / options.assignment / f"{options.notebook}.html"
+        page = step_folder(cfg, options, "feedback", student) / f"{options.notebook}.html"
         if pid and page.is_file():
             files[pid] = (roster[student].full_name if student in roster else "", page)
     if not files:
