@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tpkit import paths
 from tpkit.grading import __main__ as grading_main
-from tpkit.grading import export, results
+from tpkit.grading import export, options, results
 from tpkit.grading.results import StudentResult
 
 
@@ -64,7 +64,7 @@ def test_export_only_finds_the_report_set_aside(tmp_path, monkeypatch, capsys):
 
 
 def test_grader_memory_limit():
-    assert grading_main.parse_args([]).grader_memory_limit == grading_main.DEFAULT_GRADER_MEMORY_MB == 8192
+    assert grading_main.parse_args([]).grader_memory_limit == options.GRADER_MEMORY_MB == 8192
     code = ("import resource\n"
             "from tpkit.grading.__main__ import limit_own_memory\n"
             "hard = resource.getrlimit(resource.RLIMIT_DATA)[1]\n"
