@@ -18,3 +18,8 @@ def test_kernel_startup_line_binds_nothing(tmp_path):
         assert hasattr(sys.modules["_tpkit_agent"], "serve")
     finally:
         sys.modules.pop("_tpkit_agent", None)
+        # the agent hooked matplotlib's figures under that module's name: unhook it for later tests
+        mpl = sys.modules.get("matplotlib")
+        if mpl is not None:
+            mpl.rcParams["figure.hooks"] = [h for h in mpl.rcParams["figure.hooks"]
+                                            if not h.startswith("_tpkit_agent:")]
