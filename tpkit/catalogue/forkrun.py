@@ -36,6 +36,7 @@ from pathlib import Path
 import nbformat
 
 from tpkit import paths
+from tpkit.environment import kernel_variables
 from tpkit.submissions import grade_id
 
 STREAM_LIMIT = 4000        # characters of stdout kept per cell (stderr is kept whole)
@@ -82,8 +83,7 @@ def execute_many(jobs: dict, base=None, workers: int = 2, threads: int = 1, time
     with tempfile.TemporaryDirectory(prefix="tp-forkrun-") as tmp:
         tmp = Path(tmp)
         (tmp / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-                   MPLBACKEND="module://matplotlib_inline.backend_inline", PYTHONHASHSEED="0")
+        env = dict(os.environ, **kernel_variables(threads))
         if threads > 1:  # threads that wait sleep instead of spinning on cores other runs need
             env["OMP_WAIT_POLICY"] = "PASSIVE"
         proc = subprocess.run([sys.executable, "-m", "tpkit.catalogue.forkrun", str(tmp)],
@@ -255,16 +255,17 @@ def _prewarm() -> None:
 def serve(root: Path) -> None:
     spec = json.loads((root / "spec.json").read_text(encoding="utf-8"))
     import importlib
-    import matplotlib
+    import matplotlib  # noqa: F401  (imported once in the server, before the forks)
     import numpy  # noqa: F401
     import torch
     torch.set_num_threads(1)   # the server computes on one thread: a fork never copies a thread pool
-    from tpkit.checks import imposed, questions, reference as ref
+    from tpkit.checks import imposed, reference as ref
+    from tpkit.checks.reseaux.section3_descent import gd_reference
     probes = importlib.import_module(spec["probes"]).PROBES if spec["probes"] else {}
     ref.data(), ref.tensors()
     if spec["threads"] == 1:  # the checks' reference descent, as the first q3_descente would compute it
         cell = imposed.values()["r3_descente"]
-        questions._gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
+        gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
     _prewarm()
     shell = _make_shell()
     os.chdir(_workdir(spec, root, "work-base"))

@@ -8,7 +8,7 @@ frequent diagnostics per question across the class (what to re-explain), the sub
 with their reasons, the time per submission, pairs of very similar submissions
 (:mod:`tpkit.grading.similarity`, side by side, never a penalty) and the grades per student.
 
-Everything comes from the run's report as refreshed from the gradebook (``outputs.export_all``) and
+Everything comes from the run's report as refreshed from the gradebook (:func:`tpkit.grading.export.export_all`) and
 from the autograded notebooks (diagnostics: what the feedback pages show students, never a hidden
 test's source).
 """
@@ -22,11 +22,13 @@ import time
 from pathlib import Path
 
 import nbformat
+from nbgrader import utils
 
 from tpkit.grading import similarity
 from tpkit.grading.export import fmt, question_names
-from tpkit.grading.pipeline import FAILED, FLAGGED, OK, PARTIAL, Options, RunReport
-from tpkit.grading.preprocessors import failure_message
+from tpkit.grading.findings import failure_message
+from tpkit.grading.options import Options, course_config, step_folder
+from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, RunReport
 
 PAGE = "rapport_classe.html"
 FIGURES = "figures"
@@ -35,18 +37,18 @@ STATUS_FR = {OK: "ok", PARTIAL: "corrigé avec remarques", FLAGGED: "signalé", 
 
 
 def _is_test(cell) -> bool:
-    g = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.cell_type == "code" and g.get("grade") and not g.get("solution")
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
 
 
 def diagnostics(options: Options, run: RunReport) -> dict:
     """{grade id: Counter(French message -> number of students)} from the autograded notebooks'
     failed test cells (the message a student reads in the feedback)."""
     out = collections.defaultdict(collections.Counter)
+    cfg = course_config(options)
     for student, r in run.results.items():
         if r.status == FAILED:
             continue
-        path = options.root / "autograded" / student / options.assignment / f"{options.notebook}.ipynb"
+        path = step_folder(cfg, options, "autograded", student) / f"{options.notebook}.ipynb"
         try:
             nb = nbformat.read(str(path), as_version=4)
         except Exception:
@@ -71,9 +73,7 @@ def written_questions(options: Options) -> set:
         nb = nbformat.read(str(path), as_version=4)
     except Exception:
         return set()
-    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-            and c.metadata["nbgrader"].get("solution")}
+    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if utils.is_grade(c) and utils.is_solution(c)}
 
 
 def question_stats(run: RunReport) -> list:
@@ -154,12 +154,13 @@ def _pairs(options: Options, run: RunReport) -> tuple:
     except Exception:
         skeleton, kept = {}, frozenset()
     subs = {}
+    cfg = course_config(options)
     for student, r in run.results.items():
         if r.status == FAILED:
             continue
         # the autograded copy: the student's answer cells under the expected name, whatever the
         # submitted file was called (a renamed notebook), duplicated cells already resolved
-        sub = similarity.load(student, options.root / "autograded" / student / options.assignment
+        sub = similarity.load(student, step_folder(cfg, options, "autograded", student)
                               / f"{options.notebook}.ipynb", skeleton, kept)
         if sub is not None:
             subs[student] = sub
