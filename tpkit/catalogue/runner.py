@@ -25,6 +25,7 @@ EMPTIED = "# cellule d'expériences (non notée) vidée pour le catalogue\n"
 # The catalogue of every other assignment: a module holding MISTAKES, VARIANTS and EXPERIMENT_CELLS.
 CATALOGUES = {
     "tp_pima_jouet": "tpkit.catalogue.pima_jouet",
+    "tp_soyez_curieux": "tpkit.catalogue.curieux",
 }
 
 
