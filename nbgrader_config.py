@@ -39,7 +39,7 @@ c.Autograde.autograde_preprocessors = [
 # Plain `nbgrader autograde` too repairs duplicated, re-labelled, deleted or altered graded cells
 # instead of stopping the whole run on a copy-pasted cell (nbgrader #1083), and says so in French.
 c.Autograde.sanitize_preprocessors = [
-    "tpkit.grading.precheck.RepairGradedCells",
+    "tpkit.grading.preprocessors.RepairGradedCells",
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",

@@ -26,7 +26,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from tpkit import examples, paths, release
-from tpkit.grading import moodle, moodle_fixtures
+from tpkit.grading.lms.moodle import fixtures as moodle_fixtures
 from tpkit.submissions import apply_changes, grade_id, read, solution_submission
 
 from conftest import once

@@ -9,10 +9,12 @@ from nbformat.notebooknode import from_dict
 
 from tpkit import examples, paths
 from tpkit.grading import kernels, precheck
-from tpkit.grading.export import fmt, moodle_comment
-from tpkit.grading.pipeline import FAILED, OK, PARTIAL, StudentResult, execution_findings
-from tpkit.grading.preprocessors import (CELL_TIMEOUT, NOT_EXECUTED, StudentSafeOutputs, failure_message,
-                                         kernel_stop_reason)
+from tpkit.grading.export import fmt
+from tpkit.grading.findings import (CELL_TIMEOUT, NOT_EXECUTED, execution_findings, failure_message,
+                                    kernel_stop_reason)
+from tpkit.grading.lms.moodle.exports import moodle_comment
+from tpkit.grading.preprocessors import StudentSafeOutputs
+from tpkit.grading.results import FAILED, OK, PARTIAL, StudentResult
 from tpkit.submissions import blank_submission, grade_id, solution_submission
 
 

@@ -20,11 +20,13 @@ from nbgrader.coursedir import CourseDirectory
 
 from tpkit import paths
 from tpkit.grading import __main__ as grading_main
-from tpkit.grading import collect, csvsafe, moodle, pipeline, precheck
+from tpkit.grading import collect, csvsafe, export, pipeline, precheck, results
 from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, safe_html
 from tpkit.grading.export import GradesCsvExport
-from tpkit.grading.moodle_fixtures import minimal_notebook, write_moodle_zip, write_worksheet
-from tpkit.grading.pipeline import FAILED, PARTIAL, Options, StudentResult
+from tpkit.grading.lms import moodle
+from tpkit.grading.lms.moodle.fixtures import minimal_notebook, write_moodle_zip, write_worksheet
+from tpkit.grading.options import Options, load_config
+from tpkit.grading.results import FAILED, PARTIAL, StudentResult
 from tpkit.grading.preprocessors import LimitedExecute, LimitOutputBytes
 from tpkit.submissions import solution_submission
 
@@ -231,7 +233,7 @@ def test_huge_outputs_are_capped_and_grading_is_unchanged():
 
 
 def test_output_cap_is_wired_after_execution_and_in_the_feedback(tmp_path):
-    cfg = pipeline.load_config(Options())
+    cfg = load_config(Options())
     autograde = ParallelAutograde(coursedir=CourseDirectory(config=cfg), config=cfg)
     steps = autograde.autograde_preprocessors
     assert steps.index(LimitOutputBytes) == steps.index(LimitedExecute) + 1
@@ -245,7 +247,7 @@ def test_output_cap_is_wired_after_execution_and_in_the_feedback(tmp_path):
 def _feedback_html(nb) -> str:
     """The student's notebook through the feedback's own exporter, preprocessors and template (less
     GetGradesFr, which reads the gradebook: the scores are given here)."""
-    cfg = pipeline.load_config(Options())
+    cfg = load_config(Options())
     fb = FrenchFeedback(coursedir=CourseDirectory(config=cfg), config=cfg)
     exporter = fb.exporter_class(parent=fb, config=fb.config)
     for pp in fb.preprocessors:
@@ -370,9 +372,9 @@ def _old_exports(exports: Path) -> None:
     exports.mkdir(parents=True)
     (exports / "grades.csv").write_text("student_id,total_20,status\nancien,12,ok\n")
     (exports / "moodle_worksheet.csv").write_text("ancienne feuille\n")
-    report = pipeline.RunReport(ASSIGNMENT, ["q1"], {"q1": 1.0}, 20.0,
+    report = results.RunReport(ASSIGNMENT, ["q1"], {"q1": 1.0}, 20.0,
                                 {"ancien": StudentResult("ancien", score=12.0, max_score=20.0)})
-    (exports / pipeline.REPORT_NAME).write_text(report.to_json())
+    (exports / results.REPORT_NAME).write_text(report.to_json())
 
 
 def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch):
@@ -385,7 +387,7 @@ def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch
     monkeypatch.setattr(pipeline.Grader, "_run", crash)
     with pytest.raises(RuntimeError):
         pipeline.grade(["s"], Options(root=tmp_path, workers=1))
-    for name in ("grades.csv", "moodle_worksheet.csv", pipeline.REPORT_NAME):  # those _old_exports wrote
+    for name in ("grades.csv", "moodle_worksheet.csv", results.REPORT_NAME):  # those _old_exports wrote
         assert not (exports / name).exists()
         assert (exports / "precedent" / name).is_file()
     readme = (exports / "precedent" / "LISEZMOI.txt").read_text(encoding="utf-8")
@@ -394,20 +396,20 @@ def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch
     with pytest.raises(RuntimeError):
         pipeline.grade(["s"], Options(root=tmp_path, workers=1))
     assert "ancien,12" in (exports / "precedent" / "grades.csv").read_text()
-    assert pipeline.find_report(exports) == (exports / "precedent" / pipeline.REPORT_NAME, True)
+    assert results.find_report(exports) == (exports / "precedent" / results.REPORT_NAME, True)
 
 
 def test_export_only_finds_the_report_set_aside(tmp_path, monkeypatch, capsys):
     exports = tmp_path / "exports"
     _old_exports(exports)
-    pipeline.set_aside_previous_exports(exports)
+    export.set_aside_previous_exports(exports)
     seen = {}
 
     def fake_export_all(options, run, worksheet=None, provisional=False):
         seen["students"] = list(run.results)
         return run, ["Notes : exports/grades.csv"]
 
-    monkeypatch.setattr("tpkit.grading.outputs.export_all", fake_export_all)
+    monkeypatch.setattr("tpkit.grading.export.export_all", fake_export_all)
     monkeypatch.setattr("tpkit.grading.classreport.write", lambda options, run: [])
     shutil.copy(paths.ROOT / "nbgrader_config.py", tmp_path)  # a course: configuration, release, gradebook
     (tmp_path / "release" / ASSIGNMENT).mkdir(parents=True)

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tpkit.grading import moodle
-from tpkit.grading.moodle import (
+from tpkit.grading.lms import moodle
+from tpkit.grading.lms.moodle import (
     fill_worksheet,
     import_moodle_zip,
     participant_id_from_student_id,
     read_roster,
     student_id_for,
 )
-from tpkit.grading.moodle_fixtures import minimal_notebook, write_moodle_zip, write_worksheet
+from tpkit.grading.lms.moodle.fixtures import minimal_notebook, write_moodle_zip, write_worksheet
 
 ASSIGNMENT = "tp_reseaux_neurones"
 NB = f"{ASSIGNMENT}.ipynb"

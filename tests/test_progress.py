@@ -4,7 +4,7 @@ import io
 import re
 import time
 
-from tpkit.grading.pipeline import OK, StudentResult
+from tpkit.grading.results import OK, StudentResult
 from tpkit.grading.report import Progress, clock
 
 

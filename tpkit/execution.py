@@ -19,16 +19,14 @@ import nbclient
 import nbformat
 
 from tpkit import paths
+from tpkit.environment import kernel_variables
 from tpkit.submissions import grade_id, read
 
 
 def kernel_env(threads: int = 1) -> dict:
-    """Environment of a grading kernel: one torch thread per kernel, since kernels run side by
-    side (two threads per kernel on two busy cores made training ten times slower)."""
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = str(threads)
-    env["MKL_NUM_THREADS"] = str(threads)
-    return env
+    """Environment of a kernel that runs a notebook here: this process's, plus the variables of every
+    grading kernel (:func:`tpkit.environment.kernel_variables`)."""
+    return dict(os.environ, **kernel_variables(threads))
 
 
 def with_hidden_tests(nb, source_nb=paths.SOURCE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:

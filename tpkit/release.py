@@ -20,16 +20,15 @@ from pathlib import Path
 import nbformat
 
 from tpkit import paths
+from tpkit.environment import venv_on_path
 
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
                 "tpkit")
 
 
 def nbgrader_env() -> dict:
-    """nbgrader needs the venv's executables (alembic, jupyter) on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
+    """The environment of nbgrader's commands: the venv's executables (alembic, jupyter) on PATH."""
+    return venv_on_path()
 
 
 def solution_and_blank(source_nb: Path):

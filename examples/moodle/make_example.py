@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tpkit import paths  # noqa: E402
-from tpkit.grading.moodle_fixtures import minimal_notebook, write_moodle_zip, write_worksheet  # noqa: E402
+from tpkit.grading.lms.moodle.fixtures import minimal_notebook, write_moodle_zip, write_worksheet  # noqa: E402
 
 CLASS = [  # (full name, participant id)
     ("Élodie Lefèvre", 1234567),

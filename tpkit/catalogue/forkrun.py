@@ -36,6 +36,7 @@ from pathlib import Path
 import nbformat
 
 from tpkit import paths
+from tpkit.environment import kernel_variables
 from tpkit.submissions import grade_id
 
 STREAM_LIMIT = 4000        # characters of stdout kept per cell (stderr is kept whole)
@@ -82,8 +83,7 @@ def execute_many(jobs: dict, base=None, workers: int = 2, threads: int = 1, time
     with tempfile.TemporaryDirectory(prefix="tp-forkrun-") as tmp:
         tmp = Path(tmp)
         (tmp / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-                   MPLBACKEND="module://matplotlib_inline.backend_inline", PYTHONHASHSEED="0")
+        env = dict(os.environ, **kernel_variables(threads))
         if threads > 1:  # threads that wait sleep instead of spinning on cores other runs need
             env["OMP_WAIT_POLICY"] = "PASSIVE"
         proc = subprocess.run([sys.executable, "-m", "tpkit.catalogue.forkrun", str(tmp)],

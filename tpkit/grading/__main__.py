@@ -23,7 +23,6 @@ import argparse
 import datetime
 import os
 import re
-import sqlite3
 import resource
 import sys
 import traceback
@@ -32,11 +31,12 @@ import zipfile
 from pathlib import Path
 
 from tpkit import paths
-
+from tpkit.environment import venv_on_path
+from tpkit.grading import options as defaults
 
 #: RLIMIT_DATA of the grading process (MB): a feedback page or a notebook blown up by a hostile
 #: submission stops with MemoryError (that student's grading fails) instead of taking the machine.
-DEFAULT_GRADER_MEMORY_MB = 8192
+DEFAULT_GRADER_MEMORY_MB = defaults.GRADER_MEMORY_MB
 
 
 def limit_own_memory(megabytes: int) -> None:
@@ -99,10 +99,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=0, metavar="N", help="parallel kernels (default: cores)")
     p.add_argument("--cell-timeout", type=int, metavar="S", help="seconds per cell (default: "
                    "Execute.timeout of nbgrader_config.py)")
-    p.add_argument("--time-limit", type=int, default=300, metavar="S", help="seconds per notebook "
-                   "(default: 300)")
-    p.add_argument("--memory-limit", type=int, default=4096, metavar="MB", help="memory per kernel "
-                   "(default: 4096)")
+    p.add_argument("--time-limit", type=int, default=defaults.TIME_LIMIT_S, metavar="S",
+                   help=f"seconds per notebook (default: {defaults.TIME_LIMIT_S})")
+    p.add_argument("--memory-limit", type=int, default=defaults.MEMORY_MB, metavar="MB",
+                   help=f"memory per kernel (default: {defaults.MEMORY_MB})")
     p.add_argument("--grader-memory-limit", type=int, default=DEFAULT_GRADER_MEMORY_MB, metavar="MB",
                    help="memory of this grading process itself, kernels excluded: they are processes of "
                    f"their own with --memory-limit (default: {DEFAULT_GRADER_MEMORY_MB}; 0: no limit)")
@@ -118,23 +118,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def _names(items, limit: int = 8) -> str:
     items = sorted(items)
     return ", ".join(items[:limit]) + (f", … ({len(items)} en tout)" if len(items) > limit else "")
-
-
-def gradebook_students(root: Path, assignment: str) -> set:
-    """Students with a submission of ``assignment`` in ``gradebook.db``, read without writing (nbgrader's
-    Gradebook would create or migrate the file)."""
-    db = root / "gradebook.db"
-    if not db.is_file():
-        return set()
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = con.execute("SELECT s.student_id FROM submitted_assignment s JOIN assignment a "
-                           "ON s.assignment_id = a.id WHERE a.name = ?", (assignment,)).fetchall()
-    except sqlite3.Error:
-        return set()
-    finally:
-        con.close()
-    return {r[0] for r in rows}
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -182,9 +165,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         if not wanted:
             raise UsageError("--students est vide : donnez des identifiants séparés par des virgules (s1,s2)")
         if args.export_only:
-            present, where = gradebook_students(root, args.assignment), "notés dans le gradebook"
+            from tpkit.grading.gradebook import graded_students
+            present, where = graded_students(root, args.assignment), "notés dans le gradebook"
         elif args.moodle_zip is not None:
-            from tpkit.grading.moodle import zip_participants
+            from tpkit.grading.lms.moodle.zip_import import zip_participants
             present, where = zip_participants(args.moodle_zip), "dans l'archive Moodle"
         elif args.examples:
             from tpkit.grading.collect import EXAMPLES
@@ -201,7 +185,7 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def moodle_check_worksheet(path: Path) -> None:
-    from tpkit.grading.moodle import check_worksheet
+    from tpkit.grading.lms.moodle.worksheet import check_worksheet
     check_worksheet(path)
 
 
@@ -231,8 +215,7 @@ def main(argv=None) -> int:
         return 2
     limit_own_memory(args.grader_memory_limit)
     # nbgrader and the kernels need the virtual environment's executables (alembic, python)
-    bindir = os.path.dirname(sys.executable)
-    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    os.environ.update(venv_on_path())
     # library warnings (sqlalchemy, nbformat) are noise here; per-student logs keep nbgrader's messages
     warnings.simplefilter("ignore")
     if not args.no_sandbox and not args.export_only:
@@ -258,10 +241,13 @@ def main(argv=None) -> int:
 
 def grade_or_export(args: argparse.Namespace) -> int:
     """The grading run or the export, arguments checked and the course's lock held."""
-    from tpkit.grading import classreport, collect, moodle, pipeline, report
-    from tpkit.grading.outputs import export_all, feedback_zip, regenerate_feedback
+    from tpkit.grading import classreport, collect, pipeline, report, results
+    from tpkit.grading.export import export_all
+    from tpkit.grading.feedback import regenerate_feedback
+    from tpkit.grading.lms.moodle.exports import feedback_zip
+    from tpkit.grading.lms.moodle.ids import full_names
 
-    options = pipeline.Options(root=args.root, assignment=args.assignment, workers=args.workers,
+    options = defaults.Options(root=args.root, assignment=args.assignment, workers=args.workers,
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
                                memory_mb=args.memory_limit, feedback=not args.no_feedback,
                                sandbox=not args.no_sandbox)
@@ -269,8 +255,8 @@ def grade_or_export(args: argparse.Namespace) -> int:
     try:
         with pipeline.run_lock(options):  # reentrant: the command holds it already
             if args.export_only:
-                report_path, previous = pipeline.find_report(options.exports)
-                run = pipeline.latest_report(options.exports)
+                report_path, previous = results.find_report(options.exports)
+                run = results.latest_report(options.exports)
                 if run is not None and previous:
                     print(f"rapport de correction : {report_path.relative_to(options.root)} (celui de la "
                           "correction précédente : la dernière correction ne s'est pas terminée)")
@@ -292,7 +278,7 @@ def grade_or_export(args: argparse.Namespace) -> int:
                 if not col.students and not col.failures:
                     print("aucun rendu à corriger")
                     return 0
-                names = {s: e.full_name for s, e in moodle.read_roster(options.root / "submitted").items()}
+                names = full_names(options.root / "submitted")
                 print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) avec "
                       f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
                 progress = report.Progress(names=names, total=len(col.students) + len(col.failures)).start()
@@ -309,8 +295,7 @@ def grade_or_export(args: argparse.Namespace) -> int:
             except Exception as exc:
                 lines.append(f"Rapport de classe non écrit : {type(exc).__name__} (détails : "
                              f"{log_internal_error(options.root)})")
-        names = {s: e.full_name for s, e in moodle.read_roster(options.root / "submitted").items()}
-        report.summary(run, names=names, exports=lines)
+        report.summary(run, names=full_names(options.root / "submitted"), exports=lines)
         return 0
     except pipeline.GradingError as exc:
         print(f"erreur : {exc}", file=sys.stderr)

@@ -8,7 +8,7 @@ frequent diagnostics per question across the class (what to re-explain), the sub
 with their reasons, the time per submission, pairs of very similar submissions
 (:mod:`tpkit.grading.similarity`, side by side, never a penalty) and the grades per student.
 
-Everything comes from the run's report as refreshed from the gradebook (``outputs.export_all``) and
+Everything comes from the run's report as refreshed from the gradebook (:func:`tpkit.grading.export.export_all`) and
 from the autograded notebooks (diagnostics: what the feedback pages show students, never a hidden
 test's source).
 """
@@ -22,11 +22,13 @@ import time
 from pathlib import Path
 
 import nbformat
+from nbgrader import utils
 
 from tpkit.grading import similarity
 from tpkit.grading.export import fmt, question_names
-from tpkit.grading.pipeline import FAILED, FLAGGED, OK, PARTIAL, Options, RunReport
-from tpkit.grading.preprocessors import failure_message
+from tpkit.grading.findings import failure_message
+from tpkit.grading.options import Options
+from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, RunReport
 
 PAGE = "rapport_classe.html"
 FIGURES = "figures"
@@ -35,8 +37,7 @@ STATUS_FR = {OK: "ok", PARTIAL: "corrigé avec remarques", FLAGGED: "signalé", 
 
 
 def _is_test(cell) -> bool:
-    g = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.cell_type == "code" and g.get("grade") and not g.get("solution")
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
 
 
 def diagnostics(options: Options, run: RunReport) -> dict:
@@ -71,9 +72,7 @@ def written_questions(options: Options) -> set:
         nb = nbformat.read(str(path), as_version=4)
     except Exception:
         return set()
-    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-            and c.metadata["nbgrader"].get("solution")}
+    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if utils.is_grade(c) and utils.is_solution(c)}
 
 
 def question_stats(run: RunReport) -> list:

@@ -5,7 +5,7 @@
 * the example submissions shipped with the kit, ``examples/submissions/<student>/<assignment>/``,
   copied into ``submitted/`` first;
 * a Moodle "download all submissions" zip, imported into ``submitted/`` by
-  :func:`tpkit.grading.moodle.import_moodle_zip` (student id ``p<participant id>``). A participant of
+  :func:`tpkit.grading.lms.moodle.zip_import.import_moodle_zip` (student id ``p<participant id>``). A participant of
   the zip whose submission holds no gradable notebook is still a student of the run: graded as
   *failed* with the reason, never left out.
 """
@@ -14,9 +14,8 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
-from tpkit.grading import moodle
+from tpkit.grading.lms.moodle.zip_import import import_moodle_zip
 from tpkit.grading.precheck import LINKED_FOLDER
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "submissions"
@@ -28,7 +27,6 @@ class Collection:
     failures: dict = field(default_factory=dict)  # student -> French reason (nothing to grade)
     remarks: dict = field(default_factory=dict)  # student -> [French remarks] (graded, but flagged)
     notes: list = field(default_factory=list)  # French lines for the terminal
-    moodle_import: Optional[moodle.MoodleImport] = None
 
 
 def from_submitted(root: Path, assignment: str) -> Collection:
@@ -69,8 +67,8 @@ _PROBLEM_FR = {
 
 
 def from_moodle_zip(root: Path, assignment: str, zip_path: Path) -> Collection:
-    imp = moodle.import_moodle_zip(zip_path, Path(root) / "submitted", assignment, f"{assignment}.ipynb")
-    col = Collection(imp.student_ids, moodle_import=imp)
+    imp = import_moodle_zip(zip_path, Path(root) / "submitted", assignment, f"{assignment}.ipynb")
+    col = Collection(imp.student_ids)
     col.notes.append(f"import Moodle ({imp.layout}) : {len(imp.submissions)} notebook(s) importé(s) "
                      f"pour {len(imp.participants)} participant(s)")
     for s in imp.renamed:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
 import os
 import re
 from pathlib import Path
@@ -33,12 +32,13 @@ from traitlets import List
 from traitlets.utils.importstring import import_item
 from traitlets.config import Config
 
-from tpkit.grading.precheck import RepairGradedCells
-from tpkit.grading.preprocessors import (GRADEBOOK_LOCK, GetGradesFr, LimitedExecute, LimitOutputBytes,
-                                         StudentSafeOutputs, SerializedAssignLatePenalties,
-                                         SerializedOverwriteCells, SerializedSaveAutoGrades)
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+from tpkit.grading import feedback
+from tpkit.grading.feedback import TEMPLATES
+from tpkit.grading.gradebook import GRADEBOOK_LOCK
+from tpkit.grading.preprocessors import (GetGradesFr, LimitedExecute, LimitOutputBytes, RepairGradedCells,
+                                         SerializedAssignLatePenalties, SerializedOverwriteCells,
+                                         SerializedSaveAutoGrades, StudentSafeOutputs)
+from tpkit.grading.results import student_remarks
 
 _SUBSTITUTES = {
     Execute: LimitedExecute,
@@ -200,9 +200,8 @@ class SanitizedHTMLExporter(CachedHTMLExporter):
     def default_filters(self):
         for name, function in super().default_filters():
             yield name, (safe_html if name == "clean_html" else function)
-        from tpkit.grading import feedback_content   # the feedback page's content (questions, failures)
-        yield "question_label", feedback_content.question_label
-        yield "test_failure", feedback_content.failure
+        yield "question_label", feedback.question_label  # the page's content (questions, failures)
+        yield "test_failure", feedback.failure
 
     def _init_resources(self, resources):
         resources = super()._init_resources(resources)
@@ -238,18 +237,6 @@ FEEDBACK_PREPROCESSORS = (GetGradesFr, StudentSafeOutputs, ClearHiddenTests, Lim
 _REQUIRED_SAFETY = (StudentSafeOutputs, ClearHiddenTests, LimitOutputBytes)
 
 
-def _run_report_remarks(student: str) -> list:
-    """French remarks of ``student`` in the last grading report (``exports/``, relative to the course
-    root, where nbgrader's converters run): the formgrader's pages say what the kit's pages say."""
-    for path in (Path("exports") / "grading_report.json", Path("exports") / "precedent" / "grading_report.json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return [str(r) for r in data["results"][student]["reasons"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return []
-
-
 class FeedbackExporter(SanitizedHTMLExporter):
     """The exporter of every feedback page, whoever asks for it: the kit's grading command, ``nbgrader
     generate_feedback`` and the formgrader's Generate Feedback button (``GenerateFeedback.exporter_class``
@@ -276,7 +263,9 @@ class FeedbackExporter(SanitizedHTMLExporter):
         resources = super()._init_resources(resources)
         if "tpkit" not in resources:  # not the kit's grading command: the student's id and remarks
             student = str((resources.get("nbgrader") or {}).get("student", ""))
-            resources["tpkit"] = {"student": student, "remarks": _run_report_remarks(student) if student else []}
+            # the converters run from the course root: its exports/ holds the last grading report
+            resources["tpkit"] = {"student": student,
+                                  "remarks": student_remarks(Path("exports"), student) if student else []}
         return resources
 
 

@@ -1,32 +1,47 @@
-"""Exports as nbgrader export plugins (usable alone: ``nbgrader export --exporter=<class>``).
+"""The class's exports (``exports/``), written from the gradebook at the end of every grading run and
+by ``--export-only``.
 
-* :class:`GradesCsvExport` -> ``exports/grades.csv``: one row per student, one column per graded
-  question (notebook order), the total out of 20 and a ``status`` column: ``ok``,
+* :class:`GradesCsvExport` (an nbgrader export plugin, usable alone: ``nbgrader export
+  --exporter=tpkit.grading.export.GradesCsvExport``) -> ``exports/grades.csv``: one row per student,
+  one column per graded question (notebook order), the total out of 20 and a ``status`` column: ``ok``,
   ``partial: <reasons>`` (graded, but something was repaired or cut short: read the reasons) or
   ``failed: <reason>`` (not graded: the question and total cells are empty, never a silent 0). A
   question awaiting manual grading is an empty cell too. Text cells that a spreadsheet would run as a
   formula are escaped (:mod:`tpkit.grading.csvsafe`).
-* :class:`MoodleWorksheetExport` fills Moodle's grading worksheet (grade /20, short French comment)
-  through :func:`tpkit.grading.moodle.fill_worksheet`; students are matched by their participant id
-  (``submitted/moodle_roster.csv``, or the ``p<id>`` student id itself).
+* the LMS's files (:mod:`tpkit.grading.lms`): Moodle's grading worksheet, the feedback zip.
 
 Scores are read from the gradebook (so manual grades entered later are included when exporting
-again); statuses come from the last grading run's report (``exports/grading_report.json``).
+again); statuses come from the last grading run's report (``exports/grading_report.json``). A new run
+first sets the previous run's exports aside (:func:`set_aside_previous_exports`).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
+import time
 from pathlib import Path
 from typing import Optional
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
 from nbgrader.plugins import ExportPlugin
-from traitlets import Bool, Unicode
+from traitlets import Unicode
 
-from tpkit.grading import moodle
 from tpkit.grading.csvsafe import escape_cell
-from tpkit.grading.pipeline import FAILED, OK, REPORT_NAME, RunReport, StudentResult, submission_scores
+from tpkit.grading.gradebook import GRADEBOOK_LOCK, class_results, open_gradebook
+from tpkit.grading.options import Options, load_config
+from tpkit.grading.results import FAILED, PREVIOUS_EXPORTS, REPORT_NAME, RunReport, read_report
+
+#: The exports a run writes (in ``exports/``), and where a new run first moves those of the previous one.
+EXPORT_NAMES = ("grades.csv", "moodle_worksheet.csv", REPORT_NAME, "rapport_classe.html", "retours_moodle.zip")
+PREVIOUS_README = """Exports de la correction précédente ({when}).
+
+Une nouvelle correction a commencé le {now} : elle les a déplacés ici avant de corriger. Si exports/
+ne contient pas de grades.csv, cette correction ne s'est pas terminée (interrompue, plantée) : les
+fichiers de ce dossier ne sont PAS à jour. `python -m tpkit.grading --export-only` réécrit les exports
+depuis le gradebook (avec les statuts du dernier rapport trouvé).
+"""
 
 
 def question_names(columns, notebook=None) -> dict:
@@ -46,60 +61,23 @@ def fmt(value: Optional[float]) -> str:
     return f"{round(float(value), 2):g}"
 
 
-def gather(gradebook: Gradebook, assignment: str, students: list, report: Optional[RunReport]) -> tuple:
-    """(columns, points, {student: StudentResult}) from the gradebook, statuses from ``report``."""
-    a = gradebook.find_assignment(assignment)
-    nb = a.notebooks[0]
-    columns = list(report.columns) if report else []
-    points = dict(report.points) if report else {}
-    for gc in list(nb.grade_cells) + list(nb.task_cells):
-        if gc.name not in points:
-            columns.append(gc.name)
-            points[gc.name] = float(gc.max_score)
-    if not students:
-        students = sorted(s.student.id for s in a.submissions)
-    results = {}
-    for student in sorted(students):
-        known = report.results.get(student) if report else None
-        result = StudentResult(student, max_score=float(a.max_score))
-        if known is not None:
-            result.status, result.reasons = known.status, list(known.reasons)
-        if result.status != FAILED:
-            try:
-                result.scores, score, _ = submission_scores(gradebook, assignment, student, columns)
-            except MissingEntry:
-                result.status, result.reasons = FAILED, ["aucun rendu"]
-            else:
-                if known is None and result.scores and all(v is None for v in result.scores.values()):
-                    result.status, result.reasons = FAILED, ["non corrigé"]
-                else:
-                    result.score = score
-        results[student] = result
-    return columns, points, results
+class ReportExportPlugin(ExportPlugin):
+    """An export plugin that reads scores from the gradebook and statuses from the run's report."""
 
-
-def _load_report(path: Path) -> Optional[RunReport]:
-    try:
-        return RunReport.from_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-
-
-class _Base(ExportPlugin):
     report = Unicode("exports/" + REPORT_NAME, help="Report of the grading run (statuses).").tag(config=True)
 
     #: a RunReport given directly (the grading command passes its own)
     run_report: Optional[RunReport] = None
 
     def _gather(self, gradebook: Gradebook) -> tuple:
-        report = self.run_report or _load_report(Path(self.report))
+        report = self.run_report or read_report(Path(self.report))
         assignments = [str(a) for a in self.assignment] or [a.name for a in gradebook.assignments]
         if len(assignments) != 1:
             raise ValueError("export one assignment at a time (--assignment)")
-        return gather(gradebook, assignments[0], [str(s) for s in self.student], report)
+        return class_results(gradebook, assignments[0], [str(s) for s in self.student], report)
 
 
-class GradesCsvExport(_Base):
+class GradesCsvExport(ReportExportPlugin):
     """``grades.csv`` with per-question scores, total /20 and status (see the module docstring)."""
 
     def export(self, gradebook: Gradebook) -> None:
@@ -118,64 +96,53 @@ class GradesCsvExport(_Base):
         self.log.info("grades written to %s", dest)
 
 
-def moodle_comment(result: StudentResult, points: dict, provisional: bool = False,
-                   names: Optional[dict] = None) -> str:
-    """Short French comment for Moodle's "Feedback comments". While written answers wait for the
-    teacher, the grade is final only after them: without ``provisional`` no grade is written and the
-    comment says so; with it, the comment says the grade is provisional."""
-    names = names or {}
-    if result.status == FAILED:
-        return ("Rendu non corrigé automatiquement : " + "; ".join(result.reasons)
-                + ". Il sera examiné par l'enseignant.")
-    pending = result.manual_pending
-    if pending:
-        pts = sum(points.get(c, 0) for c in pending)
-        waiting = f"{len(pending)} réponse(s) rédigée(s) ({fmt(pts)} pt) à corriger par l'enseignant"
-        parts = [f"Note provisoire : {fmt(result.grade20)}/20 ({waiting})." if provisional else
-                 f"Note en attente : {waiting} ; la note sera saisie ensuite (partie automatique : "
-                 f"{fmt(result.grade20)}/20)."]
-    else:
-        parts = [f"Note : {fmt(result.grade20)}/20."]
-    lost = [c for c, v in result.scores.items() if v is not None and v < points.get(c, 0)]
-    if lost:
-        parts.append("Questions à revoir : " + ", ".join(names.get(c, c) for c in lost) + ".")
-    if result.status != OK:
-        parts.append("Remarques : " + "; ".join(result.reasons) + ".")
-    parts.append("Le détail est dans votre retour de correction.")
-    return " ".join(parts)
+def export_all(options: Options, run: Optional[RunReport], worksheet: Optional[Path] = None,
+               provisional: bool = False) -> tuple:
+    """grades.csv (+ the filled Moodle worksheet) for the whole class of the gradebook, statuses and
+    times from ``run`` (the class's report; None: none known). Returns (the report, its results
+    refreshed from the gradebook for every student; French lines saying what was written)."""
+    students = []  # every submission of the gradebook: grading a subset keeps the others
+    lines = []
+    worksheet = Path(os.getcwd(), worksheet) if worksheet is not None else None  # before the chdir
+    with contextlib.chdir(options.root), GRADEBOOK_LOCK, open_gradebook(load_config(options)) as gb:
+        columns, points, fresh = class_results(gb, options.assignment, students, run)
+        if run is None:
+            run = RunReport(options.assignment, columns, points,
+                            float(gb.find_assignment(options.assignment).max_score), {})
+        for s, r in fresh.items():
+            r.seconds = run.results[s].seconds if s in run.results else 0.0
+        run.results = fresh
+        csv_path = options.exports / "grades.csv"
+        plugin = GradesCsvExport(to=str(csv_path), assignment=[options.assignment], student=students)
+        plugin.run_report = run
+        plugin.export(gb)
+        lines.append(f"Notes : {csv_path.relative_to(options.root)}")
+        if worksheet is not None:
+            from tpkit.grading.lms.moodle.exports import export_worksheet
+            lines += export_worksheet(options, gb, run, students, worksheet, provisional)
+    if options.feedback:
+        lines.append(f"Retours : feedback/<étudiant>/{options.assignment}/{options.notebook}.html")
+    return run, lines
 
 
-class MoodleWorksheetExport(_Base):
-    """Fill Moodle's grading worksheet: ``worksheet`` (input) -> ``to`` (output)."""
+def set_aside_previous_exports(exports: Path) -> list:
+    """Move the previous run's exports (:data:`EXPORT_NAMES`) into ``exports/precedent/`` with a French
+    README, so that a run that dies leaves no stale file passed off as current. Nothing to move: the
+    folder is left as it is (it keeps the last complete exports). Returns the names moved."""
+    present = [n for n in EXPORT_NAMES if (exports / n).is_file()]
+    if not present:
+        return []
+    previous = exports / PREVIOUS_EXPORTS
+    previous.mkdir(parents=True, exist_ok=True)
+    for name in EXPORT_NAMES + ("LISEZMOI.txt",):
+        if (previous / name).is_file():
+            (previous / name).unlink()
 
-    worksheet = Unicode("", help="The grading worksheet CSV downloaded from Moodle.").tag(config=True)
-    roster = Unicode("submitted/" + moodle.ROSTER_NAME, help="Roster written by the zip import.").tag(config=True)
-
-    provisional = Bool(False, help="Also write grades still waiting for written answers to be graded "
-                       "(each comment says the grade is provisional).").tag(config=True)
-
-    #: the fill report of the last export (moodle.WorksheetReport)
-    fill_report = None
-
-    def results_for_moodle(self, gradebook: Gradebook) -> dict:
-        columns, points, results = self._gather(gradebook)
-        roster = moodle.read_roster(Path(self.roster).parent) if Path(self.roster).is_file() else {}
-        out = {}
-        for student, r in results.items():
-            pid = roster[student].participant_id if student in roster else \
-                moodle.participant_id_from_student_id(student)
-            if not pid:
-                self.log.warning("no Moodle participant id for %s", student)
-                continue
-            final = r.status != FAILED and (self.provisional or not r.manual_pending)
-            grade = r.grade20 if final else None
-            out[pid] = (grade, moodle.plain_text_to_html(moodle_comment(r, points, self.provisional,
-                                                                        question_names(columns))))
-        return out
-
-    def export(self, gradebook: Gradebook) -> None:
-        if not self.worksheet:
-            raise ValueError("MoodleWorksheetExport.worksheet: the worksheet downloaded from Moodle")
-        dest = Path(self.to or "exports/moodle_worksheet.csv")
-        self.fill_report = moodle.fill_worksheet(self.worksheet, self.results_for_moodle(gradebook), dest)
-        self.log.info("%s", self.fill_report.summary())
+    def stamp(t):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    when = max((exports / n).stat().st_mtime for n in present)
+    for name in present:
+        os.replace(exports / name, previous / name)
+    (previous / "LISEZMOI.txt").write_text(PREVIOUS_README.format(when=stamp(when), now=stamp(time.time())),
+                                           encoding="utf-8")
+    return present

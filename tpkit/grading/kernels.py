@@ -48,8 +48,8 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-#: Modules imported by the kernel before the notebook runs (those whose import is slow).
-DEFAULT_PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
+from tpkit.environment import kernel_variables, venv_on_path
+from tpkit.grading.options import MEMORY_MB, PRELOAD as DEFAULT_PRELOAD, TIME_LIMIT_S
 
 _STARTUP = """
 import importlib, random, resource, sys
@@ -77,10 +77,10 @@ class KernelSettings:
     preload: tuple = DEFAULT_PRELOAD
     seed: int = 0
     threads: int = 1
-    memory_mb: int = 4096  # RLIMIT_DATA inside the kernel (+ the sandbox's address-space limit); 0 = none
+    memory_mb: int = MEMORY_MB  # RLIMIT_DATA inside the kernel (+ the sandbox's address-space limit); 0 = none
     extra_env: dict = field(default_factory=dict)
     sandbox: bool = True  # run the kernel inside bubblewrap (tpkit.grading.sandbox)
-    time_limit: int = 300  # seconds for a notebook (the sandbox's CPU-time limit is derived from it)
+    time_limit: int = TIME_LIMIT_S  # seconds for a notebook (the sandbox's CPU-time limit is derived from it)
     # sandboxed kernels forked from a pre-imported zygote (tpkit.grading.zygote); TPKIT_KERNELS=cold
     # in the environment starts each kernel from scratch instead (bench/grading_bench.py --cold)
     warm: bool = field(default_factory=lambda: os.environ.get("TPKIT_KERNELS", "warm") != "cold")
@@ -97,21 +97,15 @@ class KernelSettings:
     def sandbox_limits(self):
         from tpkit.grading import sandbox
         return sandbox.Limits(memory_mb=self.memory_mb or sandbox.Limits.memory_mb,
-                              cpu_seconds=max(60, 3 * int(self.time_limit or 300)))
+                              cpu_seconds=max(60, 3 * int(self.time_limit or TIME_LIMIT_S)))
 
     def env(self) -> dict:
-        threads = str(max(1, int(self.threads)))
-        extra = dict(NBGRADER_EXECUTION="autograde", PYTHONHASHSEED="0",
-                     OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
-                     MPLBACKEND="module://matplotlib_inline.backend_inline")
+        extra = kernel_variables(self.threads)
         extra.update(self.extra_env)
         if self.sandbox:
             from tpkit.grading import sandbox
             return sandbox.kernel_env(extra)  # nothing of the grader's environment
-        env = dict(os.environ)
-        bindir = os.path.dirname(sys.executable)
-        if not env.get("PATH", "").startswith(bindir + os.pathsep):
-            env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+        env = venv_on_path()
         env.update(extra)
         return env
 
@@ -215,7 +209,7 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
 
 def _fork_into(kernel: GradingKernel, cmd: list, settings: KernelSettings) -> int:
     """Have the zygote fork the kernel into the sandbox just started (whose holder waits for it)."""
-    from tpkit.grading import sandbox, zygote
+    from tpkit.grading import sandbox
     holder = _find_holder(kernel.pid)
     args = cmd[cmd.index("ipykernel_launcher") + 1:]
     request = {"holder": holder, "uid": kernel.uid, "rlimits": sandbox.rlimits(settings.sandbox_limits()),

@@ -25,7 +25,7 @@ in a finding (kind ``dropped``), except checkpoints/caches and copies of the ass
 
 Every finding is a short French sentence: it ends up in the CSV status and in the student's feedback.
 The same repairs are available to plain ``nbgrader autograde`` as the preprocessor
-:class:`RepairGradedCells` (see ``nbgrader_config.py``).
+:class:`tpkit.grading.preprocessors.RepairGradedCells` (see ``nbgrader_config.py``).
 """
 from __future__ import annotations
 
@@ -42,9 +42,6 @@ from typing import Optional
 import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
-from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Unicode
 
 SKIPPED_DIRS = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
 
@@ -114,8 +111,9 @@ def role_of_flags(grade, solution, locked, task) -> str:
 
 
 def role_of(cell) -> str:
-    md = cell.get("metadata", {}).get("nbgrader", {})
-    return role_of_flags(*(bool(md.get(k)) for k in NBGRADER_FLAGS))
+    """The role of a cell whose nbgrader metadata is a dict (or absent), by nbgrader's own predicates."""
+    return role_of_flags(*(bool(f(cell)) for f in (utils.is_grade, utils.is_solution, utils.is_locked,
+                                                   utils.is_task)))
 
 
 def grade_id(cell) -> Optional[str]:
@@ -147,42 +145,8 @@ def _same_text(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-def load_expected(db_url: str, course_id: str, assignment: str, notebook: str,
-                  release_notebook: Optional[Path] = None) -> Expected:
-    """Read the expected cells from the gradebook (flags, points, sources) and the release (order,
-    student-visible text). Falls back to the gradebook's order when the release is missing."""
-    cells: dict = {}
-    order: list = []
-    with (Gradebook(db_url, course_id) if course_id else Gradebook(db_url)) as gb:
-        nb = gb.find_notebook(notebook, assignment)
-        max_score = float(nb.max_score)
-        for sc in nb.source_cells:
-            cells[sc.name] = ExpectedCell(sc.name, sc.cell_type, locked=bool(sc.locked),
-                                          release_source=visible_source(sc.source))
-            order.append(sc.name)
-        for gc in nb.grade_cells:
-            cells[gc.name].grade = True
-            cells[gc.name].points = float(gc.max_score)
-        for sc in nb.solution_cells:
-            cells[sc.name].solution = True
-        for tc in nb.task_cells:
-            cells[tc.name].task = True
-            cells[tc.name].points = float(tc.max_score)
-    if release_notebook is not None and Path(release_notebook).is_file():
-        release = nbformat.read(str(release_notebook), as_version=4)
-        release_order = []
-        for cell in release.cells:
-            gid = grade_id(cell)
-            if gid in cells:
-                cells[gid].release_source = cell.source
-                cells[gid].release_cell = cell
-                release_order.append(gid)
-        order = release_order + [g for g in order if g not in release_order]
-    return Expected(assignment, notebook, cells, order, max_score)
-
-
 def expected_from_notebooks(source_notebook: Path, release_notebook: Path, assignment: str) -> Expected:
-    """The same as :func:`load_expected`, read from the instructor notebook instead of the gradebook
+    """The same as :func:`tpkit.grading.gradebook.load_expected`, read from the instructor notebook instead of the gradebook
     (the gradebook's cells are what ``generate_assignment`` saved from it)."""
     source = nbformat.read(str(source_notebook), as_version=4)
     release = nbformat.read(str(release_notebook), as_version=4)
@@ -628,24 +592,3 @@ def stage(student: str, folder: Path, staging_folder: Path, expected: Expected, 
     result.staged = staging_folder / expected.filename
     nbformat.write(nb, str(result.staged))
     return result
-
-
-class RepairGradedCells(NbGraderPreprocessor):
-    """The cell-level repairs as an nbgrader sanitize preprocessor, for plain ``nbgrader autograde``:
-    put it first in ``Autograde.sanitize_preprocessors``. Findings are logged as warnings."""
-
-    release_directory = Unicode("release", help="Where the release notebooks are (relative to the "
-                                                "course root).").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        info = resources["nbgrader"]
-        from tpkit.grading.preprocessors import GRADEBOOK_LOCK
-        release = Path(self.release_directory) / info["assignment"] / f"{info['notebook']}.ipynb"
-        try:
-            with GRADEBOOK_LOCK:  # the converter runs from the course root
-                expected = load_expected(info["db_url"], None, info["assignment"], info["notebook"], release)
-        except MissingEntry:
-            return nb, resources
-        for finding in repair_cells(nb, expected):
-            self.log.warning("%s: %s", info.get("student"), finding.message)
-        return nb, resources

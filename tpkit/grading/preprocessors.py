@@ -1,5 +1,8 @@
 """nbgrader preprocessors of the grading workflow (one class, one job, configured like nbgrader's own).
 
+Sanitize side
+  :class:`RepairGradedCells` the pre-check's cell repairs, for plain ``nbgrader autograde``.
+
 Autograde side
   :class:`LimitedExecute`  nbgrader's ``Execute`` with a warm kernel, a whole-notebook time limit and a
                            memory limit; when the kernel dies or is killed, the cells it did not run are
@@ -17,41 +20,44 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 from pathlib import Path
-from typing import Optional
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
-from nbgrader.api import Gradebook
-from nbgrader.preprocessors import (AssignLatePenalties, ClearHiddenTests, Execute, GetGrades,
+from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import (AssignLatePenalties, Execute, GetGrades,
                                     NbGraderPreprocessor, OverwriteCells, SaveAutoGrades)
 from jupyter_core.utils import ensure_async, run_sync
 from traitlets import Bool, Integer, List, Unicode, default
 
-from tpkit.grading import kernels, trusted
-from tpkit.grading.precheck import split_hidden
 from tpkit.checks import run_check
+from tpkit.grading import kernels, options, trusted
+from tpkit.grading.findings import failure_message, kernel_stop_reason, not_executed_output, timeout_output
+from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
+from tpkit.grading.precheck import format_mo, repair_cells, split_hidden
 from tpkit.witness import Witness
 
-#: One lock for every gradebook access of this process (sqlite allows one writer at a time, and two
-#: connections that both upgrade a read to a write get "database is locked" instead of waiting).
-GRADEBOOK_LOCK = threading.RLock()
 
-#: ename of the error output written into a cell that never ran because the kernel stopped.
-NOT_EXECUTED = "ExecutionInterrompue"
-#: ename nbgrader's Execute writes into a cell interrupted by the per-cell timeout.
-CELL_TIMEOUT = "CellTimeoutError"
+class RepairGradedCells(NbGraderPreprocessor):
+    """The pre-check's cell-level repairs (:func:`tpkit.grading.precheck.repair_cells`) as an nbgrader
+    sanitize preprocessor, for plain ``nbgrader autograde``: put it first in
+    ``Autograde.sanitize_preprocessors``. Findings are logged as warnings."""
 
+    release_directory = Unicode("release", help="Where the release notebooks are (relative to the "
+                                                "course root).").tag(config=True)
 
-def kernel_stop_reason(reason: Optional[str], time_limit: int, memory_mb: int) -> str:
-    """French explanation of why the kernel stopped ('time', 'memory', None = died by itself)."""
-    if reason == "time":
-        return f"limite de temps du notebook ({time_limit} s) dépassée : l'exécution a été arrêtée"
-    if reason == "memory":
-        return f"limite de mémoire ({memory_mb} Mo) dépassée : l'exécution a été arrêtée"
-    return "le noyau Python s'est arrêté brutalement (plantage, os._exit(), mémoire ?)"
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        release = Path(self.release_directory) / info["assignment"] / f"{info['notebook']}.ipynb"
+        try:
+            with GRADEBOOK_LOCK:  # the converter runs from the course root
+                expected = load_expected(info["db_url"], None, info["assignment"], info["notebook"], release)
+        except MissingEntry:
+            return nb, resources
+        for finding in repair_cells(nb, expected):
+            self.log.warning("%s: %s", info.get("student"), finding.message)
+        return nb, resources
 
 
 class LimitedExecute(Execute):
@@ -63,10 +69,10 @@ class LimitedExecute(Execute):
     scores 0 instead of the full marks nbgrader gives an output-less test cell, and the grades of the
     cells that did run are kept."""
 
-    time_limit = Integer(300, help="Seconds for the whole notebook (0: no limit).").tag(config=True)
-    memory_limit = Integer(4096, help="Memory limit of the kernel in MB (0: no limit).").tag(config=True)
+    time_limit = Integer(options.TIME_LIMIT_S, help="Seconds for the whole notebook (0: no limit).").tag(config=True)
+    memory_limit = Integer(options.MEMORY_MB, help="Memory limit of the kernel in MB (0: no limit).").tag(config=True)
     threads = Integer(1, help="torch/BLAS threads of the kernel.").tag(config=True)
-    preload = List(Unicode(), list(kernels.DEFAULT_PRELOAD),
+    preload = List(Unicode(), list(options.PRELOAD),
                    help="Modules imported before the notebook runs (not bound in its namespace).").tag(config=True)
     sandbox = Bool(True, help="Run the kernel in the bubblewrap sandbox.").tag(config=True)
     warm = Bool(True, help="Sandboxed kernels forked from a pre-imported zygote (no import cost per "
@@ -81,8 +87,7 @@ class LimitedExecute(Execute):
 
     @default("error_on_timeout")
     def _error_on_timeout_default(self):
-        message = f"délai de {self.timeout} s dépassé pour cette cellule (boucle infinie ?)"
-        return {"ename": CELL_TIMEOUT, "evalue": message, "traceback": [f"{CELL_TIMEOUT}: {message}"]}
+        return timeout_output(self.timeout)
 
     def kernel_settings(self) -> kernels.KernelSettings:
         return kernels.KernelSettings(preload=tuple(self.preload), threads=self.threads,
@@ -193,9 +198,7 @@ class LimitedExecute(Execute):
                 continue
             if index != self._running:
                 cell.outputs = []
-            message = f"cellule non exécutée : {reason}"
-            cell.outputs.append(NotebookNode(output_type="error", ename=NOT_EXECUTED, evalue=message,
-                                             traceback=[f"{NOT_EXECUTED}: {message}"]))
+            cell.outputs.append(not_executed_output(reason))
 
 
 def _copy_files(folder, kernel) -> None:
@@ -250,16 +253,6 @@ _KIT_PATH = re.compile(r"tpkit|site-packages|File \"|^\s*Traceback", re.I)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def failure_message(output: NotebookNode) -> str:
-    """What a student sees of a failed test: the exception's message (French from the checks); the
-    exception's name only when it tells something (not for assertion/check failures)."""
-    ename = _ANSI.sub("", str(output.get("ename", "")))
-    evalue = _ANSI.sub("", str(output.get("evalue", ""))).strip()
-    if ename in ("AssertionError", "CheckFailed", NOT_EXECUTED, CELL_TIMEOUT):
-        return evalue or "le test a échoué."
-    return f"{ename} : {evalue}" if evalue else ename
-
-
 class StudentSafeOutputs(NbGraderPreprocessor):
     """Feedback: make test cells safe to show.
 
@@ -293,11 +286,6 @@ class StudentSafeOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
-__all__ = ["GRADEBOOK_LOCK", "NOT_EXECUTED", "CELL_TIMEOUT", "LimitedExecute", "SerializedOverwriteCells",
-           "SerializedSaveAutoGrades", "SerializedAssignLatePenalties", "GetGradesFr",
-           "StudentSafeOutputs", "ClearHiddenTests", "failure_message", "kernel_stop_reason"]
-
-
 class LimitOutputBytes(NbGraderPreprocessor):
     """Cap the size of the outputs, in bytes (nbgrader's ``LimitOutput`` counts lines, and one line
     can be 300 MB): run it right after execution (autograded notebook) and in the feedback.
@@ -328,7 +316,6 @@ class LimitOutputBytes(NbGraderPreprocessor):
 
     @staticmethod
     def note(nbytes: int) -> str:
-        from tpkit.grading.precheck import format_mo
         return f"[sortie tronquée : {format_mo(nbytes)}]"
 
     @staticmethod
@@ -406,5 +393,3 @@ class LimitOutputBytes(NbGraderPreprocessor):
         cell.outputs = outputs
         return cell, resources
 
-
-__all__.append("LimitOutputBytes")

@@ -8,7 +8,7 @@ import time
 from typing import Optional, TextIO
 
 from tpkit.grading.export import fmt
-from tpkit.grading.pipeline import FAILED, OK, RunReport, StudentResult
+from tpkit.grading.results import FAILED, OK, RunReport, StudentResult
 
 
 def _shorten(text: str, width: int) -> str:

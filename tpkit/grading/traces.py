@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from nbgrader import utils
+
 from tpkit.grading.precheck import grade_id
 
 #: Code aimed at the grader or the system (in the student's own cells).
@@ -40,8 +42,7 @@ def flags(nb) -> list:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        md = cell.get("metadata", {}).get("nbgrader", {})
-        is_test = bool(md.get("grade")) and not md.get("solution")
+        is_test = bool(utils.is_grade(cell)) and not utils.is_solution(cell)
         if not is_test:
             for line in _code_lines(cell):
                 for pattern, target in SUSPICIOUS_CODE:

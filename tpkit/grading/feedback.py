@@ -1,0 +1,101 @@
+"""The students' feedback pages: what the French page says about each question (filters of the
+template ``templates/feedback_fr``), the page of a submission that could not be graded (template
+``templates/echec_fr``), and the pages written again from the gradebook (``--export-only``).
+
+Questions are named as in the notebook (:mod:`tpkit.labels`: "Q2.3 pred"), read from the source
+notebook, never from the student's copy (a student can edit its Markdown). Each failed question gets one
+"what to do" line chosen from the kind of failure.
+"""
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import jinja2
+
+from tpkit import labels
+from tpkit.grading.findings import CELL_TIMEOUT, MESSAGE_ONLY, NOT_EXECUTED
+from tpkit.grading.logs import student_log
+from tpkit.grading.options import Options, coursedir, load_config, step_folder
+from tpkit.grading.results import FAILED, RunReport
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def question_label(grade_id: str) -> str:
+    """"Q2.3 pred" for a grade id; an answer cell (r2_pred) is named after its test cell (q2_pred);
+    the id itself when the source notebook does not know it."""
+    try:
+        found = labels.question_labels()
+    except OSError:
+        return grade_id
+    if grade_id not in found and grade_id[:1] == "r" and "q" + grade_id[1:] in found:
+        return found["q" + grade_id[1:]].short
+    return found[grade_id].short if grade_id in found else grade_id
+
+
+def failure(cell) -> dict | None:
+    """{"message", "todo"} for a failed test cell (None when it passed or has no error output)."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if not errors:
+        return None
+    ename, evalue = str(errors[0].get("ename", "")), str(errors[0].get("evalue", "")).strip()
+    message = evalue if ename in MESSAGE_ONLY else (f"{ename} : {evalue}" if evalue else ename)
+    return {"message": message or "le test a échoué.", "todo": todo(ename, evalue)}
+
+
+def todo(ename: str, evalue: str) -> str:
+    if ename in ("AssertionError", "CheckFailed"):
+        return ("corrigez votre réponse à cette question en suivant le message, puis Kernel → Restart & Run "
+                "All : sa cellule de vérification doit passer sans erreur.")
+    if ename == "NotImplementedError":
+        return ("la cellule n'est pas complétée : remplacez la ligne raise NotImplementedError(...) par "
+                "votre code.")
+    if ename == "NameError":
+        return ("une variable ou une fonction n'existe pas à ce stade : complétez la cellule de la question "
+                "(ou une cellule précédente), puis exécutez le notebook dans l'ordre (Restart & Run All).")
+    if ename in (CELL_TIMEOUT, NOT_EXECUTED):
+        return ("votre notebook a été arrêté (trop long ou bloqué) : vérifiez vos boucles et le nombre "
+                "d'itérations, puis relancez-le en entier pour mesurer son temps.")
+    return (f"votre code lève une erreur {ename} : lisez le message, corrigez la cellule de la question "
+            "puis relancez tout le notebook (Restart & Run All).")
+
+
+_PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+                            autoescape=False)
+_PAGES.filters["esc"] = html.escape  # explicit: the page escapes every value itself
+
+
+def write_failure_feedback(options: Options, student: str, reason: str, cfg=None) -> Path:
+    """The page of a submission that could not be graded (the reason, what to check)."""
+    out = step_folder(cfg or load_config(options), options, "feedback", student) / f"{options.notebook}.html"
+    if out.parent.exists():
+        shutil.rmtree(out.parent)
+    out.parent.mkdir(parents=True)
+    page = _PAGES.get_template("echec_fr/index.html.j2").render(
+        notebook=options.notebook, reason=reason, filename=options.notebook + ".ipynb")
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def regenerate_feedback(options: Options, run: RunReport, students: Optional[set] = None) -> None:
+    """Feedback pages again from autograded/ and the gradebook (manual grades included), for
+    ``students`` (None: the whole class)."""
+    from tpkit.grading.converters import FrenchFeedback
+    cfg = load_config(options)
+    with contextlib.chdir(options.root):
+        for student, r in run.results.items():
+            if r.status == FAILED or (students is not None and student not in students):
+                continue
+            with student_log(options, student + ".feedback") as logger:
+                try:
+                    fb = FrenchFeedback(coursedir=coursedir(cfg, options, student), config=cfg, log=logger)
+                    fb.force = True
+                    fb.tpkit_resources = {"student": student, "remarks": r.reasons}
+                    fb.start()
+                except Exception as exc:
+                    logging.getLogger("tpkit.grading").error("feedback for %s: %r", student, exc)

@@ -1,0 +1,143 @@
+"""Every query of the course's gradebook (``gradebook.db``, nbgrader's sqlite database), and the lock
+that serializes them.
+
+There is one writer at a time: every nbgrader step that touches the gradebook runs under
+:data:`GRADEBOOK_LOCK` (a few milliseconds per step, never held while a notebook executes).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Optional
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.coursedir import CourseDirectory
+
+from tpkit.grading import precheck
+from tpkit.grading.options import Options, course_id
+from tpkit.grading.results import FAILED, RunReport, StudentResult
+
+#: One lock for every gradebook access of this process (sqlite allows one writer at a time, and two
+#: connections that both upgrade a read to a write get "database is locked" instead of waiting).
+GRADEBOOK_LOCK = threading.RLock()
+
+
+def open_gradebook(cfg) -> Gradebook:
+    """The course's gradebook (nbgrader's Gradebook API)."""
+    return Gradebook(CourseDirectory(config=cfg).db_url, course_id(cfg))
+
+
+def load_expected(db_url: str, course: Optional[str], assignment: str, notebook: str,
+                  release_notebook: Optional[Path] = None) -> precheck.Expected:
+    """Read the expected cells from the gradebook (flags, points, sources) and the release (order,
+    student-visible text). Falls back to the gradebook's order when the release is missing."""
+    cells: dict = {}
+    order: list = []
+    with (Gradebook(db_url, course) if course else Gradebook(db_url)) as gb:
+        nb = gb.find_notebook(notebook, assignment)
+        max_score = float(nb.max_score)
+        for sc in nb.source_cells:
+            cells[sc.name] = precheck.ExpectedCell(sc.name, sc.cell_type, locked=bool(sc.locked),
+                                                   release_source=precheck.visible_source(sc.source))
+            order.append(sc.name)
+        for gc in nb.grade_cells:
+            cells[gc.name].grade = True
+            cells[gc.name].points = float(gc.max_score)
+        for sc in nb.solution_cells:
+            cells[sc.name].solution = True
+        for tc in nb.task_cells:
+            cells[tc.name].task = True
+            cells[tc.name].points = float(tc.max_score)
+    if release_notebook is not None and Path(release_notebook).is_file():
+        release = nbformat.read(str(release_notebook), as_version=4)
+        release_order = []
+        for cell in release.cells:
+            gid = precheck.grade_id(cell)
+            if gid in cells:
+                cells[gid].release_source = cell.source
+                cells[gid].release_cell = cell
+                release_order.append(gid)
+        order = release_order + [g for g in order if g not in release_order]
+    return precheck.Expected(assignment, notebook, cells, order, max_score)
+
+
+def submission_scores(gb: Gradebook, assignment: str, student: str, columns: list) -> tuple:
+    """({graded id: points or None when awaiting manual grading}, total after late penalty, maximum)."""
+    sub = gb.find_submission(assignment, student)
+    scores = {}
+    for snb in sub.notebooks:
+        for grade in snb.grades:
+            pending = grade.manual_score is None and grade.auto_score is None
+            scores[grade.cell.name] = None if pending else float(grade.score)
+    total = float(sub.score) - float(sub.late_submission_penalty or 0.0)
+    return {c: scores[c] for c in columns if c in scores}, round(total, 4), float(sub.max_score)
+
+
+def read_scores(cfg, result: StudentResult, expected: precheck.Expected) -> None:
+    with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
+        result.scores, result.score, result.max_score = submission_scores(
+            gb, expected.assignment, result.student, expected.graded_ids)
+
+
+def reset_scores(options: Options, cfg, student: str) -> None:
+    """A submission that cannot be graded: its automatic scores are cleared (not left from an earlier
+    run, not a silent 0) and it is marked for manual grading; manual scores are kept."""
+    with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
+        gb.update_or_create_student(student)
+        sub = gb.update_or_create_submission(options.assignment, student)
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                grade.auto_score = None
+                grade.needs_manual_grade = True
+        gb.db.commit()
+
+
+def class_results(gradebook: Gradebook, assignment: str, students: list, report: Optional[RunReport]) -> tuple:
+    """(columns, points, {student: StudentResult}) from the gradebook, statuses from ``report``."""
+    a = gradebook.find_assignment(assignment)
+    nb = a.notebooks[0]
+    columns = list(report.columns) if report else []
+    points = dict(report.points) if report else {}
+    for gc in list(nb.grade_cells) + list(nb.task_cells):
+        if gc.name not in points:
+            columns.append(gc.name)
+            points[gc.name] = float(gc.max_score)
+    if not students:
+        students = sorted(s.student.id for s in a.submissions)
+    results = {}
+    for student in sorted(students):
+        known = report.results.get(student) if report else None
+        result = StudentResult(student, max_score=float(a.max_score))
+        if known is not None:
+            result.status, result.reasons = known.status, list(known.reasons)
+        if result.status != FAILED:
+            try:
+                result.scores, score, _ = submission_scores(gradebook, assignment, student, columns)
+            except MissingEntry:
+                result.status, result.reasons = FAILED, ["aucun rendu"]
+            else:
+                if known is None and result.scores and all(v is None for v in result.scores.values()):
+                    result.status, result.reasons = FAILED, ["non corrigé"]
+                else:
+                    result.score = score
+        results[student] = result
+    return columns, points, results
+
+
+def graded_students(root: Path, assignment: str) -> set:
+    """Students with a submission of ``assignment`` in ``gradebook.db``, read without writing (nbgrader's
+    Gradebook would create or migrate the file)."""
+    db = root / "gradebook.db"
+    if not db.is_file():
+        return set()
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT s.student_id FROM submitted_assignment s JOIN assignment a "
+                           "ON s.assignment_id = a.id WHERE a.name = ?", (assignment,)).fetchall()
+    except sqlite3.Error:
+        return set()
+    finally:
+        con.close()
+    return {r[0] for r in rows}

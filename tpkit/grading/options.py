@@ -1,0 +1,93 @@
+"""The settings of a grading run: one definition of each, with its default, and how each maps to
+nbgrader's traitlets configuration (:func:`load_config`).
+
+The command line (``__main__``), :class:`Options`, the executor's traits
+(:class:`~tpkit.grading.preprocessors.LimitedExecute`) and :class:`~tpkit.grading.kernels.KernelSettings`
+all read their defaults here. Light to import (no nbgrader): the command parses its arguments first.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from tpkit import paths
+
+#: Seconds for a whole notebook (the sandbox's CPU-time limit is derived from it).
+TIME_LIMIT_S = 300
+#: Memory of each kernel, MB (RLIMIT_DATA inside the kernel, and the sandbox's address-space limit).
+MEMORY_MB = 4096
+#: RLIMIT_DATA of the grading process itself, MB (kernels excluded: processes of their own).
+GRADER_MEMORY_MB = 8192
+#: Modules imported by the kernel before the notebook runs (those whose import is slow).
+PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
+
+
+@dataclass
+class Options:
+    root: Path = paths.ROOT
+    assignment: str = paths.ASSIGNMENT
+    workers: int = 0  # 0: one per core
+    cell_timeout: Optional[int] = None  # None: Execute.timeout from nbgrader_config.py
+    time_limit: int = TIME_LIMIT_S
+    memory_mb: int = MEMORY_MB
+    feedback: bool = True
+    preload: tuple = PRELOAD
+    sandbox: bool = True  # False: kernels run unsandboxed (`--sans-bac-a-sable`), said in the summary
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+        if not self.workers:
+            self.workers = os.cpu_count() or 1
+
+    @property
+    def notebook(self) -> str:
+        return self.assignment  # one notebook per assignment, named like it (nbgrader convention here)
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+
+def load_config(options: Options, staging: Optional[Path] = None):
+    """The course's nbgrader_config.py, plus this run's settings (a traitlets ``Config``)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from tpkit.grading import trusted
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(options.root)).load_config()
+    cfg.CourseDirectory.root = str(options.root)
+    if staging is not None:
+        cfg.CourseDirectory.submitted_directory = str(staging)
+    if options.cell_timeout:
+        cfg.Execute.timeout = int(options.cell_timeout)
+    cfg.LimitedExecute.time_limit = int(options.time_limit)
+    cfg.LimitedExecute.memory_limit = int(options.memory_mb)
+    cfg.LimitedExecute.threads = max(1, (os.cpu_count() or 1) // max(1, options.workers))
+    cfg.LimitedExecute.preload = list(options.preload)
+    cfg.LimitedExecute.sandbox = bool(options.sandbox)
+    cfg.LimitedExecute.trusted_checks = True
+    cfg.LimitedExecute.salt = trusted.course_salt(options.root)
+    return cfg
+
+
+def course_id(cfg) -> str:
+    return cfg.CourseDirectory.get("course_id", "default_course") or "default_course"
+
+
+def coursedir(cfg, options: Options, student: Optional[str] = None):
+    """nbgrader's ``CourseDirectory`` of this run (``format_path`` gives every submitted/autograded/
+    feedback path), set on one assignment and, when given, one student."""
+    from nbgrader.coursedir import CourseDirectory
+    cd = CourseDirectory(config=cfg)
+    cd.assignment_id = options.assignment
+    if student is not None:
+        cd.student_id = student
+    return cd
+
+
+def step_folder(cfg, options: Options, step: str, student: str) -> Path:
+    """``<step>/<student>/<assignment>`` of the course (step: submitted, autograded, feedback), as
+    nbgrader lays it out (``CourseDirectory.format_path``)."""
+    cd = coursedir(cfg, options, student)
+    return Path(cd.format_path(getattr(cd, f"{step}_directory"), student, options.assignment))
