@@ -70,36 +70,40 @@ def test_catalogue_size():
 
 
 @pytest.mark.slow
-def test_grading_command_gives_solution_full_marks_and_blank_zero(session_dir):
+def test_grading_command_grades_the_examples(session_dir):
+    """`python -m tpkit.grading --examples --assignment tp_soyez_curieux`: the reference gets every
+    autograded point, the blank release 0, the typical mistakes lose their own questions only; the
+    exports go to exports/tp_soyez_curieux/."""
+    from tpkit import examples
+
     def compute():
         course = session_dir / "course_curieux"
         course.mkdir()
         shutil.copy(paths.ROOT / "nbgrader_config.py", course)
         shutil.copytree(catalogue.SOURCE, course / "source" / A)
         release.generate(root=course, assignment=A)
-        notebooks = {"solution": submissions.solution_submission(catalogue.SOURCE_NOTEBOOK, catalogue.RELEASE_NOTEBOOK),
-                     "vierge": submissions.blank_submission(catalogue.RELEASE_NOTEBOOK)}
-        for student, nb in notebooks.items():
-            folder = course / "submitted" / student / A
-            folder.mkdir(parents=True)
-            nbformat.write(nb, str(folder / f"{A}.ipynb"))
-        proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(course), "--submitted",
+        proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(course), "--examples",
                                "--assignment", A, "--workers", "2", "--no-feedback"], cwd=course,
-                              env=release.nbgrader_env(), capture_output=True, text=True, timeout=600)
-        out = {"returncode": proc.returncode, "output": (proc.stdout + proc.stderr)[-3000:]}
+                              env=release.nbgrader_env(), capture_output=True, text=True, timeout=900)
+        out = {"returncode": proc.returncode, "output": (proc.stdout + proc.stderr)[-3000:],
+               "exports": sorted(p.name for p in (course / "exports" / A).iterdir())}
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "rn_pytorch") as gb:
-            for student in notebooks:
+            for student in examples.build(assignment=A):
                 sub = gb.find_submission_notebook(A, A, student)
                 out[student] = {g.cell.name: [g.auto_score, g.max_score, g.needs_manual_grade] for g in sub.grades}
         return out
     run = once(session_dir, "grading_curieux", compute)
     assert run["returncode"] == 0, run["output"]
-    auto = {name: s for name, s in run["solution"].items() if not s[2]}
+    assert "grades.csv" in run["exports"] and "rapport_classe.html" in run["exports"]
+    auto = {name: s for name, s in run["reference"].items() if not s[2]}
     assert sum(s[1] for s in auto.values()) == AUTO_POINTS
     assert all(s[0] == s[1] for s in auto.values()), auto
     blank = {name: s for name, s in run["vierge"].items() if not s[2]}
     # unchanged written answers are scored 0 by nbgrader itself (no manual grading needed)
     assert set(auto) <= set(blank) and all(s[0] == 0 for s in blank.values()), blank
+    own = {e.name: e.own for e in runner.entries(A)}
+    lost = {q for q, (s, m, manual) in run["erreurs_typiques"].items() if not manual and s < m}
+    assert lost == {own[name] for name in examples.TYPICAL[A]}, run["erreurs_typiques"]
 
 
 @pytest.mark.slow
