@@ -4,9 +4,7 @@ point, blank release: 0) and its catalogue of mistakes and valid variants."""
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import nbformat
 import pytest
 from nbgrader.api import Gradebook
 

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 
-import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
