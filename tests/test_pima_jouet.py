@@ -109,6 +109,20 @@ def test_release_is_in_sync(tmp_path):
 
 
 # ------------------------------------------------------------------ grading
+def test_exports_and_question_names_are_per_assignment():
+    """This assignment's exports go to exports/tp_pima_jouet/ (the main one's stay in exports/); its
+    feedback pages and Moodle comments name its questions from its own notebook."""
+    from tpkit.grading import feedback
+    from tpkit.grading.export import question_names
+    from tpkit.grading.options import Options
+    assert Options(assignment=A).exports == paths.ROOT / "exports" / A
+    assert Options().exports == Options(assignment=A).course_exports == paths.ROOT / "exports"
+    found = labels.question_labels(SOURCE_NB)
+    assert feedback.question_label("j1_standardisation", A) == found["j1_standardisation"].short
+    assert feedback.question_label("j1_standardisation") == "j1_standardisation"  # unknown to the main TP
+    assert question_names(["j2_pred"], SOURCE_NB) == {"j2_pred": found["j2_pred"].short}
+
+
 @pytest.mark.slow
 def test_catalogue_proves_the_autograder_right():
     """38 mistakes each cost their own question only, with their French message; 10 valid variants
