@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         print("\n" + flaky_text)
     if args.doc:
         args.doc.parent.mkdir(parents=True, exist_ok=True)
-        args.doc.write_text(runner.markdown(report, flaky_text), encoding="utf-8")
+        args.doc.write_text(runner.markdown(report, flaky_text, assignment), encoding="utf-8")
         print(f"written: {args.doc}")
     return 1 if problems or flaky else 0
 
