@@ -7,7 +7,7 @@ PY     := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup release grade test test-fast lint data bench catalogue
+.PHONY: all setup release grade test test-fast test-full lint data bench catalogue
 all: grade
 
 # Virtual environment with the pinned packages, and the kit installed in it in editable mode
@@ -30,6 +30,10 @@ grade: release
 
 test: setup
 	$(PY) -m pytest
+
+# Every catalogue entry instead of the suite's sample (tpkit/catalogue/sampling.py): ~15 minutes more.
+test-full: setup
+	TPKIT_CATALOGUE=full $(PY) -m pytest
 
 # Everyday tier: everything that executes no notebook (under a minute).
 test-fast: setup

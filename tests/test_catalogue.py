@@ -2,7 +2,9 @@
 points on its own question with a French diagnostic and nowhere else without a written reason, and of
 valid variants, each of which must get full marks.
 
-All entries are graded once, in one test, by the catalogue runner, whose own processes use the
+The suite grades a fixed sample of the entries (every question's first mistake, the solution as
+released, one mistake in 10 and one variant in 4: `tpkit.catalogue.sampling`); `make catalogue` or
+`TPKIT_CATALOGUE=full make test` grade them all. They are graded once, in one test, by the catalogue runner, whose own processes use the
 cores (one test rather than one per entry: with pytest 9.2, xdist 3.8's `--dist loadgroup` no
 longer groups tests, since the group suffix it writes to `item._nodeid` is ignored, so a shared
 session fixture would be computed again on the other worker). Its executor (forked processes sharing the
@@ -19,7 +21,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from tpkit import execution, paths, release, submissions
-from tpkit.catalogue import forkrun, runner
+from tpkit.catalogue import forkrun, runner, sampling
 from tpkit.catalogue.mistakes import MISTAKES
 from tpkit.catalogue.variants import VARIANTS
 
@@ -66,9 +68,10 @@ def test_every_entry_applies_to_the_current_notebook():
 def test_catalogue_proves_the_autograder_right():
     """Every mistake loses points on its own question, with its French message, and nowhere else
     (unless a written reason says why); every variant gets full marks. One test for the whole run:
-    the catalogue is graded once, on whichever worker runs this test (its own processes use the
-    cores); the failure message lists every problem and the matrix."""
-    report = runner.run(workers=WORKERS)
+    the catalogue (or its sample) is graded once, on whichever worker runs this test (its own
+    processes use the cores); the failure message lists every problem and the matrix."""
+    selected = sampling.for_suite(runner.entries())
+    report = runner.run(selected, workers=WORKERS)
     summary = runner.matrix_text(report) + "\n\n" + runner.summary_text(report)
     print("\n" + summary)
     problems = report.problems()
@@ -77,8 +80,30 @@ def test_catalogue_proves_the_autograder_right():
     assert f["sensitivity"] == 1.0 and f["specificity"] == 1.0, summary
     assert f["blast_radius"] <= BLAST_RADIUS_MAX, summary
     assert f["extra_losses_with_reason"] == f["extra_losses"], summary
-    assert [o.entry.name for o in report.outcomes] == [e.name for e in runner.entries()]
+    assert [o.entry.name for o in report.outcomes] == [e.name for e in selected]
     assert len(report.questions) == len(autograded_ids())
+    # the sample still makes every autograded question catch a mistake of its own
+    assert {o.entry.own for o in report.outcomes if o.entry.kind == "mistake"} == set(autograded_ids())
+
+
+def test_the_suite_sample_covers_every_question_and_is_stable(monkeypatch):
+    """The sample: every question's first mistake, the released solution, a stable hash-picked
+    fraction of the rest (appending an entry does not change which others are picked); the whole
+    catalogue on demand."""
+    import dataclasses
+    entries = runner.entries()
+    monkeypatch.delenv("TPKIT_CATALOGUE", raising=False)
+    chosen = sampling.for_suite(entries)
+    names = [e.name for e in chosen]
+    assert {e.own for e in chosen if e.kind == "mistake"} == set(autograded_ids())
+    assert "solution_complete" in names and sum(e.kind == "variant" for e in chosen) >= 5
+    assert 0.1 * len(entries) < len(chosen) < 0.4 * len(entries)
+    assert names == [e.name for e in sampling.sample(entries)]  # the same every run
+    extra = [dataclasses.replace(entries[0], name=f"nouvelle_erreur_{i}") for i in range(20)]
+    grown = [e.name for e in sampling.sample(entries + extra)]
+    assert grown[:len(names)] == names and len(grown) > len(names)  # some of the 20 picked, others kept
+    monkeypatch.setenv("TPKIT_CATALOGUE", "full")
+    assert sampling.for_suite(entries) == entries
 
 
 # ------------------------------------------------------------------ fidelity of the executor
