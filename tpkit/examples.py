@@ -22,6 +22,12 @@ test_supprime       "partiel" + a test cell deleted                             
                                                                                 partial
 notebook_renomme    "partiel" handed in as ``TP_Dupont.ipynb``                  as partiel, partial
 =================== ========================================================== =====================
+
+The other assignments (``tp_pima_jouet``, ``tp_soyez_curieux``) have three examples each, in the same
+student folders (``examples/submissions/<student>/<assignment>/``): ``reference`` (every autograded
+point), ``vierge`` (0) and ``erreurs_typiques``, three mistakes of the assignment's catalogue
+(:data:`TYPICAL`) made together: each costs its own question only.
+``python -m tpkit.grading --examples --assignment X`` grades them.
 """
 from __future__ import annotations
 
@@ -77,36 +83,69 @@ def _deleted(reference, gid):
     return nb
 
 
-def build(source_nb=paths.SOURCE_NOTEBOOK, release_nb=paths.RELEASE_NOTEBOOK) -> dict:
-    """{student: (file name, bytes)} for every example."""
+#: The typical mistakes of the other assignments' examples: entries of their catalogues (one question each).
+TYPICAL = {
+    "tp_pima_jouet": ("standardisation_test_propres_stats", "pred_softmax_axe0", "sgd_sans_zero_grad"),
+    "tp_soyez_curieux": ("entrainer_sans_zero_grad", "activations_argument_oublie", "cnn_sans_pooling"),
+}
+
+
+def _text(nb) -> bytes:
+    return nbformat.writes(nb).encode("utf-8") + b"\n"
+
+
+def _build_other(assignment: str) -> dict:
+    from tpkit.catalogue import runner
+    reference = solution_submission(assignment=assignment)
+    entries = {e.name: e for e in runner.entries(assignment)}
+    mistaken = reference
+    for name in TYPICAL[assignment]:
+        mistaken = entries[name].notebook(mistaken)
+    name = paths.notebook_name(assignment)
+    return {"reference": (name, _text(reference)),
+            "vierge": (name, _text(blank_submission(assignment=assignment))),
+            "erreurs_typiques": (name, _text(mistaken))}
+
+
+def build(source_nb=paths.SOURCE_NOTEBOOK, release_nb=paths.RELEASE_NOTEBOOK, assignment: str = paths.ASSIGNMENT) -> dict:
+    """{student: (file name, bytes)} for every example of `assignment` (the main one: from `source_nb`
+    and `release_nb`, which a benchmark's course may give)."""
+    if assignment != paths.ASSIGNMENT:
+        return _build_other(assignment)
     reference = solution_submission(source_nb, release_nb)
     blank = blank_submission(release_nb)
-    text = lambda nb: nbformat.writes(nb).encode("utf-8") + b"\n"  # noqa: E731
-    ref_bytes = text(reference)
+    ref_bytes = _text(reference)
     partial = _partial(reference, blank)
     return {
         "reference": (paths.NOTEBOOK, ref_bytes),
-        "vierge": (paths.NOTEBOOK, text(blank)),
-        "partiel": (paths.NOTEBOOK, text(partial)),
-        "erreurs_typiques": (paths.NOTEBOOK, text(apply_changes(reference, MISTAKES))),
-        "boucle_infinie": (paths.NOTEBOOK, text(apply_changes(reference, INFINITE_LOOP))),
+        "vierge": (paths.NOTEBOOK, _text(blank)),
+        "partiel": (paths.NOTEBOOK, _text(partial)),
+        "erreurs_typiques": (paths.NOTEBOOK, _text(apply_changes(reference, MISTAKES))),
+        "boucle_infinie": (paths.NOTEBOOK, _text(apply_changes(reference, INFINITE_LOOP))),
         "json_invalide": (paths.NOTEBOOK, ref_bytes[: len(ref_bytes) // 2]),
-        "cellule_dupliquee": (paths.NOTEBOOK, text(_duplicated(partial, DUPLICATED))),
-        "test_supprime": (paths.NOTEBOOK, text(_deleted(partial, DELETED))),
-        "notebook_renomme": (RENAMED, text(partial)),
+        "cellule_dupliquee": (paths.NOTEBOOK, _text(_duplicated(partial, DUPLICATED))),
+        "test_supprime": (paths.NOTEBOOK, _text(_deleted(partial, DELETED))),
+        "notebook_renomme": (RENAMED, _text(partial)),
     }
 
 
-def write(out_dir: Path = EXAMPLES_DIR, assignment: str = paths.ASSIGNMENT) -> list:
+def assignments() -> tuple:
+    """The assignments that have examples: the main one and those of :data:`TYPICAL`."""
+    return (paths.ASSIGNMENT, *TYPICAL)
+
+
+def write(out_dir: Path = EXAMPLES_DIR) -> list:
+    """Rewrite every assignment's examples (a student folder holds one folder per assignment)."""
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     written = []
-    for student, (name, data) in build().items():
-        folder = out_dir / student / assignment
-        folder.mkdir(parents=True)
-        (folder / name).write_bytes(data)
-        written.append(folder / name)
+    for assignment in assignments():
+        for student, (name, data) in build(assignment=assignment).items():
+            folder = out_dir / student / assignment
+            folder.mkdir(parents=True)
+            (folder / name).write_bytes(data)
+            written.append(folder / name)
     return written
 
 

@@ -1,13 +1,15 @@
 """Prove the autograder right.
 
-    python -m tpkit.catalogue [--workers N] [--only a,b] [--executor fork|kernel] [--doc docs/catalogue.md]
-    python -m tpkit.catalogue --flakiness [--seeds 20] [--seeds-2-threads 5] [--workers N]
+    python -m tpkit.catalogue [--assignment X] [--workers N] [--only a,b] [--executor fork|kernel|grading]
+                              [--doc docs/catalogue.md]
+    python -m tpkit.catalogue --flakiness [--assignment X] [--seeds 20] [--seeds-2-threads 5] [--workers N]
 
 The first form grades every catalogue entry (mistakes and valid variants) once, prints the matrix
 entry × question (points lost), sensitivity, specificity and blast radius, and lists the problems
 (escaped mistakes, penalised variants, unlisted losses); exit status 1 when there is one.
 The second grades the reference solution under many seeds and 1 and 2 torch threads, and prints
 the lowest margin between each measured value and its threshold; exit status 1 if a run is flaky.
+`--assignment` picks the assignment (default: the main one).
 """
 from __future__ import annotations
 
@@ -38,18 +40,19 @@ def main(argv=None) -> int:
                    help="seeds with 2 torch threads (audit; 5 as in the test suite)")
     args = p.parse_args(argv)
 
-    from tpkit.catalogue import flakiness, runner
-    if args.flakiness:
-        audit = flakiness.audit(range(args.seeds), range(args.seeds_2_threads), workers=args.workers)
-        print(flakiness.report_text(audit))
-        return 1 if audit.flaky() or audit.missing_measures() else 0
-
     from tpkit import paths
+    from tpkit.catalogue import flakiness, runner
     assignment = args.assignment or paths.ASSIGNMENT
     if assignment != paths.ASSIGNMENT and assignment not in runner.CATALOGUES:
         print(f"erreur : pas de catalogue pour le devoir « {assignment} » "
               f"(devoirs : {', '.join([paths.ASSIGNMENT, *runner.CATALOGUES])})", file=sys.stderr)
         return 2
+    if args.flakiness:
+        audit = flakiness.audit(range(args.seeds), range(args.seeds_2_threads), workers=args.workers,
+                                assignment=assignment)
+        print(flakiness.report_text(audit))
+        return 1 if audit.flaky() or audit.missing_measures() else 0
+
     selected = runner.entries(assignment)
     if args.only:
         keep = set(args.only.split(","))
@@ -67,13 +70,14 @@ def main(argv=None) -> int:
         print("  " + line)
     flaky_text, flaky = None, False
     if args.doc and args.with_flakiness:
-        audit = flakiness.audit(range(args.seeds), range(args.seeds_2_threads), workers=args.workers)
+        audit = flakiness.audit(range(args.seeds), range(args.seeds_2_threads), workers=args.workers,
+                                assignment=assignment)
         flaky_text = flakiness.report_text(audit)
         flaky = bool(audit.flaky() or audit.missing_measures())
         print("\n" + flaky_text)
     if args.doc:
         args.doc.parent.mkdir(parents=True, exist_ok=True)
-        args.doc.write_text(runner.markdown(report, flaky_text), encoding="utf-8")
+        args.doc.write_text(runner.markdown(report, flaky_text, assignment), encoding="utf-8")
         print(f"written: {args.doc}")
     return 1 if problems or flaky else 0
 

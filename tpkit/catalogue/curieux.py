@@ -1,22 +1,23 @@
 """Catalogue of the bonus assignment `tp_soyez_curieux`: realistic mistakes and valid variants, each
-one change to the perfect submission, graded like the main TP's catalogue (`tpkit.catalogue.runner`).
+one change to the perfect submission, graded like every assignment's catalogue (`tpkit.catalogue.runner`).
 
-    python -m tpkit.catalogue.curieux [--workers N]
+    python -m tpkit.catalogue --assignment tp_soyez_curieux [--workers N] [--only a,b]
 
 prints the matrix entry × question, sensitivity, specificity and blast radius; exit 1 on a problem.
 """
 from __future__ import annotations
 
-import sys
-import time
-
-from tpkit import execution, paths, submissions
+from tpkit import paths
 from tpkit.catalogue.entries import mistake, replace_cell, variant
 
 ASSIGNMENT = "tp_soyez_curieux"
-SOURCE = paths.ROOT / "source" / ASSIGNMENT
-SOURCE_NOTEBOOK = SOURCE / f"{ASSIGNMENT}.ipynb"
-RELEASE_NOTEBOOK = paths.ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+SOURCE = paths.source_dir(ASSIGNMENT)
+SOURCE_NOTEBOOK = paths.source_notebook(ASSIGNMENT)
+RELEASE_NOTEBOOK = paths.release_notebook(ASSIGNMENT)
+# Every experiment cell is graded (the checks read what the experiments return): nothing to empty.
+EXPERIMENT_CELLS = ()
+# The cells with seed lines (the flakiness audit replaces each seed; it checks none is missing).
+SEEDED_CELLS = ("setup", "r6_neurones", "r6_couches", "r6_activations", "r6_minibatch", "r6_cnn_apprentissage")
 
 _ACT = '        self.activation = {"relu": th.relu, "tanh": th.tanh, "sigmoid": th.sigmoid}[activation]'
 _SIZES = "        tailles = [d] + [nb_hidden] * (nb_couches - 1) + [p]"
@@ -210,46 +211,3 @@ class CNN(th.nn.Module):
              "r6_cnn_apprentissage": [("th.manual_seed(5)", "th.manual_seed(55)")]}),
 ]
 
-
-def entries():
-    return list(MISTAKES) + list(VARIANTS)
-
-
-def run(selected=None, workers: int = 2, timeout: int = 300):
-    """Grade the entries with the fork executor, on this assignment's notebooks (the main TP's
-    runner, `tpkit.catalogue.runner`, judges them)."""
-    from tpkit.catalogue import forkrun, runner
-    selected = entries() if selected is None else selected
-    perfect = submissions.solution_submission(SOURCE_NOTEBOOK, RELEASE_NOTEBOOK)
-    jobs = {e.name: execution.with_hidden_tests(e.notebook(perfect), SOURCE_NOTEBOOK) for e in selected}
-    base = execution.with_hidden_tests(perfect, SOURCE_NOTEBOOK)
-    t0, pattern = time.time(), runner.ignore_pattern()
-    done = forkrun.execute_many(jobs, base=base, workers=workers, timeout=timeout, assignment_dir=SOURCE)
-    outcomes = [runner.Outcome(e, runner.score(done[e.name].nb, pattern), done[e.name].status,
-                               done[e.name].seconds, done[e.name].shared_cells, done[e.name].nb)
-                for e in selected]
-    return runner.Report(outcomes, time.time() - t0, list(outcomes[0].results) if outcomes else [])
-
-
-def main(argv=None) -> int:
-    import argparse
-    from tpkit.catalogue import runner
-    p = argparse.ArgumentParser(prog="python -m tpkit.catalogue.curieux", description=__doc__.split("\n\n")[0])
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--only", metavar="A,B", help="only these entries")
-    args = p.parse_args(argv)
-    selected = entries()
-    if args.only:
-        keep = set(args.only.split(","))
-        selected = [e for e in selected if e.name in keep]
-    report = run(selected, workers=args.workers)
-    print(runner.matrix_text(report) + "\n\n" + runner.summary_text(report))
-    problems = report.problems()
-    print(f"\n{len(problems)} problem(s)" + (":" if problems else ""))
-    for line in problems:
-        print("  " + line)
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

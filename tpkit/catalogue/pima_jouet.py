@@ -7,6 +7,8 @@ from tpkit.catalogue.entries import mistake, variant
 
 A = "tp_pima_jouet"
 EXPERIMENT_CELLS = ()      # no ungraded experiment cell in this notebook
+# The cells with seed lines (the flakiness audit replaces each seed; it checks none is missing).
+SEEDED_CELLS = ("setup", "r2_pima_lineaire", "comparaison_sgd", "r3_pima", "r4_jouet")
 
 _LOAD = 'x, y, xt, yt = donnees["x"], donnees["y"], donnees["xt"], donnees["yt"]'
 _STD_RETURN = "    return (x_app - moyenne) / ecart_type, (x_test - moyenne) / ecart_type"

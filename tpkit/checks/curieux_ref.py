@@ -23,8 +23,10 @@ TRAIN_LOSS_MAX = 0.8
 # caught: catalogue entries entrainer_minibatch_fixe, minibatch_mb_oublie).
 MB_MIN_RISE_SHARE = 0.15
 # CNN (conv 8@5x5, max-pool 2, linear; step 0.2, 100 iterations, mb = 50): test accuracy 0.944-0.987
-# (another 30-seed run: 0.958-0.982); untrained about 0.33.
-CNN_TEST_ACC_MIN = 0.92
+# (another 30-seed run: 0.958-0.982); untrained about 0.33. The notebook's recipe alone, seeded right
+# before CNN() as its cell is, over 100 seeds: 0.927-0.984 (seed 10: 0.927, then 0.944), median 0.976.
+# 0.90, the value the notebook states (its visible check): nothing hidden is stricter than the statement.
+CNN_TEST_ACC_MIN = 0.90
 CNN_PARAMS_MIN, CNN_PARAMS_MAX = 1_000, 100_000
 
 MLP = """\

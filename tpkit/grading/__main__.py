@@ -10,7 +10,8 @@ Exports always cover the whole class of the gradebook: grading a subset updates 
 keeps the others (grades, statuses, times).
 
 Writes autograded/, feedback/<student>/<assignment>/<assignment>.html, exports/grades.csv (and
-exports/moodle_worksheet.csv), exports/grading_report.json, exports/logs/<student>.log; prints a line
+exports/moodle_worksheet.csv), exports/grading_report.json, exports/logs/<student>.log (exports/<assignment>/
+for an assignment other than the main one); prints a line
 per submission and a summary. A grading run first moves the previous exports into exports/precedent/
 and writes the new ones at its end: after a run that died, exports/ holds no stale grades.csv. Exit status: 0 when the run completed (failed submissions are reported,
 not errors), 2 when it could not start (no release, another run in progress, bad arguments), 1 on an

@@ -32,9 +32,11 @@ from traitlets import List
 from traitlets.utils.importstring import import_item
 from traitlets.config import Config
 
+from tpkit import paths
 from tpkit.grading import feedback
 from tpkit.grading.feedback import TEMPLATES
 from tpkit.grading.gradebook import GRADEBOOK_LOCK
+from tpkit.grading.options import exports_dir
 from tpkit.grading.preprocessors import (GetGradesFr, LimitedExecute, LimitOutputBytes, RepairGradedCells,
                                          SerializedAssignLatePenalties, SerializedOverwriteCells,
                                          SerializedSaveAutoGrades, StudentSafeOutputs)
@@ -263,9 +265,11 @@ class FeedbackExporter(SanitizedHTMLExporter):
         resources = super()._init_resources(resources)
         if "tpkit" not in resources:  # not the kit's grading command: the student's id and remarks
             student = str((resources.get("nbgrader") or {}).get("student", ""))
-            # the converters run from the course root: its exports/ holds the last grading report
+            assignment = str((resources.get("nbgrader") or {}).get("assignment") or paths.ASSIGNMENT)
+            # the converters run from the course root: the assignment's exports hold its last report
+            exports = exports_dir(Path("."), assignment)
             resources["tpkit"] = {"student": student,
-                                  "remarks": student_remarks(Path("exports"), student) if student else []}
+                                  "remarks": student_remarks(exports, student) if student else []}
         return resources
 
 

@@ -17,7 +17,7 @@ from typing import Optional
 
 import jinja2
 
-from tpkit import labels
+from tpkit import labels, paths
 from tpkit.grading.findings import CELL_TIMEOUT, MESSAGE_ONLY, NOT_EXECUTED
 from tpkit.grading.logs import student_log
 from tpkit.grading.options import Options, coursedir, load_config, step_folder
@@ -26,11 +26,11 @@ from tpkit.grading.results import FAILED, RunReport
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def question_label(grade_id: str) -> str:
-    """"Q2.3 pred" for a grade id; an answer cell (r2_pred) is named after its test cell (q2_pred);
-    the id itself when the source notebook does not know it."""
+def question_label(grade_id: str, assignment: str | None = None) -> str:
+    """"Q2.3 pred" for a grade id of `assignment` (default: the main one); an answer cell (r2_pred) is
+    named after its test cell (q2_pred); the id itself when the source notebook does not know it."""
     try:
-        found = labels.question_labels()
+        found = labels.question_labels(paths.source_notebook(assignment or paths.ASSIGNMENT))
     except OSError:
         return grade_id
     if grade_id not in found and grade_id[:1] == "r" and "q" + grade_id[1:] in found:

@@ -47,7 +47,20 @@ class Options:
 
     @property
     def exports(self) -> Path:
+        """This assignment's exports (grades, worksheet, report, class report, logs)."""
+        return exports_dir(self.root, self.assignment)
+
+    @property
+    def course_exports(self) -> Path:
+        """The course's exports folder: the run lock and the internal error log, for every assignment."""
         return self.root / "exports"
+
+
+def exports_dir(root: Path, assignment: str) -> Path:
+    """``exports/`` for the main assignment (its paths unchanged), ``exports/<assignment>/`` for each
+    other one: grading an assignment never overwrites another's grades, report or class report."""
+    base = Path(root) / "exports"
+    return base if assignment == paths.ASSIGNMENT else base / assignment
 
 
 def course_config(options: Options):

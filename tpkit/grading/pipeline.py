@@ -51,7 +51,7 @@ class GradingError(Exception):
 def run_lock(options: Options):
     """One grading or export run at a time on a course (:mod:`tpkit.grading.runlock`)."""
     try:
-        with runlock.course_lock(options.exports):
+        with runlock.course_lock(options.course_exports):
             yield
     except runlock.RunInProgress as exc:
         raise GradingError(str(exc)) from None
@@ -86,6 +86,7 @@ class Grader:
             except sandbox.SandboxUnavailable as exc:
                 raise GradingError(str(exc)) from None
         with run_lock(options), tempfile.TemporaryDirectory(prefix="tpkit-staging-") as staging:
+            options.exports.mkdir(parents=True, exist_ok=True)
             set_aside_previous_exports(options.exports)  # current ones are written at the end only
             # nbgrader's converters chdir to the course root themselves (process-wide)
             with contextlib.chdir(options.root):
@@ -210,7 +211,7 @@ class Grader:
         graded = step_folder(cfg, options, "autograded", student) / f"{options.notebook}.ipynb"
         if not graded.is_file():
             return self._failed(cfg, student, "erreur pendant la correction automatique (détails : "
-                                f"exports/logs/{student}.log)", expected, pre.messages)
+                                f"{(options.exports / 'logs' / student).relative_to(options.root)}.log)", expected, pre.messages)
         graded_nb = nbformat.read(str(graded), as_version=4)
         remarks = pre.messages + execution_findings(graded_nb, options.memory_mb)
         # files dropped at staging (links, code, packages) are attempts too

@@ -61,6 +61,9 @@ class MoodleWorksheetExport(ReportExportPlugin):
 
     def results_for_moodle(self, gradebook: Gradebook) -> dict:
         columns, points, results = self._gather(gradebook)
+        # questions named as in the assignment's notebook (the exports run from the course root)
+        names = question_names(columns, Path("source") / self.assignment[0] / f"{self.assignment[0]}.ipynb"
+                               if self.assignment else None)
         roster = read_roster(Path(self.roster).parent) if Path(self.roster).is_file() else {}
         out = {}
         for student, r in results.items():
@@ -70,8 +73,7 @@ class MoodleWorksheetExport(ReportExportPlugin):
                 continue
             final = r.status != FAILED and (self.provisional or not r.manual_pending)
             grade = r.grade20 if final else None
-            out[pid] = (grade, plain_text_to_html(moodle_comment(r, points, self.provisional,
-                                                                 question_names(columns))))
+            out[pid] = (grade, plain_text_to_html(moodle_comment(r, points, self.provisional, names)))
         return out
 
     def export(self, gradebook: Gradebook) -> None:
