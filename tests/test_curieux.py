@@ -151,18 +151,6 @@ def test_catalogue_command_knows_the_bonus():
     assert main(["--assignment", "tp_inconnu"]) == 2
 
 
-def test_flakiness_replaces_every_seed_line():
-    from tpkit.catalogue import flakiness
-    cells = flakiness.target(A).seeded_cells
-    base = runner.base_notebook(assignment=A)
-    before = {submissions.grade_id(c) for c in base.cells
-              if c.cell_type == "code" and flakiness.SEED_CALL.search(c.source)}
-    assert before == set(cells)
-    text = "\n".join(c.source for c in flakiness.seeded(base, 123, cells).cells if c.cell_type == "code")
-    calls = [m.group(0) for m in flakiness.SEED_CALL.finditer(text)]
-    assert calls and all(c.endswith("(123)") for c in calls)
-
-
 @pytest.mark.slow
 def test_reference_gets_full_marks_under_other_seeds_and_two_threads():
     """2 seeds with one torch thread, 1 with two (the full audit, 20 + 8 seeds, is in

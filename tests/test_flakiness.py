@@ -8,19 +8,26 @@ are in docs/catalogue.md. Two threads change the order of floating-point sums, n
 """
 import pytest
 
+from tpkit import paths, submissions
 from tpkit.catalogue import flakiness, runner
 
 SEEDS_1_THREAD = range(4)
 SEEDS_2_THREADS = range(1)
 
 
-def test_every_seed_line_is_replaced():
-    nb = flakiness.seeded(runner.base_notebook(), 123)
-    text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    calls = flakiness.SEED_CALL.findall(text)
-    assert len(calls) == 2 * len(flakiness.SEEDED_CELLS)
-    assert "seed(123)" in text and "manual_seed(123)" in text
-    assert not [c for c in flakiness.SEED_CALL.finditer(text) if not c.group(0).endswith("(123)")]
+@pytest.mark.parametrize("assignment", paths.assignments())
+def test_every_seed_line_is_replaced(assignment):
+    """Every assignment's audit finds a seed line in each cell it declares seeded, and no other."""
+    cells = flakiness.target(assignment).seeded_cells
+    base = runner.base_notebook(assignment=assignment)
+    seeded_before = {submissions.grade_id(c) for c in base.cells
+                     if c.cell_type == "code" and flakiness.SEED_CALL.search(c.source)}
+    assert seeded_before == set(cells)
+    text = "\n".join(c.source for c in flakiness.seeded(base, 123, cells).cells if c.cell_type == "code")
+    calls = [m.group(0) for m in flakiness.SEED_CALL.finditer(text)]
+    assert len(calls) >= len(cells) and all(c.endswith("(123)") for c in calls)
+    if assignment == paths.ASSIGNMENT:  # the setup cell and each training cell seed numpy and torch
+        assert len(calls) == 2 * len(cells) and "np.random.seed(123)" in text and "th.manual_seed(123)" in text
 
 
 @pytest.mark.slow

@@ -3,12 +3,11 @@ argument."""
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from tpkit import paths
 from tpkit.grading import __main__ as grading_main
-from tpkit.grading import export, options, results
-from tpkit.grading.results import StudentResult
+from tpkit.grading import export, options
+from test_export import old_exports  # tests/grading/test_export.py
 
 
 def test_no_user_namespaces_stops_with_a_french_message(tmp_path, monkeypatch, capsys):
@@ -33,18 +32,9 @@ def test_no_user_namespaces_stops_with_a_french_message(tmp_path, monkeypatch, c
 ASSIGNMENT = paths.ASSIGNMENT
 
 
-def _old_exports(exports: Path) -> None:
-    exports.mkdir(parents=True)
-    (exports / "grades.csv").write_text("student_id,total_20,status\nancien,12,ok\n")
-    (exports / "moodle_worksheet.csv").write_text("ancienne feuille\n")
-    report = results.RunReport(ASSIGNMENT, ["q1"], {"q1": 1.0}, 20.0,
-                                {"ancien": StudentResult("ancien", score=12.0, max_score=20.0)})
-    (exports / results.REPORT_NAME).write_text(report.to_json())
-
-
 def test_export_only_finds_the_report_set_aside(tmp_path, monkeypatch, capsys):
     exports = tmp_path / "exports"
-    _old_exports(exports)
+    old_exports(exports)
     export.set_aside_previous_exports(exports)
     seen = {}
 

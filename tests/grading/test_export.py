@@ -39,7 +39,8 @@ def test_grades_csv_escapes_student_text_not_numbers(tmp_path, monkeypatch):
     assert rows[3] == ["'-x", "1", "20", "ok"]
 
 
-def _old_exports(exports: Path) -> None:
+def old_exports(exports: Path) -> None:
+    """A previous run's exports (CSV, worksheet, report), also used by test_cli."""
     exports.mkdir(parents=True)
     (exports / "grades.csv").write_text("student_id,total_20,status\nancien,12,ok\n")
     (exports / "moodle_worksheet.csv").write_text("ancienne feuille\n")
@@ -50,7 +51,7 @@ def _old_exports(exports: Path) -> None:
 
 def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch):
     exports = tmp_path / "exports"
-    _old_exports(exports)
+    old_exports(exports)
 
     def crash(self, students, failures, staging):
         raise RuntimeError("plantage simulé")
@@ -58,7 +59,7 @@ def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch
     monkeypatch.setattr(pipeline.Grader, "_run", crash)
     with pytest.raises(RuntimeError):
         pipeline.grade(["s"], Options(root=tmp_path, workers=1))
-    for name in ("grades.csv", "moodle_worksheet.csv", results.REPORT_NAME):  # those _old_exports wrote
+    for name in ("grades.csv", "moodle_worksheet.csv", results.REPORT_NAME):  # those old_exports wrote
         assert not (exports / name).exists()
         assert (exports / "precedent" / name).is_file()
     readme = (exports / "precedent" / "LISEZMOI.txt").read_text(encoding="utf-8")

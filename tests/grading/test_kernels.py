@@ -16,6 +16,8 @@ import psutil
 import pytest
 from jupyter_client import BlockingKernelClient
 
+from test_sandbox import host_processes  # tests/grading/test_sandbox.py
+
 from tpkit.grading import kernels, sandbox
 
 try:
@@ -62,17 +64,6 @@ class Kernel:
         kernels.discard_kernel(self.k)
 
 
-def _host_processes(marker: str) -> list:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if any(marker in part for part in proc.info["cmdline"] or ()):
-                found.append(proc.pid)
-        except psutil.Error:
-            pass
-    return found
-
-
 PROBE = """
 import builtins, json, os, sys, numpy, torch
 print(json.dumps({
@@ -111,9 +102,9 @@ if os.fork() == 0:  # a double-forked daemon
     os._exit(0)
 """)
         deadline = time.monotonic() + 10
-        while not _host_processes(marker) and time.monotonic() < deadline:
+        while not host_processes(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _host_processes(marker), "the daemon did not start"
+        assert host_processes(marker), "the daemon did not start"
         assert kernels.stray_processes(first.k) >= 1
         dirty = first.json(PROBE)
         assert "laisse.txt" in dirty["tmp"] and dirty["shm"] == ["laisse.txt"]
@@ -122,9 +113,9 @@ if os.fork() == 0:  # a double-forked daemon
     finally:
         first.close()
     deadline = time.monotonic() + 10
-    while _host_processes(marker) and time.monotonic() < deadline:
+    while host_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _host_processes(marker) == [], "the daemon outlived its submission"
+    assert host_processes(marker) == [], "the daemon outlived its submission"
 
     second = Kernel()
     try:

@@ -83,7 +83,7 @@ def box(tmp_path):
         b.close()
 
 
-def _pids_running(marker: str) -> list:
+def host_processes(marker: str) -> list:
     """Host processes whose command line contains marker (leftovers of a sandbox)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
@@ -333,7 +333,7 @@ def test_fork_bomb_contained_and_next_sandbox_works(box):
     inside = int(proc.stdout.split()[-1])
     assert 8 < inside <= processes
     time.sleep(0.3)
-    assert _pids_running(marker) == []
+    assert host_processes(marker) == []
     again = Box(b.workdir.parent / "again", uid=b.uid)  # same uid: its process count is back to 0
     assert again.run("print('ok')").stdout.strip() == "ok"
 
@@ -373,7 +373,7 @@ def test_daemons_die_with_the_sandbox(box, tmp_path):
     time.sleep(3)
     for x in (a, b, c):
         assert not (x.workdir / "daemon-was-here").exists()
-    assert _pids_running(marker) == []
+    assert host_processes(marker) == []
 
 
 def test_file_size_limit(box):

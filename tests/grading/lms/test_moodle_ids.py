@@ -9,18 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tpkit import paths
 from tpkit.grading import csvsafe
 from tpkit.grading.lms import moodle
 from tpkit.grading.lms.moodle import (
-    import_moodle_zip,
     participant_id_from_student_id,
     read_roster,
     student_id_for,
 )
 from tpkit.grading.lms.moodle.fixtures import minimal_notebook, write_moodle_zip
-
-ASSIGNMENT = paths.ASSIGNMENT
+from moodle_sample import ASSIGNMENT, CLASS, NB, NB_A, import_zip  # tests/grading/lms/moodle_sample.py
 
 
 NB_NAME = f"{ASSIGNMENT}.ipynb"
@@ -44,27 +41,6 @@ def test_moodle_roster_escapes_names_and_reads_them_back(tmp_path):
     assert roster["p1234567"].full_name == name and roster["p1234568"].full_name == "+Zoé"
 
 
-
-NB = f"{ASSIGNMENT}.ipynb"
-
-
-NB_A = minimal_notebook("a = 1")
-
-
-NB_B = minimal_notebook("b = 2")
-
-
-CLASS = {
-    "Élodie Lefèvre": (1234567, NB_A),
-    "Jean-Noël D'Arcy": (1234568, NB_B),
-    "Zoë van der Berg": (1234569, minimal_notebook("z = 'ë'")),
-}
-
-
-def _import(zip_path, tmp_path, **kw):
-    return import_moodle_zip(zip_path, tmp_path / "submitted", ASSIGNMENT, NB, **kw)
-
-
 def test_student_id_scheme():
     assert student_id_for(1234567) == student_id_for("1234567") == "p1234567"
     assert participant_id_from_student_id("p1234567") == "1234567"
@@ -76,7 +52,7 @@ def test_student_id_scheme():
 
 def test_roster(tmp_path):
     z = write_moodle_zip(tmp_path / "dl.zip", CLASS)
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert res.roster_path == tmp_path / "submitted" / "moodle_roster.csv"
     with open(res.roster_path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -95,6 +71,6 @@ def test_roster(tmp_path):
 def test_roster_is_merged_across_downloads(tmp_path):
     a = write_moodle_zip(tmp_path / "a.zip", dict(list(CLASS.items())[:2]))
     b = write_moodle_zip(tmp_path / "b.zip", {"Zoë van der Berg": (1234569, NB_A)})
-    _import(a, tmp_path)
-    _import(b, tmp_path)
+    import_zip(a, tmp_path)
+    import_zip(b, tmp_path)
     assert sorted(read_roster(tmp_path / "submitted")) == ["p1234567", "p1234568", "p1234569"]

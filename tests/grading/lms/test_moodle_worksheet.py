@@ -12,7 +12,8 @@ from tpkit.grading.lms import moodle
 from tpkit.grading.lms.moodle import (
     fill_worksheet,
 )
-from tpkit.grading.lms.moodle.fixtures import minimal_notebook, write_worksheet
+from tpkit.grading.lms.moodle.fixtures import write_worksheet
+from moodle_sample import CLASS  # tests/grading/lms/moodle_sample.py
 
 
 def _rows(path: Path) -> list:
@@ -27,19 +28,6 @@ def test_moodle_worksheet_comment_escaped_grade_a_number(tmp_path):
     assert rows["Participant 1234567"][4] == "0.00"  # a number, clamped: never escaped
     assert rows["Participant 1234567"][-1] == "'=cmd|' /C calc'!A0"
     assert rows["Participant 1234568"][4] == "15.50" and rows["Participant 1234568"][-1] == "Bien."
-
-
-NB_A = minimal_notebook("a = 1")
-
-
-NB_B = minimal_notebook("b = 2")
-
-
-CLASS = {
-    "Élodie Lefèvre": (1234567, NB_A),
-    "Jean-Noël D'Arcy": (1234568, NB_B),
-    "Zoë van der Berg": (1234569, minimal_notebook("z = 'ë'")),
-}
 
 
 def _read_csv(path: Path) -> list[list[str]]:

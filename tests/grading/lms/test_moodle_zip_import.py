@@ -15,32 +15,11 @@ from tpkit.grading.lms.moodle import (
     import_moodle_zip,
     read_roster,
 )
-from tpkit.grading.lms.moodle.fixtures import minimal_notebook, write_moodle_zip
-
-ASSIGNMENT = "tp_reseaux_neurones"
-
-
-NB = f"{ASSIGNMENT}.ipynb"
+from tpkit.grading.lms.moodle.fixtures import write_moodle_zip
+from moodle_sample import ASSIGNMENT, CLASS, NB, NB_A, NB_B, import_zip  # tests/grading/lms/moodle_sample.py
 
 
 ROOT = paths.ROOT
-
-
-NB_A = minimal_notebook("a = 1")
-
-
-NB_B = minimal_notebook("b = 2")
-
-
-CLASS = {
-    "Élodie Lefèvre": (1234567, NB_A),
-    "Jean-Noël D'Arcy": (1234568, NB_B),
-    "Zoë van der Berg": (1234569, minimal_notebook("z = 'ë'")),
-}
-
-
-def _import(zip_path, tmp_path, **kw):
-    return import_moodle_zip(zip_path, tmp_path / "submitted", ASSIGNMENT, NB, **kw)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -53,7 +32,7 @@ def test_both_layouts_and_name_encodings(tmp_path, layout, names):
     z = write_moodle_zip(tmp_path / "dl.zip", CLASS, layout=layout, names=names)
     if names != "utf8":  # really stored without the UTF-8 flag
         assert all(not i.flag_bits & 0x800 for i in zipfile.ZipFile(z).infolist())
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert res.ok, res.notes()
     assert res.layout == layout
     assert res.mapping == {"1234567": "p1234567", "1234568": "p1234568", "1234569": "p1234569"}
@@ -78,7 +57,7 @@ def test_timestamp_is_read_by_nbgrader(tmp_path):
     from nbgrader.utils import parse_utc
 
     z = write_moodle_zip(tmp_path / "dl.zip", CLASS, date_time=(2024, 11, 5, 23, 59, 58))
-    res = _import(z, tmp_path, timezone="Europe/Paris")
+    res = import_zip(z, tmp_path, timezone="Europe/Paris")
     ts = (tmp_path / "submitted/p1234567" / ASSIGNMENT / "timestamp.txt").read_text()
     assert ts == "2024-11-05 23:59:58 Europe/Paris" == res.submissions["p1234567"].timestamp
     assert str(parse_utc(ts)) == "2024-11-05 22:59:58"
@@ -86,7 +65,7 @@ def test_timestamp_is_read_by_nbgrader(tmp_path):
 
 def test_decomposed_accents_from_macos_are_normalized(tmp_path):
     z = write_moodle_zip(tmp_path / "dl.zip", CLASS, nfd=True)
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert res.submissions["p1234567"].full_name == "Élodie Lefèvre"
     assert res.roster_path.read_text(encoding="utf-8").count("Élodie Lefèvre") >= 1
 
@@ -95,7 +74,7 @@ def test_decomposed_accents_from_macos_are_normalized(tmp_path):
 @pytest.mark.parametrize("handed_in", [f"{ASSIGNMENT} (1).ipynb", "TP_Dupont.ipynb", "Untitled.IPYNB"])
 def test_single_renamed_notebook_is_imported_under_the_expected_name(tmp_path, layout, handed_in):
     z = write_moodle_zip(tmp_path / "dl.zip", {"Jean-Noël D'Arcy": (1234568, {handed_in: NB_B})}, layout=layout)
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     s = res.submissions["p1234568"]
     assert s.renamed and s.original_name == handed_in
     assert (tmp_path / "submitted/p1234568" / ASSIGNMENT / NB).read_bytes() == NB_B
@@ -109,7 +88,7 @@ def test_single_renamed_notebook_is_imported_under_the_expected_name(tmp_path, l
 def test_notebook_in_a_subfolder_is_moved_to_the_top(tmp_path):
     files = {f"TP/rendu/{NB}": NB_A, "TP/rendu/donnees.csv": b"1,2\n"}
     z = write_moodle_zip(tmp_path / "dl.zip", {"Élodie Lefèvre": (1234567, files)})
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     s = res.submissions["p1234567"]
     assert s.renamed and s.original_name == f"TP/rendu/{NB}"
     assert (tmp_path / "submitted/p1234567" / ASSIGNMENT / NB).read_bytes() == NB_A
@@ -119,7 +98,7 @@ def test_notebook_in_a_subfolder_is_moved_to_the_top(tmp_path):
 def test_several_notebooks_prefer_the_expected_name(tmp_path):
     files = {"brouillon.ipynb": NB_B, NB: NB_A, f"{ASSIGNMENT} (1).ipynb": NB_B}
     z = write_moodle_zip(tmp_path / "dl.zip", {"Élodie Lefèvre": (1234567, files)})
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert res.ok
     s = res.submissions["p1234567"]
     assert not s.renamed and s.dest_path.read_bytes() == NB_A
@@ -128,7 +107,7 @@ def test_several_notebooks_prefer_the_expected_name(tmp_path):
 def test_several_notebooks_case_insensitive_match(tmp_path):
     files = {"brouillon.ipynb": NB_B, "TP_Reseaux_Neurones.ipynb": NB_A}
     z = write_moodle_zip(tmp_path / "dl.zip", {"Élodie Lefèvre": (1234567, files)})
-    s = _import(z, tmp_path).submissions["p1234567"]
+    s = import_zip(z, tmp_path).submissions["p1234567"]
     assert s.renamed and s.original_name == "TP_Reseaux_Neurones.ipynb" and s.dest_path.read_bytes() == NB_A
 
 
@@ -138,7 +117,7 @@ def test_several_notebooks_case_insensitive_match(tmp_path):
 ])
 def test_several_notebooks_without_a_clear_choice_are_flagged(tmp_path, files):
     z = write_moodle_zip(tmp_path / "dl.zip", {"Zoë van der Berg": (1234569, files), "Élodie Lefèvre": (1234567, NB_A)})
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert list(res.submissions) == ["p1234567"]  # the other student is unaffected
     [p] = res.problems
     assert p.kind == "ambiguous" and p.participant_id == "1234569" and p.student_id == "p1234569"
@@ -156,7 +135,7 @@ def test_no_notebook_and_other_files(tmp_path):
         "Élodie Lefèvre": (1234567, {NB: NB_A, "figure.png": b"\x89PNG", "data/x.npz": b"PK"}),
     }
     z = write_moodle_zip(tmp_path / "dl.zip", subs)
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert list(res.submissions) == ["p1234567"]
     [p] = res.problems
     assert p.kind == "no_notebook" and p.participant_id == "1234568" and len(p.entries) == 2
@@ -174,7 +153,7 @@ def test_macosx_checkpoints_and_hidden_files_are_ignored(tmp_path):
         ".DS_Store": b"\x00",
     }
     z = write_moodle_zip(tmp_path / "dl.zip", {"Élodie Lefèvre": (1234567, NB_A)}, extra_entries=extra)
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert res.ok, res.notes()  # the checkpoint does not make the submission ambiguous
     assert res.submissions["p1234567"].dest_path.read_bytes() == NB_A
     assert sorted(i.reason for i in res.ignored) == [
@@ -190,7 +169,7 @@ def test_unattributable_entries_are_reported(tmp_path):
         "Élodie Lefèvre_1234567_onlinetext_/onlinetext.html": b"<p>x</p>",
     }
     z = write_moodle_zip(tmp_path / "dl.zip", CLASS, extra_entries=extra)
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert len(res.submissions) == 3
     kinds = sorted((p.kind, p.entries[0]) for p in res.problems)
     assert [k for k, _ in kinds] == ["no_participant_id"] * 4
@@ -201,7 +180,7 @@ def test_unattributable_entries_are_reported(tmp_path):
 def test_online_text_submission_is_ignored(tmp_path):
     extra = {"Élodie Lefèvre_1234567_assignsubmission_onlinetext_onlinetext.html": b"<p>x</p>"}
     z = write_moodle_zip(tmp_path / "dl.zip", {"Élodie Lefèvre": (1234567, NB_A)}, extra_entries=extra)
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert res.ok and [i.reason for i in res.ignored] == ["not a file submission (assignsubmission_onlinetext)"]
 
 
@@ -240,31 +219,31 @@ def test_rezipped_in_an_extra_top_folder(tmp_path):
     with zipfile.ZipFile(inner) as src, zipfile.ZipFile(z, "w") as dst:
         for info in src.infolist():
             dst.writestr("TP réseaux - Rendu/" + info.filename, src.read(info))
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert res.ok and len(res.submissions) == 3
 
 
 def test_invalid_notebook_is_copied_as_is(tmp_path):
     # Deciding what to do with broken JSON is the pre-check's job, not the import's.
     z = write_moodle_zip(tmp_path / "dl.zip", {"Élodie Lefèvre": (1234567, b'{"cells": [')})
-    res = _import(z, tmp_path)
+    res = import_zip(z, tmp_path)
     assert res.submissions["p1234567"].dest_path.read_bytes() == b'{"cells": ['
 
 
 def test_not_a_zip(tmp_path):
     (tmp_path / "x.zip").write_bytes(b"not a zip")
     with pytest.raises(zipfile.BadZipFile):
-        _import(tmp_path / "x.zip", tmp_path)
+        import_zip(tmp_path / "x.zip", tmp_path)
 
 
 def test_reimport_is_idempotent(tmp_path):
     subs = dict(CLASS)
     subs["Mathéo Núñez"] = (1234570, {"a.ipynb": NB_A, "b.ipynb": NB_B})  # ambiguous
     z = write_moodle_zip(tmp_path / "dl.zip", subs, extra_entries={"stray.txt": b"x"})
-    first = _import(z, tmp_path)
+    first = import_zip(z, tmp_path)
     before = _tree(tmp_path / "submitted")
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "submitted").rglob("*") if p.is_file()}
-    second = _import(z, tmp_path)
+    second = import_zip(z, tmp_path)
     assert _tree(tmp_path / "submitted") == before
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "submitted").rglob("*") if p.is_file()} == mtimes
     assert not any(s.changed for s in second.submissions.values())
@@ -273,10 +252,10 @@ def test_reimport_is_idempotent(tmp_path):
 
 
 def test_new_download_updates_a_resubmitted_notebook(tmp_path):
-    _import(write_moodle_zip(tmp_path / "a.zip", CLASS), tmp_path)
+    import_zip(write_moodle_zip(tmp_path / "a.zip", CLASS), tmp_path)
     subs = dict(CLASS)
     subs["Élodie Lefèvre"] = (1234567, NB_B, (2024, 3, 13, 9, 0, 0))
-    res = _import(write_moodle_zip(tmp_path / "b.zip", subs), tmp_path)
+    res = import_zip(write_moodle_zip(tmp_path / "b.zip", subs), tmp_path)
     assert res.submissions["p1234567"].changed and not res.submissions["p1234568"].changed
     d = tmp_path / "submitted/p1234567" / ASSIGNMENT
     assert (d / NB).read_bytes() == NB_B and (d / "timestamp.txt").read_text() == "2024-03-13 09:00:00"
