@@ -205,7 +205,8 @@ def grade_class(scratch: Path, k: int, workers: int, args, per_notebook) -> dict
     print(f"  CPU: grading process {own:.1f} s ({own / k:.2f} s per submission, imports included), kernels "
           f"{kern:.1f} s ({kern / k:.2f}); together {(own + kern) / k:.2f} s per submission"
           + (f" against the floor's {total / k:.2f}: overhead o = {(own + kern - total) / k:.2f} s"
-             if not args.skip_floor else ""), flush=True)
+             if not args.skip_floor else "")
+          + f"; cores busy {100 * (own + kern) / (wall * cores):.0f} % of the wall time", flush=True)
     if args.compare_sandbox:
         print(f"  sandbox overhead {100 * (wall / bare - 1):+.1f} % (target <= +15 %)", flush=True)
     if args.cold:

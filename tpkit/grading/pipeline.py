@@ -64,6 +64,13 @@ def _remove_outputs(cfg, options: Options, student: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _notebook_size(pre: precheck.Precheck) -> int:
+    try:
+        return pre.staged.stat().st_size
+    except (AttributeError, OSError):
+        return 0
+
+
 class Grader:
     """One grading run over a list of students (see the module docstring)."""
 
@@ -135,6 +142,9 @@ class Grader:
             report.results[student] = result
             self._report_progress(result)
 
+        # longest first (a notebook's size grows with what its student wrote and ran): the run does
+        # not end on one long notebook while the other workers have nothing left to do
+        queue = collections.deque(sorted(queue, key=lambda item: -_notebook_size(item[1])))
         qlock = threading.Lock()
 
         def worker():
