@@ -7,7 +7,6 @@ import subprocess
 import sys
 import unicodedata
 
-import nbformat
 import pytest
 
 from tpkit import execution, paths
@@ -49,10 +48,10 @@ def _solution_lines(nb):
     for c in nb.cells:
         meta = c.metadata.get("nbgrader", {})
         if not meta.get("solution"):
-            outside.update(l.strip() for l in c.source.splitlines())
+            outside.update(line.strip() for line in c.source.splitlines())
             continue
         if c.cell_type == "markdown":
-            inside.update(l.strip() for l in c.source.splitlines())
+            inside.update(line.strip() for line in c.source.splitlines())
             continue
         region = False
         for line in c.source.splitlines():
@@ -65,7 +64,7 @@ def _solution_lines(nb):
             else:
                 outside.add(line.strip())
     shown = "\n".join(outside)
-    return {l for l in inside - outside if len(l) >= 8 and l not in shown}
+    return {line for line in inside - outside if len(line) >= 8 and line not in shown}
 
 
 def test_release_leaks_no_solution_and_no_hidden_test():
@@ -73,7 +72,7 @@ def test_release_leaks_no_solution_and_no_hidden_test():
     release_text = "\n".join(c.source for c in read(paths.RELEASE_NOTEBOOK).cells)
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "tpkit", "verifier("):
         assert marker not in release_text
-    leaked = [l for l in _solution_lines(source) if l in release_text]
+    leaked = [line for line in _solution_lines(source) if line in release_text]
     assert not leaked, leaked
     raw = paths.RELEASE_NOTEBOOK.read_text(encoding="utf-8")
     assert "BEGIN SOLUTION" not in raw and "HIDDEN" not in raw

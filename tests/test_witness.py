@@ -78,7 +78,7 @@ def test_models_optimizers_and_pushes():
     ns = {"mlp": model, "opt": opt}
     w = witness(ns)
     info = w.get("mlp").module()
-    assert [(l.in_features, l.out_features) for l in info.linears] == [(3, 4), (4, 2)]
+    assert [(lin.in_features, lin.out_features) for lin in info.linears] == [(3, 4), (4, 2)]
     assert info.c1 is None and len(info.params) == 4
     (found,) = w.optimizers()
     assert isinstance(found, OptimizerInfo) and found.is_sgd and found.groups[0]["hyper"]["lr"] == 0.5

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbclient
 import nbformat
+from nbgrader import utils
 
 from tpkit import paths
 from tpkit.environment import kernel_variables
@@ -75,9 +76,9 @@ def results(nb) -> dict[str, Result]:
     """Per-test-cell results of an executed notebook (autograded cells only)."""
     out = {}
     for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if not meta.get("grade") or cell.cell_type != "code":
+        if cell.cell_type != "code" or not utils.is_grade(cell):
             continue
+        meta = cell.metadata.nbgrader
         message = ""
         for o in cell.get("outputs", []):
             if o.output_type == "error":
@@ -85,5 +86,7 @@ def results(nb) -> dict[str, Result]:
             elif o.output_type == "stream" and o.name == "stderr" and not message:
                 message = "stderr: " + o.text.strip()[:300]
         pts = float(meta.get("points", 0))
-        out[meta["grade_id"]] = Result(meta["grade_id"], 0.0 if message else pts, pts, message)
+        # test cells are scored by nbgrader's own rule (an error or stderr output: 0)
+        score = pts if utils.is_solution(cell) and not message else utils.determine_grade(cell)[0]
+        out[meta["grade_id"]] = Result(meta["grade_id"], 0.0 if message else float(score), pts, message)
     return out

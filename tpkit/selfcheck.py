@@ -76,8 +76,8 @@ def rows(nb) -> str:
     written = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
                if c.cell_type == "markdown" and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
     found = labels.labels_of(nb)
-    return "\n".join(f"    ({l.number!r}, {l.title!r}, {l.points:g}, {l.grade_id in written}),"
-                      for l in sorted(found.values(), key=lambda l: l.order))
+    return "\n".join(f"    ({q.number!r}, {q.title!r}, {q.points:g}, {q.grade_id in written}),"
+                      for q in sorted(found.values(), key=lambda q: q.order))
 
 
 def code_source(nb) -> str:

@@ -258,16 +258,17 @@ def _prewarm() -> None:
 def serve(root: Path) -> None:
     spec = json.loads((root / "spec.json").read_text(encoding="utf-8"))
     import importlib
-    import matplotlib
+    import matplotlib  # noqa: F401  (imported once in the server, before the forks)
     import numpy  # noqa: F401
     import torch
     torch.set_num_threads(1)   # the server computes on one thread: a fork never copies a thread pool
-    from tpkit.checks import imposed, questions, reference as ref
+    from tpkit.checks import imposed, reference as ref
+    from tpkit.checks.reseaux.section3_descent import gd_reference
     probes = importlib.import_module(spec["probes"]).PROBES if spec["probes"] else {}
     ref.data(), ref.tensors()
     if spec["threads"] == 1:  # the checks' reference descent, as the first q3_descente would compute it
         cell = imposed.values()["r3_descente"]
-        questions._gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
+        gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
     _prewarm()
     shell = _make_shell()
     os.chdir(_workdir(spec, root, "work-base"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import importlib
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -51,11 +50,8 @@ def score(nb, pattern: str | None = None) -> dict:
     """Per-test-cell results as `nbgrader autograde` gives them with the course's configuration:
     `execution.results` after the IgnorePattern preprocessor."""
     if pattern:
-        nb = copy.deepcopy(nb)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs = [o for o in cell.outputs if not (
-                    o.output_type == "stream" and o.name == "stderr" and re.search(pattern, o.text))]
+        from nbgrader.preprocessors import IgnorePattern
+        nb, _ = IgnorePattern(pattern=pattern, enabled=True).preprocess(copy.deepcopy(nb), {})
     return execution.results(nb)
 
 

@@ -12,15 +12,15 @@ Authoring stays nbgrader's: a hidden test cell reads
   :func:`verifier` runs the same :func:`run_check` over an in-process transport. The student's code
   shares that process and could tamper with it: use it for validation, not for grades.
 
-On failure the question's repair puts reference values in the notebook (see ``questions``).
+On failure the question's repair puts reference values in the notebook (see :mod:`tpkit.checks.reseaux`).
 """
 from __future__ import annotations
 
 from typing import Optional
 
-from tpkit.checks import curieux  # noqa: F401  (registers the checks of tp_soyez_curieux)
-from tpkit.checks.questions import CHECKS, REPAIRS
-from tpkit.checks import pima_jouet  # noqa: F401,E402  (registers the checks of tp_pima_jouet)
+# importing each assignment's checks registers them
+from tpkit.checks import reseaux, curieux, pima_jouet  # noqa: F401  (reseaux first: registration order unchanged)
+from tpkit.checks.registry import CHECKS, REPAIRS
 from tpkit.checks.tools import CheckFailed, quiet
 from tpkit.witness import LocalTransport, Witness, WitnessError
 from tpkit.witness import agent

@@ -17,22 +17,6 @@ from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
 
 
-def _train(params, forward, X, Y, niter, step=ref.STEP, batch=None, gen=None):
-    opt = torch.optim.SGD(params, lr=step)
-    losses = []
-    for _ in range(niter):
-        if batch:
-            idx = torch.randint(X.shape[0], (batch,), generator=gen)
-            loss = ref.cout(Y[idx], forward(X[idx]))
-        else:
-            loss = ref.cout(Y, forward(X))
-        losses.append(loss.item())
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return losses
-
-
 def run_seed(seed: int, niter_mb: int = 1000) -> dict:
     D, R = ref.data(), ref.tensors()
     X, Y, Xt = R["X"], R["Y"], R["Xt"]
@@ -50,21 +34,21 @@ def run_seed(seed: int, niter_mb: int = 1000) -> dict:
                              scale=ref.MLP_INIT_SCALE)
     B1 = torch.zeros(1, ref.NB_HIDDEN, dtype=torch.float64, requires_grad=True)
     B2 = torch.zeros(1, ref.P, dtype=torch.float64, requires_grad=True)
-    _train([W1, B1, W2, B2], lambda x: ref.pred2(x, W1, B1, W2, B2), X, Y, ref.NITER)
+    ref.train([W1, B1, W2, B2], lambda x: ref.pred2(x, W1, B1, W2, B2), X, Y, ref.NITER)
     with torch.no_grad():
         out["mlp_manual_test_acc"] = ref.accuracy(ref.pred2(Xt, W1, B1, W2, B2), D["yt"])
         out["mlp_manual_W1_std"] = float(W1.std())
     # nn.Module MLP (torch's default initialisation, seeded)
     torch.manual_seed(seed)
     mlp = ref.MLP()
-    _train(list(mlp.parameters()), mlp, X, Y, ref.NITER)
+    ref.train(list(mlp.parameters()), mlp, X, Y, ref.NITER)
     with torch.no_grad():
         out["mlp_test_acc"] = ref.accuracy(mlp(Xt), D["yt"])
     # minibatch SGD
     torch.manual_seed(seed)
     mlp = ref.MLP()
     gen = torch.Generator().manual_seed(seed)
-    losses = _train(list(mlp.parameters()), mlp, X, Y, niter_mb, batch=ref.MB, gen=gen)
+    losses = ref.train(list(mlp.parameters()), mlp, X, Y, niter_mb, batch=ref.MB, gen=gen)
     out["mb_rise_share"] = sum(b > a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
     with torch.no_grad():
         out["mb_test_acc"] = ref.accuracy(mlp(Xt), D["yt"])
@@ -76,12 +60,17 @@ MEASURED = ("gd_init_loss_gap", "gd_final_loss", "gd_rises", "gd_test_acc", "mlp
             "mlp_manual_W1_std", "mlp_test_acc", "mb_rise_share", "mb_test_acc")
 
 
-def report(rows: list[dict]) -> str:
-    lines = [f"| quantity | min | median | max | threshold | margin |", "|---|---|---|---|---|---|"]
-    for key in MEASURED:
-        limit = T.LIMITS[key]
+def report(rows: list[dict], limits: dict = T.LIMITS, measured=MEASURED) -> str:
+    """Markdown table: each measured quantity's spread next to its limit (``limits``: name -> Limit;
+    a quantity without one is shown without threshold)."""
+    lines = ["| quantity | min | median | max | threshold | margin |", "|---|---|---|---|---|---|"]
+    for key in measured:
         vals = [r[key] for r in rows]
         lo, med, hi = min(vals), statistics.median(vals), max(vals)
+        limit = limits.get(key)
+        if limit is None:
+            lines.append(f"| {key} | {lo:.4g} | {med:.4g} | {hi:.4g} | — | — |")
+            continue
         margin = min(limit.margin(lo), limit.margin(hi))
         if limit.kind == "range":
             shown = f"in [{limit.value[0]:g}, {limit.value[1]:g}]"

@@ -14,7 +14,7 @@ import torch
 from tpkit.checks import pima_jouet as pj
 from tpkit.checks import reference as ref
 from tpkit.checks import calibration as base
-from tpkit.checks.calibration import _train
+from tpkit.checks.thresholds import Limit
 
 
 def _mlp(d, h, p):
@@ -39,13 +39,13 @@ def run_seed(seed: int) -> dict:
         out["pima_lin_test_acc"] = ref.accuracy(ref.pred(P["Xt"], W, B), Tt["pima"]["yt"])
     torch.manual_seed(seed)
     mlp = _mlp(7, pj.NB_HIDDEN, 2)
-    _train(list(mlp.parameters()), mlp, P["X"], P["Y"], 200, step=0.1)
+    ref.train(list(mlp.parameters()), mlp, P["X"], P["Y"], 200, step=0.1)
     with torch.no_grad():
         out["pima_mlp_test_acc"] = ref.accuracy(mlp(P["Xt"]), Tt["pima"]["yt"])
     torch.manual_seed(seed)
     mlp = _mlp(7, pj.NB_HIDDEN, 2)
     gen = torch.Generator().manual_seed(seed)
-    losses = _train(list(mlp.parameters()), mlp, P["X"], P["Y"], 1000, step=0.05, batch=pj.MB, gen=gen)
+    losses = ref.train(list(mlp.parameters()), mlp, P["X"], P["Y"], 1000, step=0.05, batch=pj.MB, gen=gen)
     out["pima_mb_rise_share"] = sum(b > a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
     with torch.no_grad():
         out["pima_mb_test_acc"] = ref.accuracy(mlp(P["Xt"]), Tt["pima"]["yt"])
@@ -57,30 +57,26 @@ def run_seed(seed: int) -> dict:
         out["toy_lin_test_acc"] = ref.accuracy(ref.pred(Xt, W, B), D["yt"])
     torch.manual_seed(seed)
     mlp = _mlp(2, 100, 3)
-    _train(list(mlp.parameters()), mlp, X, Y, 500, step=1.0)
+    ref.train(list(mlp.parameters()), mlp, X, Y, 500, step=1.0)
     with torch.no_grad():
         out["toy_mlp_test_acc"] = ref.accuracy(mlp(Xt), D["yt"])
     return out
 
 
-LIMITS = {  # measured quantity -> (threshold, "min" if the threshold is a lower bound)
-    "pima_lin_final_loss": (None, None),
-    "pima_lin_test_acc": (pj.PIMA_LIN_TEST_ACC_MIN, "min"),
-    "pima_mlp_test_acc": (pj.PIMA_MLP_TEST_ACC_MIN, "min"),
-    "pima_mb_rise_share": (None, None),
-    "pima_mb_test_acc": (pj.PIMA_MB_TEST_ACC_MIN, "min"),
-    "toy_lin_test_acc": (None, None),
-    "toy_mlp_test_acc": (pj.TOY_MLP_TEST_ACC_MIN, "min"),
+MEASURED = ("pima_lin_final_loss", "pima_lin_test_acc", "pima_mlp_test_acc", "pima_mb_rise_share",
+            "pima_mb_test_acc", "toy_lin_test_acc", "toy_mlp_test_acc")
+#: The thresholds of tp_pima_jouet's checks (tpkit.checks.pima_jouet) that this script measures.
+LIMITS = {
+    "pima_lin_test_acc": Limit(pj.PIMA_LIN_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
+    "pima_mlp_test_acc": Limit(pj.PIMA_MLP_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
+    "pima_mb_test_acc": Limit(pj.PIMA_MB_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
+    "toy_mlp_test_acc": Limit(pj.TOY_MLP_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
 }
 
 
 def report(rows: list[dict]) -> str:
     """The main calibration's table, with this assignment's quantities and thresholds."""
-    saved, base.LIMITS = base.LIMITS, LIMITS
-    try:
-        return base.report(rows)
-    finally:
-        base.LIMITS = saved
+    return base.report(rows, LIMITS, MEASURED)
 
 
 def main(argv=None):

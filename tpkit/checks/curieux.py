@@ -16,7 +16,9 @@ import torch
 
 from tpkit.checks import curieux_ref as C
 from tpkit.checks import reference as ref
-from tpkit.checks.questions import _gen, _is_module, _softmax_diagnosis, _student_rate, check, repair
+from tpkit.checks.common import gen as _gen, is_module as _is_module, softmax_diagnosis as _softmax_diagnosis
+from tpkit.checks.common import student_rate as _student_rate
+from tpkit.checks.registry import check, repair
 from tpkit.checks.tools import as_float64, call, close, fail, get, number_list, student_call
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
@@ -142,15 +144,7 @@ def _local_copy(params: list, d: int, h: int, p: int) -> torch.nn.Module:
 
 
 def _reference_losses(net, X, Y, niter, step):
-    opt = torch.optim.SGD(net.parameters(), lr=step)
-    losses = []
-    for _ in range(niter):
-        loss = ref.cout(Y, net(X))
-        losses.append(loss.item())
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return losses
+    return ref.train(list(net.parameters()), net, X, Y, niter, step)
 
 
 @check("q6_entrainer")

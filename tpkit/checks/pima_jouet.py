@@ -18,8 +18,11 @@ import torch
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
-from tpkit.checks.questions import (_check_asked_values, _gen, _grad_flows, _is_module, _linear_layers,
-                                    _softmax_diagnosis, _student_output, _student_rate, check, repair)
+from tpkit.checks.common import (check_asked_values as _check_asked_values, gen as _gen, grad_flows as _grad_flows,
+                                 is_module as _is_module, linear_layers as _linear_layers,
+                                 softmax_diagnosis as _softmax_diagnosis, student_output as _student_output,
+                                 student_rate as _student_rate)
+from tpkit.checks.registry import check, repair
 from tpkit.checks.tools import (require_loaded_arrays, all_finite, as_float64, call, close, fail, get, number_list,
                                 require_number, require_shape, require_tensor, student_call)
 

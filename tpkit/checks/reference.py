@@ -99,8 +99,30 @@ def statement_init(seed: int, d: int, p: int = P):
     return W, torch.zeros(1, p, dtype=torch.float64, requires_grad=True)
 
 
+def train(params, forward, X, Y, niter, step=None, batch=None, gen=None) -> list:
+    """The reference training loop: plain SGD (``torch.optim.SGD``, lr = ``step``, default the TP's
+    imposed step) on the cost of ``forward`` over (X, Y), full batch or ``batch`` rows drawn with
+    ``gen``; returns the costs."""
+    step = imposed.get(*_IMPOSED["STEP"]) if step is None else step
+    opt = torch.optim.SGD(params, lr=step)
+    losses = []
+    for _ in range(niter):
+        if batch:
+            idx = torch.randint(X.shape[0], (batch,), generator=gen)
+            loss = cout(Y[idx], forward(X[idx]))
+        else:
+            loss = cout(Y, forward(X))
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return losses
+
+
 def gradient_descent(X, Y, W, B, step=None, niter=None):
-    """Full-batch gradient descent of the linear model; returns (losses, W, B)."""
+    """Full-batch gradient descent of the linear model; returns (losses, W, B). The statement's own
+    update (``W -= step * W.grad``), not :func:`train`: a descent with step = 1 amplifies rounding, and
+    the checks compare students' trajectories with this one."""
     step = imposed.get("r3_descente", "step") if step is None else step
     niter = imposed.get("r3_descente", "niter") if niter is None else niter
     W = W.detach().clone().requires_grad_(True)

@@ -39,10 +39,6 @@ from tpkit import paths  # noqa: E402
 from tpkit.environment import venv_on_path  # noqa: E402
 from tpkit.grading import options as defaults  # noqa: E402
 
-#: RLIMIT_DATA of the grading process (MB): a feedback page or a notebook blown up by a hostile
-#: submission stops with MemoryError (that student's grading fails) instead of taking the machine.
-DEFAULT_GRADER_MEMORY_MB = defaults.GRADER_MEMORY_MB
-
 
 def limit_own_memory(megabytes: int) -> None:
     """Soft ``RLIMIT_DATA`` of this process (0: unchanged). The hard limit is left as it is, so the
@@ -108,9 +104,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"seconds per notebook (default: {defaults.TIME_LIMIT_S})")
     p.add_argument("--memory-limit", type=int, default=defaults.MEMORY_MB, metavar="MB",
                    help=f"memory per kernel (default: {defaults.MEMORY_MB})")
-    p.add_argument("--grader-memory-limit", type=int, default=DEFAULT_GRADER_MEMORY_MB, metavar="MB",
+    # a feedback page or a notebook blown up by a hostile submission stops with MemoryError (that
+    # student's grading fails) instead of taking the machine
+    p.add_argument("--grader-memory-limit", type=int, default=defaults.GRADER_MEMORY_MB, metavar="MB",
                    help="memory of this grading process itself, kernels excluded: they are processes of "
-                   f"their own with --memory-limit (default: {DEFAULT_GRADER_MEMORY_MB}; 0: no limit)")
+                   f"their own with --memory-limit (default: {defaults.GRADER_MEMORY_MB}; 0: no limit)")
     p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
     p.add_argument("--sans-bac-a-sable", dest="no_sandbox", action="store_true",
                    help="run the kernels WITHOUT the sandbox (only where user namespaces are forbidden; "

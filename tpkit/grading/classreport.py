@@ -27,7 +27,7 @@ from nbgrader import utils
 from tpkit.grading import similarity
 from tpkit.grading.export import fmt, question_names
 from tpkit.grading.findings import failure_message
-from tpkit.grading.options import Options
+from tpkit.grading.options import Options, course_config, step_folder
 from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, RunReport
 
 PAGE = "rapport_classe.html"
@@ -44,10 +44,11 @@ def diagnostics(options: Options, run: RunReport) -> dict:
     """{grade id: Counter(French message -> number of students)} from the autograded notebooks'
     failed test cells (the message a student reads in the feedback)."""
     out = collections.defaultdict(collections.Counter)
+    cfg = course_config(options)
     for student, r in run.results.items():
         if r.status == FAILED:
             continue
-        path = options.root / "autograded" / student / options.assignment / f"{options.notebook}.ipynb"
+        path = step_folder(cfg, options, "autograded", student) / f"{options.notebook}.ipynb"
         try:
             nb = nbformat.read(str(path), as_version=4)
         except Exception:
@@ -153,12 +154,13 @@ def _pairs(options: Options, run: RunReport) -> tuple:
     except Exception:
         skeleton, kept = {}, frozenset()
     subs = {}
+    cfg = course_config(options)
     for student, r in run.results.items():
         if r.status == FAILED:
             continue
         # the autograded copy: the student's answer cells under the expected name, whatever the
         # submitted file was called (a renamed notebook), duplicated cells already resolved
-        sub = similarity.load(student, options.root / "autograded" / student / options.assignment
+        sub = similarity.load(student, step_folder(cfg, options, "autograded", student)
                               / f"{options.notebook}.ipynb", skeleton, kept)
         if sub is not None:
             subs[student] = sub

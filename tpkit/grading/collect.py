@@ -59,27 +59,6 @@ def from_examples(root: Path, assignment: str, examples: Path = EXAMPLES) -> Col
                                        "dans submitted/"])
 
 
-_PROBLEM_FR = {
-    "no_notebook": "aucun notebook dans le rendu Moodle",
-    "ambiguous": "plusieurs notebooks rendus sur Moodle, aucun ne porte le nom attendu",
-    "read_error": "fichier illisible dans le zip Moodle",
-}
-
-
 def from_moodle_zip(root: Path, assignment: str, zip_path: Path) -> Collection:
     imp = import_moodle_zip(zip_path, Path(root) / "submitted", assignment, f"{assignment}.ipynb")
-    col = Collection(imp.student_ids)
-    col.notes.append(f"import Moodle ({imp.layout}) : {len(imp.submissions)} notebook(s) importé(s) "
-                     f"pour {len(imp.participants)} participant(s)")
-    for s in imp.renamed:
-        col.notes.append(f"  {s.student_id} ({s.full_name}) : notebook rendu sous le nom "
-                         f"« {s.original_name} », importé sous le nom attendu")
-        col.remarks[s.student_id] = [f"notebook rendu sous le nom « {s.original_name} » (corrigé quand même)"]
-    for p in imp.problems:
-        if p.participant_id and p.kind in _PROBLEM_FR:
-            files = f" ({', '.join(e.rsplit('/', 1)[-1] for e in p.entries)})" if p.entries else ""
-            col.failures[p.student_id] = _PROBLEM_FR[p.kind] + files
-            col.notes.append(f"  {p.student_id} ({p.full_name}) : {_PROBLEM_FR[p.kind]}{files}")
-        else:  # nothing to attribute to a student
-            col.notes.append(f"  entrée non attribuée ({p.kind}) : {'; '.join(p.entries)} — {p.reason}")
-    return col
+    return Collection(imp.student_ids, failures=imp.failures(), remarks=imp.remarks(), notes=imp.notes())

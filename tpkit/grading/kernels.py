@@ -49,7 +49,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from tpkit.environment import kernel_variables, venv_on_path
-from tpkit.grading.options import MEMORY_MB, PRELOAD as DEFAULT_PRELOAD, TIME_LIMIT_S
+from tpkit.grading.options import MEMORY_MB, PRELOAD, TIME_LIMIT_S
 
 _STARTUP = """
 import importlib, random, resource, sys
@@ -74,7 +74,7 @@ class KernelSettings:
     """How grading kernels are started (the same for every submission of a run)."""
 
     kernel_name: str = "python3"
-    preload: tuple = DEFAULT_PRELOAD
+    preload: tuple = PRELOAD
     seed: int = 0
     threads: int = 1
     memory_mb: int = MEMORY_MB  # RLIMIT_DATA inside the kernel (+ the sandbox's address-space limit); 0 = none

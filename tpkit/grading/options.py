@@ -50,13 +50,18 @@ class Options:
         return self.root / "exports"
 
 
-def load_config(options: Options, staging: Optional[Path] = None):
-    """The course's nbgrader_config.py, plus this run's settings (a traitlets ``Config``)."""
+def course_config(options: Options):
+    """The course's nbgrader_config.py (a traitlets ``Config``), rooted at the course folder."""
     from traitlets.config.loader import PyFileConfigLoader
-
-    from tpkit.grading import trusted
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(options.root)).load_config()
     cfg.CourseDirectory.root = str(options.root)
+    return cfg
+
+
+def load_config(options: Options, staging: Optional[Path] = None):
+    """The course's nbgrader_config.py, plus this run's settings (a traitlets ``Config``)."""
+    from tpkit.grading import trusted
+    cfg = course_config(options)
     if staging is not None:
         cfg.CourseDirectory.submitted_directory = str(staging)
     if options.cell_timeout:
@@ -88,6 +93,6 @@ def coursedir(cfg, options: Options, student: Optional[str] = None):
 
 def step_folder(cfg, options: Options, step: str, student: str) -> Path:
     """``<step>/<student>/<assignment>`` of the course (step: submitted, autograded, feedback), as
-    nbgrader lays it out (``CourseDirectory.format_path``)."""
-    cd = coursedir(cfg, options, student)
+    nbgrader lays it out (``CourseDirectory.format_path``); ``cfg`` None: the course's configuration."""
+    cd = coursedir(cfg if cfg is not None else course_config(options), options, student)
     return Path(cd.format_path(getattr(cd, f"{step}_directory"), student, options.assignment))

@@ -38,7 +38,7 @@ from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.findings import execution_findings
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected, read_scores, reset_scores
 from tpkit.grading.logs import student_log
-from tpkit.grading.options import Options, course_id, coursedir, load_config, step_folder
+from tpkit.grading.options import Options, course_config, course_id, coursedir, load_config, step_folder
 from tpkit.grading.results import (FAILED, FLAGGED, OK, PARTIAL, REPORT_NAME, RunReport, StudentResult,
                                    latest_report, merge_reports)
 
@@ -127,11 +127,12 @@ class Grader:
             kernels.prestart(settings)
         kernel_cpu0 = kernels.KERNEL_CPU.seconds
         queue = collections.deque()
+        course = course_config(options)  # the course's own folders (cfg's submitted/ is the staging copy)
         for student in students:
             if student in preset_failures:
                 result = self._failed(cfg, student, preset_failures[student], expected)
             else:
-                pre = precheck.stage(student, options.root / "submitted" / student / options.assignment,
+                pre = precheck.stage(student, step_folder(course, options, "submitted", student),
                                      staging / student / options.assignment, expected, data_files)
                 pre.findings[:0] = [precheck.Finding("collect", m) for m in self.preset_remarks.get(student, [])]
                 if pre.failure:

@@ -13,7 +13,7 @@ from tpkit.grading.export import ReportExportPlugin, fmt, question_names
 from tpkit.grading.lms.moodle.feedback_zip import write_feedback_zip
 from tpkit.grading.lms.moodle.ids import ROSTER_NAME, participant_of, read_roster
 from tpkit.grading.lms.moodle.worksheet import fill_worksheet, plain_text_to_html
-from tpkit.grading.options import Options
+from tpkit.grading.options import Options, course_config, step_folder
 from tpkit.grading.results import FAILED, OK, RunReport, StudentResult
 
 WORKSHEET_OUT = "moodle_worksheet.csv"
@@ -79,7 +79,8 @@ class MoodleWorksheetExport(ReportExportPlugin):
             raise ValueError("MoodleWorksheetExport.worksheet: the worksheet downloaded from Moodle")
         dest = Path(self.to or "exports/" + WORKSHEET_OUT)
         self.fill_report = fill_worksheet(self.worksheet, self.results_for_moodle(gradebook), dest)
-        self.log.info("%s", self.fill_report.summary())
+        self.log.info("%s: %d row(s) updated\n%s", dest, len(self.fill_report.updated),
+                      "\n".join(self.fill_report.lines()))
 
 
 def export_worksheet(options: Options, gb: Gradebook, run: RunReport, students: list, worksheet: Path,
@@ -93,16 +94,8 @@ def export_worksheet(options: Options, gb: Gradebook, run: RunReport, students: 
     mw.provisional = provisional
     mw.export(gb)
     rep = mw.fill_report
-    lines = [f"Feuille Moodle : {out.relative_to(options.root)} ({len(rep.updated)} ligne(s) remplie(s))"]
-    if rep.ungraded:
-        lines.append("  lignes sans rendu corrigé : " + ", ".join(f"{p} {n}" for p, n in rep.ungraded))
-    if rep.missing_rows:
-        lines.append("  rendus sans ligne dans la feuille : " + ", ".join(rep.missing_rows))
-    if rep.locked:
-        lines.append("  note verrouillée dans Moodle : " + ", ".join(f"{p} {n}" for p, n in rep.locked))
-    for number, reason in rep.skipped:
-        lines.append(f"  ligne {number} ignorée : {reason}")
-    return lines
+    return [f"Feuille Moodle : {out.relative_to(options.root)} ({len(rep.updated)} ligne(s) remplie(s))",
+            *rep.lines()]
 
 
 def feedback_zip(options: Options, run: RunReport) -> list:
@@ -110,10 +103,11 @@ def feedback_zip(options: Options, run: RunReport) -> list:
     "Upload multiple feedback files in a zip". Students without a participant id (not imported from
     Moodle) are left out. Returns French lines (none when there is no Moodle participant)."""
     roster = read_roster(options.root / "submitted")
+    cfg = course_config(options)
     files = {}
     for student in run.results:
         pid = participant_of(student, roster)
-        page = options.root / "feedback" / student / options.assignment / f"{options.notebook}.html"
+        page = step_folder(cfg, options, "feedback", student) / f"{options.notebook}.html"
         if pid and page.is_file():
             files[pid] = (roster[student].full_name if student in roster else "", page)
     if not files:

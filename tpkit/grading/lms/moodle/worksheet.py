@@ -64,24 +64,25 @@ class WorksheetReport:
     feedback_column: Optional[str] = None  # header of the comments column (None: no such column)
     scale: Decimal = Decimal(1)  # factor applied to grades /20 to reach the worksheet's maximum grade
 
-    def summary(self) -> str:
-        lines = [f"Moodle worksheet {self.out_path.name}: {len(self.updated)} row(s) updated."]
+    def lines(self) -> list:
+        """What the teacher reads about the fill (French), after the line naming the file written."""
+        out = []
         if self.scale != 1:
-            lines.append(f"  grades /20 rescaled by {self.scale} to the worksheet's maximum grade")
+            out.append(f"  notes /20 mises à l'échelle de la note maximale de la feuille (× {self.scale})")
         if self.feedback_column is None:
-            lines.append("  no feedback comments column: comments not written")
+            out.append("  pas de colonne de commentaires dans la feuille : commentaires non écrits")
         if self.comment_only:
-            lines.append(f"  comment only (no grade): {', '.join(self.comment_only)}")
-        if self.locked:
-            lines.append("  grade cannot be changed in Moodle (left untouched): "
-                         + ", ".join(f"{p} {n}" for p, n in self.locked))
+            out.append("  commentaire seul (note en attente) : " + ", ".join(self.comment_only))
         if self.ungraded:
-            lines.append("  worksheet rows without a result: " + ", ".join(f"{p} {n}" for p, n in self.ungraded))
+            out.append("  lignes sans rendu corrigé : " + ", ".join(f"{p} {n}" for p, n in self.ungraded))
         if self.missing_rows:
-            lines.append("  results without a worksheet row: " + ", ".join(self.missing_rows))
+            out.append("  rendus sans ligne dans la feuille : " + ", ".join(self.missing_rows))
+        if self.locked:
+            out.append("  note verrouillée dans Moodle : " + ", ".join(f"{p} {n}" for p, n in self.locked))
         for number, reason in self.skipped:
-            lines.append(f"  record {number} skipped: {reason}")
-        return "\n".join(lines)
+            out.append(f"  ligne {number} ignorée : {reason}")
+        return out
+
 
 def fill_worksheet(
     worksheet_in: PathLike,

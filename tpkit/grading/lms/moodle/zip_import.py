@@ -98,27 +98,42 @@ class MoodleImport:
         """True when every participant seen in the zip got a notebook and no entry was unattributable."""
         return not self.problems
 
-    def report(self) -> str:
-        """Plain-text report for the instructor (English)."""
-        lines = [
-            f"Moodle import of {self.zip_path.name} ({self.layout} layout): "
-            f"{len(self.submissions)} notebook(s) imported for {len(self.participants)} participant(s), "
-            f"{len(self.problems)} problem(s), {len(self.ignored)} entr(y/ies) ignored."
-        ]
-        for s in sorted(self.submissions.values(), key=lambda s: s.student_id):
-            note = f"  (handed in as '{s.original_name}', imported as '{self.notebook_name}')" if s.renamed else ""
-            lines.append(f"  {s.student_id}  {s.full_name}{note}")
-        if self.problems:
-            lines.append("Problems (nothing imported for these):")
-            for p in self.problems:
-                who = f"{p.student_id} {p.full_name}: " if p.participant_id else ""
-                ents = f" [{'; '.join(p.entries)}]" if p.entries else ""
-                lines.append(f"  - {p.kind}: {who}{p.reason}{ents}")
-        if self.ignored:
-            lines.append("Ignored entries:")
-            for i in self.ignored:
-                lines.append(f"  - {i.entry}: {i.reason}")
-        return "\n".join(lines)
+    def remarks(self) -> dict:
+        """{student id: [French remark]} for the graded notebooks handed in under another name."""
+        return {s.student_id: [f"notebook rendu sous le nom « {s.original_name} » (corrigé quand même)"]
+                for s in self.renamed}
+
+    def failures(self) -> dict:
+        """{student id: French reason} for the participants with nothing to grade (graded as failed)."""
+        return {p.student_id: PROBLEM_FR[p.kind] + _files(p) for p in self.problems
+                if p.participant_id and p.kind in PROBLEM_FR}
+
+    def notes(self) -> list:
+        """What the teacher reads about the import (French lines for the terminal)."""
+        lines = [f"import Moodle ({self.layout}) : {len(self.submissions)} notebook(s) importé(s) "
+                 f"pour {len(self.participants)} participant(s)"]
+        for s in self.renamed:
+            lines.append(f"  {s.student_id} ({s.full_name}) : notebook rendu sous le nom "
+                         f"« {s.original_name} », importé sous le nom attendu")
+        for p in self.problems:
+            if p.participant_id and p.kind in PROBLEM_FR:
+                lines.append(f"  {p.student_id} ({p.full_name}) : {PROBLEM_FR[p.kind]}{_files(p)}")
+            else:  # nothing to attribute to a student
+                lines.append(f"  entrée non attribuée ({p.kind}) : {'; '.join(p.entries)} — {p.reason}")
+        return lines
+
+
+#: A participant's problem, as the teacher and the student read it (the CSV status, the feedback page).
+PROBLEM_FR = {
+    "no_notebook": "aucun notebook dans le rendu Moodle",
+    "ambiguous": "plusieurs notebooks rendus sur Moodle, aucun ne porte le nom attendu",
+    "read_error": "fichier illisible dans le zip Moodle",
+}
+
+
+def _files(p: ImportProblem) -> str:
+    return f" ({', '.join(e.rsplit('/', 1)[-1] for e in p.entries)})" if p.entries else ""
+
 
 @dataclass
 class _Candidate:

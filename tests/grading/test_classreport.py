@@ -1,15 +1,15 @@
 """The class report (issue #9): exports/rapport_classe.html and its PNG figures, read in headless
-Chromium from the page itself after the examples were graded (tests/test_grading.py's first run):
+Chromium from the page itself after the examples were graded (tests/grading/test_pipeline.py's first run):
 figures are real images, the numbers are the gradebook's, no hidden test text. Screenshots are kept
 in the test's temporary folder (first screen and whole page)."""
 from pathlib import Path
 
+import headless
 import pytest
 from nbgrader.api import Gradebook
+from test_pipeline import EXAMPLES, A, course, first_run, hidden_lines, shared  # noqa: F401
 
-import headless
 from tpkit.grading import similarity
-from test_grading import A, EXAMPLES, course, first_run, hidden_lines, shared  # noqa: F401
 
 
 def test_similarity_ignores_names_comments_and_the_skeleton():
@@ -52,7 +52,7 @@ def gradebook_view(root: Path) -> tuple:
 
 @pytest.mark.slow
 @pytest.mark.skipif(headless.CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
-def test_class_report_in_chromium(first_run, tmp_path):
+def test_class_report_in_chromium(first_run, tmp_path):  # noqa: F811 (fixture imported from test_pipeline)
     *_, saved = first_run
     root = saved / "course"
     page_path = root / "exports" / "rapport_classe.html"

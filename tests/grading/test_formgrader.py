@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import headless
 import pytest
+from test_pipeline import EXAMPLES, A, course, first_run, hidden_lines, re_text, shared  # noqa: F401
 from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
 
-import headless
 from tpkit import paths, release
 from tpkit.grading.converters import FEEDBACK_PREPROCESSORS, FeedbackExporter
-from test_grading import A, EXAMPLES, course, first_run, hidden_lines, re_text, shared  # noqa: F401
 
 TOKEN = "tpkit-test"
 
@@ -27,7 +27,7 @@ def test_config_names_the_kit_feedback():
     assert [import_item(p) for p in cfg.GenerateFeedback.preprocessors] == list(FEEDBACK_PREPROCESSORS)
 
 
-def graded_copy(first_run, tmp_path) -> Path:
+def graded_copy(first_run, tmp_path) -> Path:  # noqa: F811 (fixture imported from test_pipeline)
     """The course as the first grading run left it (its own copy: the button rewrites feedback/)."""
     *_, saved = first_run
     root = tmp_path / "course"
@@ -68,15 +68,15 @@ def jupyterlab(root: Path, log: Path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(headless.CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
-def test_formgrader_generate_feedback_button_writes_the_french_pages(first_run, tmp_path):
+def test_formgrader_generate_feedback_button_writes_the_french_pages(first_run, tmp_path):  # noqa: F811 (fixture imported from test_pipeline)
     root = graded_copy(first_run, tmp_path)
     graded = sorted(p.name for p in (root / "autograded").iterdir())
     assert "reference" in graded and "vierge" in graded
     with jupyterlab(root, tmp_path / "jupyterlab.log") as url, headless.browser(tmp_path / "profile") as page:
         page.goto(f"{url}/formgrader/manage_assignments?token={TOKEN}")
-        page.wait(f"document.querySelector('.generate-feedback a')", timeout=120)
+        page.wait("document.querySelector('.generate-feedback a')", timeout=120)
         page.screenshot(tmp_path / "formgrader_before.png")
-        page.eval(f"document.querySelector('.generate-feedback a').click()")
+        page.eval("document.querySelector('.generate-feedback a').click()")
         page.wait("document.querySelector('#success-modal, #error-modal')", timeout=400)
         page.screenshot(tmp_path / "formgrader_after.png")
         assert page.eval("!!document.querySelector('#success-modal')"), \
@@ -89,7 +89,7 @@ def test_formgrader_generate_feedback_button_writes_the_french_pages(first_run, 
 
 
 @pytest.mark.slow
-def test_nbgrader_generate_feedback_command_writes_the_french_pages(first_run, tmp_path):
+def test_nbgrader_generate_feedback_command_writes_the_french_pages(first_run, tmp_path):  # noqa: F811 (fixture imported from test_pipeline)
     root = graded_copy(first_run, tmp_path)
     proc = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "generate_feedback", A,
                            "--student", "erreurs_typiques", "--force"], cwd=root, env=release.nbgrader_env(),

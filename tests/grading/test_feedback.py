@@ -1,6 +1,6 @@
 """The feedback page a student reads (issue #10): questions named as in the notebook, a message and a
 "what to do" line per failed question, wrapped text, nothing loaded from the network, no data file
-copied. Rendered from the template directly (cheap); the grading runs of test_grading.py render it too."""
+copied. Rendered from the template directly (cheap); the grading runs of test_pipeline.py render it too."""
 import copy
 import html
 import re

@@ -4,8 +4,8 @@ import io
 import re
 import time
 
-from tpkit.grading.results import OK, StudentResult
 from tpkit.grading.report import Progress, clock
+from tpkit.grading.results import OK, StudentResult
 
 
 def test_clock():

@@ -12,24 +12,23 @@ Grading runs, once per session (they share the xdist group "grading"):
 import csv
 import io
 import json
-import zipfile
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import filelock
 import nbformat
 import pytest
+from conftest import once
 from nbgrader.api import Gradebook
 
 from tpkit import examples, paths, release
 from tpkit.grading.lms.moodle import fixtures as moodle_fixtures
 from tpkit.submissions import apply_changes, grade_id, read, solution_submission
-
-from conftest import once
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
 

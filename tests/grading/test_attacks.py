@@ -24,12 +24,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import once
 
 from tpkit import paths, release
 from tpkit.grading import sandbox
 from tpkit.submissions import grade_id, read, solution_submission
-
-from conftest import once
 
 pytestmark = [pytest.mark.slow]
 
@@ -49,7 +48,7 @@ def _attacks(root: Path, kit: Path, port: int) -> dict:
                         "sys.modules['tpkit'] = types.ModuleType('tpkit')\nsys.modules['tpkit.checks'] = m\n", {}, True),
         "verifier_remplace": ("try:\n    import tpkit.checks\n    tpkit.checks.verifier = lambda *a, **k: None\n"
                               "except Exception as e:\n    print(e)\n", {}, True),
-        "checks_vides": ("try:\n    import tpkit.checks.questions as q\n    q.CHECKS.clear()\nexcept Exception as e:\n"
+        "checks_vides": ("try:\n    import tpkit.checks.registry as q\n    q.CHECKS.clear()\nexcept Exception as e:\n"
                          "    print(e)\n", {}, True),
         "erreurs_cachees": ("ip = get_ipython()\norig = ip.run_cell_async\nasync def run(*a, **k):\n"
                             "    r = await orig(*a, **k)\n    r.error_in_exec = None\n    return r\n"

@@ -1,0 +1,31 @@
+"""Every setting of a grading run has one default (tpkit.grading.options), read by the command line,
+Options, the executor's traits and the kernels' settings."""
+from tpkit.grading import __main__ as cli
+from tpkit.grading import kernels, options
+from tpkit.grading.preprocessors import LimitedExecute
+
+
+def test_limits_have_one_default():
+    args = cli.parse_args([])
+    run = options.Options(workers=1)
+    executor = LimitedExecute()
+    settings = kernels.KernelSettings()
+    assert args.time_limit == run.time_limit == executor.time_limit == settings.time_limit == options.TIME_LIMIT_S
+    assert args.memory_limit == run.memory_mb == executor.memory_limit == settings.memory_mb == options.MEMORY_MB
+    assert args.grader_memory_limit == options.GRADER_MEMORY_MB
+    assert tuple(executor.preload) == run.preload == settings.preload == options.PRELOAD
+
+
+def test_a_run_maps_its_settings_to_nbgrader_config(tmp_path):
+    run = options.Options(workers=1, cell_timeout=7, time_limit=11, memory_mb=13, sandbox=False)
+    cfg = options.load_config(run)
+    assert cfg.Execute.timeout == 7
+    assert (cfg.LimitedExecute.time_limit, cfg.LimitedExecute.memory_limit) == (11, 13)
+    assert cfg.LimitedExecute.sandbox is False
+    assert LimitedExecute(config=cfg).time_limit == 11
+
+
+def test_course_folders_follow_nbgrader_layout():
+    run = options.Options(workers=1)
+    folder = options.step_folder(None, run, "feedback", "s1")
+    assert folder == run.root / "feedback" / "s1" / run.assignment

@@ -1,0 +1,135 @@
+"""Helpers of the hidden checks shared by several sections and assignments (inputs drawn from the
+course's secret, the student's functions called and diagnosed, optimisers found and checked)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from tpkit.checks import reference as ref
+from tpkit.checks import thresholds as T
+from tpkit.checks.tools import (all_finite, call, close, fail, get, require_number, student_call)
+
+LOG3 = math.log(3)
+
+
+def gen(ns, seed: int) -> torch.Generator:
+    """The generator of a check's inputs: fixed seeds in untrusted mode, seeds drawn from the course's
+    secret when grading (`ns.salt`), so that no submission can recognise the inputs it is tested on."""
+    if ns.salt:
+        seed = (seed * 1_000_003 + ns.salt) % (2**63 - 1)
+    return torch.Generator().manual_seed(seed)
+
+
+def is_module(value) -> bool:
+    return getattr(value, "is_module", False) is True
+
+
+def linear_loss(ns, W, B) -> float:
+    R = ref.tensors()
+    with torch.no_grad():
+        return float(ref.cout(R["Y"], ref.pred(R["X"], W.detach().to(torch.float64),
+                                               B.detach().to(torch.float64))))
+
+
+def softmax_diagnosis(name: str, out: torch.Tensor, good: torch.Tensor):
+    """Explain in French how a softmax output differs from the expected one."""
+    if not all_finite(out):
+        fail(f"`{name}` renvoie des NaN ou inf pour de grandes valeurs de XW + B : softmax "
+             "écrite à la main instable numériquement (soustrayez le max de chaque ligne "
+             "ou utilisez th.softmax).")
+    rows = out.sum(dim=1)
+    if not close(rows, torch.ones_like(rows), rtol=0, atol=1e-8):
+        cols = out.sum(dim=0)
+        if close(cols, torch.ones_like(cols), rtol=0, atol=1e-8):
+            fail(f"les lignes de la sortie de `{name}` ne somment pas à 1 (ce sont les "
+                 "colonnes) : softmax appliquée sur le mauvais axe ? (dim=1 pour les lignes)")
+        fail(f"les lignes de la sortie de `{name}` ne somment pas à 1 : "
+             "la softmax est-elle appliquée (et normalisée) ?")
+    if bool((out < 0).any()):
+        fail(f"la sortie de `{name}` contient des valeurs négatives : ce ne sont pas des probabilités.")
+
+
+def student_output(fn_name, fn, args, shape):
+    out = call(fn_name, fn, *args)
+    if not isinstance(out, torch.Tensor):
+        fail(f"`{fn_name}` doit renvoyer un tenseur torch (reçu : {type(out).__name__}).")
+    if tuple(out.shape) != tuple(shape):
+        fail(f"`{fn_name}` renvoie une sortie de taille {tuple(out.shape)} au lieu de "
+             f"{tuple(shape)} : utilise-t-elle bien ses arguments (et pas des variables globales) ?")
+    return out
+
+
+def grad_flows(fn_name, out, leaves):
+    if out.grad_fn is None or not all(getattr(leaf, "requires_grad", False) for leaf in leaves):
+        fail(f"la sortie de `{fn_name}` n'est pas reliée aux paramètres pour autograd : "
+             "n'utilisez ni .detach(), ni .numpy(), ni th.tensor(...) dans la fonction.")
+
+
+def check_asked_values(ns, names_values):
+    for name, value in names_values:
+        got = require_number(get(ns, name), name)
+        if got != value:
+            fail(f"`{name}` vaut {got:g} : gardez {name} = {value:g} pour la version notée "
+                 "(expérimentez dans la cellule d'expériences, avec d'autres variables).")
+
+
+def trained_on_training_data(losses, final, name, what):
+    """Reported vs recomputed: the cost of the final parameters on the training data must agree with
+    the last cost the loop reported (they differ by about one step of the descent). A model trained on
+    other data (the test set) reports costs of that data: far from its cost on X, Y."""
+    scale = abs(losses[-2] - losses[-1]) + 0.01 * abs(losses[-1])
+    if not abs(final - losses[-1]) <= T.CONSISTENCY_MAX * scale + 1e-12:
+        fail(f"le coût des paramètres appris sur les données d'apprentissage ({final:.4g}) ne correspond "
+             f"pas au dernier coût de `{name}` ({losses[-1]:.4g}) : {what} doit être appris sur les "
+             "données d'apprentissage X, Y, et la liste doit contenir le coût de chaque itération.")
+
+
+def check_sgd(opt, step, what):
+    """The optimiser the statement asks for: plain th.optim.SGD with lr = step."""
+    group = opt.groups[0]["hyper"] if opt.groups else {}
+    lr = group.get("lr")
+    if len(opt.groups) != 1 or lr != step:
+        fail(f"le pas (lr) de l'optimiseur vaut {lr:g} au lieu de step = {step:g}." if isinstance(lr, (int, float))
+             else f"l'optimiseur de {what} doit avoir un seul pas lr = step = {step:g}.")
+    extras = [k for k in ("momentum", "weight_decay", "nesterov", "maximize") if group.get(k)]
+    if extras:
+        fail(f"l'optimiseur de {what} utilise {', '.join(extras)} : la descente demandée est "
+             f"th.optim.SGD(..., lr=step) sans momentum ni weight_decay.")
+
+
+def student_rate(ns, name, good):
+    value = require_number(get(ns, name), name)
+    # rates are multiples of 1/1050 or 1/450: 1e-6 tells every count apart and accepts float32
+    if math.isclose(value, good, abs_tol=1e-6) or math.isclose(value, 100 * good, abs_tol=1e-4):
+        return
+    fail(f"`{name}` vaut {value:.4g} alors que les paramètres appris donnent {good:.4g} : "
+         "calculez la prédiction sur les bonnes données, puis np.mean(np.argmax(Ŷ, 1) == étiquettes).")
+
+
+def find_sgd(ns, params, name_hint):
+    ids = {p.witness_id for p in params}
+    for opt in ns.optimizers():
+        if opt.is_sgd and ids <= opt.param_ids:
+            return opt
+    fail(f"aucun optimiseur th.optim.SGD ne porte sur {name_hint} : "
+         f"créez-le avec th.optim.SGD({name_hint}, lr=step).")
+
+
+def mlp_test_accuracy(model_or_fn) -> float:
+    R, D = ref.tensors(), ref.data()
+    with torch.no_grad():
+        out = student_call("mlp", lambda: model_or_fn(R["Xt"]))
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (R["Xt"].shape[0], ref.P):
+        fail("le réseau ne renvoie pas une sortie de taille (nombre d'exemples, p).")
+    return ref.accuracy(out.to(torch.float64), D["yt"])
+
+
+def linear_layers(model):
+    info = model.module()
+    layers, c1, c2 = info.linears, info.c1, info.c2
+    if c1 is not None and c2 is not None:
+        return c1, c2
+    if len(layers) == 2:
+        return layers[0], layers[1]
+    fail(f"`MLP` doit contenir deux couches th.nn.Linear (self.c1, self.c2) ; trouvé {len(layers)}.")
