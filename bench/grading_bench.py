@@ -7,8 +7,13 @@ nbgrader can grade too; the pathological examples would measure timeouts, not gr
 1. compute-only floor: each distinct notebook, hidden tests restored as autograde does, has its cells
    executed in an already warm interpreter (tpkit.catalogue.forkrun: a process that imported torch,
    numpy, matplotlib forks one child per notebook), one torch thread, one at a time, ``--floor-repeat``
-   times (median); a submission costs what its notebook costs; floor = sum over the class / cores.
-   It is what the student code and the checks cost, with no kernel start-up, no import, no I/O;
+   times (median of the child's CPU seconds); a submission costs what its notebook costs; floor = sum
+   over the class / cores. It is what the student code **and the checks** cost: the hidden
+   ``verifier(...)`` lines run in that interpreter, so the floor holds both sides of each check (the
+   checker's own computations and what the notebook computes to answer it), without the witness
+   protocol, kernel start-up, import or I/O. The checks' reference computations that the grader caches
+   once per run (reference data, the statement's gradient descent) are computed before the first fork,
+   as the grader computes them once per run;
 2. ``python -m tpkit.grading --submitted`` on the K submissions (pre-check, autograde, feedback,
    exports: the whole command, sandboxed, warm kernels), wall time; ``--cold`` also times it with
    the kernels started from scratch (``TPKIT_KERNELS=cold``), ``--compare-sandbox`` unsandboxed;
@@ -16,9 +21,11 @@ nbgrader can grade too; the pathological examples would measure timeouts, not gr
    on the same K submissions (``--serial-sample N``: on the first N, extrapolated linearly).
 
 ``--class-200`` grades a class of 40 and one of 200 (floor and serial scaled from the same
-measurements) to show how the cost grows. Prints seconds per submission, throughput, wall / floor
-and the speed-up over serial nbgrader, each with the load average. No assertion: the figures depend
-on the machine and on what else runs on it.
+measurements) to show how the cost grows. Prints seconds per submission, throughput, the CPU that
+the run used (grading process and kernels: c + o per submission against the floor's c), wall / floor
+and the speed-up over serial nbgrader, each with the load average, and ends with the two ratios of
+issue #14 on lines of their own. No assertion: the figures depend on the machine and on what else runs
+on it.
 """
 from __future__ import annotations
 
@@ -72,8 +79,9 @@ def lay_out(course: Path, k: int) -> list:
 
 
 def compute_floor(course: Path, students: list, repeat: int) -> dict:
-    """Seconds of computation of each distinct notebook (cells only, warm interpreter, one thread,
-    median of ``repeat`` runs), keyed by the notebook's bytes; see the module docstring."""
+    """CPU seconds of computation of each distinct notebook, checks included (cells only, warm
+    interpreter, one thread, median of ``repeat`` runs), keyed by the notebook's bytes; see the module
+    docstring."""
     import statistics
     import nbformat
     from tpkit import execution
@@ -90,7 +98,7 @@ def compute_floor(course: Path, students: list, repeat: int) -> dict:
         for r in range(repeat):
             jobs[f"nb{i}-{r}"] = nb
     done = forkrun.execute_many(jobs, base=None, workers=1, threads=1, assignment_dir=source)
-    return {data: statistics.median(done[f"nb{i}-{r}"].seconds for r in range(repeat))
+    return {data: statistics.median(done[f"nb{i}-{r}"].cpu_seconds for r in range(repeat))
             for data, i in distinct.items()}
 
 
@@ -173,7 +181,7 @@ def grade_class(scratch: Path, k: int, workers: int, args, per_notebook) -> dict
             per_notebook = compute_floor(course, students, args.floor_repeat)
         total = floor(course, students, per_notebook)
         out["floor"] = fl = total / cores
-        print(f"compute-only floor: {total:.1f} s of cells in a warm interpreter, one thread "
+        print(f"compute-only floor (cells and hidden checks, warm interpreter, one thread, CPU): {total:.1f} s "
               f"({total / k:.2f} s per notebook; per distinct notebook: "
               f"{', '.join(f'{v:.2f}' for v in per_notebook.values())}) -> spread over {cores} cores: "
               f"{fl:.1f} s {load()}", flush=True)
@@ -190,15 +198,21 @@ def grade_class(scratch: Path, k: int, workers: int, args, per_notebook) -> dict
     statuses: dict = {}
     for r in report["results"].values():
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    own, kern = report["own_cpu_seconds"], report.get("kernels_cpu_seconds", 0.0)
+    out["cpu"] = own + kern
     print(f"tpkit.grading (sandboxed, warm kernels): wall {wall:.1f} s = {wall / k:.2f} s per submission, "
-          f"{60 * k / wall:.1f} submissions/min (statuses: {statuses}); the grading process itself used "
-          f"{report['own_cpu_seconds']:.1f} s of CPU ({report['own_cpu_seconds'] / k:.2f} s per submission) {load()}",
-          flush=True)
+          f"{60 * k / wall:.1f} submissions/min (statuses: {statuses}) {load()}", flush=True)
+    print(f"  CPU: grading process {own:.1f} s ({own / k:.2f} s per submission, imports included), kernels "
+          f"{kern:.1f} s ({kern / k:.2f}); together {(own + kern) / k:.2f} s per submission"
+          + (f" against the floor's {total / k:.2f}: overhead o = {(own + kern - total) / k:.2f} s"
+             if not args.skip_floor else "")
+          + f"; cores busy {100 * (own + kern) / (wall * cores):.0f} % of the wall time", flush=True)
     if args.compare_sandbox:
         print(f"  sandbox overhead {100 * (wall / bare - 1):+.1f} % (target <= +15 %)", flush=True)
     if args.cold:
         print(f"  warm / cold kernels: {wall / cold:.2f}", flush=True)
     if not args.skip_floor:
+        out["ratio_floor"] = wall / fl
         print(f"  wall / compute-only floor = {wall / fl:.2f} (target <= 1.3) {load()}", flush=True)
     if not args.skip_serial and (args.serial_per is None):
         s_wall, n = serial_nbgrader(course, students, args.serial_sample, scratch, args.serial_threads)
@@ -208,6 +222,7 @@ def grade_class(scratch: Path, k: int, workers: int, args, per_notebook) -> dict
         args.serial_how = "measured on all" if n == k else f"measured on {n} of {k}, extrapolated"
     if args.serial_per is not None:
         extrapolated = out["serial"] = args.serial_per * k
+        out["speedup"] = extrapolated / wall
         print(f"serial nbgrader autograde, {args.serial_threads} torch/BLAS thread(s): "
               f"{args.serial_per:.2f} s per submission ({args.serial_how}: {extrapolated:.0f} s for {k}) "
               f"-> speed-up {extrapolated / wall:.2f}x (target >= 2.5) {load()}", flush=True)
@@ -256,6 +271,16 @@ def main(argv=None) -> int:
             extra = f", wall / floor {row['wall'] / row['floor']:.2f}" if "floor" in row else ""
             print(f"  {row['k']:4d} submissions: wall {row['wall']:.1f} s, {row['wall'] / row['k']:.2f} s per "
                   f"submission{extra}", flush=True)
+    print("-- issue #14 targets (2 idle cores, sandbox on)", flush=True)
+    for row in rows:
+        figures = []
+        if "speedup" in row:
+            figures.append(f"speed-up vs serial nbgrader autograde (1 thread) {row['speedup']:.2f}x (target >= 2.5)")
+        if "ratio_floor" in row:
+            figures.append(f"wall / compute-only floor over {os.cpu_count() or 1} cores {row['ratio_floor']:.2f} "
+                           "(target <= 1.3)")
+        print(f"  {row['k']} submissions: " + "; ".join(figures or ["(floor and serial skipped)"]), flush=True)
+    print(f"  {load()}", flush=True)
     if args.keep:
         print(f"kept: {scratch}")
     else:

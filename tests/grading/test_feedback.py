@@ -2,6 +2,7 @@
 "what to do" line per failed question, wrapped text, nothing loaded from the network, no data file
 copied. Rendered from the template directly (cheap); the grading runs of test_pipeline.py render it too."""
 import copy
+import html
 import re
 
 import nbformat
@@ -50,7 +51,7 @@ def test_each_failed_question_says_what_to_do(page):
     rows = re.findall(r'<tr class="failure">(.*?)</tr>', page, re.S)
     assert len(rows) == 2
     assert "il manque le signe moins" in rows[0] and "À faire :" in rows[0]
-    assert "NameError" in rows[1] and "exécutez le notebook dans l'ordre" in rows[1]
+    assert "NameError" in rows[1] and "exécutez le notebook dans l'ordre" in html.unescape(rows[1])
 
 
 def test_text_wraps_and_nothing_comes_from_the_network(page):
@@ -67,3 +68,37 @@ def test_feedback_folder_gets_no_data_file(tmp_path):
     conv = FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path)))
     conv.init_assignment(paths.ASSIGNMENT, "alice")
     assert not list((tmp_path / "feedback").rglob("*.npz"))
+
+
+def _nbconvert_accessibility(page: str) -> str:
+    """nbconvert 7's own pass (HTMLExporter.from_notebook_node), the reference for accessibility.mark."""
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup(page, features="html.parser")
+    for elem in soup.select("img:not([alt])"):
+        elem.attrs["alt"] = "No description has been provided for this image"
+    for elem in soup.select(".jp-Notebook div.jp-Cell-inputWrapper"):
+        elem.attrs["tabindex"] = "0"
+    for elem in soup.select(".jp-Notebook div.jp-OutputArea-output"):
+        elem.attrs["tabindex"] = "0"
+    return str(soup)
+
+
+def test_accessibility_pass_is_nbconvert_s_without_the_round_trip(page):
+    from bs4 import BeautifulSoup
+    from tpkit.grading import accessibility
+    tricky = (
+        '<!DOCTYPE html><html><body><img src="a.png"><img src="b.png" alt="b"><img src="c.png" alt>'
+        '<img src="d.png"/><p title="<img src=x>">&#39;quoted&#39; &amp; <br></p>'
+        '<script>var s = "<img src=y>";</script><style>a > b {}</style><!-- <img src=z> -->'
+        '<div class="jp-Cell-inputWrapper">outside</div>'
+        '<main class="x jp-Notebook"><div class="jp-Cell jp-Cell-inputWrapper">in</div>'
+        '<div class="jp-OutputArea-output" tabindex="0">kept</div><ul><li>open item</ul>'
+        '<div class="jp-OutputArea-output"><img\nsrc="e.png"\n></div></main>'
+        '<div class="jp-OutputArea-output">after</div></body></html>')
+    # the page as the exporter renders it, its images without alt again
+    bare = page.replace(' alt="No description has been provided for this image"', "")
+    for html_page in (tricky, bare):
+        marked = accessibility.mark(html_page)
+        assert str(BeautifulSoup(marked, features="html.parser")) == _nbconvert_accessibility(html_page)
+    assert accessibility.mark(tricky).count('alt="No description') == 3
+    assert accessibility.mark(tricky).count('tabindex="0"') == 3

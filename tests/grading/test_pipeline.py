@@ -305,7 +305,7 @@ def test_feedback_shows_scores_messages_plots_and_nothing_hidden(first_run):
     assert "note : 17.5 / 20" in ref and "Points : 1.5 / 1.5" in ref
     assert ref.count("data:image/png") >= 1  # the student's plots
     blank = (saved / "feedback" / "vierge" / A / f"{A}.html").read_text(encoding="utf-8")
-    assert "Échec du test" in blank and "n'est pas encore écrite" in blank
+    assert "Échec du test" in blank and "n'est pas encore écrite" in re_text(blank)
     assert "Traceback" not in _test_cells_html(blank)
     mistakes = (saved / "feedback" / "erreurs_typiques" / A / f"{A}.html").read_text(encoding="utf-8")
     assert "Remarques sur votre rendu" not in mistakes

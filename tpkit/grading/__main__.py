@@ -31,9 +31,14 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from tpkit import paths
-from tpkit.environment import venv_on_path
-from tpkit.grading import options as defaults
+# jsonschema (imported by nbformat) builds rfc3987_syntax's IRI grammar when it is installed: 1.3 s of
+# CPU at each run's start. Notebooks are validated without format checks (their schema uses none):
+# the grading command never needs it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
+from tpkit import paths  # noqa: E402
+from tpkit.environment import venv_on_path  # noqa: E402
+from tpkit.grading import options as defaults  # noqa: E402
 
 
 def limit_own_memory(megabytes: int) -> None:

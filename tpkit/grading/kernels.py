@@ -239,7 +239,11 @@ def _find_holder(pid: Optional[int], timeout: float = 60) -> int:
 
 class Zygote:
     """The grading process's pre-imported kernel parent (:mod:`tpkit.grading.zygote`), one per set of
-    preloaded modules and environment; shared by the grading threads (a fork takes milliseconds)."""
+    preloaded modules and environment; shared by the grading threads (a fork takes milliseconds).
+
+    Creating it only starts the process; the first :meth:`fork` waits until it has imported its modules
+    (:func:`prestart` starts it early from the grading run's main thread: the zygote dies with the
+    thread that started it, ``PR_SET_PDEATHSIG``)."""
 
     def __init__(self, settings: KernelSettings):
         from tpkit.grading import sandbox, zygote
@@ -255,6 +259,12 @@ class Zygote:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                      stderr=subprocess.DEVNULL,  # as a cold kernel's (import warnings)
                                      cwd="/", text=True, bufsize=1)
+        self._ready = False
+
+    def _wait_ready(self) -> None:
+        """(Holding ``self.lock``.) Raise RuntimeError when the zygote cannot fork kernels."""
+        if self._ready:
+            return
         ready = json.loads(self.proc.stdout.readline() or "{}")
         if not ready.get("ready"):
             self.close()
@@ -262,12 +272,14 @@ class Zygote:
         if ready.get("threads") != 1:  # fork would copy one thread of several
             self.close()
             raise RuntimeError(f"the zygote runs {ready.get('threads')} threads")
+        self._ready = True
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def fork(self, request: dict) -> int:
         with self.lock:
+            self._wait_ready()
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
             answer = json.loads(self.proc.stdout.readline() or '{"error": "the zygote died"}')
@@ -292,6 +304,14 @@ def _zygote(settings: KernelSettings) -> Zygote:
         if z is None or not z.alive():
             z = _zygotes[key] = Zygote(settings)
         return z
+
+
+def prestart(settings: KernelSettings) -> None:
+    """Start the zygote of these settings now, without waiting for it: it imports its modules while
+    the caller goes on (the pre-check), and dies with the calling thread (call it from one that lives
+    as long as the run)."""
+    if settings.sandbox and settings.warm:
+        _zygote(settings)
 
 
 def close_zygotes() -> None:
@@ -324,6 +344,88 @@ def kill_tree(pid: Optional[int]) -> None:
             p.send_signal(signal.SIGKILL)
         except psutil.Error:
             pass
+
+
+def _children(pid: int) -> Optional[list]:
+    """Direct children of a process from /proc/<pid>/task/*/children (None when the kernel does not
+    provide these files): reads the process's own entries, not every process of the machine as
+    psutil's children() does, which matters for a watchdog polling 4 times a second."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # the thread ended meanwhile
+            return None
+        except OSError:
+            continue
+    return out
+
+
+def process_tree(pids) -> list:
+    """``pids`` and all their descendants (those alive now)."""
+    seen, todo = [], [p for p in pids if p]
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        children = _children(pid)
+        if children is None:  # no /proc/.../children: psutil (a scan of every process)
+            try:
+                children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
+            except psutil.Error:
+                children = []
+        todo += children
+    return seen
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and of its children it has waited for."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(v) for v in fields[11:15]) / _TICK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class CpuMeter:
+    """CPU seconds of the kernels of this process, read just before each is killed (a killed warm
+    kernel is reaped by the zygote, whose own usage never counts it): the bench adds it to the
+    grader's own CPU to get what a run cost."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.seconds, self.kernels = 0.0, 0
+
+    def add(self, kernel: "GradingKernel") -> None:
+        spent = sum(_cpu_seconds(pid) for pid in process_tree(kernel.pids))
+        with self._lock:
+            self.seconds += spent
+            self.kernels += 1
+
+
+#: Every kernel of this process (see :class:`CpuMeter`).
+KERNEL_CPU = CpuMeter()
 
 
 def _descendants(pids) -> list:
@@ -367,6 +469,7 @@ def discard_kernel(kernel: Optional[GradingKernel]) -> None:
     if kernel is None:
         return
     km = kernel.km
+    KERNEL_CPU.add(kernel)
     for pid in kernel.pids:  # killing bwrap ends its pid namespace, the warm kernel included
         kill_tree(pid)
     try:
@@ -450,33 +553,17 @@ class Watchdog:
             self._thread.join()
         return False
 
-    def _rss(self, procs) -> int:
-        total, seen = 0, set()
-        for proc in procs:
-            for p in [proc] + proc.children(recursive=True):
-                if p.pid in seen:
-                    continue
-                seen.add(p.pid)
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-        return total
+    def _rss(self) -> int:
+        return sum(_rss_bytes(pid) for pid in process_tree(self.pids))
 
     def _run(self) -> None:
-        try:
-            proc = [psutil.Process(pid) for pid in self.pids]
-        except psutil.Error:
+        if not any(os.path.exists(f"/proc/{pid}") for pid in self.pids):
             return
         while not self._stop.wait(self.interval):
             if self.time_limit and time.monotonic() - self._t0 > self.time_limit:
                 self.reason = "time"
-            elif self.memory_bytes:
-                try:
-                    if self._rss(proc) > self.memory_bytes:
-                        self.reason = "memory"
-                except psutil.Error:
-                    return
+            elif self.memory_bytes and self._rss() > self.memory_bytes:
+                self.reason = "memory"
             if self.reason:
                 for pid in self.pids:
                     kill_tree(pid)

@@ -64,6 +64,13 @@ def _remove_outputs(cfg, options: Options, student: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _notebook_size(pre: precheck.Precheck) -> int:
+    try:
+        return pre.staged.stat().st_size
+    except (AttributeError, OSError):
+        return 0
+
+
 class Grader:
     """One grading run over a list of students (see the module docstring)."""
 
@@ -114,6 +121,12 @@ class Grader:
         data_files = frozenset(p.relative_to(source).as_posix() for p in source.rglob("*")
                                if p.is_file() and p.suffix != ".ipynb") if source.is_dir() else frozenset()
 
+        settings = kernels.KernelSettings(preload=tuple(options.preload),
+                                          threads=cfg.LimitedExecute.threads, memory_mb=options.memory_mb,
+                                          sandbox=options.sandbox, time_limit=options.time_limit)
+        if set(students) - set(preset_failures):  # the zygote imports while the submissions are pre-checked
+            kernels.prestart(settings)
+        kernel_cpu0 = kernels.KERNEL_CPU.seconds
         queue = collections.deque()
         course = course_config(options)  # the course's own folders (cfg's submitted/ is the staging copy)
         for student in students:
@@ -131,10 +144,10 @@ class Grader:
             report.results[student] = result
             self._report_progress(result)
 
+        # longest first (a notebook's size grows with what its student wrote and ran): the run does
+        # not end on one long notebook while the other workers have nothing left to do
+        queue = collections.deque(sorted(queue, key=lambda item: -_notebook_size(item[1])))
         qlock = threading.Lock()
-        settings = kernels.KernelSettings(preload=tuple(options.preload),
-                                          threads=cfg.LimitedExecute.threads, memory_mb=options.memory_mb,
-                                          sandbox=options.sandbox, time_limit=options.time_limit)
 
         def worker():
             supply = kernels.KernelSupply(settings, more_work=lambda: len(queue) > 0)
@@ -169,6 +182,7 @@ class Grader:
         report.seconds = round(time.monotonic() - t0, 2)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         report.own_cpu_seconds = round(usage.ru_utime + usage.ru_stime, 2)
+        report.kernels_cpu_seconds = round(kernels.KERNEL_CPU.seconds - kernel_cpu0, 2)
         report.results = dict(sorted(report.results.items()))
         report.graded_now = list(report.results)
         report = merge_reports(latest_report(options.exports), report)  # the class, not this run alone

@@ -64,6 +64,7 @@ class RunReport:
     workers: int = 1
     seconds: float = 0.0
     own_cpu_seconds: float = 0.0  # CPU time of the grading process itself (kernels excluded)
+    kernels_cpu_seconds: float = 0.0  # CPU time of this run's kernels (tpkit.grading.kernels.CpuMeter)
     sandbox: bool = True  # False: graded with --sans-bac-a-sable (said in the summary)
     graded_now: list = field(default_factory=list)  # students graded by this run (results: the class)
 

@@ -142,6 +142,8 @@ class Agent:
 
     # ------------------------------------------------------------------ requests
     def handle(self, req):
+        if req.get("reset"):  # a check's first request also forgets the previous check's objects
+            self.objects.clear()
         op = req["op"]
         return getattr(self, "op_" + op)(req)
 
