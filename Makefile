@@ -31,7 +31,7 @@ grade: release
 test: setup
 	$(PY) -m pytest
 
-# Every catalogue entry instead of the suite's sample (tpkit/catalogue/sampling.py): ~15 minutes more.
+# Every catalogue entry instead of the suite's sample (tpkit/catalogue/sampling.py): about 6 minutes more.
 test-full: setup
 	TPKIT_CATALOGUE=full $(PY) -m pytest
 
