@@ -16,18 +16,10 @@ import psutil
 import pytest
 from jupyter_client import BlockingKernelClient
 
-from test_sandbox import host_processes  # tests/grading/test_sandbox.py
+from test_sandbox import host_processes, pytestmark  # noqa: F401 (pytestmark: skipped where the sandbox is unavailable)
 
 from tpkit.grading import kernels, sandbox
 
-try:
-    sandbox.check_available()
-    _UNAVAILABLE = None
-except sandbox.SandboxUnavailable as exc:
-    _UNAVAILABLE = str(exc)
-
-pytestmark = pytest.mark.skipif(_UNAVAILABLE is not None,
-                                reason=f"sandbox unavailable on this host: {_UNAVAILABLE}")
 
 SETTINGS = kernels.KernelSettings(warm=True)
 
