@@ -133,3 +133,27 @@ def linear_layers(model):
     if len(layers) == 2:
         return layers[0], layers[1]
     fail(f"`MLP` doit contenir deux couches th.nn.Linear (self.c1, self.c2) ; trouvé {len(layers)}.")
+
+
+def judge_cost(fn, Y, Yhat, suffix: str = ""):
+    """The student's `cout(Y, Yhat)` against J = −1/n Σ Y log Ŷ (one number, the right value, linked
+    to Ŷ for autograd), naming the usual slip (sign, sum instead of mean, mean over the classes too).
+    Shared by the main TP's Q2.5 and the Pima/toy assignment; returns the student's output."""
+    n, p = Y.shape
+    out = call("cout", fn, Y, Yhat)
+    if not isinstance(out, torch.Tensor) or out.numel() != 1:
+        fail("`cout` doit renvoyer un tenseur contenant un seul nombre (le coût moyen).")
+    good = float(ref.cout(Y, Yhat))
+    got = float(out.detach().reshape(()))
+    if not math.isclose(got, good, rel_tol=1e-8, abs_tol=1e-12):
+        if math.isclose(got, -good, rel_tol=1e-6):
+            fail("`cout` renvoie l'opposé du coût : il manque le signe moins de J = −1/n Σ Y log Ŷ.")
+        if math.isclose(got, n * good, rel_tol=1e-6):
+            fail("`cout` renvoie la somme et non la moyenne sur les exemples (facteur 1/n).")
+        if math.isclose(got, good / p, rel_tol=1e-6):
+            fail("`cout` moyenne aussi sur les classes : sommez sur les classes, moyennez sur les exemples.")
+        fail(f"`cout(Y, Yhat)` vaut {got:.6g} au lieu de {good:.6g} pour J = −1/n Σ Y log Ŷ{suffix}.")
+    if out.grad_fn is None:
+        fail("la sortie de `cout` n'est pas reliée à Ŷ pour autograd : n'utilisez ni .detach() "
+             "ni .numpy() dans la fonction.")
+    return out

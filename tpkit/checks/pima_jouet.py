@@ -18,7 +18,7 @@ import torch
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
-from tpkit.checks.common import (check_asked_values as _check_asked_values, gen as _gen, grad_flows as _grad_flows,
+from tpkit.checks.common import (judge_cost, check_asked_values as _check_asked_values, gen as _gen, grad_flows as _grad_flows,
                                  is_module as _is_module, linear_layers as _linear_layers,
                                  softmax_diagnosis as _softmax_diagnosis, student_output as _student_output,
                                  student_rate as _student_rate)
@@ -316,22 +316,7 @@ def _(ns):
     for m, p in ((6, 2), (8, 5)):
         Y = torch.eye(p, dtype=torch.float64)[_labels(g, m, p)]
         Yhat = torch.softmax(torch.randn(m, p, generator=g, dtype=torch.float64), dim=1).requires_grad_(True)
-        out = call("cout", fn, Y, Yhat)
-        if not isinstance(out, torch.Tensor) or out.numel() != 1:
-            fail("`cout` doit renvoyer un tenseur contenant un seul nombre (le coût moyen).")
-        good = float(ref.cout(Y, Yhat))
-        got = float(out.detach().reshape(()))
-        if not math.isclose(got, good, rel_tol=1e-8, abs_tol=1e-12):
-            if math.isclose(got, -good, rel_tol=1e-6):
-                fail("`cout` renvoie l'opposé du coût : il manque le signe moins de J = −1/n Σ Y log Ŷ.")
-            if math.isclose(got, m * good, rel_tol=1e-6):
-                fail("`cout` renvoie la somme et non la moyenne sur les exemples (facteur 1/n).")
-            if math.isclose(got, good / p, rel_tol=1e-6):
-                fail("`cout` moyenne aussi sur les classes : sommez sur les classes, moyennez sur les exemples.")
-            fail(f"`cout(Y, Yhat)` vaut {got:.6g} au lieu de {good:.6g} pour J = −1/n Σ Y log Ŷ (p = {p}).")
-        if out.grad_fn is None:
-            fail("la sortie de `cout` n'est pas reliée à Ŷ pour autograd : n'utilisez ni .detach() "
-                 "ni .numpy() dans la fonction.")
+        judge_cost(fn, Y, Yhat, suffix=f" (p = {p})")
     Yhat0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=torch.float64)
     Y0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
     out0 = call("cout", fn, Y0, Yhat0)

@@ -11,7 +11,8 @@ from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
 from tpkit.checks.tools import (all_finite, as_float64, call, close, fail, get, rel_error,
                                 require_shape, require_tensor, vjp)
-from tpkit.checks.common import (LOG3, gen, grad_flows, linear_loss, softmax_diagnosis, student_output)
+from tpkit.checks.common import (LOG3, gen, grad_flows, judge_cost, linear_loss, softmax_diagnosis,
+                                 student_output)
 from tpkit.checks.registry import check, repair
 
 
@@ -120,23 +121,7 @@ def check_q2_cout(ns):
     g = gen(ns, 2)
     Y = torch.eye(4, dtype=torch.float64)[torch.tensor([0, 1, 2, 3, 1, 2])]
     Yhat = torch.softmax(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=1).requires_grad_(True)
-    out = call("cout", fn, Y, Yhat)
-    if not isinstance(out, torch.Tensor) or out.numel() != 1:
-        fail("`cout` doit renvoyer un tenseur contenant un seul nombre (le coût moyen).")
-    good = float(ref.cout(Y, Yhat))
-    got = float(out.detach().reshape(()))
-    if not math.isclose(got, good, rel_tol=1e-8, abs_tol=1e-12):
-        if math.isclose(got, -good, rel_tol=1e-6):
-            fail("`cout` renvoie l'opposé du coût : il manque le signe moins de J = −1/n Σ Y log Ŷ.")
-        if math.isclose(got, 6 * good, rel_tol=1e-6):
-            fail("`cout` renvoie la somme et non la moyenne sur les exemples (facteur 1/n).")
-        if math.isclose(got, good / 4, rel_tol=1e-6):
-            fail("`cout` moyenne aussi sur les classes : sommez sur les classes, "
-                 "moyennez sur les exemples.")
-        fail(f"`cout(Y, Yhat)` vaut {got:.6g} au lieu de {good:.6g} pour J = −1/n Σ Y log Ŷ.")
-    if out.grad_fn is None:
-        fail("la sortie de `cout` n'est pas reliée à Ŷ pour autograd : n'utilisez ni .detach() "
-             "ni .numpy() dans la fonction.")
+    out = judge_cost(fn, Y, Yhat)
     (gY,) = vjp("cout", fn, (Y, Yhat), (1,), torch.ones_like(out.detach()))
     if gY is None or gY.shape != Yhat.shape:
         fail("la sortie de `cout` n'est pas reliée à Ŷ pour autograd : n'utilisez ni .detach() "
