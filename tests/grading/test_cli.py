@@ -38,7 +38,7 @@ def test_export_only_finds_the_report_set_aside(tmp_path, monkeypatch, capsys):
     export.set_aside_previous_exports(exports)
     seen = {}
 
-    def fake_export_all(options, run, worksheet=None, provisional=False):
+    def fake_export_all(options, run, worksheet=None, provisional=False, lms=None):
         seen["students"] = list(run.results)
         return run, ["Notes : exports/grades.csv"]
 

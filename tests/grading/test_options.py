@@ -1,7 +1,7 @@
 """Every setting of a grading run has one default (tpkit.grading.options), read by the command line,
-Options, the executor's traits and the kernels' settings."""
+Options, the executor's traits, the kernels' settings and the sandbox's limits."""
 from tpkit.grading import __main__ as cli
-from tpkit.grading import kernels, options
+from tpkit.grading import kernels, options, sandbox
 from tpkit.grading.preprocessors import LimitedExecute
 
 
@@ -12,6 +12,10 @@ def test_limits_have_one_default():
     settings = kernels.KernelSettings()
     assert args.time_limit == run.time_limit == executor.time_limit == settings.time_limit == options.TIME_LIMIT_S
     assert args.memory_limit == run.memory_mb == executor.memory_limit == settings.memory_mb == options.MEMORY_MB
+    # the sandbox's address space beyond the baseline: the same default, also when RLIMIT_DATA is off (0)
+    assert (sandbox.Limits().memory_mb == settings.sandbox_limits().memory_mb
+            == kernels.KernelSettings(memory_mb=0).sandbox_limits().memory_mb == options.MEMORY_MB)
+    assert kernels.KernelSettings(memory_mb=13).sandbox_limits().memory_mb == 13
     assert args.grader_memory_limit == options.GRADER_MEMORY_MB
     assert tuple(executor.preload) == run.preload == settings.preload == options.PRELOAD
 

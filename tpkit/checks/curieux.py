@@ -5,6 +5,9 @@ Each experiment is a function of the student's; the check calls it on a small co
 itself, receives the trained models as handles and recomputes, on its side, what was asked (layer
 sizes, activation, test accuracy, train loss). The repairs put the reference MLP, entrainer and CNN
 in place, so that a faulty class or training function costs its own question only.
+
+Each check and repair is named after the grade id of its cell, as in :mod:`tpkit.checks.reseaux`
+(``check_q6_mlp``, ``repair_q6_mlp``); the id carries the section of the statement (``q6_``).
 """
 from __future__ import annotations
 
@@ -96,7 +99,7 @@ def _rises(losses) -> float:
 
 # ---------------------------------------------------------------- Q6.1: an MLP of any depth
 @check("q6_mlp")
-def _(ns):
+def check_q6_mlp(ns):
     cls = get(ns, "MLP", "classe MLP(d, p, nb_hidden, nb_couches, activation)")
     g = _gen(ns, 61)
     configs = [(_draw(g, 4, 7), 4, _draw(g, 5, 9), 3, "tanh"), (_draw(g, 4, 7), 3, 6, 1, "relu"),
@@ -121,7 +124,7 @@ def _(ns):
 
 
 @repair("q6_mlp")
-def _(ns):
+def repair_q6_mlp(ns):
     ns.run(C.MLP)
 
 
@@ -148,7 +151,7 @@ def _reference_losses(net, X, Y, niter, step):
 
 
 @check("q6_entrainer")
-def _(ns):
+def check_q6_entrainer(ns):
     fn = get(ns, "entrainer", "fonction entrainer(modele, X, Y, niter, step, mb=None)")
     g = _gen(ns, 62)
     d, h, p, rows, niter, step = 5, 4, 3, 30, _draw(g, 5, 8), 0.3
@@ -187,7 +190,7 @@ def _(ns):
 
 
 @repair("q6_entrainer")
-def _(ns):
+def repair_q6_entrainer(ns):
     ns.run(C.ENTRAINER + "try:\n    del _tpkit_modele, _tpkit_torch\nexcept NameError:\n    pass\n")
 
 
@@ -217,7 +220,7 @@ def _experience(ns, fn_name: str, args, values: list, sizes_of):
 
 
 @check("q6_neurones")
-def _(ns):
+def check_q6_neurones(ns):
     g = _gen(ns, 63)
     values = [_draw(g, 8, 16), _draw(g, 25, 40)]
     _experience(ns, "experience_neurones", (values, 15), values,
@@ -225,7 +228,7 @@ def _(ns):
 
 
 @check("q6_couches")
-def _(ns):
+def check_q6_couches(ns):
     g = _gen(ns, 64)
     values = [1, 2, _draw(g, 3, 4)]
     hidden = {}
@@ -256,7 +259,7 @@ def _(ns):
 
 
 @check("q6_activations")
-def _(ns):
+def check_q6_activations(ns):
     g = _gen(ns, 65)
     names = ["tanh", "sigmoid", "relu"]
     names = [names[i] for i in torch.randperm(3, generator=g).tolist()]
@@ -283,7 +286,7 @@ def _(ns):
 
 
 @check("q6_minibatch")
-def _(ns):
+def check_q6_minibatch(ns):
     D = ref.data()
     values, niter = [5, D["n"]], 30
     fn = get(ns, "experience_minibatch", "fonction experience_minibatch")
@@ -319,7 +322,7 @@ def _convolutional(ns, model, name: str):
 
 
 @check("q6_cnn")
-def _(ns):
+def check_q6_cnn(ns):
     cls = get(ns, "CNN", "classe CNN")
     model = call("CNN", cls)
     if not _is_module(model):
@@ -340,12 +343,12 @@ def _(ns):
 
 
 @repair("q6_cnn")
-def _(ns):
+def repair_q6_cnn(ns):
     ns.run(C.CNN)
 
 
 @check("q6_cnn_apprentissage")
-def _(ns):
+def check_q6_cnn_apprentissage(ns):
     model = get(ns, "cnn", "réseau convolutionnel appris")
     if not _is_module(model):
         fail("`cnn` doit être le réseau CNN() appris.")

@@ -5,6 +5,9 @@ same registry, questioning the notebook through a :class:`tpkit.witness.Witness`
 functions meant for any number of classes `p`; each check calls them on inputs it draws itself (other
 sizes, other `p`) and recomputes the expected answer here. Repairs put reference definitions in the
 notebook when a check fails, so that a mistake costs its own question only.
+
+Each check and repair is named after the grade id of its cell, as in :mod:`tpkit.checks.reseaux`
+(``check_j2_pred``, ``repair_j2_pred``); the id carries the part of the notebook (``j1_`` … ``j4_``).
 """
 from __future__ import annotations
 
@@ -158,7 +161,7 @@ class MLP(_torch_ref.nn.Module):
 
 # ---------------------------------------------------------------- section 1: Pima data
 @check("j1_chargement")
-def _(ns):
+def check_j1_chargement(ns):
     D = data()["pima"]
     require_loaded_arrays(ns, {name: D[name] for name in ("x", "y", "xt", "yt")}, "pima.npz")
     for name, good, meaning in (("n", 200, "nombre d'exemples d'apprentissage"),
@@ -169,7 +172,7 @@ def _(ns):
 
 
 @repair("j1_chargement")
-def _(ns):
+def repair_j1_chargement(ns):
     D = data()["pima"]
     ns.update({k: v.copy() for k, v in D.items()}, n=200, d=7, p=2)
 
@@ -185,7 +188,7 @@ def _standardised_pair(out, shapes):
 
 
 @check("j1_standardisation")
-def _(ns):
+def check_j1_standardisation(ns):
     fn = get(ns, "standardiser", "fonction standardiser(x_app, x_test)")
     g = _gen(ns, 11)
     scales = torch.tensor([1.0, 50.0, 0.1, 10.0], dtype=torch.float64)
@@ -228,7 +231,7 @@ def _(ns):
 
 
 @repair("j1_standardisation")
-def _(ns):
+def repair_j1_standardisation(ns):
     D = data()["pima"]
     xs, xts = standardise(D["x"], D["xt"])
     ns.run(STANDARDISER)
@@ -236,7 +239,7 @@ def _(ns):
 
 
 @check("j1_onehot")
-def _(ns):
+def check_j1_onehot(ns):
     fn = get(ns, "one_hot", "fonction one_hot(y, p)")
     g = _gen(ns, 12)
     for m, p, present in ((9, 2, 2), (7, 3, 3), (8, 5, 4)):
@@ -272,7 +275,7 @@ def _(ns):
 
 
 @repair("j1_onehot")
-def _(ns):
+def repair_j1_onehot(ns):
     ns.run(ONE_HOT)
     ddof = _pima_ddof(ns)
     xs, xts = standardise(data()["pima"]["x"], data()["pima"]["xt"], ddof)
@@ -282,7 +285,7 @@ def _(ns):
 
 # ---------------------------------------------------------------- section 2: softmax regression
 @check("j2_pred")
-def _(ns):
+def check_j2_pred(ns):
     fn = get(ns, "pred", "fonction pred(X, W, B)")
     g = _gen(ns, 21)
     for p in (2, 4):
@@ -305,12 +308,12 @@ def _(ns):
 
 
 @repair("j2_pred")
-def _(ns):
+def repair_j2_pred(ns):
     ns.run(repairs_code.PRED)
 
 
 @check("j2_cout")
-def _(ns):
+def check_j2_cout(ns):
     fn = get(ns, "cout", "fonction cout(Y, Yhat)")
     g = _gen(ns, 22)
     for m, p in ((6, 2), (8, 5)):
@@ -327,12 +330,12 @@ def _(ns):
 
 
 @repair("j2_cout")
-def _(ns):
+def repair_j2_cout(ns):
     ns.run(repairs_code.COUT)
 
 
 @check("j2_initialisation")
-def _(ns):
+def check_j2_initialisation(ns):
     fn = get(ns, "initialiser", "fonction initialiser(d, p)")
     for d, p in ((200, 3), (150, 2)):
         out = call("initialiser", fn, d, p)
@@ -355,7 +358,7 @@ def _(ns):
 
 
 @repair("j2_initialisation")
-def _(ns):
+def repair_j2_initialisation(ns):
     ns.run(INITIALISER)
 
 
@@ -417,17 +420,17 @@ def _check_linear_descent(ns, fn_name, seed, reset_hint):
 
 
 @check("j2_descente")
-def _(ns):
+def check_j2_descente(ns):
     _check_linear_descent(ns, "descente", 23, "W.grad.zero_() et B.grad.zero_() après chaque pas")
 
 
 @repair("j2_descente")
-def _(ns):
+def repair_j2_descente(ns):
     ns.run(DESCENTE)
 
 
 @check("j2_pima_lineaire")
-def _(ns):
+def check_j2_pima_lineaire(ns):
     losses = number_list(get(ns, "lst_loss"), "lst_loss", PIMA_NITER)
     if abs(losses[0] - math.log(2)) > T.INIT_LOSS_TOL:
         fail(f"le premier coût de `lst_loss` vaut {losses[0]:.3g}, loin de log(2) ≈ 0.693 : W et B "
@@ -452,12 +455,12 @@ def _(ns):
 
 
 @check("j2_sgd")
-def _(ns):
+def check_j2_sgd(ns):
     _check_linear_descent(ns, "descente_sgd", 24, "appelez optimiseur.zero_grad() à chaque itération")
 
 
 @repair("j2_sgd")
-def _(ns):
+def repair_j2_sgd(ns):
     ns.run(DESCENTE_SGD)
 
 
@@ -467,7 +470,7 @@ def _mlp_forward(x, c1, c2):
 
 
 @check("j3_mlp")
-def _(ns):
+def check_j3_mlp(ns):
     cls = get(ns, "MLP", "classe MLP(d, nb_hidden, p)")
     g = _gen(ns, 31)
     for d, h, p in ((5, 8, 2), (3, 6, 4)):
@@ -498,7 +501,7 @@ def _(ns):
 
 
 @repair("j3_mlp")
-def _(ns):
+def repair_j3_mlp(ns):
     ns.run(MLP_CLASS)
 
 
@@ -524,7 +527,7 @@ def _mlp_fn(X, W1, b1, W2, b2):
 
 
 @check("j3_apprendre")
-def _(ns):
+def check_j3_apprendre(ns):
     fn = get(ns, "apprendre", "fonction apprendre(modele, X, Y, step, niter)")
     g = _gen(ns, 32)
     X = torch.randn(30, 4, generator=g, dtype=torch.float64)
@@ -545,7 +548,7 @@ def _(ns):
 
 
 @repair("j3_apprendre")
-def _(ns):
+def repair_j3_apprendre(ns):
     ns.run(APPRENDRE)
 
 
@@ -566,7 +569,7 @@ def _in(values, allowed: np.ndarray) -> bool:
 
 
 @check("j3_minibatch")
-def _(ns):
+def check_j3_minibatch(ns):
     fn = get(ns, "apprendre_mb", "fonction apprendre_mb(modele, X, Y, step, niter, mb)")
     g = _gen(ns, 33)
     X = torch.randn(30, 4, generator=g, dtype=torch.float64)
@@ -610,7 +613,7 @@ def _(ns):
 
 
 @repair("j3_minibatch")
-def _(ns):
+def repair_j3_minibatch(ns):
     ns.run(APPRENDRE_MB)
 
 
@@ -629,7 +632,7 @@ def _model_accuracy(ns, name, X, labels, d, h, p) -> float:
 
 
 @check("j3_pima")
-def _(ns):
+def check_j3_pima(ns):
     _check_asked_values(ns, (("nb_hidden", NB_HIDDEN), ("mb", MB)))
     R, D = pima_tensors(_pima_ddof(ns)), data()["pima"]
     for loss_name, model_name, rate, niter, minimum in (
@@ -648,7 +651,7 @@ def _(ns):
 
 # ---------------------------------------------------------------- section 4: 2-D toy data
 @check("j4_donnees")
-def _(ns):
+def check_j4_donnees(ns):
     D = data()["toy"]
     for name, key in (("x2", "x"), ("y2", "y"), ("xt2", "xt"), ("yt2", "yt")):
         value = get(ns, name)
@@ -667,7 +670,7 @@ def _(ns):
 
 
 @repair("j4_donnees")
-def _(ns):
+def repair_j4_donnees(ns):
     D = data()["toy"]
     ns.update(x2=D["x"].copy(), y2=D["y"].copy(), xt2=D["xt"].copy(), yt2=D["yt"].copy(), p2=3,
               X2=torch.tensor(D["x"]), Xt2=torch.tensor(D["xt"]), Y2=torch.tensor(one_hot(D["y"], 3)),
@@ -675,7 +678,7 @@ def _(ns):
 
 
 @check("j4_jouet")
-def _(ns):
+def check_j4_jouet(ns):
     D = data()["toy"]
     X, Y, Xt = torch.tensor(D["x"]), torch.tensor(one_hot(D["y"], 3)), torch.tensor(D["xt"])
     W, B = require_tensor(get(ns, "W_j"), "W_j"), require_tensor(get(ns, "B_j"), "B_j")
@@ -714,7 +717,7 @@ def _agree(a, b) -> bool:
 
 
 @check("j4_regions")
-def _(ns):
+def check_j4_regions(ns):
     xx, yy = _array(get(ns, "xx"), "xx"), _array(get(ns, "yy"), "yy")
     if xx.ndim != 2 or xx.shape != yy.shape or min(xx.shape) < 20:
         fail("`xx, yy` doivent être la grille de np.meshgrid (deux tableaux 2D de même taille, "

@@ -22,7 +22,8 @@
 ``export``         the class's exports: grades CSV (an nbgrader export plugin), previous exports set aside
 ``report``         terminal progress (elapsed, time left) and summary; ``logs``: one log per student
 ``classreport``    the class report page and figures; ``similarity``: pairs of very similar submissions
-``lms``            one package per LMS: ``lms.moodle`` (ids, zip import, worksheet, feedback zip)
+``lms``            one package per LMS (``lms.moodle``: ids, zip import, worksheet, feedback zip) and the
+                   registry ``lms.LMS``, the only way in: another LMS is a package and one entry
 ``runlock``        one grading or export run at a time on a course
 ``csvsafe``        CSV text cells that a spreadsheet never runs as formulas.
 """

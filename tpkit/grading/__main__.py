@@ -55,6 +55,10 @@ def limit_own_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (wanted, hard))
 
 
+#: The LMS of ``--moodle-zip`` and ``--moodle-worksheet`` (a key of :data:`tpkit.grading.lms.LMS`).
+OPTIONS_LMS = "moodle"
+
+
 class UsageError(Exception):
     """A bad argument: its French message is printed on one line, exit status 2, nothing written."""
 
@@ -155,8 +159,9 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.moodle_worksheet is not None:
         if not args.moodle_worksheet.is_file():
             raise UsageError(f"--moodle-worksheet : fichier introuvable : « {args.moodle_worksheet} »")
+        from tpkit.grading.lms import LMS
         try:
-            moodle_check_worksheet(args.moodle_worksheet)
+            LMS[OPTIONS_LMS].check_worksheet(args.moodle_worksheet)
         except (ValueError, OSError):
             raise UsageError(f"--moodle-worksheet : « {args.moodle_worksheet} » n'est pas une feuille de notes "
                              "Moodle (pas de colonnes Identifiant et Note) : téléchargez-la depuis Moodle "
@@ -172,8 +177,8 @@ def check_arguments(args: argparse.Namespace) -> None:
             from tpkit.grading.gradebook import graded_students
             present, where = graded_students(root, args.assignment), "notés dans le gradebook"
         elif args.moodle_zip is not None:
-            from tpkit.grading.lms.moodle.zip_import import zip_participants
-            present, where = zip_participants(args.moodle_zip), "dans l'archive Moodle"
+            from tpkit.grading.lms import LMS
+            present, where = LMS[OPTIONS_LMS].participants(args.moodle_zip), "dans l'archive Moodle"
         elif args.examples:
             from tpkit.grading.collect import EXAMPLES
             present, where = {p.name for p in EXAMPLES.iterdir() if (p / args.assignment).is_dir()}, "exemples"
@@ -186,11 +191,6 @@ def check_arguments(args: argparse.Namespace) -> None:
             listing = f"{where} : {_names(present)}" if present else f"aucun {where}"
             raise UsageError(f"étudiant(s) inconnu(s) : {', '.join(unknown)} ({listing}) : corrigez --students")
         args.students = ",".join(wanted)
-
-
-def moodle_check_worksheet(path: Path) -> None:
-    from tpkit.grading.lms.moodle.worksheet import check_worksheet
-    check_worksheet(path)
 
 
 def log_internal_error(root: Path) -> str:
@@ -245,11 +245,9 @@ def main(argv=None) -> int:
 
 def grade_or_export(args: argparse.Namespace) -> int:
     """The grading run or the export, arguments checked and the course's lock held."""
-    from tpkit.grading import classreport, collect, pipeline, report, results
+    from tpkit.grading import classreport, collect, lms, pipeline, report, results
     from tpkit.grading.export import export_all
     from tpkit.grading.feedback import regenerate_feedback
-    from tpkit.grading.lms.moodle.exports import feedback_zip
-    from tpkit.grading.lms.moodle.ids import full_names
 
     options = defaults.Options(root=args.root, assignment=args.assignment, workers=args.workers,
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
@@ -264,14 +262,15 @@ def grade_or_export(args: argparse.Namespace) -> int:
                 if run is not None and previous:
                     print(f"rapport de correction : {report_path.relative_to(options.root)} (celui de la "
                           "correction précédente : la dernière correction ne s'est pas terminée)")
-                run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional)
+                run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional,
+                                        lms=OPTIONS_LMS)
                 if options.feedback:
                     regenerate_feedback(options, run, keep)
             else:
                 if args.examples:
                     col = collect.from_examples(options.root, options.assignment)
                 elif args.moodle_zip:
-                    col = collect.from_moodle_zip(options.root, options.assignment, args.moodle_zip)
+                    col = collect.from_lms_zip(options.root, options.assignment, args.moodle_zip, OPTIONS_LMS)
                 else:
                     col = collect.from_submitted(options.root, options.assignment)
                 if keep is not None:
@@ -282,7 +281,7 @@ def grade_or_export(args: argparse.Namespace) -> int:
                 if not col.students and not col.failures:
                     print("aucun rendu à corriger")
                     return 0
-                names = full_names(options.root / "submitted")
+                names = lms.full_names(options.root / "submitted")
                 print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) avec "
                       f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
                 progress = report.Progress(names=names, total=len(col.students) + len(col.failures)).start()
@@ -291,15 +290,16 @@ def grade_or_export(args: argparse.Namespace) -> int:
                                          preset_failures=col.failures, preset_remarks=col.remarks)
                 finally:
                     progress.stop()
-                run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional)
+                run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional,
+                                        lms=OPTIONS_LMS)
             if options.feedback:
-                lines += feedback_zip(options, run)
+                lines += lms.feedback_zips(options, run)
             try:  # the grades are written: a failing report must not turn the run into an error
                 lines += classreport.write(options, run)
             except Exception as exc:
                 lines.append(f"Rapport de classe non écrit : {type(exc).__name__} (détails : "
                              f"{log_internal_error(options.root)})")
-        report.summary(run, names=full_names(options.root / "submitted"), exports=lines)
+        report.summary(run, names=lms.full_names(options.root / "submitted"), exports=lines)
         return 0
     except pipeline.GradingError as exc:
         print(f"erreur : {exc}", file=sys.stderr)

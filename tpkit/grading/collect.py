@@ -4,10 +4,10 @@
   hand, a previous import);
 * the example submissions shipped with the kit, ``examples/submissions/<student>/<assignment>/``,
   copied into ``submitted/`` first;
-* a Moodle "download all submissions" zip, imported into ``submitted/`` by
-  :func:`tpkit.grading.lms.moodle.zip_import.import_moodle_zip` (student id ``p<participant id>``). A participant of
-  the zip whose submission holds no gradable notebook is still a student of the run: graded as
-  *failed* with the reason, never left out.
+* an LMS's submissions zip (Moodle's "download all submissions"), imported into ``submitted/`` by
+  the LMS's ``import_zip`` (:data:`tpkit.grading.lms.LMS`; Moodle's student id: ``p<participant id>``).
+  A participant of the zip whose submission holds no gradable notebook is still a student of the run:
+  graded as *failed* with the reason, never left out.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tpkit.grading.lms.moodle.zip_import import import_moodle_zip
+from tpkit.grading.lms import LMS
 from tpkit.grading.precheck import LINKED_FOLDER
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "submissions"
@@ -59,6 +59,8 @@ def from_examples(root: Path, assignment: str, examples: Path = EXAMPLES) -> Col
                                        "dans submitted/"])
 
 
-def from_moodle_zip(root: Path, assignment: str, zip_path: Path) -> Collection:
-    imp = import_moodle_zip(zip_path, Path(root) / "submitted", assignment, f"{assignment}.ipynb")
+def from_lms_zip(root: Path, assignment: str, zip_path: Path, lms: str) -> Collection:
+    """The submissions zip of the LMS ``lms`` (a key of :data:`tpkit.grading.lms.LMS`) imported into
+    ``submitted/``."""
+    imp = LMS[lms].import_zip(zip_path, Path(root) / "submitted", assignment, f"{assignment}.ipynb")
     return Collection(imp.student_ids, failures=imp.failures(), remarks=imp.remarks(), notes=imp.notes())

@@ -8,7 +8,8 @@ by ``--export-only``.
   ``failed: <reason>`` (not graded: the question and total cells are empty, never a silent 0). A
   question awaiting manual grading is an empty cell too. Text cells that a spreadsheet would run as a
   formula are escaped (:mod:`tpkit.grading.csvsafe`).
-* the LMS's files (:mod:`tpkit.grading.lms`): Moodle's grading worksheet, the feedback zip.
+* the LMS's files, written by its hooks (:data:`tpkit.grading.lms.LMS`): Moodle's grading worksheet,
+  the feedback zip.
 
 Scores are read from the gradebook (so manual grades entered later are included when exporting
 again); statuses come from the last grading run's report (``exports/grading_report.json``). A new run
@@ -30,11 +31,13 @@ from traitlets import Unicode
 
 from tpkit.grading.csvsafe import escape_cell
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, class_results, open_gradebook
+from tpkit.grading.lms import LMS
 from tpkit.grading.options import Options, load_config
 from tpkit.grading.results import FAILED, PREVIOUS_EXPORTS, REPORT_NAME, RunReport, read_report
 
-#: The exports a run writes (in ``exports/``), and where a new run first moves those of the previous one.
-EXPORT_NAMES = ("grades.csv", "moodle_worksheet.csv", REPORT_NAME, "rapport_classe.html", "retours_moodle.zip")
+#: The exports a run writes (in ``exports/``, every LMS's files included), and where a new run first moves those
+#: of the previous one.
+EXPORT_NAMES = ("grades.csv", REPORT_NAME, "rapport_classe.html") + tuple(n for lms in LMS.values() for n in lms.exports)
 PREVIOUS_README = """Exports de la correction précédente ({when}).
 
 Une nouvelle correction a commencé le {now} : elle les a déplacés ici avant de corriger. Si exports/
@@ -97,8 +100,9 @@ class GradesCsvExport(ReportExportPlugin):
 
 
 def export_all(options: Options, run: Optional[RunReport], worksheet: Optional[Path] = None,
-               provisional: bool = False) -> tuple:
-    """grades.csv (+ the filled Moodle worksheet) for the whole class of the gradebook, statuses and
+               provisional: bool = False, lms: Optional[str] = None) -> tuple:
+    """grades.csv (+ ``worksheet``, the grading worksheet of the LMS ``lms``, a key of
+    :data:`tpkit.grading.lms.LMS`, filled) for the whole class of the gradebook, statuses and
     times from ``run`` (the class's report; None: none known). Returns (the report, its results
     refreshed from the gradebook for every student; French lines saying what was written)."""
     students = []  # every submission of the gradebook: grading a subset keeps the others
@@ -118,8 +122,7 @@ def export_all(options: Options, run: Optional[RunReport], worksheet: Optional[P
         plugin.export(gb)
         lines.append(f"Notes : {csv_path.relative_to(options.root)}")
         if worksheet is not None:
-            from tpkit.grading.lms.moodle.exports import export_worksheet
-            lines += export_worksheet(options, gb, run, students, worksheet, provisional)
+            lines += LMS[lms].export_worksheet(options, gb, run, students, worksheet, provisional)
     if options.feedback:
         lines.append(f"Retours : feedback/<étudiant>/{options.assignment}/{options.notebook}.html")
     return run, lines

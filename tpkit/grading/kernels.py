@@ -96,7 +96,8 @@ class KernelSettings:
 
     def sandbox_limits(self):
         from tpkit.grading import sandbox
-        return sandbox.Limits(memory_mb=self.memory_mb or sandbox.Limits.memory_mb,
+        # memory_mb 0 (no RLIMIT_DATA): the address space stays bounded, at the default
+        return sandbox.Limits(memory_mb=self.memory_mb or MEMORY_MB,
                               cpu_seconds=max(60, 3 * int(self.time_limit or TIME_LIMIT_S)))
 
     def env(self) -> dict:

@@ -2,8 +2,8 @@
 nbgrader's traitlets configuration (:func:`load_config`).
 
 The command line (``__main__``), :class:`Options`, the executor's traits
-(:class:`~tpkit.grading.preprocessors.LimitedExecute`) and :class:`~tpkit.grading.kernels.KernelSettings`
-all read their defaults here. Light to import (no nbgrader): the command parses its arguments first.
+(:class:`~tpkit.grading.preprocessors.LimitedExecute`), :class:`~tpkit.grading.kernels.KernelSettings`
+and the sandbox's :class:`~tpkit.grading.sandbox.Limits` all read their defaults here. Light to import (no nbgrader): the command parses its arguments first.
 """
 from __future__ import annotations
 

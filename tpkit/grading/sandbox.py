@@ -160,6 +160,11 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Iterator, Mapping, Sequence  # noqa: E402
 
+# Only the launcher above runs isolated (``python -I -S``, no tpkit); it execs bwrap or exits before this
+# line. The grader's side is imported by the grader (or run for ``--bench``), where the kit is installed:
+# the kernel's memory limit has its one default in options.
+from tpkit.grading.options import MEMORY_MB  # noqa: E402
+
 #: Where the submission's scratch copy (``workdir``) appears inside the sandbox, read-write.
 WORKDIR_INSIDE = "/home/etudiant/tp"
 #: The sandbox user's name (in the synthesized /etc/passwd) and the container's host name.
@@ -194,7 +199,7 @@ class Limits:
     """Resource limits of one sandboxed kernel. rlimits apply per process (RLIMIT_NPROC per uid:
     per kernel with :class:`UidPool`); tmpfs sizes are per sandbox."""
 
-    memory_mb: int = 4096      # address space of the kernel beyond its baseline, counting MAP_SHARED
+    memory_mb: int = MEMORY_MB  # address space of the kernel beyond its baseline, counting MAP_SHARED
     processes: int = 256       # RLIMIT_NPROC (threads count too)
     open_files: int = 256      # RLIMIT_NOFILE
     file_size_mb: int = 64     # RLIMIT_FSIZE

@@ -1,4 +1,5 @@
-"""Moodle: submissions zip import, grading worksheet, feedback zip.
+"""Moodle: submissions zip import, grading worksheet, feedback zip; the grading calls it through its entry
+in :data:`tpkit.grading.lms.LMS`.
 
 ``ids``           participant id <-> nbgrader student id (``p<participant id>``), the roster
 ``zip_import``    "Download all submissions" zip -> ``submitted/<student id>/<assignment>/``
