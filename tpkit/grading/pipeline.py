@@ -71,6 +71,17 @@ def _notebook_size(pre: precheck.Precheck) -> int:
         return 0
 
 
+def _interleaved(items: list) -> list:
+    """Largest, smallest, 2nd largest, 2nd smallest... of a list sorted largest first."""
+    out, lo, hi = [], 0, len(items) - 1
+    while lo <= hi:
+        out.append(items[lo])
+        if lo != hi:
+            out.append(items[hi])
+        lo, hi = lo + 1, hi - 1
+    return out
+
+
 class Grader:
     """One grading run over a list of students (see the module docstring)."""
 
@@ -146,7 +157,7 @@ class Grader:
 
         # longest first (a notebook's size grows with what its student wrote and ran): the run does
         # not end on one long notebook while the other workers have nothing left to do
-        queue = collections.deque(sorted(queue, key=lambda item: -_notebook_size(item[1])))
+        queue = collections.deque(_interleaved(sorted(queue, key=lambda item: -_notebook_size(item[1]))))
         qlock = threading.Lock()
 
         def worker():
