@@ -93,12 +93,13 @@ def test_accessibility_pass_is_nbconvert_s_without_the_round_trip(page):
         '<div class="jp-Cell-inputWrapper">outside</div>'
         '<main class="x jp-Notebook"><div class="jp-Cell jp-Cell-inputWrapper">in</div>'
         '<div class="jp-OutputArea-output" tabindex="0">kept</div><ul><li>open item</ul>'
-        '<div class="jp-OutputArea-output"><img\nsrc="e.png"\n></div></main>'
+        '<div class="jp-OutputArea-output"><img\nsrc="e.png"\n></div>'
+        '<pre>a <span class="k">b</span>\n<img src="f.png"></pre><pre class="x"><span>c\n</span> d</pre></main>'
         '<div class="jp-OutputArea-output">after</div></body></html>')
     # the page as the exporter renders it, its images without alt again
     bare = page.replace(' alt="No description has been provided for this image"', "")
     for html_page in (tricky, bare):
         marked = accessibility.mark(html_page)
         assert str(BeautifulSoup(marked, features="html.parser")) == _nbconvert_accessibility(html_page)
-    assert accessibility.mark(tricky).count('alt="No description') == 3
+    assert accessibility.mark(tricky).count('alt="No description') == 4  # the one in a <pre> too
     assert accessibility.mark(tricky).count('tabindex="0"') == 3

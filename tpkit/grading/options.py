@@ -86,6 +86,9 @@ def load_config(options: Options, staging: Optional[Path] = None):
     cfg.LimitedExecute.sandbox = bool(options.sandbox)
     cfg.LimitedExecute.trusted_checks = True
     cfg.LimitedExecute.salt = trusted.course_salt(options.root)
+    # nbconvert validates the whole notebook after each of the ~6 preprocessors of a step; once at the end
+    # gives the same verdict on what is written (0.1 s of CPU per submission less)
+    cfg.Exporter.optimistic_validation = True
     return cfg
 
 
