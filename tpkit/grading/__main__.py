@@ -245,14 +245,17 @@ def main(argv=None) -> int:
 
 def grade_or_export(args: argparse.Namespace) -> int:
     """The grading run or the export, arguments checked and the course's lock held."""
-    from tpkit.grading import classreport, collect, lms, pipeline, report, results
-    from tpkit.grading.export import export_all
-    from tpkit.grading.feedback import regenerate_feedback
-
     options = defaults.Options(root=args.root, assignment=args.assignment, workers=args.workers,
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
                                memory_mb=args.memory_limit, feedback=not args.no_feedback,
                                sandbox=not args.no_sandbox)
+    if not args.export_only:  # the zygote imports torch while this process imports nbgrader and torch
+        from tpkit.grading import kernels
+        kernels.prestart(kernels.settings_for(options))
+    from tpkit.grading import classreport, collect, lms, pipeline, report, results
+    from tpkit.grading.export import export_all
+    from tpkit.grading.feedback import regenerate_feedback
+
     keep = set(args.students.split(",")) if args.students else None
     try:
         with pipeline.run_lock(options):  # reentrant: the command holds it already

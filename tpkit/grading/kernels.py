@@ -307,6 +307,13 @@ def _zygote(settings: KernelSettings) -> Zygote:
         return z
 
 
+def settings_for(options) -> KernelSettings:
+    """The kernels of a grading run (:class:`tpkit.grading.options.Options`)."""
+    from tpkit.grading.options import kernel_threads
+    return KernelSettings(preload=tuple(options.preload), threads=kernel_threads(options),
+                          memory_mb=options.memory_mb, sandbox=options.sandbox, time_limit=options.time_limit)
+
+
 def prestart(settings: KernelSettings) -> None:
     """Start the zygote of these settings now, without waiting for it: it imports its modules while
     the caller goes on (the pre-check), and dies with the calling thread (call it from one that lives

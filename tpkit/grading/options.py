@@ -71,6 +71,11 @@ def course_config(options: Options):
     return cfg
 
 
+def kernel_threads(options: Options) -> int:
+    """torch/BLAS threads of each kernel: the cores shared by the workers."""
+    return max(1, (os.cpu_count() or 1) // max(1, options.workers))
+
+
 def load_config(options: Options, staging: Optional[Path] = None):
     """The course's nbgrader_config.py, plus this run's settings (a traitlets ``Config``)."""
     from tpkit.grading import trusted
@@ -81,7 +86,7 @@ def load_config(options: Options, staging: Optional[Path] = None):
         cfg.Execute.timeout = int(options.cell_timeout)
     cfg.LimitedExecute.time_limit = int(options.time_limit)
     cfg.LimitedExecute.memory_limit = int(options.memory_mb)
-    cfg.LimitedExecute.threads = max(1, (os.cpu_count() or 1) // max(1, options.workers))
+    cfg.LimitedExecute.threads = kernel_threads(options)
     cfg.LimitedExecute.preload = list(options.preload)
     cfg.LimitedExecute.sandbox = bool(options.sandbox)
     cfg.LimitedExecute.trusted_checks = True

@@ -132,9 +132,7 @@ class Grader:
         data_files = frozenset(p.relative_to(source).as_posix() for p in source.rglob("*")
                                if p.is_file() and p.suffix != ".ipynb") if source.is_dir() else frozenset()
 
-        settings = kernels.KernelSettings(preload=tuple(options.preload),
-                                          threads=cfg.LimitedExecute.threads, memory_mb=options.memory_mb,
-                                          sandbox=options.sandbox, time_limit=options.time_limit)
+        settings = kernels.settings_for(options)
         if set(students) - set(preset_failures):  # the zygote imports while the submissions are pre-checked
             kernels.prestart(settings)
         kernel_cpu0 = kernels.KERNEL_CPU.seconds
