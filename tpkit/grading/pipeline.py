@@ -153,8 +153,10 @@ class Grader:
             report.results[student] = result
             self._report_progress(result)
 
-        # longest first (a notebook's size grows with what its student wrote and ran): the run does
-        # not end on one long notebook while the other workers have nothing left to do
+        # long and short notebooks in turns (a notebook's size grows with what its student wrote and ran):
+        # a long one keeps a core busy in its kernel while short ones, mostly the grading process's own
+        # work (one core at most: the GIL), keep the other; sorted longest first, a run ended on a string
+        # of short notebooks with a core idle. The last ones are middle-sized: no long tail either
         queue = collections.deque(_interleaved(sorted(queue, key=lambda item: -_notebook_size(item[1]))))
         qlock = threading.Lock()
 
