@@ -243,9 +243,11 @@ class GetGradesFr(_Serialized, GetGrades):
             cell.metadata.nbgrader["comment"] = "Pas de réponse."
 
     def _get_score(self, cell, resources):
-        super()._get_score(cell, resources)
+        # GetGrades._get_score (nbgrader 0.9) and the flag, from one query of the grade instead of two
         grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
                                           self.assignment_id, self.student_id)
+        cell.metadata.nbgrader["score"] = grade.score
+        cell.metadata.nbgrader["points"] = grade.max_score
         cell.metadata.nbgrader["needs_manual_grade"] = bool(grade.needs_manual_grade)
 
 
