@@ -1,6 +1,8 @@
 """Shared fixtures. Expensive runs (executed notebooks, graded classes) are computed once per test
 session by whichever xdist worker asks first and read back by the others (`once`)."""
 import os
+import shutil
+from pathlib import Path
 
 # Kernels and test workers run side by side on two cores: one torch thread each.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -8,7 +10,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
-from tpkit import execution, submissions  # noqa: E402
+from tpkit import execution, paths, submissions  # noqa: E402
 
 
 def _executed(session_dir, name, make):
@@ -53,3 +55,25 @@ def once(folder, name: str, compute):
         if not path.exists():
             path.write_text(json.dumps(compute(), ensure_ascii=False), encoding="utf-8")
         return json.loads(path.read_text(encoding="utf-8"))
+
+
+def generated(session_dir, assignment: str = paths.ASSIGNMENT) -> Path:
+    """A fresh course (nbgrader_config.py, source/, and what `release.generate` writes: release/ and
+    gradebook.db with the hidden tests), generated once per assignment and test session (`nbgrader
+    generate_assignment` costs ~7 s of CPU). Read it, never write to it: see `generated_course`."""
+    from tpkit import release
+
+    def compute():
+        root = session_dir / f"generated-{assignment}"
+        root.mkdir()
+        shutil.copy(paths.ROOT / "nbgrader_config.py", root)
+        shutil.copytree(paths.source_dir(assignment), root / "source" / assignment)
+        release.generate(root=root, assignment=assignment)
+        return str(root)
+    return Path(once(session_dir, f"generated_{assignment}", compute))
+
+
+def generated_course(session_dir, dest: Path, assignment: str = paths.ASSIGNMENT) -> Path:
+    """A copy of the generated course at `dest`, for a test to grade in."""
+    shutil.copytree(generated(session_dir, assignment), dest)
+    return Path(dest)

@@ -12,7 +12,6 @@ reference's prefix) is checked against the real grading command on a few entries
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from conftest import generated_course
 from tpkit import execution, paths, release, submissions
 from tpkit.catalogue import forkrun, runner, sampling
 from tpkit.catalogue.mistakes import MISTAKES
@@ -152,18 +152,14 @@ FIDELITY = ["softmax_mauvais_axe", "mlp_manuel_nb_hidden_change", "minibatch_tir
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("catalogue_end_to_end")
-def test_grading_command_gives_the_same_scores_messages_and_numbers(tmp_path):
+def test_grading_command_gives_the_same_scores_messages_and_numbers(tmp_path, session_dir):
     """End to end: a few entries graded by the catalogue runner (forked processes) and handed in
     as student notebooks to `python -m tpkit.grading` (nbgrader autograde in fresh kernels, hidden
     tests restored from the gradebook) get the same points per test cell, the same French messages
     and print the same numbers (losses, accuracies)."""
     by_name = {e.name: e for e in runner.entries()}
     fast = {o.entry.name: o for o in runner.run([by_name[n] for n in FIDELITY], workers=WORKERS).outcomes}
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(paths.ROOT / "nbgrader_config.py", course)
-    shutil.copytree(paths.SOURCE, course / "source" / A)
-    release.generate(root=course)
+    course = generated_course(session_dir, tmp_path / "course")
     perfect = submissions.solution_submission()
     for name in FIDELITY:
         e = by_name[name]

@@ -23,7 +23,7 @@ from pathlib import Path
 import filelock
 import nbformat
 import pytest
-from conftest import once
+from conftest import generated_course, once
 from nbgrader.api import Gradebook
 
 from tpkit import examples, paths, release
@@ -105,14 +105,7 @@ def proc_dict(proc: subprocess.CompletedProcess) -> dict:
 
 @pytest.fixture(scope="session")
 def course(shared):
-    def compute():
-        root = shared / "course"
-        root.mkdir()
-        shutil.copy(paths.ROOT / "nbgrader_config.py", root)
-        shutil.copytree(paths.SOURCE, root / "source" / A)
-        release.generate(root=root)
-        return str(root)
-    return Path(once(shared, "course", compute))
+    return Path(once(shared, "course", lambda: str(generated_course(shared, shared / "course"))))
 
 
 @pytest.fixture(scope="session")
