@@ -99,7 +99,6 @@ def test_committed_release_is_what_nbgrader_generates(session_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("solution")
 def test_solution_grades_to_full_marks(graded_solution):
     results = execution.results(graded_solution)
     failed = {g: r.message for g, r in results.items() if r.points < r.max_points}
@@ -108,7 +107,6 @@ def test_solution_grades_to_full_marks(graded_solution):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("solution")
 def test_solution_runs_without_any_error_or_warning_on_stderr(graded_solution):
     for cell in graded_solution.cells:
         if cell.cell_type == "code":
@@ -118,7 +116,6 @@ def test_solution_runs_without_any_error_or_warning_on_stderr(graded_solution):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("blank")
 def test_blank_release_runs_to_the_end_and_scores_zero(graded_blank):
     code = [c for c in graded_blank.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code), "every cell of the blank release must run"
