@@ -19,3 +19,9 @@ def test_plan_names_existing_tests_once():
             seen.append(prefix)
     assert len(seen) == len(set(seen))
     assert len({unit for unit, _ in PLAN}) == len(PLAN)
+
+
+def test_the_fidelity_test_finds_the_catalogue_test():
+    """It reads the sample's run only when the session runs the catalogue test, found by node id."""
+    from test_catalogue import CATALOGUE_TEST
+    assert dict(PLAN)["catalogue"] == [CATALOGUE_TEST]
