@@ -1,6 +1,9 @@
 """Shared fixtures. Expensive runs (executed notebooks, graded classes) are computed once per test
-session by whichever xdist worker asks first and read back by the others (`once`)."""
+session by whichever xdist worker asks first and read back by the others (`once`); `PLAN` decides
+which worker runs what, and in which order, so that a worker seldom waits for the other's run."""
 import os
+import shutil
+from pathlib import Path
 
 # Kernels and test workers run side by side on two cores: one torch thread each.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -8,7 +11,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
-from tpkit import execution, submissions  # noqa: E402
+from tpkit import execution, paths, submissions  # noqa: E402
 
 
 def _executed(session_dir, name, make):
@@ -53,3 +56,98 @@ def once(folder, name: str, compute):
         if not path.exists():
             path.write_text(json.dumps(compute(), ensure_ascii=False), encoding="utf-8")
         return json.loads(path.read_text(encoding="utf-8"))
+
+
+def generated(session_dir, assignment: str = paths.ASSIGNMENT) -> Path:
+    """A fresh course (nbgrader_config.py, source/, and what `release.generate` writes: release/ and
+    gradebook.db with the hidden tests), generated once per assignment and test session (`nbgrader
+    generate_assignment` costs ~7 s of CPU). Read it, never write to it: see `generated_course`."""
+    from tpkit import release
+
+    def compute():
+        root = session_dir / f"generated-{assignment}"
+        root.mkdir()
+        shutil.copy(paths.ROOT / "nbgrader_config.py", root)
+        shutil.copytree(paths.source_dir(assignment), root / "source" / assignment)
+        release.generate(root=root, assignment=assignment)
+        return str(root)
+    return Path(once(session_dir, f"generated_{assignment}", compute))
+
+
+def generated_course(session_dir, dest: Path, assignment: str = paths.ASSIGNMENT) -> Path:
+    """A copy of the generated course at `dest`, for a test to grade in."""
+    shutil.copytree(generated(session_dir, assignment), dest)
+    return Path(dest)
+
+
+# ------------------------------------------------------------------ which worker runs what
+# pytest 9.2 + xdist 3.8 ignore the xdist_group marks (the group suffix xdist writes to
+# `item._nodeid` is no longer read), and the scheduler only sees node ids. So the units of work are
+# listed here, by node id (a file, or a test and its parametrizations): each unit goes whole to one
+# worker, which computes its shared runs (`once`) and then runs their readers, with no waiting on
+# the other worker. Units go out in this order, as workers ask for work; the tests not listed (each
+# its own unit: the fast tier and short slow tests) follow in collection order and fill the end.
+# With two workers: the catalogue sample (its runner's processes use the cores) runs beside the
+# grading pipeline (which waits on kernels and time limits), each about 3 minutes.
+PLAN = [
+    ("catalogue", ["tests/test_catalogue.py::test_catalogue_proves_the_autograder_right"]),
+    ("pipeline", ["tests/grading/test_pipeline.py",  # one course graded in 4 runs, then its readers
+                  "tests/grading/test_classreport.py::test_class_report_in_chromium",
+                  "tests/grading/test_formgrader.py::test_formgrader_generate_feedback_button_writes_the_french_pages",
+                  "tests/grading/test_formgrader.py::test_nbgrader_generate_feedback_command_writes_the_french_pages"]),
+    # queued behind the catalogue on its worker: reads the sample's run once it is there
+    ("fidelity", ["tests/test_catalogue.py::test_grading_command_gives_the_same_scores_messages_and_numbers"]),
+    # then, longest first, runs that keep both cores busy (the runner's forked processes) alternate
+    # with grading runs that often wait (kernels starting, time limits), whichever worker takes them
+    ("curieux_catalogue", ["tests/test_curieux.py::test_catalogue_sensitivity_specificity_blast_radius"]),
+    ("attacks", ["tests/grading/test_attacks.py"]),
+    ("flakiness", ["tests/test_flakiness.py::test_reference_gets_full_marks_under_every_seed_and_thread_count"]),
+    ("pima_grading", ["tests/test_pima_jouet.py::test_release_is_in_sync",
+                      "tests/test_pima_jouet.py::test_grading_command_gives_the_solution_full_marks",
+                      "tests/test_pima_jouet.py::test_grading_command_gives_the_blank_release_zero",
+                      "tests/test_pima_jouet.py::test_typical_mistakes_example_loses_their_own_questions_only",
+                      "tests/test_pima_jouet.py::test_moodle_round_trip"]),
+    ("pima_catalogue", ["tests/test_pima_jouet.py::test_catalogue_proves_the_autograder_right"]),
+    ("curieux_grading", ["tests/test_curieux.py::test_grading_command_grades_the_examples"]),
+    ("curieux_flakiness", ["tests/test_curieux.py::test_reference_gets_full_marks_under_other_seeds_and_two_threads"]),
+    ("pregrade", ["tests/test_release_pregrade.py::test_checks_follow_the_source_and_release_names_a_broken_question"]),
+    ("pima_flakiness", ["tests/test_pima_jouet.py::test_reference_gets_full_marks_under_other_seeds_and_two_threads"]),
+    ("validate", ["tests/test_notebook.py::test_nbgrader_validate_passes_on_source"]),
+    ("solution", ["tests/test_notebook.py::test_solution_grades_to_full_marks",
+                  "tests/test_notebook.py::test_solution_runs_without_any_error_or_warning_on_stderr"]),
+    ("forkrun", ["tests/test_catalogue.py::test_forkrun_scores_like_a_kernel_and_isolates_jobs"]),
+    ("validate_invert", ["tests/test_notebook.py::test_nbgrader_validate_invert_passes_on_release"]),
+    ("blank", ["tests/test_notebook.py::test_blank_release_runs_to_the_end_and_scores_zero"]),
+]
+
+
+def _place(nodeid: str):
+    """(unit rank, rank in the unit) of a test in PLAN, or None."""
+    for rank, (_, prefixes) in enumerate(PLAN):
+        for k, prefix in enumerate(prefixes):
+            if nodeid == prefix or nodeid.startswith((prefix + "::", prefix + "[")):
+                return rank, k
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """PLAN's units first, in its order; then the other tests in collection order (every worker
+    sorts the same way, as xdist requires)."""
+    def key(pair):
+        index, item = pair
+        return _place(item.nodeid) or (len(PLAN), 0)
+    items[:] = [item for _, item in sorted(enumerate(items), key=lambda pair: (key(pair), pair[0]))]
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook (absent with -p no:xdist)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadgroup (pytest.ini): xdist's scope scheduler with PLAN's units as scopes."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PlanScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            place = _place(nodeid)
+            return PLAN[place[0]][0] if place else nodeid
+    return PlanScheduling(config, log)

@@ -3,16 +3,17 @@ points on its own question with a French diagnostic and nowhere else without a w
 valid variants, each of which must get full marks.
 
 The suite grades a fixed sample of the entries (every question's first mistake, the solution as
-released, one mistake in 10 and one variant in 4: `tpkit.catalogue.sampling`); `make catalogue` or
-`TPKIT_CATALOGUE=full make test` grade them all. They are graded once, in one test, by the catalogue runner, whose own processes use the
-cores (one test rather than one per entry: with pytest 9.2, xdist 3.8's `--dist loadgroup` no
-longer groups tests, since the group suffix it writes to `item._nodeid` is ignored, so a shared
-session fixture would be computed again on the other worker). Its executor (forked processes sharing the
-reference's prefix) is checked against the real grading command on a few entries.
+released, one mistake in 10 and one variant in 4: `tpkit.catalogue.sampling`), plus the five
+entries of the fidelity test; `make catalogue` or `TPKIT_CATALOGUE=full make test` grade them all.
+They are graded once per session by the catalogue runner, whose own processes use the cores (one
+run rather than one per entry, shared through `conftest.once`: pytest 9.2 + xdist 3.8 ignore
+xdist_group, so a session fixture would be computed again on the other worker). Its executor
+(forked processes sharing the reference's prefix) is checked against the real grading command on
+those five entries, read from the same run.
 """
+import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from conftest import generated_course, once
 from tpkit import execution, paths, release, submissions
 from tpkit.catalogue import forkrun, runner, sampling
 from tpkit.catalogue.mistakes import MISTAKES
@@ -63,15 +65,41 @@ def test_every_entry_applies_to_the_current_notebook():
 
 
 # ------------------------------------------------------------------ grading every entry
+# Entries also handed to the real grading command (test_grading_command_gives_the_same_scores_...):
+# three mistakes (sections 2, 4, 5) and two variants, one of them with extra code cells.
+FIDELITY = ["softmax_mauvais_axe", "mlp_manuel_nb_hidden_change", "minibatch_tire_une_fois",
+            "onehot_torch_one_hot", "cellules_supplementaires"]
+
+
+def graded_sample(session_dir) -> runner.Report:
+    """The suite's sample and the FIDELITY entries, graded once per test session by the catalogue
+    runner (forked executor, `WORKERS` processes); read back as a Report, executed notebooks included."""
+    def compute():
+        report = runner.run(sampling.for_suite(runner.entries(), also=FIDELITY), workers=WORKERS)
+        return {"wall_seconds": report.wall_seconds, "questions": report.questions,
+                "outcomes": [{"entry": o.entry.name, "status": o.status, "seconds": o.seconds,
+                              "shared_cells": o.shared_cells, "nb": o.nb,
+                              "results": {q: dataclasses.asdict(r) for q, r in o.results.items()}}
+                             for o in report.outcomes]}
+    data = once(session_dir, "catalogue_sample", compute)
+    by_name = {e.name: e for e in runner.entries()}
+    outcomes = [runner.Outcome(by_name[o["entry"]], {q: execution.Result(**r) for q, r in o["results"].items()},
+                               o["status"], o["seconds"], o["shared_cells"], nbformat.from_dict(o["nb"]))
+                for o in data["outcomes"]]
+    return runner.Report(outcomes, data["wall_seconds"], data["questions"])
+
+
+CATALOGUE_TEST = "tests/test_catalogue.py::test_catalogue_proves_the_autograder_right"
+
+
 @pytest.mark.slow
-@pytest.mark.xdist_group("catalogue")
-def test_catalogue_proves_the_autograder_right():
+def test_catalogue_proves_the_autograder_right(session_dir):
     """Every mistake loses points on its own question, with its French message, and nowhere else
     (unless a written reason says why); every variant gets full marks. One test for the whole run:
-    the catalogue (or its sample) is graded once, on whichever worker runs this test (its own
+    the catalogue (or its sample) is graded once, on whichever worker asks first (its own
     processes use the cores); the failure message lists every problem and the matrix."""
-    selected = sampling.for_suite(runner.entries())
-    report = runner.run(selected, workers=WORKERS)
+    selected = sampling.for_suite(runner.entries(), also=FIDELITY)
+    report = graded_sample(session_dir)
     summary = runner.matrix_text(report) + "\n\n" + runner.summary_text(report)
     print("\n" + summary)
     problems = report.problems()
@@ -90,7 +118,6 @@ def test_the_suite_sample_covers_every_question_and_is_stable(monkeypatch):
     """The sample: every question's first mistake, the released solution, a stable hash-picked
     fraction of the rest (appending an entry does not change which others are picked); the whole
     catalogue on demand."""
-    import dataclasses
     entries = runner.entries()
     monkeypatch.delenv("TPKIT_CATALOGUE", raising=False)
     chosen = sampling.for_suite(entries)
@@ -102,8 +129,14 @@ def test_the_suite_sample_covers_every_question_and_is_stable(monkeypatch):
     extra = [dataclasses.replace(entries[0], name=f"nouvelle_erreur_{i}") for i in range(20)]
     grown = [e.name for e in sampling.sample(entries + extra)]
     assert grown[:len(names)] == names and len(grown) > len(names)  # some of the 20 picked, others kept
+    # a test's own entries join the sample, in catalogue order; an unknown name is refused
+    with_fidelity = sampling.for_suite(entries, also=FIDELITY)
+    assert {e.name for e in with_fidelity} == set(names) | set(FIDELITY)
+    assert with_fidelity == [e for e in entries if e in with_fidelity]
+    with pytest.raises(ValueError):
+        sampling.for_suite(entries, also=["pas_une_entree"])
     monkeypatch.setenv("TPKIT_CATALOGUE", "full")
-    assert sampling.for_suite(entries) == entries
+    assert sampling.for_suite(entries) == entries == sampling.for_suite(entries, also=FIDELITY)
 
 
 # ------------------------------------------------------------------ fidelity of the executor
@@ -146,24 +179,15 @@ def _stdout(nb) -> dict:
             for i, c in enumerate(nb.cells) if c.cell_type == "code"}
 
 
-FIDELITY = ["softmax_mauvais_axe", "mlp_manuel_nb_hidden_change", "minibatch_tire_une_fois",
-            "onehot_torch_one_hot", "cellules_supplementaires"]
-
-
 @pytest.mark.slow
-@pytest.mark.xdist_group("catalogue_end_to_end")
-def test_grading_command_gives_the_same_scores_messages_and_numbers(tmp_path):
-    """End to end: a few entries graded by the catalogue runner (forked processes) and handed in
-    as student notebooks to `python -m tpkit.grading` (nbgrader autograde in fresh kernels, hidden
-    tests restored from the gradebook) get the same points per test cell, the same French messages
-    and print the same numbers (losses, accuracies)."""
+def test_grading_command_gives_the_same_scores_messages_and_numbers(tmp_path, session_dir, request):
+    """End to end: a few entries graded by the catalogue runner (forked processes; read from the
+    sample's run, which grades them too, or graded alone when this session does not run the
+    catalogue test) and handed in as student notebooks to `python -m tpkit.grading` (nbgrader
+    autograde in fresh kernels, hidden tests restored from the gradebook) get the same points per
+    test cell, the same French messages and print the same numbers (losses, accuracies)."""
     by_name = {e.name: e for e in runner.entries()}
-    fast = {o.entry.name: o for o in runner.run([by_name[n] for n in FIDELITY], workers=WORKERS).outcomes}
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(paths.ROOT / "nbgrader_config.py", course)
-    shutil.copytree(paths.SOURCE, course / "source" / A)
-    release.generate(root=course)
+    course = generated_course(session_dir, tmp_path / "course")
     perfect = submissions.solution_submission()
     for name in FIDELITY:
         e = by_name[name]
@@ -177,6 +201,10 @@ def test_grading_command_gives_the_same_scores_messages_and_numbers(tmp_path):
                            "--workers", str(WORKERS), "--no-feedback"],
                           cwd=course, env=release.nbgrader_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    if CATALOGUE_TEST in {item.nodeid for item in request.session.items}:
+        fast = {o.entry.name: o for o in graded_sample(session_dir).outcomes}
+    else:
+        fast = {o.entry.name: o for o in runner.run([by_name[n] for n in FIDELITY], workers=WORKERS).outcomes}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "rn_pytorch") as gb:
         for name in FIDELITY:
             sub = gb.find_submission_notebook(A, A, name)

@@ -1,7 +1,6 @@
 """The bonus assignment `tp_soyez_curieux` (section 6 and a convolutional network, issue #11 items 2-3):
 its release, its question labels, its grading through the real command (solution: every autograded
 point, blank release: 0) and its catalogue of mistakes and valid variants."""
-import shutil
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ from tpkit import labels, paths, release, submissions
 from tpkit.catalogue import curieux as catalogue
 from tpkit.catalogue import runner, sampling
 
-from conftest import once
+from conftest import generated_course, once
 
 A = catalogue.ASSIGNMENT
 AUTO_POINTS = 10.0   # autograded points; the 5 written answers (2.5 points) are graded by hand
@@ -75,11 +74,7 @@ def test_grading_command_grades_the_examples(session_dir):
     from tpkit import examples
 
     def compute():
-        course = session_dir / "course_curieux"
-        course.mkdir()
-        shutil.copy(paths.ROOT / "nbgrader_config.py", course)
-        shutil.copytree(catalogue.SOURCE, course / "source" / A)
-        release.generate(root=course, assignment=A)
+        course = generated_course(session_dir, session_dir / "course_curieux", A)
         proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(course), "--examples",
                                "--assignment", A, "--workers", "2", "--no-feedback"], cwd=course,
                               env=release.nbgrader_env(), capture_output=True, text=True, timeout=900)

@@ -31,7 +31,6 @@ def test_every_seed_line_is_replaced(assignment):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("flakiness")
 def test_reference_gets_full_marks_under_every_seed_and_thread_count():
     """One test for the whole audit (pytest 9 ignores xdist_group: a shared fixture would run twice)."""
     audit = flakiness.audit(SEEDS_1_THREAD, SEEDS_2_THREADS)

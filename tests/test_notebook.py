@@ -2,15 +2,14 @@
 release to zero, the release is generated from the source and leaks nothing."""
 import filecmp
 import re
-import shutil
 import subprocess
 import sys
 import unicodedata
 
 import pytest
+from conftest import generated
 
 from tpkit import execution, paths
-from tpkit.release import nbgrader_env
 from tpkit.submissions import grade_id, read
 
 AUTOGRADED_POINTS = 17.5
@@ -89,15 +88,10 @@ def test_release_keeps_the_statement_skeleton():
 
 
 @pytest.mark.slow
-def test_committed_release_is_what_nbgrader_generates(tmp_path):
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(paths.ROOT / "nbgrader_config.py", course)
-    shutil.copytree(paths.SOURCE, course / "source" / paths.ASSIGNMENT)
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", paths.ASSIGNMENT,
-                           "--force"], cwd=course, env=nbgrader_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    fresh = course / "release" / paths.ASSIGNMENT
+def test_committed_release_is_what_nbgrader_generates(session_dir):
+    """`nbgrader generate_assignment` (run once per session by `release.generate` in a fresh course,
+    the one the grading tests copy) writes exactly the committed release."""
+    fresh = generated(session_dir) / "release" / paths.ASSIGNMENT
     names = sorted(p.name for p in fresh.iterdir())
     assert names == sorted(p.name for p in paths.RELEASE.iterdir())
     match, mismatch, errors = filecmp.cmpfiles(fresh, paths.RELEASE, names, shallow=False)
@@ -105,7 +99,6 @@ def test_committed_release_is_what_nbgrader_generates(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("solution")
 def test_solution_grades_to_full_marks(graded_solution):
     results = execution.results(graded_solution)
     failed = {g: r.message for g, r in results.items() if r.points < r.max_points}
@@ -114,7 +107,6 @@ def test_solution_grades_to_full_marks(graded_solution):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("solution")
 def test_solution_runs_without_any_error_or_warning_on_stderr(graded_solution):
     for cell in graded_solution.cells:
         if cell.cell_type == "code":
@@ -124,7 +116,6 @@ def test_solution_runs_without_any_error_or_warning_on_stderr(graded_solution):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("blank")
 def test_blank_release_runs_to_the_end_and_scores_zero(graded_blank):
     code = [c for c in graded_blank.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code), "every cell of the blank release must run"

@@ -4,14 +4,13 @@ are registered, its catalogue proves the autograder right, and the real grading 
 solution full marks and its blank release 0."""
 import filecmp
 import json
-import shutil
 import subprocess
 import sys
 
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import once
+from conftest import generated, generated_course, once
 from tpkit import labels, paths, release, submissions
 from tpkit.catalogue import runner, sampling
 from tpkit.checks import CHECKS
@@ -95,13 +94,10 @@ def test_catalogue_entries_apply_and_cover_every_question():
 
 
 @pytest.mark.slow
-def test_release_is_in_sync(tmp_path):
-    """`make release` would write exactly the committed release/tp_pima_jouet/."""
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(paths.ROOT / "nbgrader_config.py", course)
-    shutil.copytree(paths.source_dir(A), course / "source" / A)
-    fresh = release.generate(root=course, assignment=A)
+def test_release_is_in_sync(session_dir):
+    """`make release` would write exactly the committed release/tp_pima_jouet/ (the session's
+    generated course, which the grading test below grades a copy of)."""
+    fresh = generated(session_dir, A) / "release" / A
     names = sorted(p.name for p in fresh.iterdir())
     assert names == sorted(p.name for p in paths.release_dir(A).iterdir())
     match, mismatch, errors = filecmp.cmpfiles(fresh, paths.release_dir(A), names, shallow=False)
@@ -136,7 +132,7 @@ def test_catalogue_proves_the_autograder_right():
     assert (f["sensitivity"], f["specificity"], f["blast_radius"]) == (1.0, 1.0, 0.0), summary
 
 
-def _grade_examples_then_moodle(tmp):
+def _grade_examples_then_moodle(session_dir):
     """Run 1: `python -m tpkit.grading --examples --assignment tp_pima_jouet` (reference, blank, typical
     mistakes; trusted checks, sandboxed kernels). Run 2: the typical mistakes handed in again through a
     Moodle zip and worksheet (one participant). Scores from the gradebook, exports as written."""
@@ -147,11 +143,7 @@ def _grade_examples_then_moodle(tmp):
 
     from tpkit import examples
     from tpkit.grading.lms.moodle import fixtures
-    course = Path(tmp) / "course-pima-jouet"
-    course.mkdir()
-    shutil.copy(paths.ROOT / "nbgrader_config.py", course)
-    shutil.copytree(paths.source_dir(A), course / "source" / A)
-    release.generate(root=course, assignment=A)
+    course = generated_course(session_dir, Path(session_dir) / "course-pima-jouet", A)
 
     def grading(*args):
         return subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(course), "--assignment", A,

@@ -22,14 +22,17 @@ def _copy_source(tmp_path, edit):
 
 @pytest.mark.slow
 def test_checks_follow_the_source_and_release_names_a_broken_question(tmp_path):
-    # niter = 300 in every given line: the source's own solution still earns every point, the blank none
-    longer = _copy_source(tmp_path / "a", lambda gid, src: src.replace("niter = 200", "niter = 300")
-                          .replace("1, 200)", "1, 300)"))
-    assert release.pregrade(longer) == []
-    # a solution that breaks Q2.2 (B = ones): release refuses, naming that question only
-    broken = _copy_source(tmp_path / "b", lambda gid, src: src.replace("B = th.zeros(1, p,", "B = th.ones(1, p,")
-                          if gid == "r2_B" else src)
-    problems = release.pregrade(broken, blank_too=False)
+    """niter = 300 in every given line, and a solution that breaks Q2.2 (B = ones): the release is
+    refused naming Q2.2 only. So every other question of the source's own solution earns its points
+    with niter = 300 (the checks read it from the source), the blank release earns none, and a
+    broken question is named alone. One pregrade (a solution and a blank run) proves what two did
+    (a solution run each): Q2.2's check reads `B` only, no imposed value, and its repair puts back
+    the solution's `B = 0` for the cells after it (the training cells initialise their own), so
+    they run as in the source's own solution."""
+    def edit(gid, src):
+        src = src.replace("niter = 200", "niter = 300").replace("1, 200)", "1, 300)")
+        return src.replace("B = th.zeros(1, p,", "B = th.ones(1, p,") if gid == "r2_B" else src
+    problems = release.pregrade(_copy_source(tmp_path, edit))
     assert len(problems) == 1 and "Q2.2" in problems[0] and "solution de l'enseignant" in problems[0], problems
 
 

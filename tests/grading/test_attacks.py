@@ -14,7 +14,6 @@ import html
 import io
 import os
 import re
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import once
+from conftest import generated_course, once
 
 from tpkit import paths, release
 from tpkit.grading import sandbox
@@ -180,18 +179,14 @@ def attack_run(session_dir):
         sandbox.check_available()
     except sandbox.SandboxUnavailable as exc:
         pytest.skip(str(exc))
-    run = once(session_dir, "attack_run", lambda: _grade_the_class(session_dir / "attaques"))
+    run = once(session_dir, "attack_run", lambda: _grade_the_class(session_dir))
     run["root"] = Path(run["root"])
     run["attacks"] = _attacks(run["root"], paths.ROOT, run["port"])
     return run
 
 
-def _grade_the_class(base: Path) -> dict:
-    root = base / "cours"
-    root.mkdir(parents=True)
-    shutil.copy(paths.ROOT / "nbgrader_config.py", root)
-    shutil.copytree(paths.SOURCE, root / "source" / A)
-    release.generate(root=root)
+def _grade_the_class(session_dir: Path) -> dict:
+    root = generated_course(session_dir, session_dir / "attaques" / "cours")
     listener = Listener()
     listener.start()
     attacks = _attacks(root, paths.ROOT, listener.port)

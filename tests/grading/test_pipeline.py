@@ -2,7 +2,7 @@
 gradebook, through the real command (`python -m tpkit.grading`), read back from the gradebook, the CSV,
 the feedback pages and the Moodle worksheet.
 
-Grading runs, once per session (they share the xdist group "grading"):
+Grading runs, once per session (one unit of tests/conftest.py's PLAN: one worker runs them and their readers):
 1. `--examples` (every bundled example, two workers);
 2. `--submitted` on the typical mistakes again (determinism), then three submissions that hit the
    limits (memory limit then os._exit, notebook time limit, a cell deaf to the interrupt);
@@ -23,20 +23,22 @@ from pathlib import Path
 import filelock
 import nbformat
 import pytest
-from conftest import once
+from conftest import generated_course, once
 from nbgrader.api import Gradebook
 
 from tpkit import examples, paths, release
 from tpkit.grading.lms.moodle import fixtures as moodle_fixtures
 from tpkit.submissions import apply_changes, grade_id, read, solution_submission
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading")]
+pytestmark = [pytest.mark.slow]
 
 A = paths.ASSIGNMENT
 AUTO_POINTS = 17.5  # autograded points of the notebook; the remaining 2.5 are graded by hand
 EXAMPLES = ["boucle_infinie", "cellule_dupliquee", "erreurs_typiques", "json_invalide", "notebook_renomme",
             "partiel", "reference", "test_supprime", "vierge"]
-CELL_TIMEOUT = "30"  # the infinite loop costs this, not the default 60 s (and a loaded machine is slow)
+# The infinite loop spins a core for this long (not the default 60 s). The longest cell of these
+# examples takes ~2 s in the loaded suite; the attacks' run grades the solution with 10 s as well.
+CELL_TIMEOUT = "10"
 
 
 def run_grading(root: Path, *args) -> subprocess.CompletedProcess:
@@ -90,9 +92,10 @@ def solution_lines() -> set:
 
 
 # pytest 9.2 + xdist 3.8 do not honour xdist_group (xdist writes item._nodeid, which pytest 9 no
-# longer reads), so the tests of this file may be spread over several workers: each grading run is
-# computed once per test session under a file lock shared by the workers, and its results (JSON) and
-# outputs (files) are read by all of them.
+# longer reads). This file's tests, the class report's and the formgrader's form one unit of
+# tests/conftest.py's PLAN, sent whole to one worker; still, each grading run is computed once per
+# test session under a file lock shared by the workers (any other selection or worker count), and
+# its results (JSON) and outputs (files) are read by all of them.
 
 @pytest.fixture(scope="session")
 def shared(session_dir):
@@ -105,14 +108,7 @@ def proc_dict(proc: subprocess.CompletedProcess) -> dict:
 
 @pytest.fixture(scope="session")
 def course(shared):
-    def compute():
-        root = shared / "course"
-        root.mkdir()
-        shutil.copy(paths.ROOT / "nbgrader_config.py", root)
-        shutil.copytree(paths.SOURCE, root / "source" / A)
-        release.generate(root=root)
-        return str(root)
-    return Path(once(shared, "course", compute))
+    return Path(once(shared, "course", lambda: str(generated_course(shared, shared / "course"))))
 
 
 @pytest.fixture(scope="session")

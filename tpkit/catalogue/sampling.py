@@ -4,7 +4,9 @@
 The sample keeps the first mistake of every question (so each autograded question still proves
 that it catches a mistake), the first variant (the solution as released), and a fixed fraction of
 the other entries picked by a hash of their names: the same entries every run (a run is
-reproducible), and adding an entry never changes which of the others are picked.
+reproducible), and adding an entry never changes which of the others are picked. A test may add
+entries it needs by name (`for_suite(entries, also=...)`: the suite's fidelity test reads its five
+entries from the sample's run instead of grading them again).
 """
 from __future__ import annotations
 
@@ -41,6 +43,13 @@ def sample(entries: list) -> list:
     return chosen
 
 
-def for_suite(entries: list) -> list:
-    """What a test grades: everything when asked, the sample otherwise."""
-    return list(entries) if full_requested() else sample(entries)
+def for_suite(entries: list, also=()) -> list:
+    """What a test grades: everything when asked, otherwise the sample and the entries named in
+    `also`, in catalogue order."""
+    if full_requested():
+        return list(entries)
+    unknown = set(also) - {e.name for e in entries}
+    if unknown:
+        raise ValueError(f"unknown catalogue entries: {sorted(unknown)}")
+    chosen = {e.name for e in sample(entries)} | set(also)
+    return [e for e in entries if e.name in chosen]
