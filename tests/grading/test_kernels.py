@@ -201,3 +201,26 @@ def test_kernel_death_ends_its_sandbox():
         assert not run_sync(kernel.k.km.is_alive)()
     finally:
         kernel.close()
+
+
+def test_kernels_with_two_threads_are_still_forked():
+    """A run with fewer workers than cores gives each kernel several threads: the zygote still imports
+    with one (OpenBLAS would otherwise start its pool and nothing could be forked), and the kernel
+    then sets torch's threads to the run's."""
+    settings = kernels.KernelSettings(warm=True, threads=2)
+    k = kernels.start_kernel(settings)
+    try:
+        assert k.forked, "a cold kernel: the zygote refused to fork"
+        kc = BlockingKernelClient(connection_file=k.km.connection_file)
+        kc.load_connection_file()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=120)
+            out = []
+            kc.execute_interactive("import torch; print(torch.get_num_threads())", timeout=60,
+                                   output_hook=lambda m: out.append(m["content"].get("text", "")))
+            assert "".join(out).strip() == "2"
+        finally:
+            kc.stop_channels()
+    finally:
+        kernels.discard_kernel(k)

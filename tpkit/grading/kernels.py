@@ -249,6 +249,10 @@ class Zygote:
     def __init__(self, settings: KernelSettings):
         from tpkit.grading import sandbox, zygote
         env = settings.env()
+        # fork copies one thread: with OMP/OPENBLAS_NUM_THREADS > 1 (a run with fewer workers than cores)
+        # `import numpy` starts OpenBLAS's pool and no kernel could be forked. The zygote imports with
+        # one thread; each kernel then sets torch's threads itself (startup_line), numpy's BLAS stays at one
+        env.update({k: "1" for k in THREAD_VARIABLES})
         fontlist = sandbox.mpl_fontlist()
         if fontlist is not None:  # the font list the sandbox shows, without rebuilding it
             env["MPLCONFIGDIR"] = str(fontlist.parent)
@@ -414,6 +418,9 @@ def _cpu_seconds(pid: int) -> float:
         return sum(int(v) for v in fields[11:15]) / _TICK
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 class CpuMeter:
