@@ -43,3 +43,26 @@ def test_highlighting_is_memoized_across_execution_timestamps():
     assert first == second and converters._highlighted.cache_info().hits == 1
     magic = highlight("x = 1", metadata={"magics_language": "bash"})
     assert converters._highlighted.cache_info().misses == 2 and magic
+
+
+def test_gradebook_engine_is_shared_during_a_run_only(tmp_path, monkeypatch):
+    """Inside shared_engine() (a grading run), every opening of the gradebook, nbgrader's included,
+    reuses one engine (it used to be created and the tables checked ~11 times per submission); what
+    is written is nbgrader's; outside, each opening has its own engine, closed with it."""
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import saveautogrades
+    from tpkit import release
+    from tpkit.grading import gradebook
+    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])  # a new gradebook runs alembic
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with gradebook.shared_engine():
+        assert saveautogrades.Gradebook is gradebook.RunGradebook
+        with saveautogrades.Gradebook(url, "cours") as a:
+            a.add_student("s1")
+        with gradebook.RunGradebook(url, "cours") as b:
+            assert b.engine is a.engine and [s.id for s in b.students] == ["s1"]
+    assert saveautogrades.Gradebook is Gradebook and gradebook.RunGradebook.engines is None
+    with gradebook.RunGradebook(url, "cours") as c, gradebook.RunGradebook(url, "cours") as d:
+        assert c.engine is not d.engine and c.engine is not a.engine
+    with Gradebook(url, "cours") as plain:  # nbgrader reads what was written through the shared engine
+        assert [s.id for s in plain.students] == ["s1"]

@@ -86,8 +86,9 @@ def regenerate_feedback(options: Options, run: RunReport, students: Optional[set
     """Feedback pages again from autograded/ and the gradebook (manual grades included), for
     ``students`` (None: the whole class)."""
     from tpkit.grading.converters import FrenchFeedback
+    from tpkit.grading.gradebook import shared_engine
     cfg = load_config(options)
-    with contextlib.chdir(options.root):
+    with contextlib.chdir(options.root), shared_engine():
         for student, r in run.results.items():
             if r.status == FAILED or (students is not None and student not in students):
                 continue

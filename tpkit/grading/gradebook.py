@@ -6,6 +6,8 @@ There is one writer at a time: every nbgrader step that touches the gradebook ru
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Optional
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.orm import scoped_session, sessionmaker
 from nbgrader.coursedir import CourseDirectory
 
 from tpkit.grading import precheck
@@ -24,9 +27,78 @@ from tpkit.grading.results import FAILED, RunReport, StudentResult
 GRADEBOOK_LOCK = threading.RLock()
 
 
+class RunGradebook(Gradebook):
+    """nbgrader's ``Gradebook`` on one engine per database for the whole grading run.
+
+    nbgrader opens a ``Gradebook`` about eleven times per submission (each preprocessor, each step of
+    ``Autograde``), and each opening creates an engine, lists the tables and checks all of them
+    (``create_all``): ~18 ms of CPU, 8 % of the grading process's. Inside :func:`shared_engine`, the
+    first opening of a database does all that; the next ones reuse its engine (a pool of sqlite
+    connections; nbgrader's own sessions, queries and commits unchanged) and only check the course."""
+
+    engines: Optional[dict] = None  # {db_url: engine} inside shared_engine(); None: nbgrader's behaviour
+    _lock = threading.Lock()
+
+    def __init__(self, db_url: str, course_id: str = "default_course", authenticator=None):
+        with self._lock:
+            engine = None if self.engines is None else self.engines.get(db_url)
+            if engine is None:
+                super().__init__(db_url, course_id, authenticator)
+                if self.engines is not None:
+                    self.engines[db_url] = self.engine
+                return
+        self.engine = engine
+        self.db = scoped_session(sessionmaker(autoflush=True, bind=engine, future=True))
+        self.check_course(course_id=course_id)
+        self.course_id = course_id
+        self.authenticator = authenticator
+
+    def close(self):
+        if self.engine in (RunGradebook.engines or {}).values():
+            self.db.remove()  # the engine stays for the run's next opening
+        else:
+            super().close()
+
+
+#: nbgrader's modules that open the gradebook while a submission is graded or its feedback written
+_NBGRADER_USERS = ("nbgrader.converters.autograde", "nbgrader.preprocessors.getgrades",
+                   "nbgrader.preprocessors.overwritecells", "nbgrader.preprocessors.saveautogrades",
+                   "nbgrader.preprocessors.latesubmissions", "nbgrader.preprocessors.overwritekernelspec")
+
+
+@contextlib.contextmanager
+def shared_engine():
+    """While grading: nbgrader's steps and this module's queries share one engine per database; when
+    the last run of the process ends, the engines are closed and nbgrader's modules have their class
+    back."""
+    global _runs
+    modules = [importlib.import_module(m) for m in _NBGRADER_USERS]
+    with RunGradebook._lock:
+        _runs += 1
+        if _runs == 1:
+            RunGradebook.engines = {}
+            for m in modules:
+                m.Gradebook = RunGradebook
+    try:
+        yield
+    finally:
+        with RunGradebook._lock:
+            _runs -= 1
+            engines = {}
+            if _runs == 0:
+                for m in modules:
+                    m.Gradebook = Gradebook
+                engines, RunGradebook.engines = RunGradebook.engines, None
+        for engine in engines.values():
+            engine.dispose()
+
+
+_runs = 0
+
+
 def open_gradebook(cfg) -> Gradebook:
     """The course's gradebook (nbgrader's Gradebook API)."""
-    return Gradebook(CourseDirectory(config=cfg).db_url, course_id(cfg))
+    return RunGradebook(CourseDirectory(config=cfg).db_url, course_id(cfg))
 
 
 def load_expected(db_url: str, course: Optional[str], assignment: str, notebook: str,
@@ -35,7 +107,7 @@ def load_expected(db_url: str, course: Optional[str], assignment: str, notebook:
     student-visible text). Falls back to the gradebook's order when the release is missing."""
     cells: dict = {}
     order: list = []
-    with (Gradebook(db_url, course) if course else Gradebook(db_url)) as gb:
+    with (RunGradebook(db_url, course) if course else RunGradebook(db_url)) as gb:
         nb = gb.find_notebook(notebook, assignment)
         max_score = float(nb.max_score)
         for sc in nb.source_cells:

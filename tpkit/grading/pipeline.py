@@ -36,7 +36,7 @@ from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, thread_s
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.findings import execution_findings
-from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected, read_scores, reset_scores
+from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected, read_scores, reset_scores, shared_engine
 from tpkit.grading.logs import student_log
 from tpkit.grading.options import Options, course_config, course_id, coursedir, load_config, step_folder
 from tpkit.grading.results import (FAILED, FLAGGED, OK, PARTIAL, REPORT_NAME, RunReport, StudentResult,
@@ -107,7 +107,7 @@ class Grader:
             options.exports.mkdir(parents=True, exist_ok=True)
             set_aside_previous_exports(options.exports)  # current ones are written at the end only
             # nbgrader's converters chdir to the course root themselves (process-wide)
-            with contextlib.chdir(options.root):
+            with contextlib.chdir(options.root), shared_engine():
                 return self._run(sorted(set(students) | set(preset_failures)), preset_failures, Path(staging))
 
     def _run(self, students: list, preset_failures: dict, staging: Path) -> RunReport:
