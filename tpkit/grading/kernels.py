@@ -15,6 +15,9 @@ A kernel is started with:
   notebook then costs nothing), seeds ``random``/numpy/torch (re-grading gives the same result) and sets
   the torch thread count and an ``RLIMIT_DATA`` memory limit (an allocation over the limit raises
   ``MemoryError``/``RuntimeError`` in the student's cell; the kernel survives);
+* IPython's *Plain* tracebacks: each frame's file, line and failing line, without the surrounding lines
+  of the default *Context* mode, whose formatting (pygments, stack_data) cost 37 ms of CPU per error
+  against 6 ms: 13 s of kernel CPU over a class of 40 (350 errors), 9 % of what the notebooks compute;
 * a fixed environment: ``NBGRADER_EXECUTION=autograde`` (as ``nbgrader autograde`` sets it), one BLAS/
   OpenMP thread count, the inline matplotlib backend, ``PYTHONHASHSEED``.
 
@@ -50,6 +53,11 @@ from jupyter_core.utils import run_sync
 
 from tpkit.environment import kernel_variables, venv_on_path
 from tpkit.grading.options import MEMORY_MB, PRELOAD, TIME_LIMIT_S
+
+#: IPython's traceback mode in grading kernels (see the module docstring)
+TRACEBACKS = "Plain"
+#: the variables that set BLAS/OpenMP thread counts (kernel_variables)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 _STARTUP = """
 import importlib, random, resource, sys
@@ -195,7 +203,7 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
         km.wrap = wrap
     run_sync(km.start_kernel)(
         cwd=str(scratch), env=settings.env(),
-        extra_arguments=["--HistoryManager.hist_file=:memory:",
+        extra_arguments=["--HistoryManager.hist_file=:memory:", f"--InteractiveShell.xmode={TRACEBACKS}",
                          f"--IPKernelApp.exec_lines={settings.startup_line(str(exchange))}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if kernel_cmd:
@@ -418,9 +426,6 @@ def _cpu_seconds(pid: int) -> float:
         return sum(int(v) for v in fields[11:15]) / _TICK
     except (OSError, ValueError, IndexError):
         return 0.0
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 class CpuMeter:
