@@ -16,9 +16,6 @@ def test_queue_alternates_long_and_short_notebooks():
     assert pipeline._interleaved([9, 8, 7, 3, 2, 1]) == [9, 1, 8, 2, 7, 3]
     assert pipeline._interleaved([5, 4, 3]) == [5, 3, 4]
     assert pipeline._interleaved([1]) == [1] and pipeline._interleaved([]) == []
-    # the smallest eighth last, so that the other worker has short ones while the last long one runs
-    sizes = list(range(16, 0, -1))
-    assert pipeline._interleaved(sizes) == [16, 3, 15, 4, 14, 5, 13, 6, 12, 7, 11, 8, 10, 9, 2, 1]
 
 
 def test_cell_metadata_validation_gives_jsonschema_s_verdict():

@@ -72,16 +72,14 @@ def _notebook_size(pre: precheck.Precheck) -> int:
 
 
 def _interleaved(items: list) -> list:
-    """Of a list sorted largest first: the smallest eighth kept for the end (largest of them first);
-    before it, largest, smallest, 2nd largest, 2nd smallest... of the rest."""
-    tail = len(items) // 8
-    head, out, lo, hi = items[:len(items) - tail], [], 0, len(items) - tail - 1
+    """Largest, smallest, 2nd largest, 2nd smallest... of a list sorted largest first."""
+    out, lo, hi = [], 0, len(items) - 1
     while lo <= hi:
-        out.append(head[lo])
+        out.append(items[lo])
         if lo != hi:
-            out.append(head[hi])
+            out.append(items[hi])
         lo, hi = lo + 1, hi - 1
-    return out + items[len(items) - tail:]
+    return out
 
 
 class Grader:
@@ -158,9 +156,7 @@ class Grader:
         # long and short notebooks in turns (a notebook's size grows with what its student wrote and ran):
         # a long one keeps a core busy in its kernel while short ones, mostly the grading process's own
         # work (one core at most: the GIL), keep the other; sorted longest first, a run ended on a string
-        # of short notebooks with a core idle. The smallest eighth comes last: while one worker runs the
-        # last long notebook, the other takes those (in turns to the end, a run ended on a long notebook
-        # with the other core idle for ~5 s)
+        # of short notebooks with a core idle. The last ones are middle-sized: no long tail either
         queue = collections.deque(_interleaved(sorted(queue, key=lambda item: -_notebook_size(item[1]))))
         qlock = threading.Lock()
 
