@@ -23,9 +23,12 @@ def venv_on_path(env: Optional[Mapping[str, str]] = None) -> dict:
     return env
 
 
+#: the variables that set the BLAS/OpenMP thread counts of a kernel
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def kernel_variables(threads: int = 1) -> dict:
     """Variables set in every notebook kernel the kit starts (see the module docstring)."""
     threads = str(max(1, int(threads)))
-    return dict(NBGRADER_EXECUTION="autograde", PYTHONHASHSEED="0",
-                OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+    return dict(NBGRADER_EXECUTION="autograde", PYTHONHASHSEED="0", **{k: threads for k in THREAD_VARIABLES},
                 MPLBACKEND="module://matplotlib_inline.backend_inline")

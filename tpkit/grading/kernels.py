@@ -51,13 +51,11 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-from tpkit.environment import kernel_variables, venv_on_path
+from tpkit.environment import THREAD_VARIABLES, kernel_variables, venv_on_path
 from tpkit.grading.options import MEMORY_MB, PRELOAD, TIME_LIMIT_S
 
 #: IPython's traceback mode in grading kernels (see the module docstring)
 TRACEBACKS = "Plain"
-#: the variables that set BLAS/OpenMP thread counts (kernel_variables)
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 _STARTUP = """
 import importlib, random, resource, sys
