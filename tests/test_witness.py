@@ -124,24 +124,98 @@ def test_plan_splits_hidden_checks_from_visible_lines():
         trusted.plan("### BEGIN HIDDEN TESTS\nimport os; print(open('gradebook.db').read())\n### END HIDDEN TESTS\n")
 
 
-def test_kernel_transport_round_trip_and_timeouts(tmp_path):
-    """KernelTransport with an 'execute' that runs the agent's serve() here, as the kernel would."""
+def _agent_module(ns):
     import importlib.util
     spec = importlib.util.spec_from_file_location("_tpkit_agent", trusted.AGENT_SOURCE)
     agent = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(agent)
-    agent._AGENT = agent.Agent({"n": 3})
+    agent._AGENT = agent.Agent(ns)
+    return agent
 
-    def execute(code):
-        exec(code, {"__import__": lambda name: agent})
-        return {"content": {"status": "ok"}}
 
-    w = Witness(trusted.KernelTransport(tmp_path, execute))
-    assert w.get("n") == 3
-    assert not list(tmp_path.iterdir())  # request and answer files removed
-    silent = Witness(trusted.KernelTransport(tmp_path, lambda code: None))
-    with pytest.raises(WitnessError):
-        silent.get("n")
+class ThreadLink:
+    """A kernel for KernelTransport: each execute request runs in a thread of this process, as the
+    kernel's shell would run it (`run` replaces the agent's session to play a broken kernel)."""
+
+    def __init__(self, agent, timeout=10.0, run=None):
+        self.agent, self.timeout, self.run = agent, timeout, run
+        self.threads, self.interrupted = [], 0
+
+    def start(self, code):
+        import ast
+        import threading
+        args = ast.literal_eval(code[code.index("session(") + len("session"):])
+        thread = threading.Thread(target=self.run or self.agent.session, args=args, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return len(self.threads) - 1
+
+    def finish(self, msg_id):
+        self.threads[msg_id].join(self.timeout)
+        return None if self.threads[msg_id].is_alive() else {"content": {"status": "ok"}}
+
+    def check_alive(self):
+        pass
+
+    def interrupt(self):
+        self.interrupted += 1
+
+
+def test_kernel_transport_one_execute_request_per_check(tmp_path):
+    """A check's requests share one execute request (the agent's session); closing it ends the
+    session and leaves nothing in the exchange folder."""
+    link = ThreadLink(_agent_module({"n": 3, "lst": [1, 2]}))
+    transport = trusted.KernelTransport(tmp_path, link)
+    w = Witness(transport)
+    assert w.get("n") == 3 and w.get("lst") == [1, 2] and w.get("n") == 3
+    assert len(link.threads) == 1
+    transport.close()
+    assert not link.threads[0].is_alive()
+    assert not list(tmp_path.iterdir())  # request and answer files, FIFOs removed
+    assert Witness(transport).get("n") == 3 and len(link.threads) == 2  # a new check, a new session
+    transport.close()
+
+
+def test_kernel_transport_timeouts_and_broken_sessions(tmp_path):
+    """A kernel that never serves: the request fails after the timeout and the kernel is interrupted;
+    a session that stops early fails at once; a dead kernel is reported as such."""
+    import time
+    agent = _agent_module({"n": 3})
+    silent = ThreadLink(agent, timeout=0.3, run=lambda bell, done: time.sleep(0.5))
+    transport = trusted.KernelTransport(tmp_path, silent)
+    t0 = time.monotonic()
+    with pytest.raises(WitnessError, match="délai dépassé"):
+        Witness(transport).get("n")
+    assert 0.3 <= time.monotonic() - t0 < 5 and silent.interrupted == 1
+    assert not list(tmp_path.iterdir())
+
+    def stops(bell, done):  # opens its end and leaves (the student's code replaced the session...)
+        open(done, "wb").close()
+    quitter = ThreadLink(agent, timeout=30, run=stops)
+    t0 = time.monotonic()
+    with pytest.raises(WitnessError, match="interrompu"):
+        Witness(trusted.KernelTransport(tmp_path, quitter)).get("n")
+    assert time.monotonic() - t0 < 5 and quitter.interrupted == 0
+
+    def scribbles(bell, done):  # a line with no end, then nothing
+        with open(done, "wb") as f:
+            f.write(b"x" * 10_000)
+        time.sleep(1)
+    with pytest.raises(WitnessError, match="invalide"):
+        Witness(trusted.KernelTransport(tmp_path, ThreadLink(agent, timeout=30, run=scribbles))).get("n")
+
+    class Dead(Exception):
+        pass
+
+    dead = ThreadLink(agent, timeout=5, run=lambda bell, done: time.sleep(0.5))
+    dead.check_alive = lambda: (_ for _ in ()).throw(Dead())
+    trusted._Session.POLL_S = 0.1
+    try:
+        with pytest.raises(Dead):
+            Witness(trusted.KernelTransport(tmp_path, dead)).get("n")
+    finally:
+        trusted._Session.POLL_S = 1.0
+    assert not list(tmp_path.iterdir())
 
 
 def test_run_check_judges_and_repairs_without_trusting_the_namespace():

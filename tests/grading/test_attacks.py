@@ -75,6 +75,15 @@ def _attacks(root: Path, kit: Path, port: int) -> dict:
                            "'ok': True, 'items': [], 'lines': [], 'value_': 1}\n", {}, True),
         "agent_en_panne": ("import sys\nag = sys.modules.get('_tpkit_agent')\nif ag:\n"
                            "    ag.serve = lambda *a: 1 / 0\n", {}, True),
+        # the check's session: answers forged for every request, as fast as the grader asks
+        "session_detournee": ("import os, sys, torch\nag = sys.modules.get('_tpkit_agent')\n"
+                              "def fake(bell, done):\n    folder = os.path.dirname(bell)\n"
+                              "    with open(done, 'wb', buffering=0) as d, open(bell, 'rb') as b:\n"
+                              "        for line in b:\n            t = line.strip().decode()\n"
+                              "            if t == 'end':\n                break\n"
+                              "            torch.save({'status': 'ok', 'answer': {'found': True, 'ok': True, "
+                              "'value': {'k': 'v', 'v': 3}}}, os.path.join(folder, f'ans-{t}.pt'))\n"
+                              "            d.write(line)\nif ag:\n    ag.session = fake\n", {}, True),
         "reparation_provoquee": ("### BEGIN HIDDEN TESTS\nfrom tpkit.checks import verifier\n"
                                  "verifier(\"q2_cout\", globals())\nverifier(\"q4_mlp_classe\", globals())\n"
                                  "### END HIDDEN TESTS\n", {}, True),

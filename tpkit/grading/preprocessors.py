@@ -176,21 +176,17 @@ class LimitedExecute(Execute):
                 if any(o.output_type == "error" for o in part.outputs):
                     break
             else:
-                witness = Witness(trusted.KernelTransport(self.kernel.exchange, self._shell_execute),
-                                  salt=self.salt)
-                message = run_check(payload, witness)
+                transport = trusted.KernelTransport(self.kernel.exchange, _ExecutorLink(self), self.kernel.uid)
+                try:
+                    message = run_check(payload, Witness(transport, salt=self.salt))
+                finally:
+                    transport.close()
                 if message is not None:
                     outputs.append(NotebookNode(output_type="error", ename="AssertionError", evalue=message,
                                                 traceback=[f"AssertionError: {message}"]))
                     break
         cell.outputs = outputs
         cell.execution_count = count
-
-    def _shell_execute(self, code: str):
-        """Send one silent line to the kernel and wait for its reply (None: timeout)."""
-        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False,
-                                 stop_on_error=False)
-        return run_sync(self.async_wait_for_reply)(msg_id)
 
     def _mark_not_executed(self, nb: NotebookNode, reason: str) -> None:
         for index, cell in enumerate(nb.cells):
@@ -199,6 +195,28 @@ class LimitedExecute(Execute):
             if index != self._running:
                 cell.outputs = []
             cell.outputs.append(not_executed_output(reason))
+
+
+class _ExecutorLink:
+    """The executor's kernel as :class:`trusted.KernelLink`: nbclient's client, timeout and checks."""
+
+    def __init__(self, executor: LimitedExecute):
+        self.executor = executor
+        self.timeout = executor._get_timeout(None)
+
+    def start(self, code: str) -> str:
+        return self.executor.kc.execute(code, silent=True, store_history=False, allow_stdin=False,
+                                        stop_on_error=False)
+
+    def finish(self, msg_id: str):
+        return run_sync(self.executor.async_wait_for_reply)(msg_id)
+
+    def check_alive(self) -> None:
+        run_sync(self.executor._async_check_alive)()
+
+    def interrupt(self) -> None:
+        self.executor.log.error("Timeout waiting for a check's answer (%ss): interrupting the kernel", self.timeout)
+        self.executor.km.interrupt_kernel()
 
 
 def _copy_files(folder, kernel) -> None:
@@ -225,7 +243,23 @@ class SerializedOverwriteCells(_Serialized, OverwriteCells):
     pass
 
 
-class SerializedSaveAutoGrades(_Serialized, SaveAutoGrades):
+class _OneCommit(NbGraderPreprocessor):
+    """Inside ``SaveAutoGrades``' open gradebook: its commit after each cell (~70 per notebook, each
+    expiring the session's objects and syncing the file: ~1 ms of CPU) only flushes; the notebook's
+    scores are committed once, together (if a cell fails, none is, and the submission is reported)."""
+
+    def preprocess(self, nb, resources):
+        db = self.gradebook.db
+        db.commit = db.flush
+        try:
+            nb, resources = super().preprocess(nb, resources)
+        finally:
+            del db.commit
+        db.commit()
+        return nb, resources
+
+
+class SerializedSaveAutoGrades(_Serialized, SaveAutoGrades, _OneCommit):
     pass
 
 

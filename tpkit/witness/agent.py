@@ -13,6 +13,7 @@ imported as ``tpkit.witness.agent`` by the in-kernel ``verifier``.
 import contextlib
 import io
 import os
+import re
 import warnings
 
 import numpy as np
@@ -319,7 +320,7 @@ _AGENT = None
 
 def serve(request_path, answer_path):
     """Answer the request stored in `request_path` into `answer_path` (files of the exchange folder
-    shared with the grader). Called by the grader through the kernel's shell channel."""
+    shared with the grader), for `session` or called alone."""
     global _AGENT
     if _AGENT is None:
         _AGENT = Agent(_user_namespace())
@@ -333,6 +334,24 @@ def serve(request_path, answer_path):
     with open(tmp, "wb") as f:
         torch.save(answer, f)
     os.replace(tmp, answer_path)
+
+
+_TOKEN = re.compile(r"[0-9]+-[0-9a-f]+")  # names of request files (see trusted.KernelTransport)
+
+
+def session(bell_path, done_path):
+    """Serve one check's requests in a single execute request: each line the grader writes to the
+    `bell` FIFO names a request file of the exchange folder; its answer is written, then the same line
+    on the `done` FIFO. Any other line ends the session (the grader writes ``end``)."""
+    folder = os.path.dirname(bell_path)
+    # `done` first: the grader holds its read end, `bell` both ends, so neither open waits
+    with open(done_path, "wb", buffering=0) as done, open(bell_path, "rb") as bell:
+        for line in bell:
+            token = line.strip().decode("ascii", "replace")
+            if not _TOKEN.fullmatch(token):
+                break
+            serve(os.path.join(folder, f"req-{token}.pt"), os.path.join(folder, f"ans-{token}.pt"))
+            done.write(token.encode("ascii") + b"\n")
 
 
 def _user_namespace():
