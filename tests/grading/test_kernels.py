@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 
+import nbformat
 import psutil
 import pytest
 from jupyter_client import BlockingKernelClient
@@ -240,3 +241,30 @@ def test_tracebacks_are_plain():
         assert "---->" not in text  # Context mode's arrow and surrounding lines
     finally:
         k.close()
+
+
+@pytest.mark.slow
+def test_a_check_whose_call_never_returns_times_out_and_the_notebook_goes_on():
+    """Trusted checks in a warm sandboxed kernel: the student's `cout` returns for the notebook's own
+    call and loops forever when the check calls it. The check's session is interrupted after the cell
+    timeout, only that question fails, and the kernel runs the next cells and checks."""
+    from tpkit import execution, paths, submissions
+    from tpkit.grading.preprocessors import LimitedExecute
+    from tpkit.submissions import grade_id
+    nb = execution.with_hidden_tests(submissions.solution_submission())
+    last = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "q2_cout")
+    nb.cells = nb.cells[:last + 1] + [nbformat.v4.new_code_cell("print('encore là', float(loss))")]
+    for cell in nb.cells:
+        if grade_id(cell) == "r2_cout":
+            cell.source = ("import time\n_appels = []\n\ndef cout(Y, Yhat):\n    _appels.append(1)\n"
+                           "    while len(_appels) > 1:\n        time.sleep(0.01)\n"
+                           "    return -th.mean(th.sum(Y * th.log(Yhat + 1e-16), dim=1))\n\n\nloss = cout(Y, Yhat)\n")
+    executor = LimitedExecute(timeout=4, time_limit=120, warm=True)
+    t0 = time.monotonic()
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(paths.SOURCE)}})
+    by_id = {grade_id(c): c for c in nb.cells if grade_id(c) and c.cell_type == "code"}
+    failed = {gid for gid, c in by_id.items() if any(o.output_type == "error" for o in c.outputs)}
+    assert failed == {"q2_cout"}, failed
+    assert "délai dépassé" in by_id["q2_cout"].outputs[-1].evalue
+    assert nb.cells[-1].outputs[0].text.startswith("encore là")
+    assert time.monotonic() - t0 < 60

@@ -103,3 +103,27 @@ def test_output_cap_is_wired_after_execution_and_in_the_feedback(tmp_path):
     assert steps.index(LimitOutputBytes) == steps.index(LimitedExecute) + 1
     feedback = FrenchFeedback(coursedir=CourseDirectory(config=cfg), config=cfg)
     assert LimitOutputBytes in feedback.preprocessors
+
+
+def test_executor_link_interrupts_with_the_async_kernel_manager():
+    """The grading kernel's manager is asynchronous: the witness session's interrupt must be awaited
+    (a bare call only creates a coroutine and the kernel runs on)."""
+    import logging
+
+    from tpkit.grading.preprocessors import _ExecutorLink
+    calls = []
+
+    class Manager:
+        async def interrupt_kernel(self):
+            calls.append("interrupt")
+
+    class Executor:
+        km, log = Manager(), logging.getLogger("test")
+
+        def _get_timeout(self, cell):
+            return 7
+
+    link = _ExecutorLink(Executor())
+    assert link.timeout == 7
+    link.interrupt()
+    assert calls == ["interrupt"]

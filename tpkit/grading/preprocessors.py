@@ -216,7 +216,10 @@ class _ExecutorLink:
 
     def interrupt(self) -> None:
         self.executor.log.error("Timeout waiting for a check's answer (%ss): interrupting the kernel", self.timeout)
-        self.executor.km.interrupt_kernel()
+        run_sync(self._interrupt)()
+
+    async def _interrupt(self) -> None:
+        await ensure_async(self.executor.km.interrupt_kernel())
 
 
 def _copy_files(folder, kernel) -> None:
