@@ -46,7 +46,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tpkit import paths  # noqa: E402
-from tpkit.grading import options  # noqa: E402
 
 BENCH_SET = ("reference", "vierge", "partiel", "erreurs_typiques")
 
@@ -248,7 +247,7 @@ def main(argv=None) -> int:
     p.add_argument("-k", type=int, default=40, help="number of submissions (default 40)")
     p.add_argument("--class-200", action="store_true",
                    help="grade a class of K and one of 200, to show how the cost grows")
-    p.add_argument("--workers", type=int, default=0, help="grading workers (default: the grader's, cores + 1)")
+    p.add_argument("--workers", type=int, default=0, help="grading workers (default: cores)")
     p.add_argument("--serial-sample", type=int, default=0,
                    help="submissions graded by plain nbgrader (0 = all K, the default)")
     p.add_argument("--serial-threads", type=int, default=1,
@@ -269,7 +268,7 @@ def main(argv=None) -> int:
     args.serial_per, args.serial_how = None, ""
 
     cores = os.cpu_count() or 1
-    workers = args.workers or options.default_workers()
+    workers = args.workers or cores
     scratch = Path(tempfile.mkdtemp(prefix="tpkit-bench-"))
     sizes = [args.k, 200] if args.class_200 and args.k != 200 else [args.k]
     per_notebook, rows = None, []

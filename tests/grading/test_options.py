@@ -33,16 +33,3 @@ def test_course_folders_follow_nbgrader_layout():
     run = options.Options(workers=1)
     folder = options.step_folder(None, run, "feedback", "s1")
     assert folder == run.root / "feedback" / "s1" / run.assignment
-
-
-def test_default_workers_fill_the_cores(monkeypatch):
-    """One worker per core plus one (a short notebook's worker leaves part of its core idle), each
-    kernel on one torch/BLAS thread; fewer workers than cores share the cores out."""
-    import os
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    run = options.Options()
-    assert run.workers == 3 and options.kernel_threads(run) == 1
-    assert cli.parse_args([]).workers == 0  # the command line leaves the default to Options
-    assert options.kernel_threads(options.Options(workers=1)) == 2
-    monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert options.Options().workers == 2

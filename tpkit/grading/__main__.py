@@ -102,7 +102,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "grades too (written answers not graded yet; said in each comment)")
     p.add_argument("--students", metavar="S1,S2", help="grade only these student ids (the exports keep "
                    "the whole class); with --export-only: rewrite only their feedback")
-    p.add_argument("--workers", type=int, default=0, metavar="N", help="parallel kernels (default: cores + 1)")
+    p.add_argument("--workers", type=int, default=0, metavar="N", help="parallel kernels (default: cores)")
     p.add_argument("--cell-timeout", type=int, metavar="S", help="seconds per cell (default: "
                    "Execute.timeout of nbgrader_config.py)")
     p.add_argument("--time-limit", type=int, default=defaults.TIME_LIMIT_S, metavar="S",

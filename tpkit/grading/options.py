@@ -28,7 +28,7 @@ PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
 class Options:
     root: Path = paths.ROOT
     assignment: str = paths.ASSIGNMENT
-    workers: int = 0  # 0: default_workers()
+    workers: int = 0  # 0: one per core
     cell_timeout: Optional[int] = None  # None: Execute.timeout from nbgrader_config.py
     time_limit: int = TIME_LIMIT_S
     memory_mb: int = MEMORY_MB
@@ -39,7 +39,7 @@ class Options:
     def __post_init__(self):
         self.root = Path(self.root).resolve()
         if not self.workers:
-            self.workers = default_workers()
+            self.workers = os.cpu_count() or 1
 
     @property
     def notebook(self) -> str:
@@ -54,14 +54,6 @@ class Options:
     def course_exports(self) -> Path:
         """The course's exports folder: the run lock and the internal error log, for every assignment."""
         return self.root / "exports"
-
-
-def default_workers() -> int:
-    """One grading worker per core, plus one. A worker grading a short notebook (blank, partly done)
-    plays ping-pong with its kernel, one message at a time, and keeps its core ~65 % busy; the extra
-    kernel fills the gap. Class of 40 of the bench mix on 2 cores, back to back: 3 workers took
-    7.8-9.5 % less wall time than 2, with the same kernels' CPU; 4 workers took 6 % more than 3."""
-    return (os.cpu_count() or 1) + 1
 
 
 def exports_dir(root: Path, assignment: str) -> Path:
