@@ -320,7 +320,7 @@ _AGENT = None
 
 def serve(request_path, answer_path):
     """Answer the request stored in `request_path` into `answer_path` (files of the exchange folder
-    shared with the grader), for `session` or called alone."""
+    shared with the grader); `session` calls it for each request of a check."""
     global _AGENT
     if _AGENT is None:
         _AGENT = Agent(_user_namespace())
