@@ -32,11 +32,15 @@ def timeout_output(timeout: int) -> dict:
 
 
 def kernel_stop_reason(reason: Optional[str], time_limit: int, memory_mb: int) -> str:
-    """French explanation of why the kernel stopped ('time', 'memory', None = died by itself)."""
+    """French explanation of why the kernel stopped ('time', 'memory', 'cpu', None = died by itself)."""
     if reason == "time":
         return f"limite de temps du notebook ({time_limit} s) dépassée : l'exécution a été arrêtée"
     if reason == "memory":
         return f"limite de mémoire ({memory_mb} Mo) dépassée : l'exécution a été arrêtée"
+    if reason == "cpu":
+        from tpkit.grading.kernels import CPU_HOG_WINDOW_S
+        return (f"plus que sa part du processeur pendant plus de {CPU_HOG_WINDOW_S:g} s (processus "
+                "en arrière-plan ?) : l'exécution a été arrêtée")
     return "le noyau Python s'est arrêté brutalement (plantage, os._exit(), mémoire ?)"
 
 

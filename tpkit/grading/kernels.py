@@ -144,6 +144,8 @@ class GradingKernel:
     workdir: str  # the scratch folder as the kernel sees it
     uid: Optional[int] = None  # the sandbox's user (root only), returned to the pool at the end
     forked: Optional[int] = None  # warm kernel: its host pid (a child of the zygote, not of bwrap)
+    cgroup: Optional[object] = None  # its cgroups.KernelCgroup (sandboxed, where the host allows)
+    capped: bool = False  # its folders lie in a tmpfs of bounded size and file count (quota.py)
 
     @property
     def pid(self) -> Optional[int]:
@@ -173,16 +175,24 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
     event loop (the one nbclient's synchronous API uses)."""
     from tpkit.grading import trusted
     base = Path(tempfile.mkdtemp(prefix="tpkit-kernel-"))
+    capped = False
+    if settings.sandbox:
+        from tpkit.grading import quota
+        limits = settings.sandbox_limits()
+        capped = quota.mount(base, limits.folders_mb, limits.folders_files)
     scratch, exchange = base / "travail", base / "echange"
     scratch.mkdir()
     exchange.mkdir()
     trusted.install_agent(exchange)
     km = _WrappedKernelManager(kernel_name=settings.kernel_name, transport="ipc",
                                ip=str(exchange / "ipc"), connection_file=str(exchange / "kernel.json"))
-    kernel = GradingKernel(km, scratch, exchange, str(scratch))
+    kernel = GradingKernel(km, scratch, exchange, str(scratch), capped=capped)
     kernel_cmd: list = []
     if settings.sandbox:
-        from tpkit.grading import sandbox, zygote
+        from tpkit.grading import cgroups, sandbox, zygote
+        # its cgroup before its first process: the launcher joins it, everything after inherits it
+        kernel.cgroup = cgroups.create(settings.memory_mb or MEMORY_MB, limits.processes)
+        procs = kernel.cgroup.procs_files if kernel.cgroup is not None else []
         kernel.uid = _uid_pool().acquire()
         kernel.workdir = sandbox.WORKDIR_INSIDE
         sandbox.prepare_dirs(scratch, exchange, kernel.uid)
@@ -197,7 +207,7 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
                 kernel_cmd[:] = cmd
                 cmd = [sys.executable, "-I", "-S", "-c", zygote.HOLDER_CODE]
             return sandbox.command(cmd, workdir=scratch, exchange=exchange, limits=limits,
-                                   uid=kernel.uid, env=env)
+                                   uid=kernel.uid, env=env, cgroup=procs)
         km.wrap = wrap
     run_sync(km.start_kernel)(
         cwd=str(scratch), env=settings.env(),
@@ -221,7 +231,9 @@ def _fork_into(kernel: GradingKernel, cmd: list, settings: KernelSettings) -> in
     args = cmd[cmd.index("ipykernel_launcher") + 1:]
     request = {"holder": holder, "uid": kernel.uid, "rlimits": sandbox.rlimits(settings.sandbox_limits()),
                "env": settings.env(), "args": args, "cwd": sandbox.WORKDIR_INSIDE,
-               "python_dirs": sandbox._python_dirs()}
+               "python_dirs": sandbox._python_dirs(),
+               "cgroup": kernel.cgroup.procs_files if kernel.cgroup is not None else [],
+               "seccomp": (sandbox.seccomp_program() or b"").hex() or None}
     return _zygote(settings).fork(request)
 
 
@@ -436,7 +448,10 @@ class CpuMeter:
         self.seconds, self.kernels = 0.0, 0
 
     def add(self, kernel: "GradingKernel") -> None:
-        spent = sum(_cpu_seconds(pid) for pid in process_tree(kernel.pids))
+        # its cgroup counts every process it ran, those already gone included
+        spent = kernel.cgroup.cpu_seconds() if kernel.cgroup is not None else None
+        if spent is None:
+            spent = sum(_cpu_seconds(pid) for pid in process_tree(kernel.pids))
         with self._lock:
             self.seconds += spent
             self.kernels += 1
@@ -488,6 +503,8 @@ def discard_kernel(kernel: Optional[GradingKernel]) -> None:
         return
     km = kernel.km
     KERNEL_CPU.add(kernel)
+    if kernel.cgroup is not None:  # every process of the kernel, wherever it went, then the group
+        kernel.cgroup.destroy()
     for pid in kernel.pids:  # killing bwrap ends its pid namespace, the warm kernel included
         kill_tree(pid)
     try:
@@ -499,6 +516,9 @@ def discard_kernel(kernel: Optional[GradingKernel]) -> None:
         run_sync(km.cleanup_resources)()
     except Exception:
         pass
+    if kernel.capped:
+        from tpkit.grading import quota
+        quota.unmount(kernel.scratch.parent)
     shutil.rmtree(kernel.scratch.parent, ignore_errors=True)
     if kernel.uid is not None:
         _uid_pool().release(kernel.uid)
@@ -541,27 +561,54 @@ def set_current_supply(supply: Optional[KernelSupply]) -> None:
     _local.supply = supply
 
 
+#: Without a cgroup (a host that cannot create one: :mod:`tpkit.grading.cgroups`) nothing divides the
+#: CPU between kernels: the watchdog kills a kernel whose processes used more than its share of cores
+#: (its torch threads) plus :data:`CPU_HOG_MARGIN` over the last :data:`CPU_HOG_WINDOW_S` seconds.
+CPU_HOG_WINDOW_S = 5.0
+#: Cores of slack above the share (ipykernel's own threads, a short burst of a library).
+CPU_HOG_MARGIN = 0.5
+
+
 class Watchdog:
     """Kills a kernel's process tree when the notebook's time limit is exceeded or its resident memory
-    goes over ``memory_mb`` (a backstop: ``RLIMIT_DATA`` normally stops the allocation first).
+    goes over ``memory_mb`` (a backstop: ``RLIMIT_DATA`` normally stops the allocation first), when its
+    cgroup's memory limit killed one of its processes (``cgroup``: a :class:`cgroups.KernelCgroup`), and,
+    with ``cpu_cores`` (a kernel without cgroup), when its processes use more than that many cores
+    (+ :data:`CPU_HOG_MARGIN`) over :data:`CPU_HOG_WINDOW_S` seconds.
 
-    ``reason`` is None, ``"time"`` or ``"memory"`` after the fact."""
+    ``reason`` is None, ``"time"``, ``"memory"`` or ``"cpu"`` after the fact; :meth:`stop_reason`
+    also sees an out-of-memory kill that the kernel's death reported before the watchdog did."""
 
     def __init__(self, pid, time_limit: float = 0, memory_mb: int = 0,
-                 interval: float = 0.25):
+                 interval: float = 0.25, cgroup=None, cpu_cores: float = 0,
+                 cpu_window: float = CPU_HOG_WINDOW_S):
         # one pid or several (a warm kernel: the sandbox and the kernel, see GradingKernel.pids)
         self.pids = [p for p in (pid if isinstance(pid, (list, tuple)) else [pid]) if p]
         self.pid = self.pids[0] if self.pids else None
         self.time_limit = time_limit
         self.memory_bytes = memory_mb * 1024 * 1024
         self.interval = interval
+        self.cgroup = cgroup
+        self.cpu_cores = cpu_cores
+        self.cpu_window = cpu_window
         self.reason: Optional[str] = None
+        self._samples: list = []  # (time, {pid: CPU seconds}) over the last cpu_window
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tpkit-watchdog", daemon=True)
 
+    @classmethod
+    def for_kernel(cls, kernel: "GradingKernel", time_limit: float, memory_mb: int,
+                   cores: float) -> "Watchdog":
+        """The watchdog of a grading kernel: its cgroup where it has one, else the CPU check with
+        ``cores`` as its share."""
+        cgroup = getattr(kernel, "cgroup", None)
+        return cls(kernel.pids, time_limit, memory_mb, cgroup=cgroup,
+                   cpu_cores=0 if cgroup is not None else max(1.0, float(cores)))
+
     def __enter__(self):
         self._t0 = time.monotonic()
-        if self.pid and (self.time_limit or self.memory_bytes):
+        if self.pid and (self.time_limit or self.memory_bytes or self.cgroup is not None
+                         or self.cpu_cores):
             self._thread.start()
         return self
 
@@ -571,8 +618,27 @@ class Watchdog:
             self._thread.join()
         return False
 
+    def stop_reason(self) -> Optional[str]:
+        if self.reason is None and self.cgroup is not None and self.cgroup.oom_killed():
+            return "memory"
+        return self.reason
+
     def _rss(self) -> int:
         return sum(_rss_bytes(pid) for pid in process_tree(self.pids))
+
+    def _cpu_hog(self) -> bool:
+        """Whether the tree used more than its share of cores over the last window (a process's
+        time counts from its first sample, or entirely when it started within the window)."""
+        now = time.monotonic()
+        usage = {pid: _cpu_seconds(pid) for pid in process_tree(self.pids)}
+        self._samples.append((now, usage))
+        while len(self._samples) > 1 and now - self._samples[1][0] >= self.cpu_window:
+            self._samples.pop(0)
+        then, before = self._samples[0]
+        if now - then < self.cpu_window:
+            return False
+        used = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in usage.items())
+        return used / (now - then) > self.cpu_cores + CPU_HOG_MARGIN
 
     def _run(self) -> None:
         if not any(os.path.exists(f"/proc/{pid}") for pid in self.pids):
@@ -580,9 +646,15 @@ class Watchdog:
         while not self._stop.wait(self.interval):
             if self.time_limit and time.monotonic() - self._t0 > self.time_limit:
                 self.reason = "time"
+            elif self.cgroup is not None and self.cgroup.oom_killed():
+                self.reason = "memory"
             elif self.memory_bytes and self._rss() > self.memory_bytes:
                 self.reason = "memory"
+            elif self.cpu_cores and self._cpu_hog():
+                self.reason = "cpu"
             if self.reason:
+                if self.cgroup is not None:
+                    self.cgroup.kill()
                 for pid in self.pids:
                     kill_tree(pid)
                 return

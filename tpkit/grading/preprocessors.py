@@ -114,7 +114,7 @@ class LimitedExecute(Execute):
         self.on_notebook_start = enter_directory
         # RLIMIT_DATA (in the kernel) stops allocations first; resident memory adds shared libraries
         watch_mb = self.memory_limit + 1024 if self.memory_limit else 0
-        watchdog = kernels.Watchdog(kernel.pids, self.time_limit, watch_mb)
+        watchdog = kernels.Watchdog.for_kernel(kernel, self.time_limit, watch_mb, self.threads)
         try:
             with watchdog:
                 nb, resources = super().preprocess(nb, resources, km=km)
@@ -128,7 +128,7 @@ class LimitedExecute(Execute):
         except (DeadKernelError, RuntimeError) as exc:
             if isinstance(exc, RuntimeError) and "kernel" not in str(exc).lower():
                 raise
-            reason = kernel_stop_reason(watchdog.reason, self.time_limit, self.memory_limit)
+            reason = kernel_stop_reason(watchdog.stop_reason(), self.time_limit, self.memory_limit)
             self.log.warning("kernel stopped: %s", reason)
             self._mark_not_executed(nb, reason)
         finally:

@@ -38,7 +38,8 @@ import sys
 # The launcher. It comes first, with nothing but os and sys imported: when this file runs as
 # ``python -I -S sandbox.py --launch ...``, it execs bwrap before the grader-side imports below.
 #
-#   --launch [--uid N] [--rlimit NAME=SOFT:HARD]... [--stage PATH]... [--data FD TEXT]... -- BWRAP...
+#   --launch [--cgroup PROCS]... [--uid N] [--rlimit NAME=SOFT:HARD]... [--stage PATH]...
+#            [--data FD TEXT]... [--data-hex FD HEX]... -- BWRAP...
 # ==================================================================================================
 
 _CLONE_NEWNS = 0x00020000
@@ -102,10 +103,12 @@ def _stage(sources: list, uid: int) -> None:
 
 def _launch(args: list) -> None:
     """Parse the launcher's options, set the process up and exec bwrap (never returns)."""
-    uid, rlimits, stage, data = None, [], [], []
+    uid, rlimits, stage, data, groups = None, [], [], [], []
     while args[0] != "--":
         option = args.pop(0)
-        if option == "--uid":
+        if option == "--cgroup":
+            groups.append(args.pop(0))
+        elif option == "--uid":
             uid = int(args.pop(0))
         elif option == "--rlimit":
             name, _, value = args.pop(0).partition("=")
@@ -114,16 +117,23 @@ def _launch(args: list) -> None:
         elif option == "--stage":
             stage.append(args.pop(0))
         elif option == "--data":
-            data.append((int(args.pop(0)), args.pop(0)))
+            data.append((int(args.pop(0)), args.pop(0).encode()))
+        elif option == "--data-hex":
+            data.append((int(args.pop(0)), bytes.fromhex(args.pop(0))))
         else:
             raise OSError(0, f"unknown option {option}")
     argv = args[1:]
+    for procs in groups:
+        # the kernel's cgroup (tpkit.grading.cgroups), first: all that follows is counted in it
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
     if stage:
         _stage(stage, uid)
     for fd, text in data:
-        # contents bwrap copies into the sandbox (--ro-bind-data FD DEST), which then closes them
+        # contents bwrap copies into the sandbox (--ro-bind-data FD DEST) or reads (--seccomp FD),
+        # then closes
         memfd = os.memfd_create("tpkit-sandbox-data")
-        os.write(memfd, text.encode())
+        os.write(memfd, text)
         os.lseek(memfd, 0, os.SEEK_SET)
         os.dup2(memfd, fd, inheritable=True)
         os.close(memfd)
@@ -205,6 +215,8 @@ class Limits:
     file_size_mb: int = 64     # RLIMIT_FSIZE
     cpu_seconds: int = 900     # RLIMIT_CPU (SIGXCPU, then SIGKILL 5 s later)
     tmpfs_mb: int = 256        # size of the private /tmp and /dev/shm (each)
+    folders_mb: int = 512      # scratch + exchange folders together (a tmpfs, root only: quota.py)
+    folders_files: int = 10000  # files and folders in them (nr_inodes of that tmpfs)
     baseline_mb: int | None = None  # address space of an idle kernel; None: baseline_mb()
 
     def address_space_bytes(self) -> int:
@@ -252,14 +264,18 @@ _probe_lock = threading.Lock()
 
 def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limits = Limits(),
             uid: int | None = None, env: Mapping[str, str],
-            ro_binds: Mapping[str, str] = {}) -> list:
+            ro_binds: Mapping[str, str] = {}, cgroup: Sequence[str] = (),
+            seccomp_filter: bool = True) -> list:
     """The full command line that runs ``argv`` sandboxed (give it to Popen / jupyter_client).
 
     ``workdir`` appears read-write at :data:`WORKDIR_INSIDE`, where ``argv`` starts; ``exchange``
     read-write at its own path, symlinks resolved (ipc socket paths are shared by both sides).
     ``uid``: a uid from :class:`UidPool` when the grader is root (required then), None otherwise.
     ``env`` is the kernel's *whole* environment (see :func:`kernel_env`): the environment given to
-    Popen is not passed on. ``ro_binds`` maps more host paths to read-only places inside."""
+    Popen is not passed on. ``ro_binds`` maps more host paths to read-only places inside.
+    ``cgroup``: the ``cgroup.procs`` files of the kernel's group (:mod:`tpkit.grading.cgroups`), which
+    the launcher joins first. ``seccomp_filter``: install :mod:`tpkit.grading.seccomp`'s filter
+    (where libseccomp is available)."""
     if os.geteuid() == 0 and uid is None:
         raise ValueError("the grader runs as root: pass a uid from UidPool (a kernel must not run "
                          "as the host's root)")
@@ -278,10 +294,17 @@ def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limit
         data.append(text)
         return ["--perms", "0444", "--ro-bind-data", str(_FIRST_DATA_FD + len(data) - 1), dest]
 
+    program = seccomp_program() if seccomp_filter else None
+    if program is not None:
+        data.append(program)  # bytes: the launcher passes them hex-encoded
+        args_seccomp = ["--seccomp", str(_FIRST_DATA_FD + len(data) - 1)]
+    else:
+        args_seccomp = []
+
     # -- namespaces (user, pid, network, ipc, uts, cgroup), no way back to the terminal or to a
     #    nested user namespace, lifetime tied to the grader's, environment from scratch
     args = ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-            "--new-session", "--hostname", USER_INSIDE, "--clearenv"]
+            "--new-session", "--hostname", USER_INSIDE, "--clearenv", *args_seccomp]
     for key, value in env.items():
         args += ["--setenv", str(key), str(value)]
 
@@ -336,6 +359,8 @@ def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limit
     args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKDIR_INSIDE, "--"]
 
     launcher = [sys.executable, "-I", "-S", "-B", os.path.realpath(__file__), "--launch"]
+    for procs in cgroup:
+        launcher += ["--cgroup", str(procs)]
     if uid is not None:
         launcher += ["--uid", str(uid)]
         # sources the sandbox uid could not reach (e.g. under /root, mode 0700): see _stage
@@ -345,8 +370,18 @@ def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limit
     for name, soft, hard in rlimits(limits):
         launcher += ["--rlimit", f"{name}={soft}:{hard}"]
     for i, text in enumerate(data):
-        launcher += ["--data", str(_FIRST_DATA_FD + i), text]
+        if isinstance(text, bytes):
+            launcher += ["--data-hex", str(_FIRST_DATA_FD + i), text.hex()]
+        else:
+            launcher += ["--data", str(_FIRST_DATA_FD + i), text]
     return [*launcher, "--", bwrap_path(), *args, *argv]
+
+
+def seccomp_program() -> bytes | None:
+    """The kernels' seccomp filter as a BPF program (:mod:`tpkit.grading.seccomp`), None without
+    libseccomp."""
+    from tpkit.grading import seccomp
+    return seccomp.program()
 
 
 def rlimits(limits: Limits) -> list:

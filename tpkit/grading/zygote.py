@@ -13,9 +13,11 @@ never any student code) imports the modules and waits. For each submission::
   user/pid/mount/net/ipc/uts/cgroup namespaces, read-only system, private /tmp and /dev/shm, the
   pool uid, the same rlimits), but what it runs is the *holder*, which only waits for pid 3 (the
   kernel) to end, then exits, so the sandbox lives exactly as long as the kernel.
-* The zygote's child joins those namespaces (``setns``; the mount namespace puts it at the sandbox's
+* The zygote's child first joins the kernel's cgroup (:mod:`tpkit.grading.cgroups`, where the
+  launcher of the sandbox put itself), then those namespaces (``setns``; the mount namespace puts it at the sandbox's
   root), becomes the pool uid, drops every capability (bounding set included), sets
-  ``no_new_privs`` and the same rlimits as the launcher, then forks the kernel: pid 3 of the
+  ``no_new_privs``, the same rlimits as the launcher and the same seccomp filter as bwrap
+  (:mod:`tpkit.grading.seccomp`), then forks the kernel: pid 3 of the
   sandbox's pid namespace (its CPU time counts from the fork). The kernel clears its environment to
   the kernel's, closes every inherited descriptor and runs the ipykernel app on the connection file.
 * Nothing crosses from one submission to the next: each kernel is a new process forked from the
@@ -26,7 +28,8 @@ never any student code) imports the modules and waits. For each submission::
 
 Protocol (one JSON object per line): the grader writes
 ``{"holder": host pid, "uid": int|null, "rlimits": [[name, soft, hard]...], "env": {...},
-"args": [ipykernel args], "cwd": path, "python_dirs": [...]}`` on stdin; the zygote answers
+"args": [ipykernel args], "cwd": path, "python_dirs": [...], "cgroup": [cgroup.procs files],
+"seccomp": hex BPF program|null}`` on stdin; the zygote answers
 ``{"pid": kernel host pid}`` or ``{"error": text}``. It prints ``{"ready": true}`` once imported.
 This file runs as ``python -s -P zygote.py MODULE...`` (not ``-I``: PYTHONHASHSEED must apply) with the standard library and the preloaded
 modules only.
@@ -45,6 +48,7 @@ _CLONE = {"ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000, "cgroup": 0x0
 _NS_GET_PARENT = 0xB702
 _PR_SET_CHILD_SUBREAPER, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 36, 24, 38
 _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, _PR_SET_PDEATHSIG = 47, 4, 1
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -100,8 +104,29 @@ def _assert_unprivileged() -> None:
                 raise OSError(0, "no_new_privs not set")
 
 
+def _join_cgroup(procs_files: list) -> None:
+    """Move this process into the kernel's cgroup (tpkit.grading.cgroups), before anything else: the
+    kernel forked next is counted there from its first instruction."""
+    for path in procs_files:
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
+
+
+def _install_seccomp(program: bytes) -> None:
+    """Install the kernels' seccomp filter (a BPF program compiled by libseccomp on the grader's side,
+    tpkit.grading.seccomp), as bwrap's ``--seccomp`` does for a cold kernel. After no_new_privs."""
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buffer = ctypes.create_string_buffer(program, len(program))
+    prog = SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    _check(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
 def _enter(request: dict) -> None:
     """In the zygote's child: join the holder's sandbox, as its uid, without capabilities."""
+    _join_cgroup(request.get("cgroup") or [])
     holder = int(request["holder"])
     users = _user_ns_chain(holder)
     others = [(os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), name)
@@ -124,6 +149,8 @@ def _enter(request: dict) -> None:
     import resource
     for name, soft, hard in request["rlimits"]:
         resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
+    if request.get("seccomp"):
+        _install_seccomp(bytes.fromhex(request["seccomp"]))
 
 
 def _become_kernel(request: dict) -> None:
