@@ -392,3 +392,25 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+
+
+def isolation_notice(sandbox: bool = True) -> str:
+    """One French line for the run's summary and class report when the submissions of this run
+    are not isolated from one another in CPU, memory, disk or system calls; "" when they are (and
+    without the sandbox, whose own warning says more)."""
+    if not sandbox:
+        return ""
+    from tpkit.grading import kernels, quota, seccomp
+    missing = []
+    if backend() is None:
+        missing.append("processeur et mémoire partagés entre les rendus (pas de cgroup utilisable ; "
+                       f"un noyau qui dépasse sa part du processeur plus de {kernels.CPU_HOG_WINDOW_S:g} s "
+                       "est arrêté)")
+    if not quota.available():
+        missing.append("dossiers de travail sans limite de taille ni de nombre de fichiers (correction "
+                       "lancée sans les droits root)")
+    if seccomp.program() is None:
+        missing.append("appels système non filtrés (libseccomp ou pyseccomp absent)")
+    if not missing:
+        return ""
+    return "ATTENTION : rendus partiellement isolés les uns des autres : " + " ; ".join(missing) + "."

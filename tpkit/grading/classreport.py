@@ -174,6 +174,7 @@ h1 { font-size: 1.5em; margin: 0 0 .2em 0; } h2 { font-size: 1.2em; margin-top: 
 .cards { display: flex; gap: .8em; flex-wrap: wrap; margin: .8em 0; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: .5em .9em; min-width: 8em; background: #fafafa; }
 .card b { display: block; font-size: 1.5em; } .card.warn { border-color: #e6a23c; background: #fff8ec; }
+p.warn { border-left: 4px solid #e6a23c; background: #fff8ec; padding: .4em .8em; }
 .figs { display: flex; gap: 1em; flex-wrap: wrap; align-items: flex-start; } .figure { width: calc(50% - 1em); min-width: 420px; border: 1px solid #eee; }
 table { border-collapse: collapse; margin: .5em 0; font-size: .92em; }
 td, th { border: 1px solid #ddd; padding: .25em .55em; vertical-align: top; text-align: left; }
@@ -193,12 +194,14 @@ def render(options: Options, run: RunReport, figures: dict, qstats: list, diags:
     pending = [r for r in results if r.status != FAILED and r.manual_pending]
     mean = fmt(statistics.fmean(totals)) if totals else "-"
     median = fmt(statistics.median(totals)) if totals else "-"
+    # what this host could not isolate between the kernels (tpkit.grading.cgroups.isolation_notice)
+    isolation = f'<p class="warn" id="isolation">{e(run.isolation)}</p>\n' if run.isolation else ""
     parts = [f"""<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>Rapport de classe — {e(run.assignment)}</title>
 <style>{STYLE}</style></head><body>
 <h1>Rapport de classe — {e(run.assignment)}</h1>
 <div class="muted">Écrit le {time.strftime('%Y-%m-%d %H:%M')} depuis le gradebook ; notes sur 20.</div>
-<div class="cards">
+{isolation}<div class="cards">
 <div class="card"><b id="n-rendus">{len(results)}</b>rendus</div>
 <div class="card"><b id="n-corriges">{len(graded)}</b>corrigés automatiquement</div>
 <div class="card"><b id="moyenne">{mean}</b>moyenne /20</div>

@@ -39,8 +39,8 @@ def kernel_stop_reason(reason: Optional[str], time_limit: int, memory_mb: int) -
         return f"limite de mémoire ({memory_mb} Mo) dépassée : l'exécution a été arrêtée"
     if reason == "cpu":
         from tpkit.grading.kernels import CPU_HOG_WINDOW_S
-        return (f"plus que sa part du processeur pendant plus de {CPU_HOG_WINDOW_S:g} s (processus "
-                "en arrière-plan ?) : l'exécution a été arrêtée")
+        return (f"part du processeur dépassée pendant plus de {CPU_HOG_WINDOW_S:g} s (processus "
+                "lancés en arrière-plan ?) : l'exécution a été arrêtée")
     return "le noyau Python s'est arrêté brutalement (plantage, os._exit(), mémoire ?)"
 
 

@@ -31,7 +31,7 @@ import nbformat
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import kernels, precheck, runlock, traces
+from tpkit.grading import cgroups, kernels, precheck, runlock, traces
 from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, thread_safe_nbgrader
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
@@ -125,7 +125,8 @@ class Grader:
                                "générez d'abord la version étudiante (make release)")
         report = RunReport(options.assignment, expected.graded_ids,
                            {g: expected.cells[g].points for g in expected.graded_ids},
-                           expected.max_score, {}, workers=options.workers, sandbox=options.sandbox)
+                           expected.max_score, {}, workers=options.workers, sandbox=options.sandbox,
+                           isolation=cgroups.isolation_notice(options.sandbox))
         self._total = len(students)
         self._done = 0
         source = options.root / "source" / options.assignment

@@ -99,6 +99,9 @@ def summary(report: RunReport, names: Optional[dict] = None, out: Optional[TextI
         print("", file=out)
         print("ATTENTION : correction SANS bac à sable (--sans-bac-a-sable) : le code des étudiants a pu lire "
               "et modifier les fichiers du cours (gradebook, exports, autres rendus).", file=out)
+    if report.isolation:
+        print("", file=out)
+        print(report.isolation, file=out)
     problems = [r for r in results if r.status != OK]
     if problems:
         print("", file=out)
