@@ -311,3 +311,19 @@ def test_stale_groups_of_a_dead_grader_are_swept():
         d.mkdir()
     b.sweep()
     assert not any(d.exists() for d in made)
+
+
+def test_v2_group_files_and_oom_reading(tmp_path):
+    """cgroup v2 (not mounted with controllers on our machines): a kernel's group gets the v2 files
+    and values (equal weight, memory.max, no swap, whole-group OOM kill, pids.max), and an oom_kill
+    count in memory.events reads as an out-of-memory stop. (A plain folder stands for the cgroupfs.)"""
+    group = cgroups.Backend(2, {"": str(tmp_path)}).create(512 << 20, 64)
+    d = Path(group.dirs[""])
+    assert d.parent == tmp_path and d.name.startswith(f"{cgroups.PREFIX}{os.getpid()}-")
+    written = {f.name: f.read_text() for f in d.iterdir()}
+    assert written == {"cpu.weight": "100", "memory.max": str(512 << 20), "memory.swap.max": "0",
+                       "memory.oom.group": "1", "pids.max": "64"}
+    assert group.procs_files == [str(d / "cgroup.procs")]
+    assert not group.oom_killed()
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 1\n")
+    assert group.oom_killed()

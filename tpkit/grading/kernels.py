@@ -26,8 +26,12 @@ directory, filled by :class:`~tpkit.grading.preprocessors.LimitedExecute` before
 nothing is ever copied back) and an *exchange* folder (its connection file and ZeroMQ ipc sockets, the
 witness agent's source, the answers of the trusted checks). With ``sandbox=True`` (the default of the
 grading command) the kernel runs inside bubblewrap (:mod:`tpkit.grading.sandbox`): it sees those two
-folders and the Python installation, nothing of the course. :class:`Watchdog` enforces the
-whole-notebook time limit and a resident-memory backstop by killing the kernel's process tree.
+folders and the Python installation, nothing of the course. A sandboxed kernel also gets, where the
+host allows, a cgroup of its own (equal CPU share, memory and process limits, kill-everything:
+:mod:`tpkit.grading.cgroups`), its two folders in a tmpfs of bounded size and file count
+(:mod:`tpkit.grading.quota`) and a seccomp filter (:mod:`tpkit.grading.seccomp`). :class:`Watchdog`
+enforces the whole-notebook time limit, a resident-memory backstop, reports the cgroup's
+out-of-memory kills and, for a kernel without cgroup, its CPU share, by killing the kernel's processes.
 """
 from __future__ import annotations
 

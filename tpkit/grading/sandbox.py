@@ -7,9 +7,11 @@ step ``exec``-ing the next one (no process is left in between)::
     python -I -S sandbox.py --launch ... -- bwrap OPTIONS... -- python -m ipykernel_launcher ...
     `------ the launcher (below) ------'   `-- container --'   `-- the kernel (pid 2 inside) --'
 
-* The **launcher** (this file run as a script, standard library only) applies the resource limits
-  (``setrlimit``: address space, processes, open files, file size, CPU time, no core file); when the
-  grader runs as root it also drops to an unprivileged uid of the kernel's own (:class:`UidPool`).
+* The **launcher** (this file run as a script, standard library only) first joins the kernel's cgroup
+  when it has one (``--cgroup``: :mod:`tpkit.grading.cgroups`; everything after it is counted there),
+  applies the resource limits (``setrlimit``: address space, processes, open files, file size, CPU
+  time, no core file); when the grader runs as root it also drops to an unprivileged uid of the
+  kernel's own (:class:`UidPool`).
 * **bwrap** then runs unprivileged in a fresh user namespace (``--unshare-all``: user, pid, network,
   ipc, uts, cgroup) and builds the kernel's root file system: read-only binds of what Python needs
   (system directories, a minimal ``/etc``, the Python install ``sys.base_prefix``, the venv
@@ -17,6 +19,8 @@ step ``exec``-ing the next one (no process is left in between)::
   directories: the submission's scratch copy at :data:`WORKDIR_INSIDE` and the *exchange* directory
   (connection file, ZeroMQ ipc sockets, answer files) at its own path. Nothing else of the host (the
   course folder and its gradebook, ``/root``, ``/home``, other processes, the network) exists inside.
+  Last, it installs the seccomp filter (``--seccomp``: :mod:`tpkit.grading.seccomp`) and execs the
+  command.
 * The process the grader started *is* bwrap: killing it, or the grader dying (``--die-with-parent``),
   kills the container's pid 1, and the kernel then kills everything in the pid namespace, double-
   forked daemons included.
