@@ -17,14 +17,15 @@ the next time a kernel's folder is mounted (:func:`sweep`).
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import shutil
 import threading
 
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
+_MS_NOSUID, _MS_NODEV = 2, 4
 _MNT_DETACH = 2
 SOURCE_PREFIX = "tpkit-kernel-"
-_swept = False
+_swept = _warned = False
 _lock = threading.Lock()
 
 
@@ -51,6 +52,11 @@ def mount(path, size_mb: int, files: int) -> bool:
     source = f"{SOURCE_PREFIX}{os.getpid()}".encode()
     libc = _libc()
     if libc.mount(source, os.fsencode(path), b"tmpfs", _MS_NOSUID | _MS_NODEV, options) != 0:
+        global _warned
+        if not _warned:
+            _warned = True
+            logging.getLogger("tpkit.grading").warning(
+                "kernel folders not capped (tmpfs mount: %s)", os.strerror(ctypes.get_errno()))
         return False
     return True
 
