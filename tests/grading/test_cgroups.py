@@ -327,3 +327,17 @@ def test_v2_group_files_and_oom_reading(tmp_path):
     assert not group.oom_killed()
     (d / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 1\n")
     assert group.oom_killed()
+
+
+def test_class_report_shows_the_isolation_line(tmp_path):
+    """The class report carries the run's isolation line, escaped, above everything else; none when
+    the run was isolated."""
+    from tpkit.grading import classreport
+    png = tmp_path / "f.png"
+    png.write_bytes(b"\x89PNG")
+    figures = dict.fromkeys(("distribution", "questions", "durees"), png)
+    notice = "ATTENTION : rendus partiellement isolés <b>x</b>"
+    pages = [classreport.render(None, RunReport("tp", [], {}, 0, {}, isolation=text), figures, [], {},
+                                [], {}, {}, set()) for text in (notice, "")]
+    assert 'id="isolation">ATTENTION : rendus partiellement isolés &lt;b&gt;x&lt;/b&gt;</p>' in pages[0]
+    assert 'id="isolation"' not in pages[1]
