@@ -39,6 +39,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from tpkit import paths  # noqa: E402
 from tpkit.environment import venv_on_path  # noqa: E402
 from tpkit.grading import options as defaults  # noqa: E402
+from tpkit.grading.inert import inert  # noqa: E402
 
 
 def limit_own_memory(megabytes: int) -> None:
@@ -57,6 +58,11 @@ def limit_own_memory(megabytes: int) -> None:
 
 #: The LMS of ``--moodle-zip`` and ``--moodle-worksheet`` (a key of :data:`tpkit.grading.lms.LMS`).
 OPTIONS_LMS = "moodle"
+
+
+def print_error(line: str) -> None:
+    """One line on stderr; the student ids and file names it may quote made inert."""
+    print(inert(line), file=sys.stderr)
 
 
 class UsageError(Exception):
@@ -196,7 +202,8 @@ def check_arguments(args: argparse.Namespace) -> None:
 def log_internal_error(root: Path) -> str:
     """The traceback of an internal error, appended to exports/logs/erreurs.log (or a temporary file
     when the course folder is not usable); returns where it went."""
-    text = f"--- {datetime.datetime.now().isoformat(timespec='seconds')}\n{traceback.format_exc()}"
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    text = f"--- {stamp}\n" + inert(traceback.format_exc(), keep="\n")  # messages can quote a student's file
     try:
         logdir = Path(root) / "exports" / "logs"
         logdir.mkdir(parents=True, exist_ok=True)
@@ -215,9 +222,11 @@ def main(argv=None) -> int:
         args.root = Path(args.root).resolve() if Path(args.root).exists() else Path(args.root)
         check_arguments(args)
     except UsageError as exc:
-        print(f"erreur : {exc}", file=sys.stderr)
+        print_error(f"erreur : {exc}")
         return 2
     limit_own_memory(args.grader_memory_limit)
+    from tpkit.grading.logs import terminal_log
+    terminal_log()  # the kit's warnings on stderr name students: inert
     # nbgrader and the kernels need the virtual environment's executables (alembic, python)
     os.environ.update(venv_on_path())
     # library warnings (sqlalchemy, nbformat) are noise here; per-student logs keep nbgrader's messages
@@ -227,19 +236,19 @@ def main(argv=None) -> int:
         try:
             sandbox.check_available()  # before anything is written
         except sandbox.SandboxUnavailable as exc:
-            print(f"erreur : {exc}", file=sys.stderr)
+            print_error(f"erreur : {exc}")
             return 2
     from tpkit.grading import runlock  # light: a second run is refused before nbgrader and torch load
     try:
         with runlock.course_lock(args.root / "exports"):  # grading and exports: one run at a time
             return grade_or_export(args)
     except runlock.RunInProgress as exc:
-        print(f"erreur : {exc}", file=sys.stderr)
+        print_error(f"erreur : {exc}")
         return 2
     except Exception as exc:  # a bug or an unusable course file: one line, the traceback in the log
         where = log_internal_error(args.root)
         first = (str(exc).strip().split("\n") or [""])[0][:200]
-        print(f"erreur interne : {type(exc).__name__} : {first} (détails : {where})", file=sys.stderr)
+        print_error(f"erreur interne : {type(exc).__name__} : {first} (détails : {where})")
         return 1
 
 
@@ -279,8 +288,8 @@ def grade_or_export(args: argparse.Namespace) -> int:
                 if keep is not None:
                     col.students = [s for s in col.students if s in keep]
                     col.failures = {k: v for k, v in col.failures.items() if k in keep}
-                for line in col.notes:
-                    print(line)
+                for line in col.notes:  # they name student folders and files
+                    print(inert(line))
                 if not col.students and not col.failures:
                     print("aucun rendu à corriger")
                     return 0
@@ -305,7 +314,7 @@ def grade_or_export(args: argparse.Namespace) -> int:
         report.summary(run, names=lms.full_names(options.root / "submitted"), exports=lines)
         return 0
     except pipeline.GradingError as exc:
-        print(f"erreur : {exc}", file=sys.stderr)
+        print_error(f"erreur : {exc}")
         return 2
 
 
