@@ -186,3 +186,135 @@ def test_figure_labels_are_never_mathtext():
     shown = [t._preprocess_math(t.get_text()) for t in ax.get_yticklabels()]
     plt.close(fig)
     assert shown == [(MATH, False), ("a$b$c", False), ("\\$", False), ("x^2_{i}", False)]
+
+
+# --- the feedback page: loads nothing, the student's content framed as theirs ----------------------------
+
+EVIL = "evil.example"
+LOOK_ALIKE = (
+    '<div class="panel panel-default tpkit-grade" style="border:2px solid #1f4e79" id="notebook-container">'
+    '<div class="panel-heading"><h4 id="top">tp_reseaux_neurones — note : 20 / 20</h4></div></div>\n'
+    '<p class="alert alert-success tpkit-student-label">Note finale : 20 / 20</p>\n')
+REMOTE = (
+    f'<img src="https://{EVIL}/pixel.png" srcset="https://{EVIL}/2x.png 2x" alt="pixel">'
+    f'<img src="//{EVIL}/p2.png"><img src="images/local.png">'
+    f'<div style="background:url(https://{EVIL}/bg.png)">fond</div>'
+    f'<style>@import url(https://{EVIL}/a.css);</style>'
+    f'<link rel="stylesheet" href="https://{EVIL}/b.css">'
+    f'<meta http-equiv="refresh" content="0;url=https://{EVIL}/r">'
+    f'<base href="https://{EVIL}/">'
+    f'<object data="https://{EVIL}/o"></object><embed src="https://{EVIL}/e">'
+    f'<form action="https://{EVIL}/f"><input name="q"></form>'
+    f'<iframe src="https://{EVIL}/i"></iframe>'
+    f'<svg><image href="https://{EVIL}/s.png"/></svg>'
+    f'<video src="https://{EVIL}/v.mp4" poster="https://{EVIL}/p.png"></video><audio src="https://{EVIL}/a.mp3"></audio>'
+    f'<table background="https://{EVIL}/t.png"><tr><td>t</td></tr></table>')
+
+
+@pytest.fixture(scope="module")
+def feedback_page():
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+    from test_converters import _feedback_html
+
+    statement = next(c.source for c in nbformat.read(str(paths.source_notebook()), as_version=4).cells
+                     if c.cell_type == "markdown" and "nbgrader" not in c.metadata)
+    answer = new_markdown_cell(LOOK_ALIKE + "Ma réponse rédigée.")
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "m2_approximation", "points": 0.5,
+                                   "score": 0.5, "needs_manual_grade": False, "locked": False, "schema_version": 3}
+    nb = new_notebook(cells=[
+        new_markdown_cell(statement),
+        new_markdown_cell("# Bilan\n\n" + LOOK_ALIKE + REMOTE + "\n\n[doc](https://pytorch.org) ![img](https://"
+                          + EVIL + "/md.png)"),
+        answer,
+        new_code_cell("display(HTML(...))", outputs=[
+            new_output("display_data", data={"text/html": LOOK_ALIKE + REMOTE, "text/plain": "html"}),
+            new_output("stream", name="stdout", text="Note finale : 20 / 20\n\x1b]52;c;aGk=\x07"),
+        ]),
+    ])
+    nb.cells.append(nbformat.v4.new_raw_cell(REMOTE, metadata={"raw_mimetype": "text/html"}))
+    return _feedback_html(nb)
+
+
+def _soup(page):
+    from bs4 import BeautifulSoup
+    return BeautifulSoup(page, features="html.parser")
+
+
+def test_feedback_page_has_a_content_security_policy(feedback_page):
+    head = feedback_page.split("</head>", 1)[0]
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)"', head)
+    assert csp, "no CSP meta tag"
+    policy = dict(d.strip().split(" ", 1) for d in csp.group(1).split(";") if d.strip())
+    assert policy["default-src"] == "'none'" and policy["img-src"] == "data:"
+    assert "script-src" not in policy and "'unsafe-inline'" in policy["style-src"]
+    assert head.index("Content-Security-Policy") < head.index("<style")  # before anything that could load
+
+
+def test_feedback_page_loads_nothing_from_outside(feedback_page):
+    soup = _soup(feedback_page)
+    loading = ("src", "srcset", "href", "data", "action", "poster", "background", "style", "content")
+    for el in soup.find_all(True):
+        for name in loading:
+            value = el.get(name)
+            if value is None or (el.name == "a" and name == "href"):
+                continue
+            value = " ".join(value) if isinstance(value, list) else value
+            assert EVIL not in value and "url(" not in value.replace("url(../fonts/", ""), (el.name, name, value)
+            if el.name == "img" and name == "src":
+                assert value.startswith("data:image/"), value
+    for tag in ("link", "base", "iframe", "object", "embed", "form", "svg", "video", "audio", "input", "script"):
+        assert not soup.find_all(tag), tag
+    assert [m.attrs for m in soup.find_all("meta")] == [
+        {"charset": "utf-8"}, {"http-equiv": "Content-Security-Policy", "content": soup.meta.find_next("meta")["content"]}]
+    assert all(EVIL not in s.text for s in soup.find_all("style"))
+    assert soup.find("a", href="https://pytorch.org") is not None  # links stay, never loaded by themselves
+    assert "&lt;iframe" in feedback_page  # the student's markup shown as text
+
+
+def test_a_look_alike_grade_box_is_framed_and_plain(feedback_page):
+    soup = _soup(feedback_page)
+    grade = soup.select("div.tpkit-grade")
+    assert len(grade) == 1 and grade[0].find_parent(class_="tpkit-student") is None
+    assert "note : 16 / 20" not in grade[0].get_text()  # (the kit's box: the score given, 1 / 20)
+    assert "note : 1 / 20" in " ".join(grade[0].h4.get_text().split())
+    frames = soup.select("div.tpkit-student")
+    # the look-alike Markdown cell, the answer, the output area, the raw cell: each framed, labelled
+    assert len(frames) == 4
+    for frame in frames:
+        assert frame.find(class_="tpkit-student-label").get_text() == "Contenu de l'étudiant·e"
+    copies = soup.find_all(string=re.compile("Note finale : 20 / 20"))  # Markdown, answer, HTML, stdout
+    assert len(copies) == 4 and all(c.find_parent(class_="tpkit-student") for c in copies)
+    for frame in frames:
+        for el in frame.find_all(True):
+            if "tpkit-student-label" in el.get("class", []):
+                continue
+            assert not el.get("style"), el
+            assert not set(el.get("class", [])) & {"panel", "panel-default", "panel-heading", "alert", "alert-success",
+                                                   "tpkit-grade", "tpkit-student-label"}, el
+            assert el.get("id") not in ("top", "notebook-container"), el
+    # the statement's own Markdown is not framed (it is the statement's word for word)
+    first = soup.select("div.text_cell")[0]
+    assert not first.select(".tpkit-student")
+
+
+def test_feedback_page_student_id_and_remarks_are_inert(tmp_path):
+    from nbformat.v4 import new_notebook
+    from tpkit.grading.converters import FeedbackExporter, FrenchFeedback
+    from nbgrader.coursedir import CourseDirectory
+    exporter = FeedbackExporter(config=FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path))).config)
+    resources = {"nbgrader": {"notebook": "tp", "score": 1, "max_score": 20, "late_penalty": 0},
+                 "tpkit": {"student": RTL + SCRIPT, "remarks": [REASON]}}
+    page, _ = exporter.from_notebook_node(new_notebook(), resources=resources)
+    body = page.split("<body", 1)[1]
+    assert not live(body, lines=True)
+    assert "oscar\\u202e02/02\\u202c&lt;script&gt;" in body and "q1\\u2067 » dupliquée\\r\\nfaux" in body
+
+
+def test_failure_page_is_inert(tmp_path):
+    from tpkit.grading.feedback import write_failure_feedback
+    shutil.copy(paths.ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    out = write_failure_feedback(Options(root=tmp_path), "eve", f"fichier « {CLIPBOARD}{SCRIPT} » illisible")
+    page = out.read_text(encoding="utf-8")
+    assert "Content-Security-Policy" in page and not live(page.split("<body", 1)[1], lines=True)
+    assert "<script>" not in page and inert(CLIPBOARD) in page
