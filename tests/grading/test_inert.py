@@ -270,6 +270,7 @@ def test_feedback_page_loads_nothing_from_outside(feedback_page):
     assert all(EVIL not in s.text for s in soup.find_all("style"))
     assert soup.find("a", href="https://pytorch.org") is not None  # links stay, never loaded by themselves
     assert "&lt;iframe" in feedback_page  # the student's markup shown as text
+    assert feedback_page.count("[image non affichée : pixel — seules les images enregistrées") == 3
 
 
 def test_a_look_alike_grade_box_is_framed_and_plain(feedback_page):

@@ -266,8 +266,24 @@ def safe_html(text) -> str:
 
 
 def _clean(text: str) -> str:
-    return bleach.clean(_SCRIPT_OR_STYLE.sub("", text), tags=SAFE_TAGS, attributes=_safe_attribute,
-                        protocols=SAFE_PROTOCOLS, strip=False, strip_comments=True)
+    cleaned = bleach.clean(_SCRIPT_OR_STYLE.sub("", text), tags=SAFE_TAGS, attributes=_safe_attribute,
+                           protocols=SAFE_PROTOCOLS, strip=False, strip_comments=True)
+    # an image whose source was dropped (remote, a file) says so instead of a broken-image icon
+    return _IMG.sub(_image_not_shown, cleaned) if "<img" in cleaned else cleaned
+
+
+#: An ``<img>`` as bleach writes it (attribute values double-quoted, their text escaped).
+_IMG = re.compile(r'<img((?:\s+[^\s="<>/]+(?:="[^"]*")?)*)\s*/?>')
+_ATTR = re.compile(r'\s+([^\s="<>/]+)(?:="([^"]*)")?')
+
+
+def _image_not_shown(m: re.Match) -> str:
+    attrs = dict(_ATTR.findall(m.group(1)))
+    if "src" in attrs:
+        return m.group(0)
+    alt = attrs.get("alt")
+    return f"[image non affichée{' : ' + alt if alt else ''} — seules les images enregistrées dans le " \
+        "notebook s'affichent]"
 
 
 #: The statement's Markdown cells are the same in every page: cleaned once per process.
