@@ -65,8 +65,10 @@ def test_bidi_zero_width_and_other_invisible_characters_show_escaped(char):
 def test_terminal_sequences_are_escaped_and_colours_removed():
     assert inert(CLIPBOARD) == "eve\\x1b]52;c;cm0gLXJmIH4=\\x07"
     assert inert(CURSOR) == "mallory\\x1b[2A\\x1b[2K"
-    assert inert(HIDDEN) == "trudycaché"  # colour codes (SGR, "8": conceal included) removed: text shown
-    assert inert("\x1b[0;31mAssertionError\x1b[0m: faux") == "AssertionError: faux"
+    assert inert(HIDDEN) == "trudy\\x1b[8mcaché\\x1b[0m"  # "8": conceal: shown, the id stays distinct
+    # in a log, colour codes (SGR, conceal included) are dropped: the text is shown, the rest escaped
+    assert inert("\x1b[0;31mAssertionError\x1b[0m: faux", drop_colours=True) == "AssertionError: faux"
+    assert inert(HIDDEN + CURSOR, drop_colours=True) == "trudycachémallory\\x1b[2A\\x1b[2K"
     assert inert("\x9b2J") == "\\x9b2J"  # the one-byte C1 CSI too
 
 
@@ -136,7 +138,7 @@ def test_grades_csv_is_inert(tmp_path, monkeypatch):
     assert not live(raw, lines=True)
     rows = list(csv.reader(io.StringIO(raw)))
     assert len(rows) == 1 + len(HOSTILE)  # the newline in an id forged no row
-    assert [r[0] for r in rows[1:]] == [inert(s) for s in HOSTILE]
+    assert [r[0] for r in rows[1:]] == [inert(s) for s in HOSTILE] and len({r[0] for r in rows}) == len(rows)
     assert "faux: 20/20" in rows[2][-1] and "\\r\\n" in rows[2][-1]
 
 

@@ -7,14 +7,16 @@ text, a newline forges a row, U+202E (right-to-left override) shows ``02/02`` as
 space makes two different ids look alike. :func:`inert` is the one boundary every such string goes
 through on its way out (and the pre-check's file names: :func:`tpkit.grading.precheck._printable`):
 
-* colour codes (complete ``ESC[…m`` sequences: IPython's tracebacks are full of them) are removed;
-* every other character that is not shown as itself — C0 and C1 controls (ESC, DEL, NEL…), format
+* every character that is not shown as itself — C0 and C1 controls (ESC, DEL, NEL…), format
   characters (bidi embeddings, overrides and isolates U+202A–202E and U+2066–2069, marks, zero-width
   spaces and joiners, soft hyphen, BOM, tags), line and paragraph separators, lone surrogates (an
   undecodable byte of a file name), unassigned code points, and the Hangul fillers that draw as blanks —
   is shown escaped as Python writes it (``\\x1b``, ``\\n``, ``\\u202e``), so the reader sees that it
   was there;
-* letters, accents, punctuation, emoji and spaces (no-break spaces included) are kept.
+* letters, accents, punctuation, emoji and spaces (no-break spaces included) are kept;
+* in a log (``drop_colours``), colour codes (complete ``ESC[…m`` sequences: IPython's tracebacks are full
+  of them) are removed rather than shown. Not in an id: two folder names that differ only by one must
+  not look alike.
 
 HTML pages escape their markup themselves (``html.escape``): :func:`inert` comes first.
 """
@@ -54,13 +56,14 @@ class _Table(dict):
 _TABLE = _Table()
 
 
-def inert(text, limit: Optional[int] = None, keep: str = "") -> str:
-    """``text`` (any object: ``str()`` of it) with colour codes removed and every hidden character
-    shown escaped (see the module docstring), except those of ``keep`` (``"\\n\\t"`` for a log, whose
-    messages span lines). ``limit``: at most that many characters, the last one ``…``."""
+def inert(text, limit: Optional[int] = None, keep: str = "", drop_colours: bool = False) -> str:
+    """``text`` (any object: ``str()`` of it) with every hidden character shown escaped (see the module
+    docstring), except those of ``keep`` (``"\\n\\t"`` for a log, whose messages span lines), and colour
+    codes removed when ``drop_colours``. ``limit``: at most that many characters, the last one ``…``."""
     text = "" if text is None else str(text)
     if not text.isprintable() or _BLANK.search(text):  # (printable: the common case, checked in C)
-        text = _SGR.sub("", text)
+        if drop_colours:
+            text = _SGR.sub("", text)
         if keep:
             text = re.sub(f"[^{re.escape(keep)}]+", lambda m: m.group().translate(_TABLE), text)
         else:

@@ -14,10 +14,10 @@ from tpkit.grading.options import Options
 
 class InertFormatter(logging.Formatter):
     """A formatter whose lines reach a person inert (:func:`tpkit.grading.inert.inert`; newlines and
-    tabs kept: a traceback spans lines)."""
+    tabs kept: a traceback spans lines; its colour codes dropped)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return inert(super().format(record), keep="\n\t")
+        return inert(super().format(record), keep="\n\t", drop_colours=True)
 
 
 class _Stderr(logging.StreamHandler):
