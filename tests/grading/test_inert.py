@@ -311,7 +311,7 @@ def test_feedback_page_student_id_and_remarks_are_inert(tmp_path):
     page, _ = exporter.from_notebook_node(new_notebook(), resources=resources)
     body = page.split("<body", 1)[1]
     assert not live(body, lines=True)
-    assert "oscar\\u202e02/02\\u202c&lt;script&gt;" in body and "q1\\u2067 » dupliquée\\r\\nfaux" in body
+    assert "oscar\\u202e02/02\\u202c&lt;script&gt;" in body and "q1\\x1b[31m\\u2067 » dupliquée\\r\\nfaux" in body
 
 
 def test_failure_page_is_inert(tmp_path):
