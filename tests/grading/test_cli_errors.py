@@ -136,7 +136,7 @@ def test_export_only_without_gradebook(course):
     (["--bogus"], ["option(s) inconnue(s) : --bogus", "--help"]),
     (["--workers", "abc"], ["--workers", "« abc » n'est pas un nombre entier"]),
     (["--workers", "-1"], ["--workers -1", "≥ 0"]),
-    (["--time-limit", "0"], ["--time-limit 0", "≥ 1"]),
+    (["--time-limit", "0"], ["--time-limit 0", "au moins 60 s"]),
     (["--cell-timeout", "-5"], ["--cell-timeout -5"]),
     (["--memory-limit", "-1"], ["--memory-limit -1"]),
     (["--examples", "--moodle-zip", "x.zip"], ["ne vont pas ensemble"]),
@@ -156,3 +156,37 @@ def test_internal_error_gives_one_line_and_logs_the_traceback(course):
     line = proc.stderr.strip().split("\n")
     assert len(line) == 1 and line[0].startswith("erreur interne") and "erreurs.log" in line[0]
     assert "Traceback" in (course / "exports" / "logs" / "erreurs.log").read_text(encoding="utf-8")
+
+
+# --- settings that cannot zero a class (issue #22): a limit under which every kernel fails is refused ---
+
+@pytest.mark.parametrize("args, words", [
+    # 10 meant as 10 Go: every kernel would die at start, every student 0/20 « mémoire insuffisante »
+    (["--memory-limit", "10"], ["--memory-limit 10 :", "au moins 1024 Mo", "en Mo", "pour 10 Go : --memory-limit 10240"]),
+    (["--memory-limit", "400"], ["--memory-limit 400 :", "au moins 1024 Mo", "0 : sans limite"]),
+    (["--memory-limit", str(1 << 44)], ["au plus 1048576 Mo"]),
+    (["--grader-memory-limit", "100"], ["--grader-memory-limit 100 :", "au moins 1024 Mo"]),
+    (["--time-limit", "5"], ["--time-limit 5 :", "trop court", "au moins 60 s", "pour 5 min : --time-limit 300"]),
+    (["--time-limit", str(10 ** 9)], ["au plus 604800 s"]),
+    (["--cell-timeout", "2"], ["--cell-timeout 2 :", "cellule d'initialisation", "au moins 10 s"]),
+])
+def test_limits_under_which_every_kernel_fails(course, args, words):
+    before = tree(course)
+    assert_refused(run(course, *args), course, before, *words)
+
+
+def test_cell_timeout_of_the_course_configuration_too(course):
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text(encoding="utf-8") + "\nc.Execute.timeout = 3\n", encoding="utf-8")
+    before = tree(course)
+    assert_refused(run(course), course, before, "c.Execute.timeout = 3", "nbgrader_config.py", "--cell-timeout")
+
+
+def test_floors_are_below_the_defaults_and_configuration():
+    from tpkit.grading import __main__ as cli, options
+    assert options.MIN_MEMORY_MB <= options.MEMORY_MB <= options.MAX_MEMORY_MB
+    assert options.MIN_GRADER_MEMORY_MB <= options.GRADER_MEMORY_MB
+    assert options.MIN_TIME_LIMIT_S <= options.TIME_LIMIT_S <= options.MAX_SECONDS
+    assert cli.configured_cell_timeout(paths.ROOT) >= options.MIN_CELL_TIMEOUT_S  # the kit's own course
+    args = cli.parse_args(["--root", str(paths.ROOT)])
+    cli.check_limits(args, paths.ROOT)  # the defaults pass

@@ -151,11 +151,11 @@ def check_arguments(args: argparse.Namespace) -> None:
                              "corrigez --assignment")
         raise UsageError(f"le devoir {args.assignment} n'a pas de version étudiante dans ce cours : "
                          "générez-la d'abord (make release)")
-    for name, value, least in (("--workers", args.workers, 0), ("--time-limit", args.time_limit, 1),
-                               ("--memory-limit", args.memory_limit, 0), ("--cell-timeout", args.cell_timeout, 1),
+    for name, value, least in (("--workers", args.workers, 0), ("--memory-limit", args.memory_limit, 0),
                                ("--grader-memory-limit", args.grader_memory_limit, 0)):
         if value is not None and value < least:
             raise UsageError(f"{name} {value} : il faut un nombre entier ≥ {least}")
+    check_limits(args, root)
     if args.moodle_zip is not None:
         if not args.moodle_zip.is_file():
             raise UsageError(f"--moodle-zip : fichier introuvable : « {args.moodle_zip} »")
@@ -197,6 +197,55 @@ def check_arguments(args: argparse.Namespace) -> None:
             listing = f"{where} : {_names(present)}" if present else f"aucun {where}"
             raise UsageError(f"étudiant(s) inconnu(s) : {', '.join(unknown)} ({listing}) : corrigez --students")
         args.students = ",".join(wanted)
+
+
+def check_limits(args: argparse.Namespace, root: Path) -> None:
+    """Limits that would make every kernel fail (and zero the class) refused: below the floors of
+    :mod:`tpkit.grading.options` (what an empty kernel and the setup cell need), with the unit said
+    (``--memory-limit 10`` meant 10 Go?). The per-cell timeout of nbgrader_config.py too, when the
+    command line does not give one."""
+    def megabytes(name, value, least, what):
+        if value and value < least:  # 0: no limit
+            hint = f" ; pour {value} Go : {name} {value * 1024}" if least <= value * 1024 <= 1024 * 1024 else ""
+            raise UsageError(f"{name} {value} : {what} a besoin d'au moins {least} Mo (la valeur est en Mo"
+                             f"{hint} ; 0 : sans limite)")
+        if value and value > defaults.MAX_MEMORY_MB:  # (bytes past 2**63: every rlimit would overflow)
+            raise UsageError(f"{name} {value} : au plus {defaults.MAX_MEMORY_MB} Mo (la valeur est en Mo ; "
+                             "0 : sans limite)")
+
+    def seconds(name, value, least, what):
+        if value is not None and value < least:
+            hint = f" ; pour {value} min : {name} {value * 60}" if value > 0 and value * 60 >= least else ""
+            raise UsageError(f"{name} {value} : trop court, {what} ; il faut au moins {least} s (la valeur est en "
+                             f"secondes{hint})")
+        if value is not None and value > defaults.MAX_SECONDS:
+            raise UsageError(f"{name} {value} : au plus {defaults.MAX_SECONDS} s (une semaine)")
+
+    megabytes("--memory-limit", args.memory_limit, defaults.MIN_MEMORY_MB,
+              "un noyau (torch, numpy, matplotlib importés, puis le TP)")
+    megabytes("--grader-memory-limit", args.grader_memory_limit, defaults.MIN_GRADER_MEMORY_MB,
+              "le processus de correction (nbgrader, torch)")
+    seconds("--time-limit", args.time_limit, defaults.MIN_TIME_LIMIT_S,
+            "chaque notebook serait arrêté avant la fin")
+    seconds("--cell-timeout", args.cell_timeout, defaults.MIN_CELL_TIMEOUT_S,
+            "la cellule d'initialisation (imports de torch, numpy, matplotlib) serait arrêtée")
+    if args.cell_timeout is None and not args.export_only:
+        timeout = configured_cell_timeout(root)
+        # nbclient: None or -1, no per-cell limit (the notebook's time limit still holds)
+        if timeout is not None and timeout != -1 and timeout < defaults.MIN_CELL_TIMEOUT_S:
+            raise UsageError(f"c.Execute.timeout = {timeout} dans nbgrader_config.py : trop court, la cellule "
+                             "d'initialisation serait arrêtée ; il faut au moins "
+                             f"{defaults.MIN_CELL_TIMEOUT_S} s : corrigez-le, ou donnez --cell-timeout S")
+
+
+def configured_cell_timeout(root: Path):
+    """``Execute.timeout`` of the course's nbgrader_config.py (None: not set, or the file is unreadable:
+    the run then says so itself)."""
+    try:
+        cfg = defaults.course_config(defaults.Options(root=root, workers=1))
+        return cfg.Execute.timeout if "timeout" in cfg.Execute else None
+    except Exception:
+        return None
 
 
 def log_internal_error(root: Path) -> str:
