@@ -24,7 +24,7 @@ GRADER_MEMORY_MB = 8192
 #: runs, by the grading command: a typo must not zero a class). Measured on 2 busy cores, sandboxed warm
 #: kernels (forked from the zygote: RLIMIT_DATA counts the imports they inherit), setup cell of each TP
 #: plus one torch product and one figure: fails at 420 MB (torch's allocator), runs at 430 MB; cold
-#: kernels run at 400 MB. The floor leaves room for the TP itself (see docs/sandbox.md).
+#: kernels run at 400 MB. The floor leaves room for the TP itself (docs/threat-model.md).
 MIN_MEMORY_MB = 1024
 #: The setup cell takes 1 s in a warm kernel, 8-11 s in a cold one counting its start-up (2 busy cores); the
 #: reference notebooks' slowest cell about 2 s (nbgrader_config.py).
