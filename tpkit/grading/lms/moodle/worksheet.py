@@ -106,7 +106,8 @@ def fill_worksheet(
     [0, maximum]. A row with ``Grade can be changed`` = No/Non is left untouched and reported.
     Comments are written as given (Moodle reads them as HTML, see :func:`plain_text_to_html`), except
     that one a spreadsheet would run as a formula gets a leading ``'`` (:mod:`tpkit.grading.csvsafe`) and
-    control characters show escaped (:mod:`tpkit.grading.inert`: comments quote file names and reasons).
+    control characters show escaped, line breaks and tabs excepted (:mod:`tpkit.grading.inert`: comments
+    quote file names and reasons).
     The file is decoded as UTF-8, or cp1252 if it is not valid UTF-8 (an Excel re-save).
     """
     src = Path(worksheet_in)
@@ -202,8 +203,9 @@ def fill_worksheet(
             f = r.fields[i_grade]
             splices.append((f.start, f.end, encode_field(gtext, encoding, delim, f.quoted)))
         if comment is not None and i_fb is not None:
-            f = r.fields[i_fb]  # text: inert, never a formula (the grade above is a number we format)
-            splices.append((f.start, f.end, encode_field(escape_cell(inert(comment)), encoding, delim, f.quoted)))
+            f = r.fields[i_fb]  # text: inert (lines kept), never a formula (the grade is a number we format)
+            comment = escape_cell(inert(comment, keep="\r\n\t"))
+            splices.append((f.start, f.end, encode_field(comment, encoding, delim, f.quoted)))
         if grade is None:
             report.comment_only.append(pid)
         if grade is not None or (comment is not None and i_fb is not None):
