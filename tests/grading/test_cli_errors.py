@@ -136,7 +136,7 @@ def test_export_only_without_gradebook(course):
     (["--bogus"], ["option(s) inconnue(s) : --bogus", "--help"]),
     (["--workers", "abc"], ["--workers", "« abc » n'est pas un nombre entier"]),
     (["--workers", "-1"], ["--workers -1", "≥ 0"]),
-    (["--time-limit", "0"], ["--time-limit 0", "au moins 120 s"]),
+    (["--time-limit", "0"], ["--time-limit 0", "au moins 20 s"]),
     (["--cell-timeout", "-5"], ["--cell-timeout -5"]),
     (["--memory-limit", "-1"], ["--memory-limit -1"]),
     (["--examples", "--moodle-zip", "x.zip"], ["ne vont pas ensemble"]),
@@ -166,9 +166,9 @@ def test_internal_error_gives_one_line_and_logs_the_traceback(course):
     (["--memory-limit", "400"], ["--memory-limit 400 :", "au moins 1024 Mo", "0 : sans limite"]),
     (["--memory-limit", str(1 << 44)], ["au plus 1048576 Mo"]),
     (["--grader-memory-limit", "100"], ["--grader-memory-limit 100 :", "au moins 1024 Mo"]),
-    (["--time-limit", "5"], ["--time-limit 5 :", "trop court", "au moins 120 s", "pour 5 min : --time-limit 300"]),
+    (["--time-limit", "5"], ["--time-limit 5 :", "trop court", "au moins 20 s", "pour 5 min : --time-limit 300"]),
     (["--time-limit", str(10 ** 9)], ["au plus 604800 s"]),
-    (["--cell-timeout", "2"], ["--cell-timeout 2 :", "cellule d'initialisation", "au moins 10 s"]),
+    (["--cell-timeout", "2"], ["--cell-timeout 2 :", "cellule d'initialisation", "au moins 5 s"]),
 ])
 def test_limits_under_which_every_kernel_fails(course, args, words):
     before = tree(course)

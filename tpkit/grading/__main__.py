@@ -226,7 +226,8 @@ def check_limits(args: argparse.Namespace, root: Path) -> None:
     megabytes("--grader-memory-limit", args.grader_memory_limit, defaults.MIN_GRADER_MEMORY_MB,
               "le processus de correction (nbgrader, torch)")
     seconds("--time-limit", args.time_limit, defaults.MIN_TIME_LIMIT_S,
-            "chaque notebook serait arrêté avant la fin (la solution de référence prend environ 1 min)")
+            "chaque notebook serait arrêté pendant le démarrage de son noyau et sa cellule d'initialisation "
+            "(jusqu'à 11 s)")
     seconds("--cell-timeout", args.cell_timeout, defaults.MIN_CELL_TIMEOUT_S,
             "la cellule d'initialisation (imports de torch, numpy, matplotlib) serait arrêtée")
     if args.cell_timeout is None and not args.export_only:
