@@ -323,3 +323,36 @@ def test_failure_page_is_inert(tmp_path):
     page = out.read_text(encoding="utf-8")
     assert "Content-Security-Policy" in page and not live(page.split("<body", 1)[1], lines=True)
     assert "<script>" not in page and inert(CLIPBOARD) in page
+
+
+# --- one small real run: a hostile folder name, graded by the command ---------------------------------
+
+@pytest.mark.slow
+def test_a_hostile_folder_name_reaches_nobody_live(session_dir, tmp_path):
+    """A blank notebook handed in under a folder name with a clipboard escape, a right-to-left override,
+    mathtext and HTML: graded; the terminal, grades.csv, the logs and the class report show the id escaped;
+    the class report and the feedback page are written."""
+    import subprocess
+    import sys
+
+    from conftest import generated_course
+    from tpkit import release
+    root = generated_course(session_dir, tmp_path / "course")
+    student = "eve\x1b]52;c;aGk=\x07\u202e$\\boom$<b>x"
+    (root / "submitted" / student / paths.ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(paths.RELEASE_NOTEBOOK, root / "submitted" / student / paths.ASSIGNMENT)
+    proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "1",
+                           "--cell-timeout", "10"], cwd=root, env=release.nbgrader_env(), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    shown = inert(student)
+    assert not live(proc.stdout + proc.stderr, lines=True) and shown in proc.stdout
+    grades = (root / "exports" / "grades.csv").read_text(encoding="utf-8")
+    assert not live(grades, lines=True) and list(csv.reader(io.StringIO(grades)))[1][0] == shown
+    for log in (root / "exports" / "logs").glob("*.log"):
+        assert not live(log.read_text(encoding="utf-8"), lines=True), log.name
+    page = (root / "exports" / classreport.PAGE).read_text(encoding="utf-8")
+    assert f'data-student="{classreport.text(student)}"' in page and "$\\boom$&lt;b&gt;x" in page
+    assert len(list((root / "exports" / classreport.FIGURES).glob("*.png"))) == 3
+    feedback = root / "feedback" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html"
+    assert "Content-Security-Policy" in feedback.read_text(encoding="utf-8")
