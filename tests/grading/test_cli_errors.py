@@ -136,7 +136,7 @@ def test_export_only_without_gradebook(course):
     (["--bogus"], ["option(s) inconnue(s) : --bogus", "--help"]),
     (["--workers", "abc"], ["--workers", "« abc » n'est pas un nombre entier"]),
     (["--workers", "-1"], ["--workers -1", "≥ 0"]),
-    (["--time-limit", "0"], ["--time-limit 0", "≥ 1"]),
+    (["--time-limit", "0"], ["--time-limit 0", "au moins 20 s"]),
     (["--cell-timeout", "-5"], ["--cell-timeout -5"]),
     (["--memory-limit", "-1"], ["--memory-limit -1"]),
     (["--examples", "--moodle-zip", "x.zip"], ["ne vont pas ensemble"]),
@@ -156,3 +156,79 @@ def test_internal_error_gives_one_line_and_logs_the_traceback(course):
     line = proc.stderr.strip().split("\n")
     assert len(line) == 1 and line[0].startswith("erreur interne") and "erreurs.log" in line[0]
     assert "Traceback" in (course / "exports" / "logs" / "erreurs.log").read_text(encoding="utf-8")
+
+
+# --- settings that cannot zero a class (issue #22): a limit under which every kernel fails is refused ---
+
+@pytest.mark.parametrize("args, words", [
+    # 10 meant as 10 Go: every kernel would die at start, every student 0/20 « mémoire insuffisante »
+    (["--memory-limit", "10"], ["--memory-limit 10 :", "au moins 1024 Mo", "en Mo", "pour 10 Go : --memory-limit 10240"]),
+    (["--memory-limit", "400"], ["--memory-limit 400 :", "au moins 1024 Mo", "0 : sans limite"]),
+    (["--memory-limit", str(1 << 44)], ["au plus 1048576 Mo"]),
+    (["--grader-memory-limit", "100"], ["--grader-memory-limit 100 :", "au moins 1024 Mo"]),
+    (["--time-limit", "5"], ["--time-limit 5 :", "trop court", "au moins 20 s", "pour 5 min : --time-limit 300"]),
+    (["--time-limit", str(10 ** 9)], ["au plus 604800 s"]),
+    (["--cell-timeout", "2"], ["--cell-timeout 2 :", "cellule d'initialisation", "au moins 5 s"]),
+])
+def test_limits_under_which_every_kernel_fails(course, args, words):
+    before = tree(course)
+    assert_refused(run(course, *args), course, before, *words)
+
+
+def test_cell_timeout_of_the_course_configuration_too(course):
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text(encoding="utf-8") + "\nc.Execute.timeout = 3\n", encoding="utf-8")
+    before = tree(course)
+    assert_refused(run(course), course, before, "c.Execute.timeout = 3", "nbgrader_config.py", "--cell-timeout")
+
+
+def test_floors_are_below_the_defaults_and_configuration():
+    from tpkit.grading import __main__ as cli, options
+    assert options.MIN_MEMORY_MB <= options.MEMORY_MB <= options.MAX_MEMORY_MB
+    assert options.MIN_GRADER_MEMORY_MB <= options.GRADER_MEMORY_MB
+    assert options.MIN_TIME_LIMIT_S <= options.TIME_LIMIT_S <= options.MAX_SECONDS
+    assert cli.configured_cell_timeout(paths.ROOT) >= options.MIN_CELL_TIMEOUT_S  # the kit's own course
+    args = cli.parse_args(["--root", str(paths.ROOT)])
+    cli.check_limits(args, paths.ROOT)  # the defaults pass
+
+
+def _setup_cell_runs(memory_mb: int) -> bool:
+    """Whether a warm sandboxed kernel with ``--memory-limit memory_mb`` runs the TP's setup cell, a torch
+    product and a figure."""
+    import os
+    import nbformat
+    from nbclient import NotebookClient
+    from tpkit.grading import kernels
+    nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    probe = nbformat.v4.new_code_cell("z = th.randn(200, 200) @ th.randn(200, 200)\npl.plot([1, 2]); pl.show()\n"
+                                      "print('fini')")
+    nb.cells = [setup, probe]
+    kernel = kernels.start_kernel(kernels.KernelSettings(memory_mb=memory_mb, warm=True))
+    try:
+        for data in paths.release_dir(A).glob("*.npz"):
+            shutil.copy(data, kernel.scratch / data.name)
+            if kernel.uid is not None:
+                os.lchown(kernel.scratch / data.name, kernel.uid, kernel.uid)
+        NotebookClient(nb, km=kernel.km, timeout=120, allow_errors=True).execute(cwd=kernel.workdir)
+    except Exception:  # the kernel died
+        return False
+    finally:
+        kernels.discard_kernel(kernel)
+    outputs = [o for c in nb.cells for o in c.outputs]
+    return not any(o.output_type == "error" for o in outputs) and any("fini" in o.get("text", "") for o in outputs)
+
+
+@pytest.mark.slow
+def test_memory_floor_runs_the_setup_cell_and_less_does_not():
+    """The floor is not a guess: an empty kernel at MIN_MEMORY_MB runs the setup cell; at 200 MB it does
+    not (measured: 420 MB fails, 430 MB runs, docs/threat-model.md)."""
+    from test_sandbox import _UNAVAILABLE
+    from tpkit.grading import kernels, options
+    if _UNAVAILABLE is not None:
+        pytest.skip(f"sandbox unavailable on this host: {_UNAVAILABLE}")
+    try:
+        assert _setup_cell_runs(options.MIN_MEMORY_MB)
+        assert not _setup_cell_runs(200)
+    finally:
+        kernels.close_zygotes()

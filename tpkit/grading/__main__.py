@@ -39,6 +39,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from tpkit import paths  # noqa: E402
 from tpkit.environment import venv_on_path  # noqa: E402
 from tpkit.grading import options as defaults  # noqa: E402
+from tpkit.grading.inert import inert  # noqa: E402
 
 
 def limit_own_memory(megabytes: int) -> None:
@@ -57,6 +58,11 @@ def limit_own_memory(megabytes: int) -> None:
 
 #: The LMS of ``--moodle-zip`` and ``--moodle-worksheet`` (a key of :data:`tpkit.grading.lms.LMS`).
 OPTIONS_LMS = "moodle"
+
+
+def print_error(line: str) -> None:
+    """One line on stderr; the student ids and file names it may quote made inert."""
+    print(inert(line), file=sys.stderr)
 
 
 class UsageError(Exception):
@@ -145,11 +151,11 @@ def check_arguments(args: argparse.Namespace) -> None:
                              "corrigez --assignment")
         raise UsageError(f"le devoir {args.assignment} n'a pas de version étudiante dans ce cours : "
                          "générez-la d'abord (make release)")
-    for name, value, least in (("--workers", args.workers, 0), ("--time-limit", args.time_limit, 1),
-                               ("--memory-limit", args.memory_limit, 0), ("--cell-timeout", args.cell_timeout, 1),
+    for name, value, least in (("--workers", args.workers, 0), ("--memory-limit", args.memory_limit, 0),
                                ("--grader-memory-limit", args.grader_memory_limit, 0)):
         if value is not None and value < least:
             raise UsageError(f"{name} {value} : il faut un nombre entier ≥ {least}")
+    check_limits(args, root)
     if args.moodle_zip is not None:
         if not args.moodle_zip.is_file():
             raise UsageError(f"--moodle-zip : fichier introuvable : « {args.moodle_zip} »")
@@ -193,10 +199,61 @@ def check_arguments(args: argparse.Namespace) -> None:
         args.students = ",".join(wanted)
 
 
+def check_limits(args: argparse.Namespace, root: Path) -> None:
+    """Limits that would make every kernel fail (and zero the class) refused: below the floors of
+    :mod:`tpkit.grading.options` (what an empty kernel and the setup cell need), with the unit said
+    (``--memory-limit 10`` meant 10 Go?). The per-cell timeout of nbgrader_config.py too, when the
+    command line does not give one."""
+    def megabytes(name, value, least, what):
+        if value and value < least:  # 0: no limit
+            hint = f" ; pour {value} Go : {name} {value * 1024}" if least <= value * 1024 <= 1024 * 1024 else ""
+            raise UsageError(f"{name} {value} : {what} a besoin d'au moins {least} Mo (la valeur est en Mo"
+                             f"{hint} ; 0 : sans limite)")
+        if value and value > defaults.MAX_MEMORY_MB:  # (bytes past 2**63: every rlimit would overflow)
+            raise UsageError(f"{name} {value} : au plus {defaults.MAX_MEMORY_MB} Mo (la valeur est en Mo ; "
+                             "0 : sans limite)")
+
+    def seconds(name, value, least, what):
+        if value is not None and value < least:
+            hint = f" ; pour {value} min : {name} {value * 60}" if value > 0 and value * 60 >= least else ""
+            raise UsageError(f"{name} {value} : trop court, {what} ; il faut au moins {least} s (la valeur est en "
+                             f"secondes{hint})")
+        if value is not None and value > defaults.MAX_SECONDS:
+            raise UsageError(f"{name} {value} : au plus {defaults.MAX_SECONDS} s (une semaine)")
+
+    megabytes("--memory-limit", args.memory_limit, defaults.MIN_MEMORY_MB,
+              "un noyau (torch, numpy, matplotlib importés, puis le TP)")
+    megabytes("--grader-memory-limit", args.grader_memory_limit, defaults.MIN_GRADER_MEMORY_MB,
+              "le processus de correction (nbgrader, torch)")
+    seconds("--time-limit", args.time_limit, defaults.MIN_TIME_LIMIT_S,
+            "chaque notebook serait arrêté pendant le démarrage de son noyau et sa cellule d'initialisation "
+            "(jusqu'à 11 s)")
+    seconds("--cell-timeout", args.cell_timeout, defaults.MIN_CELL_TIMEOUT_S,
+            "la cellule d'initialisation (imports de torch, numpy, matplotlib) serait arrêtée")
+    if args.cell_timeout is None and not args.export_only:
+        timeout = configured_cell_timeout(root)
+        # nbclient: None or -1, no per-cell limit (the notebook's time limit still holds)
+        if timeout is not None and timeout != -1 and timeout < defaults.MIN_CELL_TIMEOUT_S:
+            raise UsageError(f"c.Execute.timeout = {timeout} dans nbgrader_config.py : trop court, la cellule "
+                             "d'initialisation serait arrêtée ; il faut au moins "
+                             f"{defaults.MIN_CELL_TIMEOUT_S} s : corrigez-le, ou donnez --cell-timeout S")
+
+
+def configured_cell_timeout(root: Path):
+    """``Execute.timeout`` of the course's nbgrader_config.py (None: not set, or the file is unreadable:
+    the run then says so itself)."""
+    try:
+        cfg = defaults.course_config(defaults.Options(root=root, workers=1))
+        return cfg.Execute.timeout if "timeout" in cfg.Execute else None
+    except Exception:
+        return None
+
+
 def log_internal_error(root: Path) -> str:
     """The traceback of an internal error, appended to exports/logs/erreurs.log (or a temporary file
     when the course folder is not usable); returns where it went."""
-    text = f"--- {datetime.datetime.now().isoformat(timespec='seconds')}\n{traceback.format_exc()}"
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    text = f"--- {stamp}\n" + inert(traceback.format_exc(), keep="\n")  # messages can quote a student's file
     try:
         logdir = Path(root) / "exports" / "logs"
         logdir.mkdir(parents=True, exist_ok=True)
@@ -215,9 +272,11 @@ def main(argv=None) -> int:
         args.root = Path(args.root).resolve() if Path(args.root).exists() else Path(args.root)
         check_arguments(args)
     except UsageError as exc:
-        print(f"erreur : {exc}", file=sys.stderr)
+        print_error(f"erreur : {exc}")
         return 2
     limit_own_memory(args.grader_memory_limit)
+    from tpkit.grading.logs import terminal_log
+    terminal_log()  # the kit's warnings on stderr name students: inert
     # nbgrader and the kernels need the virtual environment's executables (alembic, python)
     os.environ.update(venv_on_path())
     # library warnings (sqlalchemy, nbformat) are noise here; per-student logs keep nbgrader's messages
@@ -227,19 +286,19 @@ def main(argv=None) -> int:
         try:
             sandbox.check_available()  # before anything is written
         except sandbox.SandboxUnavailable as exc:
-            print(f"erreur : {exc}", file=sys.stderr)
+            print_error(f"erreur : {exc}")
             return 2
     from tpkit.grading import runlock  # light: a second run is refused before nbgrader and torch load
     try:
         with runlock.course_lock(args.root / "exports"):  # grading and exports: one run at a time
             return grade_or_export(args)
     except runlock.RunInProgress as exc:
-        print(f"erreur : {exc}", file=sys.stderr)
+        print_error(f"erreur : {exc}")
         return 2
     except Exception as exc:  # a bug or an unusable course file: one line, the traceback in the log
         where = log_internal_error(args.root)
         first = (str(exc).strip().split("\n") or [""])[0][:200]
-        print(f"erreur interne : {type(exc).__name__} : {first} (détails : {where})", file=sys.stderr)
+        print_error(f"erreur interne : {type(exc).__name__} : {first} (détails : {where})")
         return 1
 
 
@@ -279,8 +338,8 @@ def grade_or_export(args: argparse.Namespace) -> int:
                 if keep is not None:
                     col.students = [s for s in col.students if s in keep]
                     col.failures = {k: v for k, v in col.failures.items() if k in keep}
-                for line in col.notes:
-                    print(line)
+                for line in col.notes:  # they name student folders and files
+                    print(inert(line))
                 if not col.students and not col.failures:
                     print("aucun rendu à corriger")
                     return 0
@@ -305,7 +364,7 @@ def grade_or_export(args: argparse.Namespace) -> int:
         report.summary(run, names=lms.full_names(options.root / "submitted"), exports=lines)
         return 0
     except pipeline.GradingError as exc:
-        print(f"erreur : {exc}", file=sys.stderr)
+        print_error(f"erreur : {exc}")
         return 2
 
 

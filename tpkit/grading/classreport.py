@@ -8,6 +8,10 @@ frequent diagnostics per question across the class (what to re-explain), the sub
 with their reasons, the time per submission, pairs of very similar submissions
 (:mod:`tpkit.grading.similarity`, side by side, never a penalty) and the grades per student.
 
+Student ids, reasons and code are the students' text: the page shows them as text (control characters
+escaped by :func:`tpkit.grading.inert.inert`, then HTML-escaped; the page loads nothing, see :data:`CSP`)
+and the figures as plain labels (no mathtext: :func:`plain_label`).
+
 Everything comes from the run's report as refreshed from the gradebook (:func:`tpkit.grading.export.export_all`) and
 from the autograded notebooks (diagnostics: what the feedback pages show students, never a hidden
 test's source).
@@ -27,6 +31,7 @@ from nbgrader import utils
 from tpkit.grading import similarity
 from tpkit.grading.export import fmt, question_names
 from tpkit.grading.findings import failure_message
+from tpkit.grading.inert import inert
 from tpkit.grading.options import Options, course_config, step_folder
 from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, RunReport
 
@@ -34,6 +39,22 @@ PAGE = "rapport_classe.html"
 FIGURES = "figures"
 _UNSAFE = ("tpkit", "verifier", "HIDDEN TESTS", "Traceback")
 STATUS_FR = {OK: "ok", PARTIAL: "corrigé avec remarques", FLAGGED: "signalé", FAILED: "non corrigé"}
+
+
+#: The page's Content-Security-Policy: inline styles and data: images only, nothing fetched, nothing run.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+CODE = "\n\t"  # what code keeps as it is (:func:`text`)
+
+
+def text(value, keep: str = "") -> str:
+    """A value as HTML text: control characters escaped (:func:`inert`), markup escaped."""
+    return html.escape(inert(value, keep=keep))
+
+
+def plain_label(value) -> str:
+    """A student's id or a question's name as a matplotlib label: inert, and ``$`` escaped so that no
+    mathtext is parsed (``$\\boom$`` in an id would stop the figure)."""
+    return inert(value).replace("$", r"\$")
 
 
 def _is_test(cell) -> bool:
@@ -117,9 +138,12 @@ def _figures(folder: Path, run: RunReport, qstats: list, names: dict, written: s
 
     shown = [q for q in qstats if q[3] is not None and q[0] not in written]
     fig, ax = plt.subplots(figsize=(6, max(2.5, 0.19 * len(shown) + 1)), dpi=100)
-    labels = [names.get(q[0], q[0]) for q in shown][::-1]
+    labels = [plain_label(names.get(q[0], q[0])) for q in shown][::-1]
     rates = [100 * q[3] for q in shown][::-1]
-    ax.barh(labels, rates, color=["#c0392b" if r < 50 else "#e6a23c" if r < 80 else "#3c8d40" for r in rates])
+    # positions, not categories: labels are text only (two ids never merge into one bar)
+    ax.barh(range(len(rates)), rates, color=["#c0392b" if r < 50 else "#e6a23c" if r < 80 else "#3c8d40"
+                                             for r in rates])
+    ax.set_yticks(range(len(labels)), labels=labels)
     ax.set_xlim(0, 100)
     ax.set_xlabel("% de réussite (points complets)")
     ax.set_title("Réussite par question (correction automatique)")
@@ -131,7 +155,8 @@ def _figures(folder: Path, run: RunReport, qstats: list, names: dict, written: s
 
     timed = sorted(((r.seconds, s) for s, r in run.results.items() if r.seconds), reverse=True)[:60]  # slowest
     fig, ax = plt.subplots(figsize=(6, max(2.5, 0.25 * len(timed) + 1)), dpi=100)
-    ax.barh([s for _, s in timed][::-1], [t for t, _ in timed][::-1], color="#6c5b7b")
+    ax.barh(range(len(timed)), [t for t, _ in timed][::-1], color="#6c5b7b")
+    ax.set_yticks(range(len(timed)), labels=[plain_label(s) for _, s in timed][::-1])
     ax.set_xlabel("secondes")
     ax.set_title("Temps de correction par rendu" + (" (les 60 plus longs)" if len(timed) == 60 else ""))
     ax.tick_params(axis="y", labelsize=8)
@@ -186,7 +211,7 @@ details { margin: .4em 0; } summary { cursor: pointer; }
 
 def render(options: Options, run: RunReport, figures: dict, qstats: list, diags: dict, pairs: list,
            subs: dict, names: dict, written: set) -> str:
-    e = html.escape
+    e = text
     results = list(run.results.values())
     graded = [r for r in results if r.status != FAILED and r.grade20 is not None]
     totals = [r.grade20 for r in graded]
@@ -197,7 +222,8 @@ def render(options: Options, run: RunReport, figures: dict, qstats: list, diags:
     # what this host could not isolate between the kernels (tpkit.grading.cgroups.isolation_notice)
     isolation = f'<p class="warn" id="isolation">{e(run.isolation)}</p>\n' if run.isolation else ""
     parts = [f"""<!DOCTYPE html>
-<html lang="fr"><head><meta charset="utf-8"><title>Rapport de classe — {e(run.assignment)}</title>
+<html lang="fr"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}"><title>Rapport de classe — {e(run.assignment)}</title>
 <style>{STYLE}</style></head><body>
 <h1>Rapport de classe — {e(run.assignment)}</h1>
 <div class="muted">Écrit le {time.strftime('%Y-%m-%d %H:%M')} depuis le gradebook ; notes sur 20.</div>
@@ -260,7 +286,7 @@ def render(options: Options, run: RunReport, figures: dict, qstats: list, diags:
             for gid, ratio in p.cells[:6]:
                 a, b = subs[p.a].cells.get(gid, ""), subs[p.b].cells.get(gid, "")
                 parts.append(f'<div class="muted">{e(names.get(gid, gid))} — {100 * ratio:.0f} %</div>'
-                             f'<div class="side"><pre>{e(a)}</pre><pre>{e(b)}</pre></div>')
+                             f'<div class="side"><pre>{text(a, CODE)}</pre><pre>{text(b, CODE)}</pre></div>')
             parts.append("</details>")
     else:
         parts.append("<p>Aucune paire au-dessus du seuil.</p>")

@@ -6,8 +6,9 @@ by ``--export-only``.
   one column per graded question (notebook order), the total out of 20 and a ``status`` column: ``ok``,
   ``partial: <reasons>`` (graded, but something was repaired or cut short: read the reasons) or
   ``failed: <reason>`` (not graded: the question and total cells are empty, never a silent 0). A
-  question awaiting manual grading is an empty cell too. Text cells that a spreadsheet would run as a
-  formula are escaped (:mod:`tpkit.grading.csvsafe`).
+  question awaiting manual grading is an empty cell too. Text cells show control characters escaped
+  (:mod:`tpkit.grading.inert`); those that a spreadsheet would run as a formula are escaped too
+  (:mod:`tpkit.grading.csvsafe`).
 * the LMS's files, written by its hooks (:data:`tpkit.grading.lms.LMS`): Moodle's grading worksheet,
   the feedback zip.
 
@@ -31,6 +32,7 @@ from traitlets import Unicode
 
 from tpkit.grading.csvsafe import escape_cell
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, class_results, open_gradebook
+from tpkit.grading.inert import inert
 from tpkit.grading.lms import LMS
 from tpkit.grading.options import Options, load_config
 from tpkit.grading.results import FAILED, PREVIOUS_EXPORTS, REPORT_NAME, RunReport, read_report
@@ -92,9 +94,9 @@ class GradesCsvExport(ReportExportPlugin):
         writer.writerow(["student_id"] + columns + ["total_20", "status"])
         for student, r in results.items():
             failed = r.status == FAILED
-            # text cells (student id, status quoting file names) escaped; scores are numbers
-            writer.writerow([escape_cell(student)] + ["" if failed else fmt(r.scores.get(c)) for c in columns]
-                            + ["" if failed else fmt(r.grade20), escape_cell(r.status_text)])
+            # text cells (student id, status quoting file names) inert and escaped; scores are numbers
+            writer.writerow([escape_cell(inert(student))] + ["" if failed else fmt(r.scores.get(c)) for c in columns]
+                            + ["" if failed else fmt(r.grade20), escape_cell(inert(r.status_text))])
         dest.write_text(buf.getvalue(), encoding="utf-8")
         self.log.info("grades written to %s", dest)
 

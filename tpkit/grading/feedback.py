@@ -3,12 +3,15 @@ template ``templates/feedback_fr``), the page of a submission that could not be 
 ``templates/echec_fr``), and the pages written again from the gradebook (``--export-only``).
 
 Questions are named as in the notebook (:mod:`tpkit.labels`: "Q2.3 pred"), read from the source
-notebook, never from the student's copy (a student can edit its Markdown). Each failed question gets one
+notebook, never from the student's copy (a student can edit its Markdown). For the same reason a
+Markdown cell shows as the statement only when it is the statement's word for word
+(:func:`from_statement`); any other is framed as the student's. Each failed question gets one
 "what to do" line chosen from the kind of failure.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import logging
 import shutil
@@ -19,6 +22,7 @@ import jinja2
 
 from tpkit import labels, paths
 from tpkit.grading.findings import CELL_TIMEOUT, MESSAGE_ONLY, NOT_EXECUTED
+from tpkit.grading.inert import inert
 from tpkit.grading.logs import student_log
 from tpkit.grading.options import Options, coursedir, load_config, step_folder
 from tpkit.grading.results import FAILED, RunReport
@@ -36,6 +40,25 @@ def question_label(grade_id: str, assignment: str | None = None) -> str:
     if grade_id not in found and grade_id[:1] == "r" and "q" + grade_id[1:] in found:
         return found["q" + grade_id[1:]].short
     return found[grade_id].short if grade_id in found else grade_id
+
+
+@functools.lru_cache(maxsize=8)
+def _statement_texts(path: str, mtime_ns: int) -> frozenset:
+    import nbformat
+    from nbgrader import utils
+    nb = nbformat.read(path, as_version=4)
+    return frozenset(c.source for c in nb.cells if c.cell_type == "markdown" and not utils.is_solution(c))
+
+
+def from_statement(cell, assignment: str | None = None) -> bool:
+    """True when a Markdown cell is one of the statement's (source notebook of `assignment`, default:
+    the main one) word for word, answers excepted; False otherwise, or when the statement is unknown."""
+    path = paths.source_notebook(assignment or paths.ASSIGNMENT)
+    try:
+        texts = _statement_texts(str(path), path.stat().st_mtime_ns)
+    except Exception:  # no such notebook (another course), unreadable: everything is the student's
+        return False
+    return cell.get("cell_type") == "markdown" and cell.get("source") in texts
 
 
 def failure(cell) -> dict | None:
@@ -68,6 +91,7 @@ def todo(ename: str, evalue: str) -> str:
 _PAGES = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
                             autoescape=False)
 _PAGES.filters["esc"] = html.escape  # explicit: the page escapes every value itself
+_PAGES.filters["inert"] = inert
 
 
 def write_failure_feedback(options: Options, student: str, reason: str, cfg=None) -> Path:

@@ -20,6 +20,23 @@ TIME_LIMIT_S = 300
 MEMORY_MB = 4096
 #: RLIMIT_DATA of the grading process itself, MB (kernels excluded: processes of their own).
 GRADER_MEMORY_MB = 8192
+#: Floors of the settings above, below which every kernel of a class fails (each checked before anything
+#: runs, by the grading command: a typo must not zero a class). Measured on 2 busy cores, sandboxed warm
+#: kernels (forked from the zygote: RLIMIT_DATA counts the imports they inherit): each TP's setup cell plus
+#: a torch product and a figure fails at 420 MB (torch's allocator) and runs at 430 MB (cold kernels: 400);
+#: the reference solution of tp_reseaux_neurones runs whole at 500 MB. The floor leaves a student's less
+#: frugal code twice that (docs/threat-model.md).
+MIN_MEMORY_MB = 1024
+#: The setup cell takes 1 s in a warm kernel, 8-11 s in a cold one counting the kernel's start-up (2 busy
+#: cores). (The reference notebooks' slowest cell takes about 2 s, nbgrader_config.py; the whole reference
+#: solution 40-56 s: TIME_LIMIT_S leaves room for it, a lower --time-limit cuts notebooks, on purpose.)
+MIN_CELL_TIMEOUT_S = 5
+MIN_TIME_LIMIT_S = 20
+#: The grading process imports nbgrader, nbconvert, torch and matplotlib: 315 MB of RLIMIT_DATA (VmData).
+MIN_GRADER_MEMORY_MB = 1024
+#: Ceilings (a limit in bytes past 2**63 overflows every rlimit: each kernel would fail to start).
+MAX_MEMORY_MB = 1 << 20
+MAX_SECONDS = 7 * 24 * 3600
 #: Modules imported by the kernel before the notebook runs (those whose import is slow).
 PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
 

@@ -43,6 +43,8 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
+from tpkit.grading.inert import inert
+
 SKIPPED_DIRS = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
 
 #: Largest notebook that is graded (bytes); a bigger one is *failed* before it is read.
@@ -201,9 +203,8 @@ def format_mo(nbytes: float) -> str:
 
 
 def _printable(text: str, limit: int = 120) -> str:
-    """A student-chosen name as it can be shown in a status or a page (no control character)."""
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    """A student-chosen name as it can be shown in a status or a page (control characters escaped)."""
+    return inert(text, limit)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """What the grading command prints: a line per graded submission, then a summary table (French, for
-the teaching team)."""
+the teaching team). Every line goes through :func:`say`: ids, names and reasons come from the
+students' files, and reach the terminal inert (:mod:`tpkit.grading.inert`)."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +9,13 @@ import time
 from typing import Optional, TextIO
 
 from tpkit.grading.export import fmt
+from tpkit.grading.inert import inert
 from tpkit.grading.results import FAILED, OK, RunReport, StudentResult
+
+
+def say(line: str = "", out: Optional[TextIO] = None, flush: bool = False) -> None:
+    """Print one line to the terminal (``out``, default: sys.stdout at call time), student text inert."""
+    print(inert(line), file=out or sys.stdout, flush=flush)
 
 
 def _shorten(text: str, width: int) -> str:
@@ -42,7 +49,7 @@ class Progress:
         self._thread = None
 
     def _print(self, line: str) -> None:
-        print(line, file=self.out or sys.stdout, flush=True)
+        say(line, self.out, flush=True)
         self._last = time.monotonic()
 
     def timing(self) -> str:
@@ -57,9 +64,9 @@ class Progress:
             self.done, self.total = done, total
             width = len(str(total))
             grade = f"{fmt(r.grade20):>5}/20" if r.grade20 is not None else "    -   "
-            status = r.status if r.status == OK else f"{r.status}: {_shorten('; '.join(r.reasons), 70)}"
+            status = r.status if r.status == OK else f"{r.status}: {_shorten(inert('; '.join(r.reasons)), 70)}"
             took = f"  ({r.seconds:.1f} s)" if r.seconds else ""
-            self._print(f"[{done:>{width}}/{total}] {r.student:<20} {grade}  {status}{took}  {self.timing()}")
+            self._print(f"[{done:>{width}}/{total}] {inert(r.student):<20} {grade}  {status}{took}  {self.timing()}")
 
     def _beat(self) -> None:
         while not self._stop.wait(min(5.0, self.heartbeat)):
@@ -84,38 +91,38 @@ def summary(report: RunReport, names: Optional[dict] = None, out: Optional[TextI
     out = out or sys.stdout
     names = names or {}
     results = list(report.results.values())
-    print("", file=out)
-    print(f"Résultats — {report.assignment} : {len(results)} rendu(s), {report.seconds:.0f} s, "
-          f"{report.workers} worker(s)", file=out)
+    say("", out)
+    say(f"Résultats — {report.assignment} : {len(results)} rendu(s), {report.seconds:.0f} s, "
+        f"{report.workers} worker(s)", out)
     has_names = any(r.student in names for r in results)
     head = f"  {'étudiant':<20} " + (f"{'nom':<28} " if has_names else "") + f"{'note /20':>8}  statut"
-    print(head, file=out)
-    print("  " + "-" * (len(head) - 2), file=out)
+    say(head, out)
+    say("  " + "-" * (len(head) - 2), out)
     for r in results:
         grade = fmt(r.grade20) if r.grade20 is not None else "-"
-        name = f"{_shorten(names.get(r.student, ''), 28):<28} " if has_names else ""
-        print(f"  {r.student:<20} {name}{grade:>8}  {r.status}", file=out)
+        name = f"{_shorten(inert(names.get(r.student, '')), 28):<28} " if has_names else ""
+        say(f"  {inert(r.student):<20} {name}{grade:>8}  {r.status}", out)
     if not getattr(report, "sandbox", True):
-        print("", file=out)
-        print("ATTENTION : correction SANS bac à sable (--sans-bac-a-sable) : le code des étudiants a pu lire "
-              "et modifier les fichiers du cours (gradebook, exports, autres rendus).", file=out)
+        say("", out)
+        say("ATTENTION : correction SANS bac à sable (--sans-bac-a-sable) : le code des étudiants a pu lire "
+            "et modifier les fichiers du cours (gradebook, exports, autres rendus).", out)
     if report.isolation:
-        print("", file=out)
-        print(report.isolation, file=out)
+        say("", out)
+        say(report.isolation, out)
     problems = [r for r in results if r.status != OK]
     if problems:
-        print("", file=out)
-        print(f"Problèmes ({len(problems)}) :", file=out)
+        say("", out)
+        say(f"Problèmes ({len(problems)}) :", out)
         for r in problems:
-            print(f"  {r.student:<20} {r.status_text}", file=out)
+            say(f"  {inert(r.student):<20} {r.status_text}", out)
     pending = sorted({c for r in results if r.status != FAILED for c in r.manual_pending},
                      key=report.columns.index)
     if pending:
         pts = sum(report.points.get(c, 0) for c in pending)
-        print("", file=out)
-        print(f"À corriger à la main : {', '.join(pending)} ({fmt(pts)} pt par rendu) — formgrader de "
-              "nbgrader, puis `python -m tpkit.grading --export-only`", file=out)
+        say("", out)
+        say(f"À corriger à la main : {', '.join(pending)} ({fmt(pts)} pt par rendu) — formgrader de "
+            "nbgrader, puis `python -m tpkit.grading --export-only`", out)
     if exports:
-        print("", file=out)
+        say("", out)
         for line in exports:
-            print(line, file=out)
+            say(line, out)

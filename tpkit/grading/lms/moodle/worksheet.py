@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Union
 
 from tpkit.grading.csvsafe import escape_cell
+from tpkit.grading.inert import inert
 from tpkit.grading.lms.moodle.csvbytes import Field, encode_field, parse_csv, sniff_delimiter
 from tpkit.grading.lms.moodle.ids import PathLike, trailing_pid
 
@@ -104,7 +105,9 @@ def fill_worksheet(
     e.g. ``15.50`` or ``15,50``), rescaled when that maximum is not ``out_of`` and clamped to
     [0, maximum]. A row with ``Grade can be changed`` = No/Non is left untouched and reported.
     Comments are written as given (Moodle reads them as HTML, see :func:`plain_text_to_html`), except
-    that one a spreadsheet would run as a formula gets a leading ``'`` (:mod:`tpkit.grading.csvsafe`).
+    that one a spreadsheet would run as a formula gets a leading ``'`` (:mod:`tpkit.grading.csvsafe`) and
+    control characters show escaped, line breaks and tabs excepted (:mod:`tpkit.grading.inert`: comments
+    quote file names and reasons).
     The file is decoded as UTF-8, or cp1252 if it is not valid UTF-8 (an Excel re-save).
     """
     src = Path(worksheet_in)
@@ -200,8 +203,9 @@ def fill_worksheet(
             f = r.fields[i_grade]
             splices.append((f.start, f.end, encode_field(gtext, encoding, delim, f.quoted)))
         if comment is not None and i_fb is not None:
-            f = r.fields[i_fb]  # text: never a formula (the grade above is a number we format)
-            splices.append((f.start, f.end, encode_field(escape_cell(comment), encoding, delim, f.quoted)))
+            f = r.fields[i_fb]  # text: inert (lines kept), never a formula (the grade is a number we format)
+            comment = escape_cell(inert(comment, keep="\r\n\t"))
+            splices.append((f.start, f.end, encode_field(comment, encoding, delim, f.quoted)))
         if grade is None:
             report.comment_only.append(pid)
         if grade is not None or (comment is not None and i_fb is not None):
