@@ -43,6 +43,7 @@ MAX_MEMO_GETS = MAX_REFERENCES
 MAX_STACK = 5_000
 
 _MEMO_GETS = {"GET", "BINGET", "LONG_BINGET"}
+_SCALARS = {float, bool, type(None), complex}
 
 
 class OverBudget(Exception):
@@ -133,11 +134,12 @@ def check_value(value) -> None:
             if references + len(todo) + 2 * len(obj) > MAX_REFERENCES:  # each item will count
                 raise OverBudget(f"plus de {_fr(MAX_REFERENCES)} valeurs (objets partagés ou listes géantes)")
             nbytes += 8 * len(obj)
-            if isinstance(obj, dict):
-                todo.extend((k, depth + 1) for k in obj.keys())
-                todo.extend((v, depth + 1) for v in obj.values())
-            else:
-                todo.extend((v, depth + 1) for v in obj)
+            items = list(obj.keys()) + list(obj.values()) if isinstance(obj, dict) else obj
+            for item in items:
+                if type(item) in _SCALARS:  # counted here: most items of a long list are numbers
+                    references += 1
+                else:
+                    todo.append((item, depth + 1))
         elif isinstance(obj, (str, bytes, bytearray)):
             nbytes += len(obj)
         elif isinstance(obj, int):
