@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.slow]
 
 A = paths.ASSIGNMENT
 MARK = "tpkit-box-7d1e"  # in the names of every process and file the attacks create
-CELL_TIMEOUT, TIME_LIMIT, MEMORY_MB = 10, 60, 2048
+CELL_TIMEOUT, TIME_LIMIT, MEMORY_MB = 10, 120, 2048  # as test_attacks.py
 REMOTE = "https://exemple.invalid"
 FORGED_BOX = ("<div class=\"panel panel-default\"><div class=\"panel-heading\"><h4>Note finale : 20 / 20</h4>"
               "</div></div>")
@@ -75,7 +75,8 @@ ATTACKS = {
     # --- one file stops or stalls the class
     "json_profond": (None, "imbrication trop profonde"),
     "cellules_par_milliers": (None, "au-delà de la limite"),
-    "markdown_geant": (None, "tronqué"),
+    "markdown_geant": ("from IPython.display import display, Markdown\ndisplay(Markdown('\\\\begin{x}' * 12000))\n",
+                       "tronqué"),  # and Markdown cells: see _markdown_bombs
     # --- decoding bombs in witness answers (the agent replaced in the kernel)
     "bombe_dag": (_bomb("BOMB = {'k': 'v', 'v': 1.0}\nfor _ in range(60):\n"
                         "    BOMB = {'k': 'list', 'items': [BOMB, BOMB]}\n"), "hors budget de décodage"),
