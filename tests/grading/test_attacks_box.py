@@ -177,7 +177,7 @@ def _grade(root: Path) -> dict:
     cmd = [sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "2", "--submitted",
            "--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT), "--memory-limit", str(MEMORY_MB)]
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=root, env=release.nbgrader_env(), capture_output=True, timeout=900)
+    proc = subprocess.run(cmd, cwd=root, env=release.nbgrader_env(), capture_output=True, timeout=1200)
     return dict(returncode=proc.returncode, seconds=time.monotonic() - start,
                 stdout=proc.stdout.decode("utf-8", "backslashreplace"),
                 stderr=proc.stderr.decode("utf-8", "backslashreplace"))
