@@ -35,7 +35,7 @@ from tpkit.submissions import grade_id, read, solution_submission
 pytestmark = [pytest.mark.slow]
 
 A = paths.ASSIGNMENT
-MARK = "tpkit-box-7d1e"  # in the names of every process and file the attacks create
+MARK = "boite-7d1e"  # in the names of every process and file the attacks create (not "tpkit": a flag)
 CELL_TIMEOUT, TIME_LIMIT, MEMORY_MB = 10, 120, 2048  # as test_attacks.py
 REMOTE = "https://exemple.invalid"
 FORGED_BOX = ("<div class=\"panel panel-default\"><div class=\"panel-heading\"><h4>Note finale : 20 / 20</h4>"
