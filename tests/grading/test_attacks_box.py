@@ -18,6 +18,7 @@ import glob
 import io
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -176,9 +177,11 @@ def _honest(root: Path) -> None:
 def _grade(root: Path) -> dict:
     cmd = [sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "2", "--submitted",
            "--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT), "--memory-limit", str(MEMORY_MB)]
-    start = time.monotonic()
+    start, used = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, cwd=root, env=release.nbgrader_env(), capture_output=True, timeout=1200)
-    return dict(returncode=proc.returncode, seconds=time.monotonic() - start,
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)  # the grader and what it waited for (kernels)
+    cpu = now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime
+    return dict(returncode=proc.returncode, seconds=time.monotonic() - start, cpu=cpu,
                 stdout=proc.stdout.decode("utf-8", "backslashreplace"),
                 stderr=proc.stderr.decode("utf-8", "backslashreplace"))
 
@@ -214,8 +217,9 @@ def box_run(session_dir):
         pytest.skip(str(exc))
     run = once(session_dir, "box_run", lambda: _grade_the_class(session_dir))
     run["root"], run["alone"] = Path(run["root"]), Path(run["alone"])
-    print(f"\nclasse avec les {len(ATTACKS)} attaques : {run['run']['seconds']:.0f} s ; l'étudiant honnête "
-          f"seul : {run['baseline']['seconds']:.0f} s (2 workers, délai par cellule {CELL_TIMEOUT} s)")
+    print(f"\nclasse avec les {len(ATTACKS)} attaques : {run['run']['seconds']:.0f} s ({run['run']['cpu']:.0f} s de "
+          f"CPU) ; l'étudiant honnête seul : {run['baseline']['seconds']:.0f} s ({run['baseline']['cpu']:.0f} s de "
+          f"CPU) ; 2 workers, délai par cellule {CELL_TIMEOUT} s")
     return run
 
 
