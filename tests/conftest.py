@@ -101,6 +101,7 @@ PLAN = [
     # with grading runs that often wait (kernels starting, time limits), whichever worker takes them
     ("curieux_catalogue", ["tests/test_curieux.py::test_catalogue_sensitivity_specificity_blast_radius"]),
     ("attacks", ["tests/grading/test_attacks.py"]),
+    ("attacks_box", ["tests/grading/test_attacks_box.py"]),  # two runs: the honest student alone, the class
     ("flakiness", ["tests/test_flakiness.py::test_reference_gets_full_marks_under_every_seed_and_thread_count"]),
     ("pima_grading", ["tests/test_pima_jouet.py::test_release_is_in_sync",
                       "tests/test_pima_jouet.py::test_grading_command_gives_the_solution_full_marks",

@@ -8,8 +8,8 @@ import torch
 
 from tpkit.checks import run_check
 from tpkit.grading import trusted
-from tpkit.witness import (LocalTransport, Opaque, OptimizerInfo, Remote, StudentError, Witness,
-                           WitnessError, dumps, loads)
+from tpkit.witness import (AnswerRefused, LocalTransport, Opaque, OptimizerInfo, Remote, StudentError,
+                           Witness, WitnessError, dumps, loads)
 
 
 def witness(ns):
@@ -229,3 +229,114 @@ def test_run_check_judges_and_repairs_without_trusting_the_namespace():
     assert message and "vaut 1 au lieu de" in message
     assert ns["n"] == 1050 and type(ns["n"]) is int  # repaired with the reference value
     assert run_check("q1_dimensions", witness(ns)) is None
+
+
+# ---------------------------------------------------------------------- decoding budget (issue 22)
+def _answer(value) -> bytes:
+    return dumps({"status": "ok", "answer": {"found": True, "value": value}})
+
+
+def _tensor_enc(data, i=1):
+    return {"k": "tensor", "data": data, "rg": False, "leaf": True, "fn": False, "grad": None, "id": i}
+
+
+def _archive(pkl: bytes, compression=None) -> bytes:
+    """A torch.save archive whose pickle is `pkl` (what a kernel may write by hand)."""
+    import io
+    import zipfile
+    src = zipfile.ZipFile(io.BytesIO(dumps({})))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=compression or zipfile.ZIP_STORED) as z:
+        for e in src.infolist():
+            z.writestr(e.filename, pkl if e.filename.endswith("/data.pkl") else src.read(e))
+    return out.getvalue()
+
+
+def _dag(levels, width):
+    x = {"k": "v", "v": 1.0}
+    for _ in range(levels):
+        x = {"k": "list", "items": [x] * width}
+    return x
+
+
+def _bombs() -> dict:
+    """name -> () -> answer bytes a kernel whose agent was replaced can write: each expands far beyond
+    what its size says."""
+    import zipfile
+    nested = 100_000
+    return {
+        "dag_profond": lambda: _answer(_dag(60, 2)),  # 2**60 paths in 2 kB
+        "dag_large": lambda: _answer(_dag(4, 100)),  # 10**8 paths, 8 levels
+        "pas_nul": lambda: _answer(_tensor_enc(torch.zeros(1).expand(10**5, 10**5))),  # 40 GB once copied
+        "stockage_partage": lambda: _answer({"k": "list", "items": [
+            _tensor_enc(t, i) for i, t in enumerate([torch.zeros(2**20)] * 300)]}),  # 300 views of 4 MB
+        "liste_geante": lambda: _answer({"k": "list", "items": [{"k": "v", "v": 1}] * 1_200_000}),
+        "imbrication": lambda: _archive(b"\x80\x02" + b"]" * nested + b"a" * (nested - 1) + b"."),
+        "imbrication_moyenne": lambda: _archive(b"\x80\x02" + b"]" * 1000 + b"a" * 999 + b"."),
+        "marques": lambda: _archive(b"\x80\x02" + b"(" * 1_000_000 + b"N."),
+        "compressee": lambda: _archive(b"\x80\x02]q\x00.", zipfile.ZIP_DEFLATED),
+        "pas_une_archive": lambda: b"\x80\x02]q\x00.",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_bombs()))
+def test_decoding_bombs_are_refused_before_they_expand(name):
+    """Each bomb is refused with the French reason, before any tensor is copied (the figures printed:
+    CPU time of the refusal; before the budget these cost tens of seconds or the grader's memory)."""
+    import resource
+    import time
+    data = _bombs()[name]()
+    cpu = time.process_time()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, hard))  # a copy of the stride-0 view would need 40 GB
+    try:
+        with pytest.raises(AnswerRefused) as refused:
+            loads(data)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    message = str(refused.value)
+    assert message.startswith("réponse du notebook refusée (budget de décodage dépassé : "), message
+    print(f"{name}: {len(data)} octets, refusé en {time.process_time() - cpu:.2f} s de CPU : {message}")
+
+
+def test_a_refused_answer_fails_only_its_check_and_is_flagged():
+    """Through a check: the question fails with the reason, the notebook's next answers are read again;
+    the reason is flagged in the status column."""
+    import nbformat
+
+    from tpkit.grading import traces
+
+    class Replayed:  # a kernel whose agent answers every `get` with a bomb
+        def request(self, req):
+            if req["op"] == "get" and req["name"] == "n":
+                return loads(_answer(_dag(60, 2)))["answer"]
+            return LocalTransport({"n": 1050, "d": 64, "p": 10}).request(req)
+
+    message = run_check("q1_dimensions", Witness(Replayed()))
+    assert message and "réponse du notebook refusée (budget de décodage dépassé" in message
+    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
+        "error", ename="AssertionError", evalue=message, traceback=[])])
+    flags = traces.flags(nbformat.v4.new_notebook(cells=[cell]))
+    assert flags == ["réponse au correcteur hors budget de décodage, refusée : cellule n°1"]
+
+
+def test_honest_answers_of_every_kind_stay_within_the_budget():
+    """What the honest agent sends at its own limits decodes: the longest list it sends (100,001 items),
+    its deepest nesting, a large tensor, models, optimizers, figures (the tests above cover the rest)."""
+    from tpkit.witness import agent as agent_module
+    items = agent_module.MAX_ITEMS + 5
+    deep = [1.0]
+    for _ in range(agent_module.MAX_DEPTH + 2):
+        deep = [deep, 2.0]
+    model = torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    ns = {"pertes": [float(i) for i in range(items)], "deep": deep, "X": torch.randn(4096, 1024),
+          "T": tuple(torch.ones(3) for _ in range(100)), "model": model,
+          "opt": torch.optim.SGD(model.parameters(), lr=0.1), "idx": np.arange(10**6)}
+    w = witness(ns)
+    assert len(w.get("pertes")) == agent_module.MAX_ITEMS + 1
+    assert w.get("deep")[1] == 2.0
+    assert torch.equal(w.get("X"), ns["X"]) and len(w.get("T")) == 100
+    assert len(w.get("model").module().linears) == 2 and w.optimizers()[0].is_sgd
+    assert w.get("idx")[-1] == 10**6 - 1
+    big = torch.arange(60 * 2**20 // 4, dtype=torch.float32)  # 60 MB, stride 1: what it says it is
+    assert torch.equal(loads(_answer(_tensor_enc(big)))["answer"]["value"]["data"], big)

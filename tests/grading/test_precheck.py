@@ -278,3 +278,116 @@ def test_notebook_over_the_size_cap_is_failed_unread(tmp_path, expected):
     assert pre.failure == (f"fichier {NB_NAME} trop volumineux (21 Mo, limite 20 Mo : sorties trop longues "
                            "ou images ?)")
     assert precheck.format_mo(1.5 * MB) == "1,5 Mo"
+
+
+# ------------------------------------------------------------------ caps on what a notebook makes us do (issue 22)
+def _fake_graded_cells(nb, count):
+    """`count` graded cells the assignment does not have, after the first cell (what a hostile
+    notebook hands in to make the pre-check and the kernel work)."""
+    for i in range(count):
+        cell = nbformat.v4.new_code_cell(f"x = {i}")
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": f"faux_{i}",
+                                     "points": 20, "schema_version": 3}
+        nb.cells.insert(1, cell)
+    return nb
+
+
+def _stage(tmp_path, nb_or_text, expected):
+    folder = tmp_path / "submitted" / "s" / ASSIGNMENT
+    folder.mkdir(parents=True, exist_ok=True)
+    text = nb_or_text if isinstance(nb_or_text, str) else nbformat.writes(nb_or_text)
+    (folder / NB_NAME).write_text(text, encoding="utf-8")
+    return precheck.stage("s", folder, tmp_path / "st", expected)
+
+
+def test_json_depth_counts_brackets_outside_strings():
+    def depth(value):
+        inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        return 0 if not isinstance(value, (dict, list)) else 1 + max(map(depth, inner), default=0)
+
+    samples = [{}, [], "x", {"a": "[[{{", "b": [1, {"c": '\\"]]}}'}]}, [[[[]]], {"\\": "\\\\"}],
+               {"cells": [{"source": ['"[', "\\\\\\\"{"]}], "metadata": {"x": [[["]"]]]}}]
+    for value in samples:
+        for text in (json.dumps(value), json.dumps(value, indent=1, ensure_ascii=False)):
+            assert precheck.json_depth(text.encode()) == depth(value), text
+    assert precheck.json_depth(b'"' * 1001 + b"[[[") in (0, 3)  # invalid text: some number, no error
+
+
+def test_deep_json_nesting_is_refused_before_parsing(tmp_path, expected, reference):
+    """100,000 nested arrays in a cell's metadata: refused with the reason, no RecursionError."""
+    text = nbformat.writes(reference).replace('"metadata": {', '"metadata": {"x": ' + "[" * 100_000 + "]" * 100_000
+                                              + ", ", 1)
+    pre = _stage(tmp_path, text, expected)
+    assert pre.staged is None
+    assert pre.failure == (f"notebook {NB_NAME} illisible : imbrication trop profonde (100004 niveaux de listes "
+                           f"ou d'objets JSON, limite {precheck.MAX_JSON_DEPTH})")
+    nested = {"data": {"application/json": {"a": [[[["fin"]]]]}}, "output_type": "display_data", "metadata": {}}
+    nb = copy.deepcopy(reference)
+    nb.cells[2].outputs = [nbformat.from_dict(nested)]
+    assert _stage(tmp_path / "ok", nb, expected).failure is None  # a few levels are fine
+
+
+def test_thousands_of_fake_graded_cells_are_repaired_in_linear_time_and_dropped(tmp_path, expected, reference):
+    """5,000 fake graded cells (48 s of pre-check when it was quadratic): one finding for all the unknown
+    cells, the extra cells beyond the cap dropped, every cell of the assignment kept and graded."""
+    import time
+    for count in (5_000,):
+        nb = _fake_graded_cells(copy.deepcopy(reference), count)
+        cpu = time.process_time()
+        pre = _stage(tmp_path / str(count), nb, expected)
+        print(f"{count} fausses cellules notées : pré-contrôle en {time.process_time() - cpu:.2f} s de CPU")
+        staged = nbformat.read(str(pre.staged), as_version=4)
+        assert len(staged.cells) == precheck.MAX_CELLS
+        assert _ids(staged) == _ids(reference)
+        kinds = [f.kind for f in pre.findings]
+        assert kinds.count("unknown_cell") == precheck.MAX_FOREIGN_FINDINGS + 1
+        assert f"… et {count - precheck.MAX_FOREIGN_FINDINGS} autre(s) remarque(s)" in pre.findings[-2].message
+        dropped = len(reference.cells) + count - precheck.MAX_CELLS
+        assert pre.findings[-1].message == (f"{dropped} cellule(s) au-delà de la limite de {precheck.MAX_CELLS} "
+                                            "cellules retirée(s) (non exécutées)")
+    content = json.loads(nbformat.writes(reference))
+    content["cells"] += [{"cell_type": "raw", "source": "", "metadata": {}}] * precheck.MAX_CELLS_READ
+    pre = _stage(tmp_path / "trop", json.dumps(content), expected)  # never parsed by nbformat
+    assert pre.failure == (f"notebook {NB_NAME} illisible : {len(content['cells'])} cellules "
+                           f"(limite {precheck.MAX_CELLS_READ})")
+
+
+def test_duplicated_cell_ids_get_unique_ones_in_linear_time():
+    """Copied cells share an nbformat id; ids already taken by the suffixes the repair would use make it
+    search further, never twice over the same ones."""
+    nb = nbformat.v4.new_notebook()
+    nb.nbformat_minor = 5
+
+    def cell(cid):
+        return nbformat.NotebookNode(cell_type="raw", id=cid, source="", metadata={})
+    nb.cells = [cell(f"a-{k}") for k in range(3_000, 6_000)] + [cell("a") for _ in range(3_000)]
+    precheck._fix_cell_ids(nb)
+    ids = [c.id for c in nb.cells]
+    assert len(set(ids)) == len(ids) and ids[:3_000] == [f"a-{k}" for k in range(3_000, 6_000)]
+
+
+def test_long_markdown_is_cut_with_a_visible_note(tmp_path, expected, reference):
+    """108 kB of `\\begin{x}` (+44 s of feedback rendering, quadratic in mistune's math patterns): cut to
+    the cap, ending with the note; the rendering of what is left is printed (not asserted)."""
+    import time
+
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+    nb = copy.deepcopy(reference)
+    bomb = "\\begin{x}" * 12_000
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell(bomb))
+    nb.cells += [nbformat.v4.new_markdown_cell("é" * 9_000) for _ in range(30)]
+    pre = _stage(tmp_path, nb, expected)
+    staged = nbformat.read(str(pre.staged), as_version=4)
+    cut = staged.cells[1].source
+    assert cut == bomb[:precheck.MAX_MARKDOWN_CHARS] + "\n\n" + precheck.TRUNCATED
+    markdown = [c.source for c in staged.cells if c.cell_type == "markdown"]
+    assert sum(map(len, markdown)) <= precheck.MAX_MARKDOWN_TOTAL + len(markdown) * (len(precheck.TRUNCATED) + 2)
+    assert staged.cells[-1].source == "\n\n" + precheck.TRUNCATED  # the total ran out
+    assert [c.source for c in staged.cells[2:40] if c.cell_type == "markdown"] == \
+        [c.source for c in reference.cells[1:39] if c.cell_type == "markdown"]  # the release's text is kept
+    finding = next(f for f in pre.findings if f.kind == "truncated")
+    assert finding.message.startswith(f"texte Markdown trop long tronqué (limite {precheck.MAX_MARKDOWN_CHARS} "
+                                      "caractères par cellule, 200000 en tout) : cellule(s) n°2 (108000 caractères)")
+    cpu = time.process_time()
+    markdown2html_mistune(cut)
+    print(f"Markdown tronqué à {len(cut)} caractères : rendu en {time.process_time() - cpu:.2f} s de CPU")

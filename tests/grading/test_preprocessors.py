@@ -127,3 +127,21 @@ def test_executor_link_interrupts_with_the_async_kernel_manager():
     assert link.timeout == 7
     link.interrupt()
     assert calls == ["interrupt"]
+
+
+def test_long_markdown_outputs_are_shown_as_text():
+    """A text/markdown output of 108 kB of `\\begin{x}` (the Markdown renderer is quadratic on it) loses
+    its Markdown form, after execution and in the feedback; a short one keeps it."""
+    from tpkit.grading.precheck import MAX_MARKDOWN_CHARS
+    bomb = "\\begin{x}" * 12_000
+    cell = new_code_cell("display(Markdown(...))", outputs=[
+        new_output("display_data", data={"text/markdown": bomb, "text/plain": "<IPython.core.display.Markdown>"}),
+        new_output("display_data", data={"text/markdown": bomb}),
+        new_output("display_data", data={"text/markdown": "**court**", "text/plain": "court"})])
+    nb, _ = LimitOutputBytes().preprocess(new_notebook(cells=[cell]), {})
+    first, second, short = nb.cells[0].outputs
+    assert set(first.data) == {"text/plain"} and first.data["text/plain"] == "<IPython.core.display.Markdown>"
+    assert set(second.data) == {"text/plain"} and second.data["text/plain"] == bomb
+    assert len(bomb) > MAX_MARKDOWN_CHARS
+    assert short.data["text/markdown"] == "**court**"
+    nbformat.validate(nb)

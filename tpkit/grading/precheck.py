@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Optional
 
 import nbformat
+import numpy as np
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
@@ -58,6 +59,24 @@ MAX_KEPT_FILE_BYTES = 4096
 MAX_SCANNED = 10_000
 MAX_LISTED = 10
 LINKED_FOLDER = "dossier de rendu remplacé par un lien symbolique (non suivi)"
+#: Nesting of a notebook's JSON (lists and objects) that is read: Python's parsers recurse, and 100,000
+#: nested arrays in a cell's metadata raised RecursionError out of the pre-check (the whole class failed).
+#: nbformat's own structure is 6 levels deep; rich outputs (JSON, widgets) a few more.
+MAX_JSON_DEPTH = 100
+#: Cells of a graded notebook (the release has 85). Beyond MAX_CELLS, the cells with a grade id of the
+#: assignment are all kept and the others, in notebook order, up to the cap (the rest is never executed);
+#: beyond MAX_CELLS_READ the file is not read (nbformat's validation alone costs ~0.4 ms per cell).
+MAX_CELLS = 1_000
+MAX_CELLS_READ = 10_000
+#: Characters of one Markdown cell and of all of them: the feedback page renders them with mistune, whose
+#: math patterns are quadratic (108 kB of repeated `\begin{x}`: +44 s of rendering). The release's longest
+#: Markdown cell has 1,608 characters. A longer cell is cut and ends with TRUNCATED.
+MAX_MARKDOWN_CHARS = 10_000
+MAX_MARKDOWN_TOTAL = 200_000
+TRUNCATED = "[texte tronqué]"
+#: Findings listed one by one for cells that are not the assignment's (fake graded cells, copies...); the
+#: others are counted in one more finding. Findings about the assignment's own cells are all listed.
+MAX_FOREIGN_FINDINGS = 10
 NBGRADER_FLAGS = ("grade", "solution", "locked", "task")
 
 
@@ -306,9 +325,33 @@ def read_bytes_nofollow(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
+def json_depth(raw: bytes) -> int:
+    """How deep the lists and objects of a JSON text nest, without parsing it: a few linear passes of
+    numpy over its bytes (a quote preceded by an odd run of backslashes is escaped; the brackets between
+    an odd and an even unescaped quote are in a string). An invalid text gives some number, never an
+    error, and no text costs more than its length (20 MB of quotes or brackets: under a second)."""
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    if not codes.size:
+        return 0
+    index = np.arange(codes.size, dtype=np.int32)
+    run = np.where(codes == ord("\\"), np.int32(-1), index)
+    np.maximum.accumulate(run, out=run)  # the last position that is not a backslash, so far
+    np.subtract(index, run, out=run)  # backslashes ending at each position (0 where it is not one)
+    del index  # (20 MB of text: about 250 MB at the peak)
+    escaped = np.zeros(codes.size, dtype=bool)
+    escaped[1:] = (run[:-1] % 2) == 1
+    del run
+    quote = (codes == ord('"')) & ~escaped
+    outside = (np.cumsum(quote, dtype=np.int32) % 2) == 0
+    steps = (((codes == ord("[")) | (codes == ord("{"))) & outside).astype(np.int8) \
+        - (((codes == ord("]")) | (codes == ord("}"))) & outside).astype(np.int8)
+    return max(0, int(np.cumsum(steps, dtype=np.int32).max()))
+
+
 def read_notebook(path: Path) -> tuple:
     """(notebook, None) or (None, French reason). A link is not followed; a notebook over
-    :data:`MAX_NOTEBOOK_BYTES` is not read."""
+    :data:`MAX_NOTEBOOK_BYTES`, nesting deeper than :data:`MAX_JSON_DEPTH` or with more than
+    :data:`MAX_CELLS_READ` cells is not parsed further."""
     name = _printable(path.name)
     try:
         size = os.lstat(path).st_size
@@ -325,14 +368,21 @@ def read_notebook(path: Path) -> tuple:
     if len(raw) > MAX_NOTEBOOK_BYTES:
         return None, (f"fichier {name} trop volumineux (plus de {format_mo(MAX_NOTEBOOK_BYTES)} : "
                       "sorties trop longues ou images ?)")
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        return None, (f"notebook {name} illisible : imbrication trop profonde ({depth} niveaux de listes ou "
+                      f"d'objets JSON, limite {MAX_JSON_DEPTH})")
     try:
         text = raw.decode("utf-8-sig")
-        json.loads(text)
+        content = json.loads(text)
     except UnicodeDecodeError:
         return None, f"fichier {name} illisible (encodage non UTF-8)"
     except json.JSONDecodeError as exc:
         size = "vide" if not raw.strip() else f"JSON invalide ligne {exc.lineno}, fichier tronqué ?"
         return None, f"fichier {name} illisible ({size})"
+    cells = content.get("cells") if isinstance(content, dict) else None
+    if isinstance(cells, list) and len(cells) > MAX_CELLS_READ:
+        return None, f"notebook {name} illisible : {len(cells)} cellules (limite {MAX_CELLS_READ})"
     try:
         nb = nbformat.reads(text, as_version=4)
         if not isinstance(nb.get("cells"), list):
@@ -410,29 +460,36 @@ def repair_cells(nb: NotebookNode, expected: Expected) -> list:
             findings.append(Finding("duplicated", f"cellule {gid} présente {len(indices)} fois "
                                                   "(seule la dernière copie est notée)", gid))
 
-    # 2. unknown or missing ids: re-label when place and role tell which cell it was
+    # 2. unknown or missing ids: re-label when place and role tell which cell it was. The known cells
+    #    around each cell are kept as a running maximum (before it) and a suffix minimum (after it):
+    #    linear in the number of cells (5,000 fake graded cells cost 33 s when each looked at all others)
     position = {gid: k for k, gid in enumerate(expected.order)}
-    present = {grade_id(c) for c in nb.cells if grade_id(c) in expected.cells}
+    ids = [grade_id(c) for c in nb.cells]
+    present = {g for g in ids if g in expected.cells}
     missing = [g for g in expected.order if g not in present]
+    first_after = [len(expected.order)] * (len(ids) + 1)  # lowest position of a known cell from index on
+    for index in range(len(ids) - 1, -1, -1):
+        first_after[index] = min(first_after[index + 1], position.get(ids[index], len(expected.order)))
+    low = -1  # highest position of a known cell before index
     for index, cell in enumerate(nb.cells):
         md = cell.metadata.get("nbgrader")
         if md is None:
             continue
         gid = md.get("grade_id") if isinstance(md, dict) else None
         if gid in expected.cells:
+            low = max(low, position[gid])
             continue
         if not isinstance(md, dict) or not any(md.get(k) for k in NBGRADER_FLAGS):
             _strip_nbgrader(cell)  # empty / meaningless nbgrader metadata
             continue
-        before = [position[g] for g in (grade_id(c) for c in nb.cells[:index]) if g in position]
-        after = [position[g] for g in (grade_id(c) for c in nb.cells[index + 1:]) if g in position]
-        low, high = (max(before) if before else -1), (min(after) if after else len(expected.order))
+        high = first_after[index + 1]
         candidates = [g for g in missing if low < position[g] < high
                       and expected.cells[g].role == role_of(cell)]
         if len(candidates) == 1:
             new = candidates[0]
             md["grade_id"] = new
             missing.remove(new)
+            low = max(low, position[new])
             findings.append(Finding("relabelled", f"cellule {new} ré-étiquetée « {gid} » "
                                                   "(identifiant rétabli)", new))
         else:
@@ -506,6 +563,56 @@ def repair_cells(nb: NotebookNode, expected: Expected) -> list:
                                            f"{grade_id(cell) or 'sans identifiant'}", grade_id(cell)))
 
     _fix_cell_ids(nb)
+    return _few_foreign(findings, expected)
+
+
+def _few_foreign(findings: list, expected: Expected) -> list:
+    """The findings, those about cells that are not the assignment's beyond :data:`MAX_FOREIGN_FINDINGS`
+    counted in one finding (5,000 fake graded cells make one line of status, not 5,000)."""
+    kept, foreign, more = [], 0, 0
+    for f in findings:
+        if f.grade_id in expected.cells:
+            kept.append(f)
+        elif foreign < MAX_FOREIGN_FINDINGS:
+            kept.append(f)
+            foreign += 1
+        else:
+            more += 1
+    if more:
+        kept.append(Finding("unknown_cell", f"… et {more} autre(s) remarque(s) sur des cellules qui ne sont pas "
+                                            "celles du TP"))
+    return kept
+
+
+def cap_cells(nb: NotebookNode, expected: Expected) -> list:
+    """Keep at most :data:`MAX_CELLS` cells (every cell of the assignment first) and cut Markdown cells
+    to :data:`MAX_MARKDOWN_CHARS` characters, :data:`MAX_MARKDOWN_TOTAL` in all; return the findings. Run
+    after :func:`repair_cells` (no duplicated grade id left)."""
+    findings = []
+    if len(nb.cells) > MAX_CELLS:
+        room = MAX_CELLS - sum(grade_id(c) in expected.cells for c in nb.cells)
+        kept = []
+        for cell in nb.cells:
+            if grade_id(cell) in expected.cells or room > 0:
+                room -= grade_id(cell) not in expected.cells
+                kept.append(cell)
+        findings.append(Finding("dropped", f"{len(nb.cells) - len(kept)} cellule(s) au-delà de la limite de "
+                                           f"{MAX_CELLS} cellules retirée(s) (non exécutées)"))
+        nb.cells = kept
+    budget, cut = MAX_MARKDOWN_TOTAL, []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        room = max(0, min(MAX_MARKDOWN_CHARS, budget))
+        if len(cell.source) > room:
+            cut.append(f"n°{index + 1} ({len(cell.source)} caractères)")
+            cell.source = cell.source[:room] + f"\n\n{TRUNCATED}"
+        budget -= len(cell.source)
+    if cut:
+        shown = ", ".join(cut[:MAX_LISTED]) + ("…" if len(cut) > MAX_LISTED else "")
+        findings.append(Finding("truncated", f"texte Markdown trop long tronqué (limite {MAX_MARKDOWN_CHARS} "
+                                             f"caractères par cellule, {MAX_MARKDOWN_TOTAL} en tout) : "
+                                             f"cellule(s) {shown}"))
     return findings
 
 
@@ -513,14 +620,15 @@ def _fix_cell_ids(nb) -> None:
     """Copy-pasted cells share nbformat cell ids; give duplicates a unique one (deterministically)."""
     if nb.get("nbformat", 4) < 4 or nb.get("nbformat_minor", 0) < 5:
         return
-    used = set()
+    used, start = set(), {}  # start: per base, where the search for a free suffix resumes (linear in all)
     for k, cell in enumerate(nb.cells):
         cid = cell.get("id")
         if not cid or cid in used:
             base = cid or "cell"
-            n = k
+            n = max(k, start.get(base, 0))
             while f"{base}-{n}" in used:
                 n += 1
+            start[base] = n + 1
             cid = f"{base}-{n}"
             cell["id"] = cid
         used.add(cid)
@@ -580,6 +688,7 @@ def stage(student: str, folder: Path, staging_folder: Path, expected: Expected, 
     if dropped:
         result.findings.append(Finding("dropped", dropped_message(dropped)))
     result.findings.extend(repair_cells(nb, expected))
+    result.findings.extend(cap_cells(nb, expected))
     if staging_folder.exists():
         shutil.rmtree(staging_folder)
     staging_folder.mkdir(parents=True)

@@ -35,7 +35,7 @@ from tpkit.checks import run_check
 from tpkit.grading import kernels, options, trusted
 from tpkit.grading.findings import failure_message, kernel_stop_reason, not_executed_output, timeout_output
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
-from tpkit.grading.precheck import format_mo, repair_cells, split_hidden
+from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, format_mo, repair_cells, split_hidden
 from tpkit.witness import Witness
 
 
@@ -342,6 +342,9 @@ class LimitOutputBytes(NbGraderPreprocessor):
                                                        "the later outputs are cut short (0: no limit).").tag(config=True)
     truncated_bytes = Integer(2000, help="Bytes kept of an output once the notebook's budget is spent.").tag(config=True)
     max_name_chars = Integer(200, help="Characters kept of an error's name.").tag(config=True)
+    max_markdown_chars = Integer(MAX_MARKDOWN_CHARS, help="Characters of a text/markdown output rendered as "
+                                 "Markdown; a longer one is shown as its text (the feedback's Markdown "
+                                 "renderer is quadratic on some input) (0: no limit).").tag(config=True)
 
     @staticmethod
     def nbytes(value) -> int:
@@ -403,6 +406,18 @@ class LimitOutputBytes(NbGraderPreprocessor):
                 out.data["text/plain"] = self.cut(text, max(0, room)) + "\n" + note
         return out
 
+    def plain_markdown(self, out: NotebookNode) -> None:
+        """A ``text/markdown`` output longer than :attr:`max_markdown_chars` loses that form: shown as
+        text, never rendered (the same cap as a Markdown cell at staging)."""
+        data = out.get("data")
+        markdown = data.get("text/markdown") if isinstance(data, dict) else None
+        if markdown is None or not self.max_markdown_chars:
+            return
+        text = "".join(str(t) for t in markdown) if isinstance(markdown, list) else str(markdown)
+        if len(text) > self.max_markdown_chars:
+            del data["text/markdown"]
+            data.setdefault("text/plain", text)
+
     def preprocess(self, nb, resources):
         self._used = 0
         return super().preprocess(nb, resources)
@@ -412,6 +427,7 @@ class LimitOutputBytes(NbGraderPreprocessor):
             return cell, resources
         outputs, seen, dropped, dropped_bytes = [], set(), 0, 0
         for out in cell.outputs:
+            self.plain_markdown(out)
             size = self.nbytes(out)
             spent = self.max_notebook_bytes and self._used + min(size, self.max_output_bytes or size) \
                 > self.max_notebook_bytes

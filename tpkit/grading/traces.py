@@ -13,6 +13,7 @@ import re
 from nbgrader import utils
 
 from tpkit.grading.precheck import grade_id
+from tpkit.witness import REFUSED
 
 #: Code aimed at the grader or the system (in the student's own cells).
 SUSPICIOUS_CODE = (
@@ -31,6 +32,11 @@ BLOCKED_OUTPUT = re.compile(
     r"File too large|Too many open files|BlockingIOError")
 
 
+#: A witness answer over the decoding budget (tpkit.witness.budget): only code that replaced the grader's
+#: agent in the kernel sends one.
+REFUSED_ANSWER = re.compile(re.escape(REFUSED))
+
+
 def _code_lines(cell):
     return [line for line in cell.source.split("\n") if line.strip() and not line.strip().startswith("#")]
 
@@ -38,7 +44,7 @@ def _code_lines(cell):
 def flags(nb) -> list:
     """French flags for a graded notebook: code in the student's cells (every code cell that is not a
     test cell), outputs of every cell, what the sandbox reported."""
-    found_code, blocked = {}, []
+    found_code, blocked, refused = {}, [], []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -50,14 +56,19 @@ def flags(nb) -> list:
                         found_code[target] = line.strip()[:60]
         for out in cell.get("outputs", []):
             text = " ".join(str(out.get(k, "")) for k in ("ename", "evalue", "text"))
+            where = f"cellule {grade_id(cell) or f'n°{index + 1}'}"
             m = BLOCKED_OUTPUT.search(text)
             if m and len(blocked) < 3:
-                blocked.append(f"{m.group(0)} (cellule {grade_id(cell) or f'n°{index + 1}'})")
+                blocked.append(f"{m.group(0)} ({where})")
+            if REFUSED_ANSWER.search(text) and len(refused) < 3 and where not in refused:
+                refused.append(where)
     out = []
     if found_code:
         out.append("code qui vise " + " ; ".join(f"{t} : « {line} »" for t, line in found_code.items()))
     if blocked:
         out.append("action bloquée par le bac à sable : " + ", ".join(blocked))
+    if refused:
+        out.append("réponse au correcteur hors budget de décodage, refusée : " + ", ".join(refused))
     for remark in nb.metadata.get("tpkit", {}).get("sandbox", []):
         out.append(str(remark))
     return out

@@ -17,7 +17,8 @@ anything sent to the kernel could be read and printed back by the student's code
 folder (shared with the sandbox and nothing else); one execute request per check runs the agent's
 session, which takes the names of the request files from a FIFO.
 Answers are read without following links, from regular files only, under a size cap, and decoded with
-``torch.load(weights_only=True)``: data, never code.
+``torch.load(weights_only=True)``: data, never code, within a decoding budget (:mod:`tpkit.witness.budget`:
+an answer that expands beyond it fails its check only, and is flagged).
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ calls the student's functions on inputs it drew itself, and pushes repaired valu
 decides a score is recomputed on the check's side with its own torch and numpy.
 
 Requests and answers travel as ``torch.save`` bytes read back with ``torch.load(weights_only=True)``
-(plain data and tensors, never code) under a size cap. Two transports carry the same bytes:
+(plain data and tensors, never code) under a size cap and a decoding budget (:mod:`tpkit.witness.budget`:
+what the bytes expand to, counted before anything is copied). Two transports carry the same bytes:
 
 * :class:`LocalTransport` — the agent in the same process: the in-kernel ``verifier`` of plain
   ``nbgrader autograde`` / ``validate`` (untrusted mode: the student's code shares the process);
@@ -22,13 +23,20 @@ from typing import Optional
 import numpy as np
 import torch
 
+from tpkit.witness import budget
 from tpkit.witness.agent import Agent
 
-MAX_ANSWER_BYTES = 256 * 1024 * 1024
+MAX_ANSWER_BYTES = budget.MAX_BYTES
+#: Start of the message of an answer refused by the budget (tpkit.grading.traces flags it).
+REFUSED = "réponse du notebook refusée"
 
 
 class WitnessError(Exception):
     """The kernel could not answer (dead, silent, malformed answer); the message is French."""
+
+
+class AnswerRefused(WitnessError):
+    """An answer over the decoding budget: only code that replaced the agent sends one."""
 
 
 class StudentError(Exception):
@@ -47,13 +55,20 @@ def dumps(obj) -> bytes:
 
 
 def loads(data: bytes):
-    """Data only (tensors, dicts, lists, numbers, strings): no code runs while loading."""
+    """Data only (tensors, dicts, lists, numbers, strings): no code runs while loading, and what the
+    bytes expand to stays within the decoding budget (checked before and after unpickling, before any
+    tensor is copied)."""
     if len(data) > MAX_ANSWER_BYTES:
         raise WitnessError(f"réponse du noyau trop volumineuse ({len(data) // 2**20} Mo)")
     try:
-        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        budget.check_archive(data)
+        value = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        budget.check_value(value)
+    except budget.OverBudget as exc:
+        raise AnswerRefused(f"{REFUSED} (budget de décodage dépassé : {exc})") from None
     except Exception as exc:
         raise WitnessError(f"réponse du noyau illisible ({type(exc).__name__})") from None
+    return value
 
 
 class LocalTransport:
