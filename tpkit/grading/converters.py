@@ -111,6 +111,16 @@ class ParallelAutograde(Autograde):
                 if LimitedExecute in self.autograde_preprocessors else 0
             self.autograde_preprocessors.insert(after, LimitOutputBytes)
 
+    #: the kernels of this submission (:class:`~tpkit.grading.kernels.KernelSupply`), handed to the
+    #: executor; None: it starts its own
+    kernel_supply = None
+
+    def _init_preprocessors(self) -> None:
+        super()._init_preprocessors()
+        for pp in self.exporter._preprocessors:
+            if isinstance(pp, LimitedExecute):
+                pp.supply = self.kernel_supply
+
     def init_assignment(self, assignment_id: str, student_id: str) -> None:
         with GRADEBOOK_LOCK:
             super().init_assignment(assignment_id, student_id)
