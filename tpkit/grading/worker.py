@@ -56,6 +56,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -154,6 +155,7 @@ def main(job: Job, conn) -> None:
     """The worker process: grade ``job``, write its result file, exit."""
     t0 = time.monotonic()
     _limit_self(job.options)
+    warnings.simplefilter("ignore")  # sqlalchemy/nbformat noise; the student's log keeps nbgrader's messages
     out = {"student": job.student, "status": FAILED, "reasons": [], "kernel_start": None}
     try:
         _inject(job, "start")
