@@ -7,8 +7,9 @@ Autograde side
   :class:`LimitedExecute`  nbgrader's ``Execute`` with a warm kernel, a whole-notebook time limit and a
                            memory limit; when the kernel dies or is killed, the cells it did not run are
                            marked as failed (nbgrader alone would record no grade at all).
-  ``Serialized*``          nbgrader's gradebook preprocessors behind one process-wide lock, so that
-                           grading threads never write the sqlite gradebook at the same time.
+  ``Serialized*``          nbgrader's gradebook preprocessors behind one process-wide lock (a
+                           worker grades one submission on its private gradebook; the lock costs
+                           nothing there and keeps the preprocessors safe in a threaded caller).
 
 Feedback side
   :class:`GetGradesFr`       ``GetGrades`` that also says which answers still await manual grading.

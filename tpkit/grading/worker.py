@@ -64,15 +64,15 @@ from typing import Optional
 
 sys.modules.setdefault("rfc3987_syntax", None)  # as the grading command does (1.3 s of CPU at import)
 
-import nbformat  # noqa: E402
-
-from tpkit.grading import kernels, precheck, traces  # noqa: E402
-from tpkit.grading.converters import FrenchFeedback, ParallelAutograde  # noqa: E402
-from tpkit.grading.findings import execution_findings  # noqa: E402
-from tpkit.grading.gradebook import open_gradebook, shared_engine, submission_scores  # noqa: E402
-from tpkit.grading.logs import student_log  # noqa: E402
-from tpkit.grading.options import Options, coursedir, load_config  # noqa: E402
+from tpkit.grading import kernels, precheck  # noqa: E402
+from tpkit.grading.options import Options  # noqa: E402
 from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, Status  # noqa: E402
+
+#: What the fork server imports once for every worker (the coordinator imports none of the heavy ones:
+#: nbconvert, the trusted checks and torch are the workers' business).
+PRELOAD = ("tpkit.grading.worker", "tpkit.grading.converters", "tpkit.grading.preprocessors",
+           "tpkit.grading.findings", "tpkit.grading.traces", "tpkit.grading.trusted", "tpkit.checks", "torch",
+           "numpy")
 
 #: Largest result file a worker may return (bytes); a bigger one fails the submission.
 MAX_RESULT_BYTES = 1024 * 1024
@@ -113,7 +113,7 @@ def faults_for(student: str, text: Optional[str] = None) -> str:
 def context():
     """The fork server that starts workers, with the grading modules preloaded."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx.set_forkserver_preload(list(PRELOAD))
     return ctx
 
 
@@ -219,6 +219,8 @@ class _MemoryErrorSeen(logging.Handler):
 
 def grade(job: Job, conn) -> dict:
     """Pre-check, autograde and feedback of one submission in the worker's private folders."""
+    from tpkit.grading.gradebook import shared_engine
+    from tpkit.grading.logs import student_log
     options, student, expected = job.options, job.student, job.expected
     settings = job.settings
     forker = relay_forker(conn) if settings.sandbox and settings.warm and conn is not None else None
@@ -247,6 +249,7 @@ def grade(job: Job, conn) -> dict:
 def private_config(options: Options, private: Path):
     """The run's configuration with the gradebook, submitted/, autograded/ and feedback/ of the worker's
     private folder."""
+    from tpkit.grading.options import load_config
     cfg = load_config(options, private / "submitted")
     cfg.CourseDirectory.db_url = f"sqlite:///{private / 'gradebook.db'}"
     cfg.CourseDirectory.autograded_directory = str(private / "autograded")
@@ -255,6 +258,12 @@ def private_config(options: Options, private: Path):
 
 
 def _autograde(cfg, job: Job, pre, supply, logger) -> dict:
+    import nbformat
+
+    from tpkit.grading import traces
+    from tpkit.grading.converters import FrenchFeedback, ParallelAutograde
+    from tpkit.grading.findings import execution_findings
+    from tpkit.grading.options import coursedir
     options, student, expected = job.options, job.student, job.expected
     for m in pre.messages:
         logger.warning("pre-check: %s", m)
@@ -308,12 +317,14 @@ def _autograde(cfg, job: Job, pre, supply, logger) -> dict:
 
 
 def _scores(cfg, options, student, expected) -> tuple:
+    from tpkit.grading.gradebook import open_gradebook, submission_scores
     with open_gradebook(cfg) as gb:
         return submission_scores(gb, options.assignment, student, expected.graded_ids)
 
 
 def gradebook_entries(cfg, options: Options, student: str) -> dict:
     """What nbgrader's Autograde wrote for this submission in the private gradebook."""
+    from tpkit.grading.gradebook import open_gradebook
     with open_gradebook(cfg) as gb:
         sub = gb.find_submission(options.assignment, student)
         snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
