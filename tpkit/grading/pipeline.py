@@ -231,8 +231,9 @@ class Grader:
             for r in running.values():  # stopped: no worker outlives the run
                 self._stop(r)
 
-    def _stop(self, r: _Running) -> None:
-        kernels.kill_tree(r.proc.pid)
+    def _stop(self, r: _Running, kill: bool = True) -> None:
+        if kill and r.proc.is_alive():  # the worker and everything it started (its kernel's sandbox)
+            kernels.kill_tree(r.proc.pid)
         r.proc.join()
         r.conn.close()
         r.relay.join(5)
@@ -240,7 +241,7 @@ class Grader:
     def _finish(self, r: _Running, killed: Optional[str]) -> None:
         """A worker ended (or overran: ``killed`` says why): read its result, hold or apply it."""
         options, student = self.options, r.job.student
-        self._stop(r)
+        self._stop(r, kill=killed is not None)
         seconds = round(time.monotonic() - r.t0, 2)
         if killed is not None:
             result = {"status": FAILED, "reasons": [killed]}
