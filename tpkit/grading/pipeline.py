@@ -151,8 +151,12 @@ class Grader:
         source = options.root / "source" / options.assignment
         data_files = frozenset(p.relative_to(source).as_posix() for p in source.rglob("*")
                                if p.is_file() and p.suffix != ".ipynb") if source.is_dir() else frozenset()
-        db = Path(cd.db_url.removeprefix("sqlite:///"))
-        shutil.copyfile(db, staging / "gradebook.db")  # the workers' private copies are made from this one
+        shared_copy = None
+        if cd.db_url.startswith("sqlite:///"):  # the workers' private copies are made from this one
+            shared_copy = staging / "gradebook.db"
+            shutil.copyfile(Path(cd.db_url.removeprefix("sqlite:///")), shared_copy)
+        # (a server database, docs/scale.md: the workers write their own submission there themselves, and
+        # the coordinator writes the same values again; a stopped run may then have written some)
         kernel_root = staging / "noyaux"
         kernel_root.mkdir()
         settings = kernels.settings_for(options, tmp_root=str(kernel_root))
@@ -165,7 +169,7 @@ class Grader:
             private = staging / f"w{k}"
             private.mkdir(mode=0o700)
             jobs.append(worker.Job(student, options, private, step_folder(course, options, "submitted", student),
-                                   staging / "gradebook.db", expected, data_files, settings,
+                                   shared_copy, expected, data_files, settings,
                                    remarks=list(self.preset_remarks.get(student, [])),
                                    fault=worker.faults_for(student)))
         # long and short notebooks in turns (a notebook's size grows with what its student wrote and ran):

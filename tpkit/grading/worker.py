@@ -92,7 +92,7 @@ class Job:
     options: Options
     private: Path  # the worker's own folder (0700 staging of the run)
     submitted: Path  # the course's submitted/<student>/<assignment>/ (read, never written)
-    gradebook: Path  # the run's copy of gradebook.db (copied again here)
+    gradebook: Optional[Path]  # the run's copy of gradebook.db (copied again here); None: a server database
     expected: precheck.Expected
     data_files: frozenset
     settings: kernels.KernelSettings
@@ -163,6 +163,8 @@ def main(job: Job, conn) -> None:
     except MemoryError:
         out = {"student": job.student, "status": FAILED, "kernel_start": None,
                "reasons": [memory_reason(job.options)]}
+    except RecursionError:
+        out["status"], out["reasons"] = FAILED, ["notebook illisible : structure imbriquée trop profondément"]
     except Exception as exc:
         logging.getLogger("tpkit.grading").exception("grading %s", job.student)
         out["status"], out["reasons"] = FAILED, [f"erreur interne de correction : {type(exc).__name__} : "
@@ -238,20 +240,22 @@ def grade(job: Job, conn) -> dict:
         pre.findings[:0] = [precheck.Finding("collect", m) for m in job.remarks]
         if pre.failure:
             return {"status": FAILED, "reasons": [pre.failure]}
-        shutil.copyfile(job.gradebook, job.private / "gradebook.db")
-        cfg = private_config(options, job.private)
+        if job.gradebook is not None:
+            shutil.copyfile(job.gradebook, job.private / "gradebook.db")
+        cfg = private_config(options, job.private, private_db=job.gradebook is not None)
         with contextlib.chdir(options.root), shared_engine(), student_log(options, student) as logger:
             return _autograde(cfg, job, pre, supply, logger)
     finally:
         supply.close()
 
 
-def private_config(options: Options, private: Path):
+def private_config(options: Options, private: Path, private_db: bool = True):
     """The run's configuration with the gradebook, submitted/, autograded/ and feedback/ of the worker's
     private folder."""
     from tpkit.grading.options import load_config
     cfg = load_config(options, private / "submitted")
-    cfg.CourseDirectory.db_url = f"sqlite:///{private / 'gradebook.db'}"
+    if private_db:
+        cfg.CourseDirectory.db_url = f"sqlite:///{private / 'gradebook.db'}"
     cfg.CourseDirectory.autograded_directory = str(private / "autograded")
     cfg.CourseDirectory.feedback_directory = str(private / "feedback")
     return cfg
