@@ -72,7 +72,7 @@ from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, Status  # noqa: 
 #: nbconvert, the trusted checks and torch are the workers' business).
 PRELOAD = ("tpkit.grading.worker", "tpkit.grading.converters", "tpkit.grading.preprocessors",
            "tpkit.grading.findings", "tpkit.grading.traces", "tpkit.grading.trusted", "tpkit.checks", "torch",
-           "numpy")
+           "numpy", "tpkit.grading.prewarm")
 
 #: Largest result file a worker may return (bytes); a bigger one fails the submission.
 MAX_RESULT_BYTES = 1024 * 1024
@@ -122,6 +122,52 @@ def forkserver_cpu_seconds() -> float:
     from multiprocessing import forkserver
     pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
     return kernels._cpu_seconds(pid) if pid else 0.0
+
+
+def prewarm() -> None:
+    """(In the fork server, once: :mod:`tpkit.grading.prewarm`.) What every worker would otherwise pay
+    again, since each starts from the fork server's memory: a feedback page rendered once (its ~30
+    templates compiled, nbgrader's metadata schema compiled, the statement's code highlighted: 0.4 s of
+    CPU per page less, measured), the checks' reference data and the statement's reference descent
+    (about 0.8 s, as the compute-only floor's server does: ``tpkit.catalogue.forkrun``). One torch
+    thread, as in that server: a fork never copies a thread pool, and ``workers`` workers share the
+    cores. Any failure only leaves a cache cold."""
+    import nbformat
+    import torch
+    from nbgrader.nbgraderformat import MetadataValidator
+    from traitlets.config import Config
+
+    from tpkit import paths
+    from tpkit.grading.converters import FeedbackExporter
+    torch.set_num_threads(1)
+    try:
+        from tpkit.checks import imposed, reference as ref
+        from tpkit.checks.reseaux.section3_descent import gd_reference
+        ref.data(), ref.tensors()
+        cell = imposed.values()["r3_descente"]
+        gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
+    except Exception:
+        pass
+    try:
+        nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
+        MetadataValidator().validate_nb(nb)
+        for cell in nb.cells:  # what GetGrades adds before a page is rendered
+            md = cell.metadata.get("nbgrader", {})
+            if md.get("grade") or md.get("task"):
+                md["score"], md["points"] = 0.0, md.get("points", 0.0)
+        import nbgrader
+        cfg = Config()
+        cfg.HTMLExporter.extra_template_paths = [str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+                                                     / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+        FeedbackExporter(config=cfg).from_notebook_node(nb, resources={
+            "tpkit": {"student": "", "remarks": []},
+            "nbgrader": {"score": 0.0, "max_score": 1.0, "late_penalty": 0.0, "student": "",
+                         "assignment": paths.ASSIGNMENT, "notebook": paths.ASSIGNMENT}})
+    except Exception:
+        pass
+    import gc
+    gc.collect()
+    gc.freeze()  # the server's objects out of the workers' collections (no page copied for them)
 
 
 # ---------------------------------------------------------------- worker side
