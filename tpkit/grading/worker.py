@@ -118,10 +118,16 @@ def context():
 
 
 def forkserver_cpu_seconds() -> float:
-    """CPU seconds of the fork server so far (its imports: the grading modules once per process)."""
+    """CPU seconds of the fork server itself so far (its imports and :func:`prewarm`, once per
+    process); not its children's: the workers report their own."""
     from multiprocessing import forkserver
     pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
-    return kernels._cpu_seconds(pid) if pid else 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
 
 
 def prewarm() -> None:
