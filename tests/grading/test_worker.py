@@ -223,3 +223,39 @@ def test_a_run_whose_first_kernels_all_die_at_start_stops_and_writes_nothing(ses
     assert not any((course / "feedback").glob(f"*/{A}")) if (course / "feedback").exists() else True
     assert not any((course / "autograded").glob(f"*/{A}"))
     shutil.rmtree(tmp_path / "course", ignore_errors=True)
+
+
+def test_the_coordinator_applies_a_result_and_keeps_manual_scores(tmp_path, monkeypatch):
+    """A checked result goes into the gradebook with nbgrader's API: automatic scores, flags, comments,
+    timestamp; a manual score already there stays (the feedback the worker rendered showed it too)."""
+    from datetime import datetime as dt
+
+    from traitlets.config import Config
+    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])  # a new gradebook runs alembic
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url, "cours") as gb:
+        gb.add_assignment(A)
+        gb.add_notebook(A, A)
+        gb.add_grade_cell("q1", A, A, max_score=1.0, cell_type="code")
+        gb.add_grade_cell("m1", A, A, max_score=2.0, cell_type="markdown")
+        gb.add_solution_cell("r1", A, A)
+        gb.add_solution_cell("m1", A, A)
+        gb.add_student("s1")
+        gb.add_submission(A, "s1")
+        grade = gb.find_grade("m1", A, A, "s1")
+        grade.manual_score = 1.5
+        gb.db.commit()
+    cfg = Config()
+    cfg.CourseDirectory.db_url = url
+    cfg.CourseDirectory.course_id = "cours"
+    book = {"timestamp": dt(2026, 12, 1, 10, 0), "late_penalty": None,
+            "grades": {"q1": {"auto_score": 1.0, "needs_manual_grade": False},
+                       "m1": {"auto_score": None, "needs_manual_grade": True}},
+            "comments": {"r1": "Pas de réponse.", "m1": None}}
+    pipeline.apply_grades(cfg, Options(root=tmp_path, assignment=A), "s1", book)
+    with Gradebook(url, "cours") as gb:
+        q1, m1 = gb.find_grade("q1", A, A, "s1"), gb.find_grade("m1", A, A, "s1")
+        assert (q1.auto_score, q1.needs_manual_grade) == (1.0, False)
+        assert (m1.manual_score, m1.score, m1.needs_manual_grade) == (1.5, 1.5, True)
+        assert gb.find_comment("r1", A, A, "s1").auto_comment == "Pas de réponse."
+        assert gb.find_submission(A, "s1").timestamp == dt(2026, 12, 1, 10, 0)
