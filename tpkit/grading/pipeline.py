@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import logging
 import os
 import resource
 import shutil
@@ -258,8 +257,6 @@ class Grader:
                 else:
                     reason = f"résultat du correcteur refusé : {exc}"
                 result = {"status": FAILED, "reasons": [reason]}
-        if result["status"] == FAILED:
-            logging.getLogger("tpkit.grading").warning("%s: %s", student, "; ".join(result["reasons"]))
         self._worker_cpu += result.get("cpu_seconds", 0.0)
         self._kernel_cpu += result.get("kernels_cpu_seconds", 0.0)
         result["seconds"] = seconds
