@@ -11,9 +11,12 @@ Why this shape
 --------------
 * **A process per submission, started by a fork server.** A deeply nested notebook (RecursionError),
   a quadratic Markdown cell or a decoding bomb costs that process only. Workers come from
-  multiprocessing's ``forkserver`` with this module (nbgrader, nbconvert, torch, the kit) preloaded:
-  a worker starts in milliseconds, already imported, and nothing it does (module state, caches, memory)
-  reaches the next one.
+  multiprocessing's ``forkserver`` with the grading modules (nbgrader, nbconvert, torch, the kit)
+  preloaded and its caches filled once (:func:`prewarm`): a worker starts already imported, in a fork
+  (start to exit of an empty worker: median 0.37 s measured at load average 17 on 2 shared cores, where
+  importing those modules costs ~3 s of CPU), and nothing it does (module state, caches, memory)
+  reaches the next one. Measured on the 9 examples: the same grades and pages, the kernels' CPU
+  unchanged (53.8 s before, 55.4 s after), workers ~1.3 s of CPU per submission.
 * **Limits on the worker itself** (:mod:`tpkit.grading.options`): ``RLIMIT_DATA`` (an allocation past
   it raises MemoryError: « mémoire du correcteur dépassée »), ``RLIMIT_CPU`` (SIGXCPU), and a wall
   clock enforced by the coordinator, which kills the worker and everything it started.
