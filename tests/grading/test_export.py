@@ -50,10 +50,22 @@ def old_exports(exports: Path) -> None:
 
 
 def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch):
+    """Before its first grade is written, a run that dies leaves the previous exports current (the
+    gradebook did not change); once it has written one, they are set aside with a README."""
     exports = tmp_path / "exports"
     old_exports(exports)
 
+    def crash_before_writing(self, students, failures, staging):
+        raise RuntimeError("plantage simulé")
+
+    monkeypatch.setattr(pipeline.Grader, "_run", crash_before_writing)
+    with pytest.raises(RuntimeError):
+        pipeline.grade(["s"], Options(root=tmp_path, workers=1))
+    assert "ancien,12" in (exports / "grades.csv").read_text() and not (exports / "precedent").exists()
+
     def crash(self, students, failures, staging):
+        self._written = False
+        self._set_aside()  # what writing the run's first grade does
         raise RuntimeError("plantage simulé")
 
     monkeypatch.setattr(pipeline.Grader, "_run", crash)

@@ -301,6 +301,25 @@ def _mounts() -> list:
     return out
 
 
+def member_procs_files(pid: int, procs_files) -> list:
+    """Those of ``procs_files`` that are kernel groups (``PREFIX…/cgroup.procs``) holding ``pid``: how a
+    fork request from a grading worker names its kernel's group without being taken on trust (the
+    sandbox's holder joined it at its start). ValueError for any other path."""
+    out = []
+    for path in procs_files:
+        path = Path(str(path))
+        if path.name != "cgroup.procs" or not path.parent.name.startswith(PREFIX) or ".." in path.parts:
+            raise ValueError(f"not a kernel group: {str(path)[:200]}")
+        try:
+            members = path.read_text().split()
+        except OSError:
+            raise ValueError(f"no such kernel group: {str(path)[:200]}") from None
+        if str(pid) not in members:
+            raise ValueError("the sandbox is not in that kernel group")
+        out.append(str(path))
+    return sorted(out)
+
+
 def _own_cgroups() -> dict:
     """/proc/self/cgroup: {controller name (v1) or "" (v2): path inside its hierarchy}."""
     out = {}

@@ -1,9 +1,10 @@
-"""nbgrader's converters, as the grading workflow runs them (several at once, in threads).
+"""nbgrader's converters, as the grading workflow runs them (one submission per worker process,
+:mod:`tpkit.grading.worker`).
 
 :class:`ParallelAutograde` is nbgrader's ``Autograde`` converter unchanged in what it does (copy the
 submission, overwrite the data files from ``source/``, sanitize, restore cells from the gradebook,
 execute, score, save) with three substitutions in its configured preprocessor lists: ``Execute`` ->
-:class:`LimitedExecute` (warm kernel, limits) and the gradebook writers -> their serialized versions,
+:class:`LimitedExecute` (warm kernel from the converter's ``kernel_supply``, limits) and the gradebook writers -> their serialized versions,
 plus the gradebook lock around the student/submission creation, and :class:`LimitOutputBytes` right
 after execution (always, whatever the configured list says). :class:`FrenchFeedback` is
 ``GenerateFeedback`` with a French template, the preprocessors that keep hidden tests out and the
@@ -12,11 +13,9 @@ the browser that opens the feedback.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import html
 import json
-import os
 import re
 import types
 from pathlib import Path
@@ -29,7 +28,6 @@ from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML, _pygments_highlight
 from pygments.token import STANDARD_TYPES
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
-from nbgrader import utils as nbgrader_utils
 from nbgrader.nbgraderformat import common as nbgraderformat_common
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat.notebooknode import NotebookNode
@@ -70,38 +68,8 @@ def _substitute(preprocessors: list, skip: tuple = ()) -> list:
     return out
 
 
-@contextlib.contextmanager
-def thread_safe_nbgrader():
-    """While grading threads run: ``NBGRADER_EXECUTION=autograde`` is set process-wide, and
-    ``nbgrader.utils.setenv`` (used by ``Autograde`` around execution) does nothing when the variables
-    already hold the requested values. nbgrader's version is not thread-safe: on exit it deletes the
-    variable (it saves ``os.environ.get(value)`` instead of ``get(key)``), so a second thread's exit
-    raises KeyError. Kernels get their environment explicitly (:mod:`tpkit.grading.kernels`)."""
-    original = nbgrader_utils.setenv
-    previous = os.environ.get("NBGRADER_EXECUTION")
-
-    @contextlib.contextmanager
-    def setenv(**kwargs):
-        if all(os.environ.get(k) == v for k, v in kwargs.items()):
-            yield
-        else:
-            with original(**kwargs):
-                yield
-
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
-    nbgrader_utils.setenv = setenv
-    try:
-        yield
-    finally:
-        nbgrader_utils.setenv = original
-        if previous is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = previous
-
-
 class ParallelAutograde(Autograde):
-    """``Autograde`` safe to run in several threads of one process (see the module docstring)."""
+    """``Autograde`` with the kit's executor and its kernel supply (see the module docstring)."""
 
     def __init__(self, coursedir=None, **kwargs):
         super().__init__(coursedir=coursedir, **kwargs)
@@ -112,6 +80,16 @@ class ParallelAutograde(Autograde):
             after = self.autograde_preprocessors.index(LimitedExecute) + 1 \
                 if LimitedExecute in self.autograde_preprocessors else 0
             self.autograde_preprocessors.insert(after, LimitOutputBytes)
+
+    #: the kernels of this submission (:class:`~tpkit.grading.kernels.KernelSupply`), handed to the
+    #: executor; None: it starts its own
+    kernel_supply = None
+
+    def _init_preprocessors(self) -> None:
+        super()._init_preprocessors()
+        for pp in self.exporter._preprocessors:
+            if isinstance(pp, LimitedExecute):
+                pp.supply = self.kernel_supply
 
     def init_assignment(self, assignment_id: str, student_id: str) -> None:
         with GRADEBOOK_LOCK:

@@ -5,8 +5,10 @@ Every submission runs in a kernel of its own, never reused. Sandboxed kernels st
 ipykernel once (about 3 s of CPU, see shared/notes/nbgrader-facts.md), and each kernel is a process
 forked from it into a fresh sandbox of its own (:func:`start_kernel` starts the sandbox, whose holder
 waits; :func:`_fork_into` asks the zygote). ``TPKIT_KERNELS=cold`` starts every kernel from scratch
-instead (and a warm start that fails falls back to a cold one). A grading thread also starts the
-kernel for its next submission while the current one executes.
+instead (and a warm start that fails falls back to a cold one). The zygote belongs to the grading
+run's coordinator (:mod:`tpkit.grading.pipeline`): a submission's worker process asks it for a fork
+through a *forker* (:class:`KernelSupply`), and the coordinator checks that the sandbox named belongs
+to that worker before it forwards the request.
 
 A kernel is started with:
 
@@ -76,6 +78,9 @@ if "torch" in sys.modules:
     sys.modules["torch"].set_num_threads({threads})
 if {memory_bytes}:
     resource.setrlimit(resource.RLIMIT_DATA, ({memory_bytes}, {memory_bytes}))
+if {free_cpu}:  # unsandboxed: the grading worker's own CPU limit is not the kernel's
+    _cpu = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    resource.setrlimit(resource.RLIMIT_CPU, (_cpu, _cpu))
 """
 
 
@@ -94,12 +99,15 @@ class KernelSettings:
     # sandboxed kernels forked from a pre-imported zygote (tpkit.grading.zygote); TPKIT_KERNELS=cold
     # in the environment starts each kernel from scratch instead (bench/grading_bench.py --cold)
     warm: bool = field(default_factory=lambda: os.environ.get("TPKIT_KERNELS", "warm") != "cold")
+    # where each kernel's folders are made (None: the system's temporary folder); the grading run
+    # gives one of its own, removed at its end (a killed worker cannot leave them behind)
+    tmp_root: Optional[str] = None
 
     def startup_line(self, exchange: str) -> str:
         from tpkit.grading import trusted
         code = _STARTUP.format(preload=tuple(self.preload), seed=int(self.seed),
                                threads=max(1, int(self.threads)),
-                               memory_bytes=int(self.memory_mb) * 1024 * 1024)
+                               memory_bytes=int(self.memory_mb) * 1024 * 1024, free_cpu=not self.sandbox)
         code += trusted.agent_startup(exchange)
         # exec in a fresh dict: nothing is left in the student's namespace
         return f"exec({code!r}, {{}})"
@@ -172,13 +180,15 @@ def _uid_pool():
     return _UIDS
 
 
-def start_kernel(settings: KernelSettings) -> GradingKernel:
+def start_kernel(settings: KernelSettings, forker: Optional[Callable[[dict], int]] = None) -> GradingKernel:
     """Launch a kernel process and return at once (it finishes booting in the background).
 
+    ``forker`` (warm kernels): sends ``{"holder", "uid", "args"}`` to the zygote's owner and returns the
+    kernel's pid (a worker's link to its coordinator); None: this process's own zygote.
     Must be called from the thread that will execute the notebook: the manager belongs to that thread's
     event loop (the one nbclient's synchronous API uses)."""
     from tpkit.grading import trusted
-    base = Path(tempfile.mkdtemp(prefix="tpkit-kernel-"))
+    base = Path(tempfile.mkdtemp(prefix="tpkit-kernel-", dir=settings.tmp_root))
     capped = False
     if settings.sandbox:
         from tpkit.grading import quota
@@ -220,7 +230,7 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if kernel_cmd:
         try:
-            kernel.forked = _fork_into(kernel, kernel_cmd, settings)
+            kernel.forked = _fork_into(kernel, kernel_cmd, settings, forker)
         except Exception as exc:  # a cold kernel then: slower, same sandbox
             logging.getLogger("tpkit.grading").warning("warm kernel failed (%s): cold start", exc)
             discard_kernel(kernel)
@@ -228,35 +238,52 @@ def start_kernel(settings: KernelSettings) -> GradingKernel:
     return kernel
 
 
-def _fork_into(kernel: GradingKernel, cmd: list, settings: KernelSettings) -> int:
+def _fork_into(kernel: GradingKernel, cmd: list, settings: KernelSettings, forker=None) -> int:
     """Have the zygote fork the kernel into the sandbox just started (whose holder waits for it)."""
-    from tpkit.grading import sandbox
-    holder = _find_holder(kernel.pid)
-    args = cmd[cmd.index("ipykernel_launcher") + 1:]
-    request = {"holder": holder, "uid": kernel.uid, "rlimits": sandbox.rlimits(settings.sandbox_limits()),
-               "env": settings.env(), "args": args, "cwd": sandbox.WORKDIR_INSIDE,
-               "python_dirs": sandbox._python_dirs(),
-               "cgroup": kernel.cgroup.procs_files if kernel.cgroup is not None else [],
-               "seccomp": (sandbox.seccomp_program() or b"").hex() or None}
-    return _zygote(settings).fork(request)
+    request = {"holder": _find_holder(kernel.pid), "uid": kernel.uid,
+               "args": cmd[cmd.index("ipykernel_launcher") + 1:],
+               "cgroup": kernel.cgroup.procs_files if kernel.cgroup is not None else []}
+    if forker is not None:
+        return int(forker(request))
+    return zygote_fork(settings, request)
+
+
+def zygote_fork(settings: KernelSettings, request: dict) -> int:
+    """Fork a kernel from this process's zygote into the sandbox of ``request["holder"]`` as
+    ``request["uid"]`` with ipykernel's ``request["args"]``; everything else of the request (limits,
+    environment, paths) comes from ``settings``, never from the asker."""
+    from tpkit.grading import cgroups, sandbox
+    full = {"holder": int(request["holder"]), "uid": request["uid"],
+            "rlimits": sandbox.rlimits(settings.sandbox_limits()), "env": settings.env(),
+            "args": [str(a) for a in request["args"]], "cwd": sandbox.WORKDIR_INSIDE,
+            "python_dirs": sandbox._python_dirs(),
+            # the kernel's group: only one the holder is already in (checked, not taken on trust)
+            "cgroup": cgroups.member_procs_files(int(request["holder"]), request.get("cgroup") or []),
+            "seccomp": (sandbox.seccomp_program() or b"").hex() or None}
+    return _zygote(settings).fork(full)
 
 
 def _find_holder(pid: Optional[int], timeout: float = 60) -> int:
-    """Host pid of the sandbox's holder (a descendant of bwrap), once it runs."""
+    """Host pid of the sandbox's holder (a descendant of bwrap), once it runs. Walks the sandbox's own
+    tree (:func:`process_tree`), not the machine's process table: on a busy machine the wait can last
+    seconds, and a full scan every few milliseconds then costs the grader more than the kernel's start."""
     from tpkit.grading import zygote
+    mark = zygote.HOLDER_MARK.encode()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            for p in psutil.Process(pid).children(recursive=True):
-                try:
-                    # (bwrap's own processes carry the holder's code in their arguments too)
-                    if p.name() != "bwrap" and zygote.HOLDER_MARK in " ".join(p.cmdline()):
-                        return p.pid
-                except psutil.Error:
-                    continue
-        except psutil.Error:
+        if not pid or not os.path.exists(f"/proc/{pid}"):
             raise RuntimeError("the kernel's sandbox ended before its kernel started")
-        time.sleep(0.005)
+        for child in process_tree([pid])[1:]:
+            try:
+                with open(f"/proc/{child}/comm", "rb") as f:
+                    if f.read().strip() == b"bwrap":  # bwrap's own processes carry the holder's code too
+                        continue
+                with open(f"/proc/{child}/cmdline", "rb") as f:
+                    if mark in f.read():
+                        return child
+            except OSError:
+                continue
+        time.sleep(0.01)
     raise RuntimeError("the kernel's sandbox did not start")
 
 
@@ -333,11 +360,12 @@ def _zygote(settings: KernelSettings) -> Zygote:
         return z
 
 
-def settings_for(options) -> KernelSettings:
+def settings_for(options, tmp_root: Optional[str] = None) -> KernelSettings:
     """The kernels of a grading run (:class:`tpkit.grading.options.Options`)."""
     from tpkit.grading.options import kernel_threads
     return KernelSettings(preload=tuple(options.preload), threads=kernel_threads(options),
-                          memory_mb=options.memory_mb, sandbox=options.sandbox, time_limit=options.time_limit)
+                          memory_mb=options.memory_mb, sandbox=options.sandbox, time_limit=options.time_limit,
+                          tmp_root=tmp_root)
 
 
 def prestart(settings: KernelSettings) -> None:
@@ -529,40 +557,30 @@ def discard_kernel(kernel: Optional[GradingKernel]) -> None:
 
 
 class KernelSupply:
-    """Per grading thread: hands out a started kernel and starts the next one in advance.
+    """Hands out started kernels to an executor (given to it explicitly:
+    :class:`~tpkit.grading.converters.ParallelAutograde`); :meth:`prefetch` starts one in advance
+    (a submission's worker does so before it pre-checks the notebook, which the kernel's boot then
+    overlaps). ``forker``: see :func:`start_kernel`."""
 
-    ``more_work()`` says whether another submission may follow; when it does not, no spare kernel is
-    started (a kernel nobody uses would only steal CPU from the last notebooks)."""
-
-    def __init__(self, settings: KernelSettings, more_work: Callable[[], bool] = lambda: False):
+    def __init__(self, settings: KernelSettings, forker: Optional[Callable[[dict], int]] = None):
         self.settings = settings
-        self.more_work = more_work
+        self.forker = forker
         self._spare = None
+
+    def prefetch(self) -> None:
+        if self._spare is None:
+            self._spare = start_kernel(self.settings, self.forker)
 
     def take(self) -> GradingKernel:
         kernel, self._spare = self._spare, None
         if kernel is None or not run_sync(kernel.km.is_alive)():
             discard_kernel(kernel)
-            kernel = start_kernel(self.settings)
-        if self.more_work():
-            self._spare = start_kernel(self.settings)
+            kernel = start_kernel(self.settings, self.forker)
         return kernel
 
     def close(self) -> None:
         discard_kernel(self._spare)
         self._spare = None
-
-
-_local = threading.local()
-
-
-def current_supply() -> Optional[KernelSupply]:
-    """The kernel supply registered by the grading thread running this code (None outside one)."""
-    return getattr(_local, "supply", None)
-
-
-def set_current_supply(supply: Optional[KernelSupply]) -> None:
-    _local.supply = supply
 
 
 #: Without a cgroup (a host that cannot create one: :mod:`tpkit.grading.cgroups`) nothing divides the

