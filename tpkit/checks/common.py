@@ -8,7 +8,7 @@ import torch
 
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (all_finite, call, close, fail, get, require_number, student_call)
+from tpkit.checks.tools import (all_finite, call, close, fail, get, require_number, student_call, within)
 
 LOG3 = math.log(3)
 
@@ -79,7 +79,7 @@ def trained_on_training_data(losses, final, name, what):
     the last cost the loop reported (they differ by about one step of the descent). A model trained on
     other data (the test set) reports costs of that data: far from its cost on X, Y."""
     scale = abs(losses[-2] - losses[-1]) + 0.01 * abs(losses[-1])
-    if not abs(final - losses[-1]) <= T.CONSISTENCY_MAX * scale + 1e-12:
+    if not within(abs(final - losses[-1]), T.CONSISTENCY_MAX * scale + 1e-12):
         fail(f"le coût des paramètres appris sur les données d'apprentissage ({final:.4g}) ne correspond "
              f"pas au dernier coût de `{name}` ({losses[-1]:.4g}) : {what} doit être appris sur les "
              "données d'apprentissage X, Y, et la liste doit contenir le coût de chaque itération.")

@@ -26,8 +26,9 @@ from tpkit.checks.common import (judge_cost, check_asked_values as _check_asked_
                                  softmax_diagnosis as _softmax_diagnosis, student_output as _student_output,
                                  student_rate as _student_rate)
 from tpkit.checks.registry import check, repair
-from tpkit.checks.tools import (require_loaded_arrays, all_finite, as_float64, call, close, fail, get, number_list,
-                                require_number, require_shape, require_tensor, student_call)
+from tpkit.checks.tools import (require_loaded_arrays, all_finite, as_float64, at_least, between, call, close, fail,
+                                finite_tensor, get, number_list, require_number, require_shape, require_tensor,
+                                student_call, under, within)
 
 ASSIGNMENT = "tp_pima_jouet"
 
@@ -350,7 +351,7 @@ def check_j2_initialisation(ns):
             if not t.requires_grad or not t.is_leaf:
                 fail(f"`{name}` doit être créé avec requires_grad=True (et ne pas être le résultat d'un calcul).")
         std, mean = float(W.detach().std()), float(W.detach().mean())
-        if not (T.W_STD_MIN <= std <= T.W_STD_MAX) or abs(mean) > T.W_MEAN_MAX:
+        if not between(std, T.W_STD_MIN, T.W_STD_MAX) or not within(abs(mean), T.W_MEAN_MAX):
             fail(f"`W` doit être gaussien de petite amplitude (np.random.randn(d, p) * 0.01) : "
                  f"écart-type obtenu {std:.3g}, moyenne {mean:.3g}.")
         if bool((B.detach() != 0).any()):
@@ -379,7 +380,7 @@ def _simulate(params, forward, X, Y, step, niter, zero=True, batch_rows=None):
 
 
 def _same_losses(a, b, rtol=1e-7) -> bool:
-    return len(a) == len(b) and all(abs(x - y) <= rtol * max(abs(y), 1e-12) for x, y in zip(a, b))
+    return len(a) == len(b) and all(within(abs(x - y), rtol * max(abs(y), 1e-12)) for x, y in zip(a, b))
 
 
 def _descent_problem(ns, seed):
@@ -432,12 +433,12 @@ def repair_j2_descente(ns):
 @check("j2_pima_lineaire")
 def check_j2_pima_lineaire(ns):
     losses = number_list(get(ns, "lst_loss"), "lst_loss", PIMA_NITER)
-    if abs(losses[0] - math.log(2)) > T.INIT_LOSS_TOL:
+    if not within(abs(losses[0] - math.log(2)), T.INIT_LOSS_TOL):
         fail(f"le premier coût de `lst_loss` vaut {losses[0]:.3g}, loin de log(2) ≈ 0.693 : W et B "
              "sont-ils initialisés avec initialiser(d, p) juste avant la descente ?")
     if not losses[-1] < losses[0]:
         fail("`lst_loss` ne décroît pas : la descente n'apprend pas.")
-    W, B = require_tensor(get(ns, "W"), "W"), require_tensor(get(ns, "B"), "B")
+    W, B = finite_tensor(ns, "W"), finite_tensor(ns, "B")
     require_shape(W, (7, 2), "W")
     require_shape(B, (1, 2), "B")
     R, D = pima_tensors(_pima_ddof(ns)), data()["pima"]
@@ -445,11 +446,11 @@ def check_j2_pima_lineaire(ns):
         Wd, Bd = as_float64(W, "W"), as_float64(B, "B")
         final = float(ref.cout(R["Y"], ref.pred(R["X"], Wd, Bd)))
         acc = ref.accuracy(ref.pred(R["Xt"], Wd, Bd), D["yt"])
-    if not final <= losses[-1] + 1e-9:
+    if not within(final - losses[-1], 1e-9):
         fail("`W` et `B` ne sont pas les paramètres appris par la descente "
              f"(coût {final:.3g} > dernier coût de lst_loss {losses[-1]:.3g}).")
     _student_rate(ns, "taux_test", acc)
-    if acc < PIMA_LIN_TEST_ACC_MIN:
+    if not at_least(acc, PIMA_LIN_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {PIMA_LIN_TEST_ACC_MIN} après la "
              "descente (toujours répondre « pas de diabète » donne déjà 0.672).")
 
@@ -563,7 +564,7 @@ def _in(values, allowed: np.ndarray) -> bool:
     for v in values:
         i = np.searchsorted(allowed, v)
         near = [allowed[j] for j in (i - 1, i) if 0 <= j < len(allowed)]
-        if not any(abs(v - a) <= 1e-9 * max(1.0, abs(a)) for a in near):
+        if not any(within(abs(v - a), 1e-9 * max(1.0, abs(a))) for a in near):
             return False
     return True
 
@@ -607,7 +608,7 @@ def check_j3_minibatch(ns):
     number_list(call("apprendre_mb", fn, model2, Xs, Ys, 0.5, 300, 10), "la liste renvoyée par apprendre_mb", 300)
     with torch.no_grad():
         after = float(ref.cout(Ys, ref.mlp_forward(Xs, *_layers_now(model2))))
-    if not after < 0.8 * before:  # the reference gets below 0.18 × before for 200 seeds of inputs
+    if not under(after, 0.8 * before):  # the reference gets below 0.18 × before for 200 seeds of inputs
         fail(f"`apprendre_mb` n'apprend pas : coût sur toute la base {before:.3g} → {after:.3g} après 300 "
              "itérations (optimiseur sur modele.parameters(), .step() et .zero_grad() à chaque itération ?).")
 
@@ -644,7 +645,7 @@ def check_j3_pima(ns):
             fail(f"`{loss_name}` ne décroît pas : le réseau n'apprend pas.")
         acc = _model_accuracy(ns, model_name, R["Xt"], D["yt"], 7, NB_HIDDEN, 2)
         _student_rate(ns, rate, acc)
-        if acc < minimum:
+        if not at_least(acc, minimum):
             fail(f"taux de bonne reconnaissance en test de `{model_name}` {acc:.3f} < {minimum} "
                  "(toujours répondre « pas de diabète » donne déjà 0.672).")
 
@@ -681,7 +682,7 @@ def repair_j4_donnees(ns):
 def check_j4_jouet(ns):
     D = data()["toy"]
     X, Y, Xt = torch.tensor(D["x"]), torch.tensor(one_hot(D["y"], 3)), torch.tensor(D["xt"])
-    W, B = require_tensor(get(ns, "W_j"), "W_j"), require_tensor(get(ns, "B_j"), "B_j")
+    W, B = finite_tensor(ns, "W_j"), finite_tensor(ns, "B_j")
     require_shape(W, (2, 3), "W_j")
     require_shape(B, (1, 3), "B_j")
     losses = number_list(get(ns, "lst_loss_lin_j"), "lst_loss_lin_j", 200)
@@ -689,7 +690,7 @@ def check_j4_jouet(ns):
         Wd, Bd = as_float64(W, "W_j"), as_float64(B, "B_j")
         final = float(ref.cout(Y, ref.pred(X, Wd, Bd)))
         acc_lin = ref.accuracy(ref.pred(Xt, Wd, Bd), D["yt"])
-    if not (losses[-1] < losses[0] and final <= losses[-1] + 1e-9):
+    if not (losses[-1] < losses[0] and within(final - losses[-1], 1e-9)):
         fail("`W_j`, `B_j` doivent être appris par descente_sgd (le coût `lst_loss_lin_j` doit décroître).")
     _student_rate(ns, "taux_test_lin_j", acc_lin)
     losses = number_list(get(ns, "lst_loss_mlp_j"), "lst_loss_mlp_j", 500)
@@ -697,7 +698,7 @@ def check_j4_jouet(ns):
         fail("`lst_loss_mlp_j` ne décroît pas : le réseau n'apprend pas.")
     acc = _model_accuracy(ns, "mlp_j", Xt, D["yt"], 2, 100, 3)
     _student_rate(ns, "taux_test_mlp_j", acc)
-    if acc < TOY_MLP_TEST_ACC_MIN:
+    if not at_least(acc, TOY_MLP_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test du réseau {acc:.3f} < {TOY_MLP_TEST_ACC_MIN} "
              "sur les données jouet (step = 1, niter = 500 ?).")
 
@@ -713,7 +714,7 @@ def _classes(value, name, shape) -> np.ndarray:
 
 
 def _agree(a, b) -> bool:
-    return a.shape == b.shape and float(np.mean(a == b)) >= 0.999
+    return a.shape == b.shape and at_least(float(np.mean(a == b)), 0.999)
 
 
 @check("j4_regions")
@@ -727,7 +728,7 @@ def check_j4_regions(ns):
     z_lin = _classes(get(ns, "Z_lin"), "Z_lin", xx.shape)
     z_mlp = _classes(get(ns, "Z_mlp"), "Z_mlp", xx.shape)
     grid = torch.tensor(np.column_stack([xx.ravel(), yy.ravel()]))
-    W, B = require_tensor(get(ns, "W_j"), "W_j"), require_tensor(get(ns, "B_j"), "B_j")
+    W, B = finite_tensor(ns, "W_j"), finite_tensor(ns, "B_j")
     with torch.no_grad():
         lin = torch.argmax(ref.pred(grid, as_float64(W, "W_j"), as_float64(B, "B_j")), dim=1).numpy().reshape(xx.shape)
     model = get(ns, "mlp_j", "réseau des données jouet")

@@ -9,8 +9,8 @@ import torch
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (all_finite, as_float64, call, close, fail, get, rel_error,
-                                require_shape, require_tensor, vjp)
+from tpkit.checks.tools import (all_finite, as_float64, between, call, close, fail, get, rel_error,
+                                require_finite, require_shape, require_tensor, vjp, within)
 from tpkit.checks.common import (LOG3, gen, grad_flows, judge_cost, linear_loss, softmax_diagnosis,
                                  student_output)
 from tpkit.checks.registry import check, repair
@@ -32,11 +32,11 @@ def check_q2_W(ns):
              "pour que torch calcule son gradient.")
     w = W.detach().to(torch.float64)
     std, mean = float(w.std()), float(w.mean())
-    if not all_finite(w) or not (T.W_STD_MIN <= std <= T.W_STD_MAX) or abs(mean) > T.W_MEAN_MAX:
+    if not all_finite(w) or not between(std, T.W_STD_MIN, T.W_STD_MAX) or not within(abs(mean), T.W_MEAN_MAX):
         fail(f"`W` doit être gaussien de petite amplitude (np.random.randn(d, p) * 0.01) : "
              f"écart-type obtenu {std:.3g}, moyenne {mean:.3g}.")
     loss0 = linear_loss(ns, W, torch.zeros(1, D["p"], dtype=torch.float64))
-    if abs(loss0 - LOG3) > T.INIT_LOSS_TOL:
+    if not within(abs(loss0 - LOG3), T.INIT_LOSS_TOL):
         fail(f"avec ce `W`, le coût initial vaut {loss0:.3f}, loin de log(3) ≈ 1.099 : "
              "W est-il bien petit ?")
 
@@ -88,8 +88,9 @@ def check_q2_pred(ns):
     with torch.no_grad():
         R = good - Y
         if gW is None or gB is None or gW.shape != W.shape or gB.numel() != B.numel() or \
-                rel_error(gW.to(torch.float64), X.T @ R / 7) > T.GRAD_REL_ERR or \
-                rel_error(gB.to(torch.float64).reshape(B.shape), R.mean(0, keepdim=True)) > T.GRAD_REL_ERR:
+                not within(rel_error(gW.to(torch.float64), X.T @ R / 7), T.GRAD_REL_ERR) or \
+                not within(rel_error(gB.to(torch.float64).reshape(B.shape), R.mean(0, keepdim=True)),
+                           T.GRAD_REL_ERR):
             fail("le gradient calculé à travers `pred` ne correspond pas à la formule "
                  "analytique Xᵀ(Ŷ − Y)/n.")
     # numerical stability: large logits
@@ -130,7 +131,7 @@ def check_q2_cout(ns):
     # Ŷ comes out of a softmax, which ignores a constant added to each row of this gradient: a cost
     # written with log_softmax / cross_entropy adds one. Compare the rows without their means.
     centred = lambda g: g - g.mean(dim=1, keepdim=True)  # noqa: E731
-    if rel_error(centred(gY), centred(-Y / (Yhat.detach() + ref.EPS) / 6)) > T.GRAD_REL_ERR:
+    if not within(rel_error(centred(gY), centred(-Y / (Yhat.detach() + ref.EPS) / 6)), T.GRAD_REL_ERR):
         fail("le gradient de `cout` par rapport à Ŷ ne correspond pas à −Y/(n Ŷ).")
     # an exact 0 in the prediction must not give NaN: the 1e-16 guard inside the log
     Yhat0 = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]], dtype=torch.float64)
@@ -162,15 +163,17 @@ def check_q2_gradient(ns):
     W, B = require_tensor(get(ns, "W"), "W"), require_tensor(get(ns, "B"), "B")
     if W.grad is None or B.grad is None:
         fail("`W.grad` ou `B.grad` est vide : appelez loss.backward().")
+    require_finite(W.grad, "W.grad")
+    require_finite(B.grad, "B.grad")
     Wd, Bd = as_float64(W, "W"), as_float64(B, "B")
     with torch.no_grad():
         Rr = ref.pred(R["X"], Wd, Bd) - R["Y"]
         gW, gB = R["X"].T @ Rr / Rr.shape[0], Rr.mean(0, keepdim=True)
     err = max(rel_error(W.grad.detach().to(torch.float64), gW),
               rel_error(B.grad.detach().to(torch.float64).reshape(gB.shape), gB))
-    if err > T.GRAD_REL_ERR:
+    if not within(err, T.GRAD_REL_ERR):
         ratio = float((W.grad.detach().to(torch.float64) * gW).sum() / (gW * gW).sum())
         hint = (f" (il vaut {ratio:.3g} fois le bon : backward appelé plusieurs fois sans remise à zéro ?)"
-                if abs(ratio - round(ratio)) < 1e-6 and round(ratio) > 1 else "")
+                if within(abs(ratio - round(ratio)), 1e-6) and round(ratio) > 1 else "")
         fail("`W.grad` / `B.grad` ne correspondent pas au gradient analytique Xᵀ(Ŷ − Y)/n "
              f"et à la moyenne des lignes de Ŷ − Y (erreur relative {err:.2g}){hint}.")

@@ -9,7 +9,8 @@ from tpkit.checks import imposed
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (as_float64, call, close, fail, get, number_list, require_shape, require_tensor, student_call)
+from tpkit.checks.tools import (as_float64, at_least, between, call, close, fail, finite_tensor, get, number_list, require_shape,
+                                student_call, within)
 from tpkit.checks.common import (check_asked_values, check_sgd, find_sgd, gen, grad_flows, is_module, linear_layers, mlp_test_accuracy, softmax_diagnosis, student_output, student_rate, trained_on_training_data)
 from tpkit.checks.registry import check, repair
 
@@ -34,7 +35,7 @@ def _accumulated_gradients(params, opt, grads_at) -> bool:
         got = grads_at(point)
         got = torch.cat([(torch.zeros_like(t) if g is None else g.to(torch.float64)).reshape(-1)
                          for g, t in zip(got, point)])
-        if float((got - G).norm()) <= 1e-6 * float(got.norm() + G.norm()):
+        if within(float((got - G).norm()), 1e-6 * float(got.norm() + G.norm())):
             return False
     return True
 
@@ -84,7 +85,7 @@ def check_q4_mlp_manuel(ns):
                   W2=(nb_hidden, ref.P), B2=(1, ref.P))
     params = []
     for name, shape in shapes.items():
-        t = require_tensor(get(ns, name), name)
+        t = finite_tensor(ns, name)
         require_shape(t, shape, name)
         if not t.requires_grad or not t.is_leaf:
             fail(f"`{name}` doit être créé avec requires_grad=True.")
@@ -105,7 +106,7 @@ def check_q4_mlp_manuel(ns):
         fail(ACCUMULATED.format("[W1, B1, W2, B2]"))
     # the initial scale asked (0.1 · randn) shows through training in the spread of W1
     w1_std = float(params[0].detach().to(torch.float64).std())
-    if not T.MLP_W1_STD_MIN <= w1_std <= T.MLP_W1_STD_MAX:
+    if not between(w1_std, T.MLP_W1_STD_MIN, T.MLP_W1_STD_MAX):
         fail(f"après apprentissage, l'écart-type de W1 vaut {w1_std:.3g} : W1 et W2 doivent être "
              f"initialisés comme demandé, np.random.randn(...) * {ref.MLP_INIT_SCALE}.")
     with torch.no_grad():
@@ -114,7 +115,7 @@ def check_q4_mlp_manuel(ns):
     W1, B1, W2, B2 = (as_float64(t, "W") for t in params)
     acc = mlp_test_accuracy(lambda x: ref.pred2(x, W1, B1, W2, B2))
     student_rate(ns, "taux_test2", acc)
-    if acc < T.MLP_MANUAL_TEST_ACC_MIN:
+    if not at_least(acc, T.MLP_MANUAL_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.MLP_MANUAL_TEST_ACC_MIN} "
              "pour le réseau à deux couches.")
 
@@ -207,5 +208,5 @@ def check_q4_mlp_apprentissage(ns):
         trained_on_training_data(losses, final, "lst_loss_mlp", "le réseau")
     acc = mlp_test_accuracy(model)
     student_rate(ns, "taux_test_mlp", acc)
-    if acc < T.MLP_TEST_ACC_MIN:
+    if not at_least(acc, T.MLP_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.MLP_TEST_ACC_MIN} pour le MLP appris.")
