@@ -272,9 +272,8 @@ def test_attacker_gains_nothing(attack_run, student):
 def test_kit_and_course_files_unchanged(attack_run):
     root = attack_run["root"]
     assert _kit_files() == attack_run["kit_before"]
-    after = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db",
-                                   ".grading_secret"})
-    assert after == attack_run["course_before"]
+    after = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db"})
+    assert after == attack_run["course_before"]  # the pinned secret (conftest) included
     assert (root / "exports" / "grades.csv").read_text(encoding="utf-8").startswith("student_id,")
 
 

@@ -16,6 +16,7 @@ On failure the question's repair puts reference values in the notebook (see :mod
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 # importing each assignment's checks registers them
@@ -49,10 +50,21 @@ def run_check(qid: str, witness: Witness) -> Optional[str]:
     return message
 
 
+#: The course secret of the untrusted mode, as a decimal integer (the catalogue's audit runs the
+#: in-kernel checks under several secrets); unset: 0, fixed inputs. Trusted grading never uses it:
+#: its secret travels in the executor's configuration, never into a kernel's environment.
+SECRET_VARIABLE = "TPKIT_CHECK_SECRET"
+
+
+def untrusted_secret() -> int:
+    value = os.environ.get(SECRET_VARIABLE, "").strip()
+    return int(value) if value.isdigit() else 0
+
+
 def verifier(qid: str, ns: dict) -> None:
     """In-kernel (untrusted) entry point: raise AssertionError with the diagnostic on failure."""
     agent.install_figure_hook()
     with quiet():
-        message = run_check(qid, Witness(LocalTransport(ns)))
+        message = run_check(qid, Witness(LocalTransport(ns), salt=untrusted_secret()))
     if message is not None:
         raise AssertionError(message) from None

@@ -29,7 +29,7 @@ ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
 def _draw(g, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (1,), generator=g))
+    return g.integer(low, high)
 
 
 def _pair(value, name: str, what: str, length: int = 2):
@@ -111,7 +111,7 @@ def check_q6_mlp(ns):
         if not _is_module(model):
             fail("`MLP(...)` doit créer un th.nn.Module (gardez super(MLP, self).__init__()).")
         linears = _chain(model, label, [d] + [h] * (depth - 1) + [p])
-        x = torch.randn(6, d, generator=g, dtype=torch.float64)
+        x = g.randn(6, d)
         got = _outputs(model, label, x, 6, p)
         good = _forward_ref(linears, ACTIVATIONS[act], x)
         _softmax_diagnosis("forward", got, good)
@@ -156,8 +156,8 @@ def check_q6_entrainer(ns):
     fn = get(ns, "entrainer", "fonction entrainer(modele, X, Y, niter, step, mb=None)")
     g = _gen(ns, 62)
     d, h, p, rows, niter, step = 5, 4, 3, 30, _draw(g, 5, 8), 0.3
-    X = torch.randn(rows, d, generator=g, dtype=torch.float64)
-    Y = torch.eye(p, dtype=torch.float64)[torch.randint(0, p, (rows,), generator=g)]
+    X = g.randn(rows, d)
+    Y = torch.eye(p, dtype=torch.float64)[g.randint(0, p, (rows,))]
     model = _kit_model(ns, _draw(g, 0, 10_000), "_tpkit_modele", d, h, p)
     before = model.module().params
     losses = number_list(call("entrainer", fn, model, X, Y, niter, step), "entrainer(...)", niter)
@@ -174,8 +174,8 @@ def check_q6_entrainer(ns):
         fail(f"`entrainer` renvoie les coûts {losses[:3]}… au lieu de {expected[:3]}… : un coût "
              "cout(Y, modele(X)) par itération, calculé avant le pas de gradient.")
     # minibatches: a fresh random batch at each iteration makes the loss noisy
-    X2 = torch.randn(40, d, generator=g, dtype=torch.float64)
-    Y2 = torch.eye(p, dtype=torch.float64)[torch.randint(0, p, (40,), generator=g)]
+    X2 = g.randn(40, d)
+    Y2 = torch.eye(p, dtype=torch.float64)[g.randint(0, p, (40,))]
     model2 = _kit_model(ns, _draw(g, 0, 10_000), "_tpkit_modele", d, h, p)
     before2 = model2.module().params
     niter2 = 40
@@ -263,7 +263,7 @@ def check_q6_couches(ns):
 def check_q6_activations(ns):
     g = _gen(ns, 65)
     names = ["tanh", "sigmoid", "relu"]
-    names = [names[i] for i in torch.randperm(3, generator=g).tolist()]
+    names = [names[i] for i in g.randperm(3).tolist()]
     depth, niter = 3, _draw(g, 8, 12)
     fn = get(ns, "experience_activations", "fonction experience_activations")
     couts, modeles = _pair(call("experience_activations", fn, names, depth, niter), "experience_activations",
@@ -273,7 +273,7 @@ def check_q6_activations(ns):
         fail(f"`experience_activations` doit renvoyer une liste de coûts par activation ({len(names)} ici).")
     modeles = _model_list(modeles, "experience_activations", len(names))
     D = ref.data()
-    x = torch.rand(5, D["d"], generator=g, dtype=torch.float64)
+    x = g.rand(5, D["d"])
     for act, losses, model in zip(names, couts, modeles):
         number_list(losses, f"les coûts de l'activation {act}", niter)
         linears = model.module().linears
@@ -314,7 +314,7 @@ def check_q6_minibatch(ns):
 
 # ---------------------------------------------------------------- Q6.7-Q6.8: a convolutional network
 def _convolutional(ns, model, name: str):
-    x = torch.rand(2, 1, 28, 28, generator=_gen(ns, 66), dtype=torch.float64)
+    x = _gen(ns, 66).rand(2, 1, 28, 28)
     names = student_call(name, lambda: ns.trace(model, [x]))
     if not any("conv" in n for n in names):
         fail(f"{name} n'applique aucune convolution (th.nn.Conv2d).")
@@ -337,7 +337,7 @@ def check_q6_cnn(ns):
     if not between(count, C.CNN_PARAMS_MIN, C.CNN_PARAMS_MAX):
         fail(f"`CNN()` a {count} paramètres : restez entre {C.CNN_PARAMS_MIN} et {C.CNN_PARAMS_MAX} "
              "pour apprendre en quelques secondes.")
-    x = torch.rand(4, 1, 28, 28, generator=_gen(ns, 67), dtype=torch.float64)
+    x = _gen(ns, 67).rand(4, 1, 28, 28)
     out = _outputs(model, "cnn(x)", x, 4, ref.P)
     _softmax_diagnosis("forward", out, None)
     _convolutional(ns, model, "`CNN`")

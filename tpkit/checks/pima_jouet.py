@@ -21,7 +21,7 @@ import torch
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
-from tpkit.checks.common import (judge_cost, check_asked_values as _check_asked_values, gen as _gen, grad_flows as _grad_flows,
+from tpkit.checks.common import (judge_cost, check_asked_values as _check_asked_values, draws as _draws, gen as _gen, grad_flows as _grad_flows,
                                  is_module as _is_module, linear_layers as _linear_layers,
                                  softmax_diagnosis as _softmax_diagnosis, student_output as _student_output,
                                  student_rate as _student_rate)
@@ -72,7 +72,8 @@ def _array(value, name: str) -> np.ndarray:
 
 
 def _same(a: np.ndarray, b: np.ndarray, **tol) -> bool:
-    return a.shape == b.shape and bool(np.allclose(a, b, **(tol or ROWS_CLOSE)))
+    """Same shape, finite, and allclose (NaN never matches, infinities neither)."""
+    return a.shape == b.shape and all_finite(a) and all_finite(b) and bool(np.allclose(a, b, **(tol or ROWS_CLOSE)))
 
 
 def _pima_ddof(ns) -> int:
@@ -98,7 +99,7 @@ def pima_tensors(ddof=0) -> dict:
 def _labels(g, m, p):
     """m labels in 0..p-1 where every class occurs (a fixed pattern, shuffled)."""
     base = torch.arange(m) % p
-    return base[torch.randperm(m, generator=g)]
+    return base[g.randperm(m)]
 
 
 # ---------------------------------------------------------------- code of the repairs
@@ -191,11 +192,20 @@ def _standardised_pair(out, shapes):
 @check("j1_standardisation")
 def check_j1_standardisation(ns):
     fn = get(ns, "standardiser", "fonction standardiser(x_app, x_test)")
-    g = _gen(ns, 11)
+    for g in _draws(ns, 11):
+        _judge_standardiser(fn, g)
+    D = data()["pima"]
+    xs, xts = _array(get(ns, "xs"), "xs"), _array(get(ns, "xts"), "xts")
+    if not any(_same(xs, r[0]) and _same(xts, r[1]) for r in
+               (standardise(D["x"], D["xt"], k) for k in (0, 1))):
+        fail("`xs, xts` doivent être standardiser(x, xt) : les données de Pima standardisées.")
+
+
+def _judge_standardiser(fn, g):
     scales = torch.tensor([1.0, 50.0, 0.1, 10.0], dtype=torch.float64)
     offsets = torch.tensor([5.0, -100.0, 0.3, 40.0], dtype=torch.float64)
-    A = (torch.randn(40, 4, generator=g, dtype=torch.float64) * scales + offsets).numpy()
-    Tt = (torch.randn(25, 4, generator=g, dtype=torch.float64) * scales * 1.5 + offsets + 2 * scales).numpy()
+    A = (g.randn(40, 4) * scales + offsets).numpy()
+    Tt = (g.randn(25, 4) * scales * 1.5 + offsets + 2 * scales).numpy()
     a, t = _standardised_pair(call("standardiser", fn, A, Tt), (A.shape, Tt.shape))
     ddof = next((k for k in (0, 1) if _same(a, standardise(A, Tt, k)[0])), None)
     if ddof is None:
@@ -224,11 +234,6 @@ def check_j1_standardisation(ns):
             fail("`x_test_std` n'est pas transformé : appliquez-lui la moyenne et l'écart-type "
                  "de l'apprentissage.")
         fail("`x_test_std` doit être (x_test − moyenne d'apprentissage) / écart-type d'apprentissage.")
-    D = data()["pima"]
-    xs, xts = _array(get(ns, "xs"), "xs"), _array(get(ns, "xts"), "xts")
-    if not any(_same(xs, r[0]) and _same(xts, r[1]) for r in
-               (standardise(D["x"], D["xt"], k) for k in (0, 1))):
-        fail("`xs, xts` doivent être standardiser(x, xt) : les données de Pima standardisées.")
 
 
 @repair("j1_standardisation")
@@ -290,9 +295,9 @@ def check_j2_pred(ns):
     fn = get(ns, "pred", "fonction pred(X, W, B)")
     g = _gen(ns, 21)
     for p in (2, 4):
-        X = torch.rand(7, 5, generator=g, dtype=torch.float64)
-        W = torch.randn(5, p, generator=g, dtype=torch.float64).requires_grad_(True)
-        B = torch.randn(1, p, generator=g, dtype=torch.float64).requires_grad_(True)
+        X = g.rand(7, 5)
+        W = g.randn(5, p).requires_grad_(True)
+        B = g.randn(1, p).requires_grad_(True)
         out = _student_output("pred", fn, (X, W, B), (7, p))
         _grad_flows("pred", out, (W, B))
         good = ref.pred(X, W, B).detach()
@@ -319,7 +324,7 @@ def check_j2_cout(ns):
     g = _gen(ns, 22)
     for m, p in ((6, 2), (8, 5)):
         Y = torch.eye(p, dtype=torch.float64)[_labels(g, m, p)]
-        Yhat = torch.softmax(torch.randn(m, p, generator=g, dtype=torch.float64), dim=1).requires_grad_(True)
+        Yhat = torch.softmax(g.randn(m, p), dim=1).requires_grad_(True)
         judge_cost(fn, Y, Yhat, suffix=f" (p = {p})")
     Yhat0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=torch.float64)
     Y0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
@@ -385,10 +390,10 @@ def _same_losses(a, b, rtol=1e-7) -> bool:
 
 def _descent_problem(ns, seed):
     g = _gen(ns, seed)
-    X = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    X = g.randn(30, 4)
     Y = torch.eye(3, dtype=torch.float64)[_labels(g, 30, 3)]
-    W0 = 0.3 * torch.randn(4, 3, generator=g, dtype=torch.float64)
-    B0 = 0.1 * torch.randn(1, 3, generator=g, dtype=torch.float64)
+    W0 = 0.3 * g.randn(4, 3)
+    B0 = 0.1 * g.randn(1, 3)
     return X, Y, W0, B0
 
 
@@ -485,7 +490,7 @@ def check_j3_mlp(ns):
                  "(utilisez les arguments de __init__).")
         if c1.weight.dtype != torch.float64 or c2.weight.dtype != torch.float64:
             fail("les couches doivent être en double précision : ajoutez .double() à leur création.")
-        x = torch.randn(6, d, generator=g, dtype=torch.float64)
+        x = g.randn(6, d)
         out = call("le réseau", model, x)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (6, p):
             fail(f"MLP({d}, {h}, {p})(x) doit renvoyer un tenseur de taille (nombre d'exemples, p).")
@@ -531,7 +536,7 @@ def _mlp_fn(X, W1, b1, W2, b2):
 def check_j3_apprendre(ns):
     fn = get(ns, "apprendre", "fonction apprendre(modele, X, Y, step, niter)")
     g = _gen(ns, 32)
-    X = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    X = g.randn(30, 4)
     Y = torch.eye(3, dtype=torch.float64)[_labels(g, 30, 3)]
     model = _model(ns, g, 4, 6, 3)
     l1, l2 = _layers_now(model)
@@ -573,7 +578,7 @@ def _in(values, allowed: np.ndarray) -> bool:
 def check_j3_minibatch(ns):
     fn = get(ns, "apprendre_mb", "fonction apprendre_mb(modele, X, Y, step, niter, mb)")
     g = _gen(ns, 33)
-    X = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    X = g.randn(30, 4)
     Y = torch.eye(3, dtype=torch.float64)[_labels(g, 30, 3)]
     model = _model(ns, g, 4, 6, 3)
     l1, l2 = _layers_now(model)
@@ -599,7 +604,7 @@ def check_j3_minibatch(ns):
         fail("avec mb = 2, chaque coût doit être la moyenne des coûts de 2 exemples : le minibatch "
              "contient-il bien mb exemples ?")
     # it learns: the full cost goes down after a few hundred small minibatch steps
-    Xs = torch.randn(60, 2, generator=g, dtype=torch.float64)
+    Xs = g.randn(60, 2)
     Ys = torch.eye(3, dtype=torch.float64)[torch.argmax(Xs @ torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]],
                                                                              dtype=torch.float64), dim=1)]
     model2 = _model(ns, g, 2, 16, 3)
