@@ -10,7 +10,8 @@ import torch
 
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (all_finite, call, close, fail, get, require_number, student_call, within)
+from tpkit.checks.tools import (all_finite, call, close, fail, get, require_finite, require_number, student_call,
+                                within)
 
 LOG3 = math.log(3)
 
@@ -183,7 +184,7 @@ def judge_cost(fn, Y, Yhat, suffix: str = ""):
     if not isinstance(out, torch.Tensor) or out.numel() != 1:
         fail("`cout` doit renvoyer un tenseur contenant un seul nombre (le coût moyen).")
     good = float(ref.cout(Y, Yhat))
-    got = float(out.detach().reshape(()))
+    got = float(require_finite(out, "cout(Y, Yhat)").detach().reshape(()))
     if not math.isclose(got, good, rel_tol=1e-8, abs_tol=1e-12):
         if math.isclose(got, -good, rel_tol=1e-6):
             fail("`cout` renvoie l'opposé du coût : il manque le signe moins de J = −1/n Σ Y log Ŷ.")
