@@ -58,11 +58,18 @@ def once(folder, name: str, compute):
         return json.loads(path.read_text(encoding="utf-8"))
 
 
+#: The course secret of every test course (`generated`): a test run grades on the same check inputs
+#: as the last one. 256 bits, as `trusted.course_salt` draws them.
+TEST_SECRET = int("9f1c2a7e5b3d4f608e7a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f61", 16)
+
+
 def generated(session_dir, assignment: str = paths.ASSIGNMENT) -> Path:
     """A fresh course (nbgrader_config.py, source/, and what `release.generate` writes: release/ and
-    gradebook.db with the hidden tests), generated once per assignment and test session (`nbgrader
-    generate_assignment` costs ~7 s of CPU). Read it, never write to it: see `generated_course`."""
+    gradebook.db with the hidden tests; its secret pinned to `TEST_SECRET`), generated once per
+    assignment and test session (`nbgrader generate_assignment` costs ~7 s of CPU). Read it, never
+    write to it: see `generated_course`."""
     from tpkit import release
+    from tpkit.grading import trusted
 
     def compute():
         root = session_dir / f"generated-{assignment}"
@@ -70,6 +77,7 @@ def generated(session_dir, assignment: str = paths.ASSIGNMENT) -> Path:
         shutil.copy(paths.ROOT / "nbgrader_config.py", root)
         shutil.copytree(paths.source_dir(assignment), root / "source" / assignment)
         release.generate(root=root, assignment=assignment)
+        trusted.pin_secret(root, TEST_SECRET)
         return str(root)
     return Path(once(session_dir, f"generated_{assignment}", compute))
 

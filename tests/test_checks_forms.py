@@ -75,7 +75,7 @@ def test_a_list_of_numbers_refuses_attached_tensors_and_wrong_lengths():
         number_list(seen([1.0, 2.0]), "lst_loss", 3)
     with pytest.raises(CheckFailed, match="doit être une liste"):
         number_list(seen(np.array([1.0, 2.0])), "lst_loss")
-    with pytest.raises(CheckFailed, match="non finies"):
+    with pytest.raises(CheckFailed, match="non finie"):
         number_list(seen([1.0, float("nan")]), "lst_loss")
 
 

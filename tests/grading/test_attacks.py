@@ -35,6 +35,7 @@ A = paths.ASSIGNMENT
 CANARY = "canari-7f3a9c"  # in the grader's environment: must never reach a kernel or a page
 FIRST_ANSWER = "r1_chargement"
 HONEST = "honnete"
+SPY_MARK = "fuite-entrees"  # what `entrees_espionnees` prints with the check's inputs (built at run time)
 
 
 def _attacks(root: Path, kit: Path, port: int) -> dict:
@@ -87,6 +88,31 @@ def _attacks(root: Path, kit: Path, port: int) -> dict:
         "reparation_provoquee": ("### BEGIN HIDDEN TESTS\nfrom tpkit.checks import verifier\n"
                                  "verifier(\"q2_cout\", globals())\nverifier(\"q4_mlp_classe\", globals())\n"
                                  "### END HIDDEN TESTS\n", {}, True),
+        # --- answers the checks cannot trust (issue 23): a gradient written by hand, not finite, instead of
+        # loss.backward(), the visible checks silenced (NaN compares false: `err > tol` let it pass); a function that recognises the
+        # grader and then prints the inputs it is given everywhere (they must reach no page) and answers
+        # from a table memorised for the inputs of the former 32-bit seeding
+        "gradient_nan": ("import torch\ndef _grads(*args):\n    for name, fill in (('W', float('nan')), "
+                         "('B', float('inf'))):\n        t = globals().get(name)\n"
+                         "        if isinstance(t, torch.Tensor) and t.requires_grad and t.is_leaf:\n"
+                         "            t.grad = torch.full_like(t, fill)\n"
+                         "get_ipython().events.register('post_run_cell', _grads)\n"
+                         "_verification.__exit__ = lambda self, *erreur: True  # visible checks silenced\n",
+                         {}, False),
+        "entrees_espionnees": ("import inspect, os, sys, torch\nMARQUE = '-'.join(['fuite', 'entrees'])\n"
+                               "def _espion(X, W, B):\n"
+                               "    if type(sys.stdout).__name__ == 'StringIO' or any('agent' in f.filename "
+                               "for f in inspect.stack()):\n"
+                               "        texte = f'{MARQUE} {X.tolist()} {W.tolist()}'\n"
+                               "        print(texte)\n        sys.__stdout__.write(texte)\n"
+                               "        os.write(1, texte.encode())\n        os.write(2, texte.encode())\n"
+                               "        old = torch.Generator().manual_seed(1)\n"
+                               "        if torch.equal(X, torch.rand(7, 5, generator=old, dtype=torch.float64)):\n"
+                               "            return torch.softmax(X @ W + B, dim=1)\n"
+                               "    return torch.full((X.shape[0], W.shape[1]), 1.0 / W.shape[1], "
+                               "dtype=X.dtype) + 0 * (X @ W + B).sum()\n"
+                               "def _installe(*args):\n    globals()['pred'] = _espion\n"
+                               "get_ipython().events.register('post_run_cell', _installe)\n", {}, False),
         # --- harming the others, the kit, the exports
         "tuer_parent": ("import os, signal\nfor pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
                         "    except Exception as e:\n        print(e)\n", {}, True),
@@ -272,9 +298,8 @@ def test_attacker_gains_nothing(attack_run, student):
 def test_kit_and_course_files_unchanged(attack_run):
     root = attack_run["root"]
     assert _kit_files() == attack_run["kit_before"]
-    after = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db",
-                                   ".grading_secret"})
-    assert after == attack_run["course_before"]
+    after = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db"})
+    assert after == attack_run["course_before"]  # the pinned secret (conftest) included
     assert (root / "exports" / "grades.csv").read_text(encoding="utf-8").startswith("student_id,")
 
 
@@ -307,7 +332,7 @@ def test_no_secret_reaches_a_feedback_page(attack_run):
             plain = html.unescape(re.sub(r"<[^>]+>", "", text))
             assert not [line for line in solution_lines if line in plain], page
             assert HONEST not in plain, page  # nothing of another student (exports, gradebook, submission)
-        markers = [CANARY, secret, "BEGIN HIDDEN", "BEGIN SOLUTION", "_tpkit_agent.Agent"]
+        markers = [CANARY, secret, "BEGIN HIDDEN", "BEGIN SOLUTION", "_tpkit_agent.Agent", SPY_MARK]
         if page.parts[-3] != "reparation_provoquee":  # its own answer cell calls verifier(...)
             markers.append("verifier(")
         for marker in markers:

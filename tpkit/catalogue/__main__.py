@@ -2,13 +2,16 @@
 
     python -m tpkit.catalogue [--assignment X] [--workers N] [--only a,b] [--executor fork|kernel|grading]
                               [--doc docs/catalogue.md]
-    python -m tpkit.catalogue --flakiness [--assignment X] [--seeds 20] [--seeds-2-threads 5] [--workers N]
+    python -m tpkit.catalogue --flakiness [--assignment X] [--seeds 20] [--seeds-2-threads 5] [--secrets 10]
+                              [--workers N]
 
 The first form grades every catalogue entry (mistakes and valid variants) once, prints the matrix
 entry × question (points lost), sensitivity, specificity and blast radius, and lists the problems
 (escaped mistakes, penalised variants, unlisted losses); exit status 1 when there is one.
 The second grades the reference solution under many seeds and 1 and 2 torch threads, and prints
-the lowest margin between each measured value and its threshold; exit status 1 if a run is flaky.
+the lowest margin between each measured value and its threshold, then grades the catalogue's sample
+(all of it with TPKIT_CATALOGUE=full) under `--secrets` course secrets, on which the checks draw their
+inputs; exit status 1 if a run is flaky or an entry is misjudged under any secret.
 `--assignment` picks the assignment (default: the main one).
 """
 from __future__ import annotations
@@ -38,6 +41,9 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=20, help="seeds with 1 torch thread (audit)")
     p.add_argument("--seeds-2-threads", type=int, default=5,
                    help="seeds with 2 torch threads (audit; 5 as in the test suite)")
+    p.add_argument("--secrets", type=int, default=None,
+                   help="course secrets the catalogue is graded under (audit; default: "
+                        "flakiness.AUDIT_SECRETS = 10; 0: none)")
     args = p.parse_args(argv)
 
     from tpkit import paths
@@ -50,8 +56,13 @@ def main(argv=None) -> int:
     if args.flakiness:
         audit = flakiness.audit(range(args.seeds), range(args.seeds_2_threads), workers=args.workers,
                                 assignment=assignment)
-        print(flakiness.report_text(audit))
-        return 1 if audit.flaky() or audit.missing_measures() else 0
+        print(flakiness.report_text(audit), flush=True)
+        count = flakiness.AUDIT_SECRETS if args.secrets is None else args.secrets
+        runs = flakiness.catalogue_under_secrets(flakiness.audit_secrets(count), assignment,
+                                                 workers=args.workers) if count else []
+        if runs:
+            print("\n" + flakiness.secrets_report_text(runs, assignment))
+        return 1 if audit.flaky() or audit.missing_measures() or flakiness.secrets_flaky(runs) else 0
 
     selected = runner.entries(assignment)
     if args.only:

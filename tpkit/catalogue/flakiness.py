@@ -8,18 +8,26 @@ seed, without paying the interpreter start-up twenty times. The ungraded experim
 emptied as in the catalogue (no check reads them, and every graded training cell re-seeds first).
 The other assignments declare their seeded cells in their catalogue module (`SEEDED_CELLS`) and their
 probes in `tpkit.catalogue.probes_other`.
+
+The checks draw their inputs from the course secret: the audit also grades the catalogue (its sample;
+all of it with TPKIT_CATALOGUE=full) under `AUDIT_SECRETS` course secrets of 256 bits
+(:func:`catalogue_under_secrets`). A mistake that escapes, or a valid variant that loses a point, under
+any of them is a defect of the checks, as it would be under the only fixed inputs.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import importlib
+import json
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from tpkit import paths, submissions
-from tpkit.catalogue import forkrun, probes, probes_other, runner
+from tpkit.catalogue import forkrun, probes, probes_other, runner, sampling
 
 SEED_CALL = re.compile(r"\b(np\.random\.seed|th\.manual_seed)\(\s*\d+\s*\)")
 SEEDED_CELLS = ("setup", "r3_descente", "r3_sgd", "r4_mlp_manuel", "r4_mlp_apprentissage", "r5_minibatch")
@@ -145,4 +153,92 @@ def report_text(a: Audit) -> str:
         lines.append(f"| {name} | {shown} | {m:.4g} | {value:.4g} | {seed}, {threads} |")
     for miss in a.missing_measures():
         lines.append(f"  missing measures: {miss}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the catalogue under many course secrets
+AUDIT_SECRETS = 10
+
+
+def audit_secrets(count: int = AUDIT_SECRETS) -> list[int]:
+    """`count` course secrets of 256 bits, the same at every run (a digest of their rank)."""
+    return [int.from_bytes(hashlib.blake2b(f"tpkit-audit-secret-{i}".encode("ascii"), digest_size=32).digest(),
+                           "big") for i in range(count)]
+
+
+@dataclass
+class SecretRun:
+    secret: int
+    report: runner.Report                      # the entries as graded under this secret
+
+    @property
+    def label(self) -> str:
+        return f"{self.secret:064x}"[:12]
+
+    def problems(self) -> list[str]:
+        return self.report.problems()
+
+
+def verdicts(nb) -> dict:
+    """{qid: {secret: message or None}} displayed by the checks of an audited notebook."""
+    from tpkit.checks import AUDIT_MARK
+    out = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else ():
+            text = o.get("data", {}).get("text/plain", "") if o.output_type == "display_data" else ""
+            if text.startswith(AUDIT_MARK):
+                record = json.loads(text[len(AUDIT_MARK):])
+                out[record["qid"]] = {int(k): v for k, v in record["verdicts"].items()}
+    return out
+
+
+def under_secret(report: runner.Report, secret: int) -> runner.Report:
+    """The audited run's grades as one secret gives them: a question whose check failed under another
+    secret only keeps its points here (its visible lines, which no secret changes, did not run: they
+    are taken to pass, as they do for the reference)."""
+    from tpkit.execution import Result
+    outcomes = []
+    for o in report.outcomes:
+        results = dict(o.results)
+        for qid, by_secret in (verdicts(o.nb).items() if o.nb is not None else ()):
+            if qid not in results or secret not in by_secret:
+                continue
+            r, message = results[qid], by_secret[secret]
+            if message is not None:
+                results[qid] = Result(qid, 0.0, r.max_points, f"AssertionError: {message}")
+            elif any(m is not None for m in by_secret.values()):
+                results[qid] = Result(qid, r.max_points, r.max_points, "")
+        outcomes.append(dataclasses.replace(o, results=results))
+    return runner.Report(outcomes, report.wall_seconds, report.questions)
+
+
+def catalogue_under_secrets(secrets=None, assignment: str = paths.ASSIGNMENT, selected=None,
+                            workers: int = 2) -> list[SecretRun]:
+    """The catalogue (its suite sample unless `selected`; all of it with TPKIT_CATALOGUE=full) graded
+    under each course secret: one execution of every entry, in which each check judges under every
+    secret (`tpkit.checks.verifier`), read back as one report per secret."""
+    secrets = audit_secrets() if secrets is None else list(secrets)
+    selected = sampling.for_suite(runner.entries(assignment)) if selected is None else selected
+    report = runner.run(selected, workers=workers, assignment=assignment, audit_secrets=secrets)
+    return [SecretRun(s, under_secret(report, s)) for s in secrets]
+
+
+def secrets_flaky(runs: list[SecretRun]) -> list[str]:
+    """Every problem under any secret: "secret …: problem"."""
+    return [f"secret {r.label}…: {p}" for r in runs for p in r.problems()]
+
+
+def secrets_report_text(runs: list[SecretRun], assignment: str = paths.ASSIGNMENT) -> str:
+    wall = runs[0].report.wall_seconds if runs else 0
+    lines = [f"assignment {assignment}: the catalogue ({len(runs[0].report.outcomes) if runs else 0} entries) "
+             f"under {len(runs)} course secrets of 256 bits, each check judging under every secret "
+             f"({wall:.0f} s wall)"]
+    for r in runs:
+        f = r.report.figures()
+        lines.append(f"  secret {r.label}…: mistakes caught {len(r.report.caught())}/{f['mistakes']}, "
+                     f"variants kept {len(r.report.full_marks())}/{f['variants']}, blast radius "
+                     f"{len(r.report.blasting())}/{f['mistakes']}, {len(r.problems())} problem(s)")
+    problems = secrets_flaky(runs)
+    lines.append(f"{len(problems)} problem(s) under some secret" + (":" if problems else ""))
+    lines += ["  " + p for p in problems]
     return "\n".join(lines)

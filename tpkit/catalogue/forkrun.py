@@ -66,10 +66,14 @@ def divergence(base_sources: list[str], sources: list[str]) -> int:
 
 
 def execute_many(jobs: dict, base=None, workers: int = 2, threads: int = 1, timeout: int = 300,
-                 probes: str | None = None, assignment_dir: Path = paths.SOURCE) -> dict[str, Execution]:
+                 probes: str | None = None, assignment_dir: Path = paths.SOURCE,
+                 secret: int = 0, audit_secrets=()) -> dict[str, Execution]:
     """Execute every notebook of `jobs` ({name: notebook}); `base` is the notebook whose prefixes
     are shared (none: every job starts from a fresh interpreter state). `probes` names a module
-    whose `PROBES` ({grade id: fn(namespace) -> dict}) run right after those cells."""
+    whose `PROBES` ({grade id: fn(namespace) -> dict}) run right after those cells. `secret`: the
+    course secret the in-kernel checks draw their inputs from (0: fixed inputs); `audit_secrets`: the
+    secrets under each of which every check judges (`tpkit.checks.verifier`)."""
+    from tpkit.checks import AUDIT_VARIABLE, SECRET_VARIABLE
     names = list(jobs)
     base_cells = _code_cells(base) if base is not None and threads == 1 else []
     base_sources = [c.source for c in base_cells]
@@ -85,6 +89,12 @@ def execute_many(jobs: dict, base=None, workers: int = 2, threads: int = 1, time
         tmp = Path(tmp)
         (tmp / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         env = dict(os.environ, **kernel_variables(threads))
+        env.pop(SECRET_VARIABLE, None)
+        env.pop(AUDIT_VARIABLE, None)
+        if secret:
+            env[SECRET_VARIABLE] = str(int(secret))
+        if audit_secrets:
+            env[AUDIT_VARIABLE] = ",".join(str(int(s)) for s in audit_secrets)
         if threads > 1:  # threads that wait sleep instead of spinning on cores other runs need
             env["OMP_WAIT_POLICY"] = "PASSIVE"
         proc = subprocess.run([sys.executable, "-m", "tpkit.catalogue.forkrun", str(tmp)],

@@ -180,9 +180,14 @@ def outcome_problems(o: Outcome) -> list[str]:
 
 
 def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "fork",
-        timeout: int = 300, assignment: str = paths.ASSIGNMENT) -> Report:
-    """Grade the entries (all by default) once each, in parallel."""
+        timeout: int = 300, assignment: str = paths.ASSIGNMENT, secret: int = 0, audit_secrets=()) -> Report:
+    """Grade the entries (all by default) once each, in parallel; the checks draw their inputs from
+    the course secret `secret` (0: the fixed inputs of the untrusted mode; the grading executor's
+    course otherwise draws its own); `audit_secrets`: every check judges under each of them
+    (`tpkit.catalogue.flakiness.catalogue_under_secrets`; forked executor only)."""
     from tpkit.catalogue import forkrun
+    if (secret or audit_secrets) and executor == "kernel" or audit_secrets and executor != "fork":
+        raise ValueError("secrets: with the forked executor (and `secret` with the grading one) only")
     selected = entries(assignment) if selected is None else selected
     perfect = submissions.solution_submission(assignment=assignment)
     jobs = {e.name: build(e, perfect, assignment) for e in selected}
@@ -190,7 +195,8 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
     outcomes, pattern = [], ignore_pattern()
     if executor == "fork":
         done = forkrun.execute_many(jobs, base=base_notebook(perfect, assignment), workers=workers,
-                                    timeout=timeout, assignment_dir=paths.source_dir(assignment))
+                                    timeout=timeout, assignment_dir=paths.source_dir(assignment), secret=secret,
+                                    audit_secrets=audit_secrets)
         for e in selected:
             x = done[e.name]
             outcomes.append(Outcome(e, score(x.nb, pattern), x.status, x.seconds, x.shared_cells, x.nb))
@@ -202,7 +208,7 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
                 outcomes.append(Outcome(e, score(nb, pattern) if nb is not None else {}, status, seconds,
                                         0, nb))
     elif executor == "grading":
-        graded, seconds = _grading_run(jobs, workers, timeout, assignment)
+        graded, seconds = _grading_run(jobs, workers, timeout, assignment, secret)
         for e in selected:
             nb = graded.get(e.name)
             outcomes.append(Outcome(e, score(nb, pattern) if nb is not None else {},
@@ -213,7 +219,8 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
     return Report(outcomes, time.time() - t0, questions)
 
 
-def _grading_run(jobs: dict, workers: int, timeout: int, assignment: str = paths.ASSIGNMENT) -> tuple:
+def _grading_run(jobs: dict, workers: int, timeout: int, assignment: str = paths.ASSIGNMENT,
+                 secret: int = 0) -> tuple:
     """Every job handed in as a student's notebook to the real grading command (trusted checks in the
     grading process, sandboxed kernels) in a temporary copy of the course; the autograded notebooks."""
     import shutil
@@ -231,6 +238,9 @@ def _grading_run(jobs: dict, workers: int, timeout: int, assignment: str = paths
         shutil.copy(paths.ROOT / "nbgrader_config.py", course)
         shutil.copytree(paths.source_dir(assignment), course / "source" / assignment)
         release.generate(root=course, assignment=assignment)
+        if secret:
+            from tpkit.grading import trusted
+            trusted.pin_secret(course, secret)
         for name, nb in jobs.items():
             folder = course / "submitted" / name / assignment
             folder.mkdir(parents=True)

@@ -16,6 +16,8 @@ On failure the question's repair puts reference values in the notebook (see :mod
 """
 from __future__ import annotations
 
+import json
+import os
 from typing import Optional
 
 # importing each assignment's checks registers them
@@ -31,6 +33,14 @@ __all__ = ["verifier", "run_check", "CHECKS"]
 def run_check(qid: str, witness: Witness) -> Optional[str]:
     """Run question `qid`'s check; None when it passes, else the French diagnostic (the repair has
     then been applied)."""
+    message = judge(qid, witness)
+    if message is not None:
+        repair(qid, witness)
+    return message
+
+
+def judge(qid: str, witness: Witness) -> Optional[str]:
+    """Question `qid`'s verdict alone: None when its check passes, else the French diagnostic."""
     message = None
     try:
         witness.reset()
@@ -41,18 +51,58 @@ def run_check(qid: str, witness: Witness) -> Optional[str]:
         message = f"le notebook n'a pas pu répondre à la vérification : {exc}"
     except Exception as exc:  # an answer of the student's broke the check itself
         message = f"vérification impossible : {type(exc).__name__}: {exc}"
-    if message is not None and qid in REPAIRS:
+    return message
+
+
+def repair(qid: str, witness: Witness) -> None:
+    if qid in REPAIRS:
         try:
             REPAIRS[qid](witness)
         except Exception:
             pass  # a repair is best effort; the failure is what counts
-    return message
+
+
+#: The course secret of the untrusted mode, as a decimal integer (the catalogue's audit runs the
+#: in-kernel checks under several secrets); unset: 0, fixed inputs. Trusted grading never uses it:
+#: its secret travels in the executor's configuration, never into a kernel's environment.
+SECRET_VARIABLE = "TPKIT_CHECK_SECRET"
+
+
+#: The catalogue's audit (`tpkit.catalogue.flakiness`): comma-separated secrets under each of which
+#: every check judges the notebook where it stands (see `verifier`).
+AUDIT_VARIABLE = "TPKIT_CHECK_AUDIT_SECRETS"
+AUDIT_MARK = "tpkit-verdicts-par-secret "
+
+
+def untrusted_secret() -> int:
+    value = os.environ.get(SECRET_VARIABLE, "").strip()
+    return int(value) if value.isdigit() else 0
+
+
+def audit_secrets() -> list:
+    return [int(v) for v in os.environ.get(AUDIT_VARIABLE, "").split(",") if v.strip().isdigit()]
 
 
 def verifier(qid: str, ns: dict) -> None:
-    """In-kernel (untrusted) entry point: raise AssertionError with the diagnostic on failure."""
+    """In-kernel (untrusted) entry point: raise AssertionError with the diagnostic on failure.
+
+    Under the audit's secrets (`AUDIT_VARIABLE`), the check judges the notebook once per secret and
+    displays the verdicts (a line starting with `AUDIT_MARK`, JSON {secret: message or null}); it fails,
+    and repairs, when one of them fails. The catalogue's entries are then graded under ten secrets in
+    one execution of their cells: the state a check sees differs from a run under one secret only after
+    a check whose verdict depended on the secret, which the audit reports anyway."""
     agent.install_figure_hook()
+    audit = audit_secrets()
     with quiet():
-        message = run_check(qid, Witness(LocalTransport(ns)))
+        if not audit:
+            message = run_check(qid, Witness(LocalTransport(ns), salt=untrusted_secret()))
+        else:
+            verdicts = {str(s): judge(qid, Witness(LocalTransport(ns), salt=s)) for s in audit}
+            message = next((m for m in verdicts.values() if m is not None), None)
+            if message is not None:
+                repair(qid, Witness(LocalTransport(ns)))
+    if audit:
+        from IPython.display import display
+        display({"text/plain": AUDIT_MARK + json.dumps({"qid": qid, "verdicts": verdicts})}, raw=True)
     if message is not None:
         raise AssertionError(message) from None

@@ -2,23 +2,63 @@
 course's secret, the student's functions called and diagnosed, optimisers found and checked)."""
 from __future__ import annotations
 
+import hashlib
 import math
 
+import numpy as np
 import torch
 
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (all_finite, call, close, fail, get, require_number, student_call)
+from tpkit.checks.tools import (all_finite, call, close, fail, get, require_finite, require_number, student_call,
+                                within)
 
 LOG3 = math.log(3)
 
 
-def gen(ns, seed: int) -> torch.Generator:
-    """The generator of a check's inputs: fixed seeds in untrusted mode, seeds drawn from the course's
-    secret when grading (`ns.salt`), so that no submission can recognise the inputs it is tested on."""
-    if ns.salt:
-        seed = (seed * 1_000_003 + ns.salt) % (2**63 - 1)
-    return torch.Generator().manual_seed(seed)
+class Draw:
+    """A check's source of random inputs: numpy's PCG64 (128 bits of state) seeded through a
+    SeedSequence with all 256 bits of a digest of the course secret. torch's generators take a 64-bit
+    seed, and a few values leaked out of a 32-bit seed pin it offline; the tensors are drawn here, in
+    float64 / int64, and handed to torch."""
+
+    def __init__(self, entropy: int):
+        self.entropy = entropy
+        self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
+
+    def rand(self, *shape) -> torch.Tensor:
+        return torch.from_numpy(self.rng.random(shape))
+
+    def randn(self, *shape) -> torch.Tensor:
+        return torch.from_numpy(self.rng.standard_normal(shape))
+
+    def randint(self, low: int, high: int, shape) -> torch.Tensor:
+        """Integers in [low, high)."""
+        return torch.from_numpy(self.rng.integers(low, high, size=shape, dtype=np.int64))
+
+    def integer(self, low: int, high: int) -> int:
+        """One integer in [low, high]."""
+        return int(self.rng.integers(low, high + 1))
+
+    def randperm(self, n: int) -> torch.Tensor:
+        return torch.from_numpy(self.rng.permutation(n).astype(np.int64))
+
+
+def gen(ns, key, index: int = 0) -> Draw:
+    """The inputs of draw `key` (a number unique across the checks), call `index`, for the course
+    secret `ns.salt` (0 in untrusted mode: fixed inputs). Deterministic for a given secret, so a
+    submission graded twice is graded on the same inputs; without the secret nobody can anticipate
+    them: every bit of it goes through blake2b into the generator's 256-bit seed."""
+    digest = hashlib.blake2b(f"{int(ns.salt)}/{key}/{int(index)}".encode("ascii"), digest_size=32,
+                             person=b"tpkit-entrees").digest()
+    return Draw(int.from_bytes(digest, "big"))
+
+
+def draws(ns, key, count: int = 2) -> list:
+    """`count` independent draws of `key`: a check calls the student's function on each and compares
+    every answer with the reference, so a function that answers the grader differently gains nothing
+    from recognising one input."""
+    return [gen(ns, key, index) for index in range(count)]
 
 
 def is_module(value) -> bool:
@@ -79,7 +119,7 @@ def trained_on_training_data(losses, final, name, what):
     the last cost the loop reported (they differ by about one step of the descent). A model trained on
     other data (the test set) reports costs of that data: far from its cost on X, Y."""
     scale = abs(losses[-2] - losses[-1]) + 0.01 * abs(losses[-1])
-    if not abs(final - losses[-1]) <= T.CONSISTENCY_MAX * scale + 1e-12:
+    if not within(abs(final - losses[-1]), T.CONSISTENCY_MAX * scale + 1e-12):
         fail(f"le coût des paramètres appris sur les données d'apprentissage ({final:.4g}) ne correspond "
              f"pas au dernier coût de `{name}` ({losses[-1]:.4g}) : {what} doit être appris sur les "
              "données d'apprentissage X, Y, et la liste doit contenir le coût de chaque itération.")
@@ -144,7 +184,7 @@ def judge_cost(fn, Y, Yhat, suffix: str = ""):
     if not isinstance(out, torch.Tensor) or out.numel() != 1:
         fail("`cout` doit renvoyer un tenseur contenant un seul nombre (le coût moyen).")
     good = float(ref.cout(Y, Yhat))
-    got = float(out.detach().reshape(()))
+    got = float(require_finite(out, "cout(Y, Yhat)").detach().reshape(()))
     if not math.isclose(got, good, rel_tol=1e-8, abs_tol=1e-12):
         if math.isclose(got, -good, rel_tol=1e-6):
             fail("`cout` renvoie l'opposé du coût : il manque le signe moins de J = −1/n Σ Y log Ŷ.")

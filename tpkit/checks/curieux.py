@@ -22,13 +22,14 @@ from tpkit.checks import reference as ref
 from tpkit.checks.common import gen as _gen, is_module as _is_module, softmax_diagnosis as _softmax_diagnosis
 from tpkit.checks.common import student_rate as _student_rate
 from tpkit.checks.registry import check, repair
-from tpkit.checks.tools import as_float64, call, close, fail, get, number_list, student_call
+from tpkit.checks.tools import (as_float64, at_least, between, call, close, fail, get, number_list, student_call,
+                                under, within)
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 
 def _draw(g, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (1,), generator=g))
+    return g.integer(low, high)
 
 
 def _pair(value, name: str, what: str, length: int = 2):
@@ -110,7 +111,7 @@ def check_q6_mlp(ns):
         if not _is_module(model):
             fail("`MLP(...)` doit créer un th.nn.Module (gardez super(MLP, self).__init__()).")
         linears = _chain(model, label, [d] + [h] * (depth - 1) + [p])
-        x = torch.randn(6, d, generator=g, dtype=torch.float64)
+        x = g.randn(6, d)
         got = _outputs(model, label, x, 6, p)
         good = _forward_ref(linears, ACTIVATIONS[act], x)
         _softmax_diagnosis("forward", got, good)
@@ -155,8 +156,8 @@ def check_q6_entrainer(ns):
     fn = get(ns, "entrainer", "fonction entrainer(modele, X, Y, niter, step, mb=None)")
     g = _gen(ns, 62)
     d, h, p, rows, niter, step = 5, 4, 3, 30, _draw(g, 5, 8), 0.3
-    X = torch.randn(rows, d, generator=g, dtype=torch.float64)
-    Y = torch.eye(p, dtype=torch.float64)[torch.randint(0, p, (rows,), generator=g)]
+    X = g.randn(rows, d)
+    Y = torch.eye(p, dtype=torch.float64)[g.randint(0, p, (rows,))]
     model = _kit_model(ns, _draw(g, 0, 10_000), "_tpkit_modele", d, h, p)
     before = model.module().params
     losses = number_list(call("entrainer", fn, model, X, Y, niter, step), "entrainer(...)", niter)
@@ -165,7 +166,7 @@ def check_q6_entrainer(ns):
     if all(close(a.to(torch.float64), b.to(torch.float64), rtol=0, atol=0) for (_, a), (_, b) in zip(before, after)):
         fail("`entrainer` ne modifie pas les paramètres du modèle : optimiseur sur modele.parameters(), "
              ".step() à chaque itération.")
-    if max(abs(a - b) / abs(b) for a, b in zip(losses, expected)) > 1e-8:
+    if not within(max(abs(a - b) / abs(b) for a, b in zip(losses, expected)), 1e-8):
         if math.isclose(losses[0], expected[0], rel_tol=1e-8):
             fail("`entrainer` sans minibatch ne suit pas la descente de gradient attendue (pas `step`, "
                  "coût sur tous les exemples, gradients remis à zéro à chaque itération) : "
@@ -173,17 +174,17 @@ def check_q6_entrainer(ns):
         fail(f"`entrainer` renvoie les coûts {losses[:3]}… au lieu de {expected[:3]}… : un coût "
              "cout(Y, modele(X)) par itération, calculé avant le pas de gradient.")
     # minibatches: a fresh random batch at each iteration makes the loss noisy
-    X2 = torch.randn(40, d, generator=g, dtype=torch.float64)
-    Y2 = torch.eye(p, dtype=torch.float64)[torch.randint(0, p, (40,), generator=g)]
+    X2 = g.randn(40, d)
+    Y2 = torch.eye(p, dtype=torch.float64)[g.randint(0, p, (40,))]
     model2 = _kit_model(ns, _draw(g, 0, 10_000), "_tpkit_modele", d, h, p)
     before2 = model2.module().params
     niter2 = 40
     losses2 = number_list(call("entrainer", fn, model2, X2, Y2, niter2, 0.3, 4), "entrainer(..., mb=4)", niter2)
     full = _reference_losses(_local_copy(before2, d, h, p), X2, Y2, niter2, 0.3)
-    if max(abs(a - b) / abs(b) for a, b in zip(losses2, full)) < 1e-6:
+    if not at_least(max(abs(a - b) / abs(b) for a, b in zip(losses2, full)), 1e-6):  # NaN: fails too
         fail("`entrainer(..., mb=4)` calcule le coût sur tous les exemples : tirez mb exemples "
              "(idx = th.randint(n, (mb,))) à chaque itération.")
-    if _rises(losses2) < C.MB_MIN_RISE_SHARE:
+    if not at_least(_rises(losses2), C.MB_MIN_RISE_SHARE):
         fail("avec mb = 4, le coût renvoyé par `entrainer` n'est pas bruité : tirez un nouveau minibatch "
              "aléatoire à chaque itération, dans la boucle.")
     ns.run("del _tpkit_modele, _tpkit_torch\n")
@@ -197,7 +198,7 @@ def repair_q6_entrainer(ns):
 # ---------------------------------------------------------------- Q6.3-Q6.6: experiments
 def _trained(losses: list):
     """One run may stay stuck (a few dead ReLUs); no network that learnt at all is a mistake."""
-    if not min(losses) < C.TRAIN_LOSS_MAX:
+    if not under(min(losses), C.TRAIN_LOSS_MAX):
         fail(f"aucun des réseaux renvoyés n'a appris : coûts d'apprentissage {['%.3g' % v for v in losses]} "
              f"(≥ {C.TRAIN_LOSS_MAX}) ; entraînez chaque réseau avec entrainer(modele, X, Y, niter, step).")
 
@@ -262,7 +263,7 @@ def check_q6_couches(ns):
 def check_q6_activations(ns):
     g = _gen(ns, 65)
     names = ["tanh", "sigmoid", "relu"]
-    names = [names[i] for i in torch.randperm(3, generator=g).tolist()]
+    names = [names[i] for i in g.randperm(3).tolist()]
     depth, niter = 3, _draw(g, 8, 12)
     fn = get(ns, "experience_activations", "fonction experience_activations")
     couts, modeles = _pair(call("experience_activations", fn, names, depth, niter), "experience_activations",
@@ -272,7 +273,7 @@ def check_q6_activations(ns):
         fail(f"`experience_activations` doit renvoyer une liste de coûts par activation ({len(names)} ici).")
     modeles = _model_list(modeles, "experience_activations", len(names))
     D = ref.data()
-    x = torch.rand(5, D["d"], generator=g, dtype=torch.float64)
+    x = g.rand(5, D["d"])
     for act, losses, model in zip(names, couts, modeles):
         number_list(losses, f"les coûts de l'activation {act}", niter)
         linears = model.module().linears
@@ -301,10 +302,10 @@ def check_q6_minibatch(ns):
              f"minibatch ({len(values)} ici).")
     curves = [number_list(c, f"les coûts pour mb = {mb}", niter) for mb, c in zip(values, couts)]
     seconds = number_list(list(durees), "durees")
-    if min(seconds) <= 0 or sum(seconds) > 1.05 * wall + 0.05:
+    if min(seconds) <= 0 or not within(sum(seconds), 1.05 * wall + 0.05):
         fail(f"les durées {['%.3g' % s for s in seconds]} s ne sont pas celles des apprentissages "
              f"(l'appel a pris {wall:.3g} s) : mesurez-les avec time.perf_counter() autour de chacun.")
-    if _rises(curves[0]) < C.MB_MIN_RISE_SHARE:
+    if not at_least(_rises(curves[0]), C.MB_MIN_RISE_SHARE):
         fail("avec mb = 5 le coût n'est pas bruité : chaque apprentissage doit utiliser sa taille de "
              "minibatch (entrainer(..., mb=mb)), avec un nouveau tirage à chaque itération.")
     if not np.mean(curves[1][-5:]) < np.mean(curves[1][:5]):
@@ -313,7 +314,7 @@ def check_q6_minibatch(ns):
 
 # ---------------------------------------------------------------- Q6.7-Q6.8: a convolutional network
 def _convolutional(ns, model, name: str):
-    x = torch.rand(2, 1, 28, 28, generator=_gen(ns, 66), dtype=torch.float64)
+    x = _gen(ns, 66).rand(2, 1, 28, 28)
     names = student_call(name, lambda: ns.trace(model, [x]))
     if not any("conv" in n for n in names):
         fail(f"{name} n'applique aucune convolution (th.nn.Conv2d).")
@@ -333,10 +334,10 @@ def check_q6_cnn(ns):
     if any(t.dtype != torch.float64 for _, t in params):
         fail("les couches de `CNN` doivent être en double précision (.double()), comme les images.")
     count = sum(t.numel() for _, t in params)
-    if not C.CNN_PARAMS_MIN <= count <= C.CNN_PARAMS_MAX:
+    if not between(count, C.CNN_PARAMS_MIN, C.CNN_PARAMS_MAX):
         fail(f"`CNN()` a {count} paramètres : restez entre {C.CNN_PARAMS_MIN} et {C.CNN_PARAMS_MAX} "
              "pour apprendre en quelques secondes.")
-    x = torch.rand(4, 1, 28, 28, generator=_gen(ns, 67), dtype=torch.float64)
+    x = _gen(ns, 67).rand(4, 1, 28, 28)
     out = _outputs(model, "cnn(x)", x, 4, ref.P)
     _softmax_diagnosis("forward", out, None)
     _convolutional(ns, model, "`CNN`")
@@ -355,6 +356,6 @@ def check_q6_cnn_apprentissage(ns):
     _convolutional(ns, model, "`cnn`")
     acc, _ = _accuracy_and_loss(model, "cnn(Xtimg)", images=True)
     _student_rate(ns, "taux_test_cnn", acc)
-    if acc < C.CNN_TEST_ACC_MIN:
+    if not at_least(acc, C.CNN_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {C.CNN_TEST_ACC_MIN} pour le réseau "
              f"convolutionnel (niter = {C.CNN_NITER}, step = {C.CNN_STEP}, mb = {C.CNN_MB} attendus).")

@@ -21,13 +21,14 @@ import torch
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
-from tpkit.checks.common import (judge_cost, check_asked_values as _check_asked_values, gen as _gen, grad_flows as _grad_flows,
+from tpkit.checks.common import (judge_cost, check_asked_values as _check_asked_values, draws as _draws, gen as _gen, grad_flows as _grad_flows,
                                  is_module as _is_module, linear_layers as _linear_layers,
                                  softmax_diagnosis as _softmax_diagnosis, student_output as _student_output,
                                  student_rate as _student_rate)
 from tpkit.checks.registry import check, repair
-from tpkit.checks.tools import (require_loaded_arrays, all_finite, as_float64, call, close, fail, get, number_list,
-                                require_number, require_shape, require_tensor, student_call)
+from tpkit.checks.tools import (require_loaded_arrays, all_finite, as_float64, at_least, between, call, close, fail,
+                                finite_tensor, get, number_list, require_number, require_shape, require_tensor,
+                                student_call, under, within)
 
 ASSIGNMENT = "tp_pima_jouet"
 
@@ -71,7 +72,8 @@ def _array(value, name: str) -> np.ndarray:
 
 
 def _same(a: np.ndarray, b: np.ndarray, **tol) -> bool:
-    return a.shape == b.shape and bool(np.allclose(a, b, **(tol or ROWS_CLOSE)))
+    """Same shape, finite, and allclose (NaN never matches, infinities neither)."""
+    return a.shape == b.shape and all_finite(a) and all_finite(b) and bool(np.allclose(a, b, **(tol or ROWS_CLOSE)))
 
 
 def _pima_ddof(ns) -> int:
@@ -97,7 +99,7 @@ def pima_tensors(ddof=0) -> dict:
 def _labels(g, m, p):
     """m labels in 0..p-1 where every class occurs (a fixed pattern, shuffled)."""
     base = torch.arange(m) % p
-    return base[torch.randperm(m, generator=g)]
+    return base[g.randperm(m)]
 
 
 # ---------------------------------------------------------------- code of the repairs
@@ -190,11 +192,20 @@ def _standardised_pair(out, shapes):
 @check("j1_standardisation")
 def check_j1_standardisation(ns):
     fn = get(ns, "standardiser", "fonction standardiser(x_app, x_test)")
-    g = _gen(ns, 11)
+    for g in _draws(ns, 11):
+        _judge_standardiser(fn, g)
+    D = data()["pima"]
+    xs, xts = _array(get(ns, "xs"), "xs"), _array(get(ns, "xts"), "xts")
+    if not any(_same(xs, r[0]) and _same(xts, r[1]) for r in
+               (standardise(D["x"], D["xt"], k) for k in (0, 1))):
+        fail("`xs, xts` doivent être standardiser(x, xt) : les données de Pima standardisées.")
+
+
+def _judge_standardiser(fn, g):
     scales = torch.tensor([1.0, 50.0, 0.1, 10.0], dtype=torch.float64)
     offsets = torch.tensor([5.0, -100.0, 0.3, 40.0], dtype=torch.float64)
-    A = (torch.randn(40, 4, generator=g, dtype=torch.float64) * scales + offsets).numpy()
-    Tt = (torch.randn(25, 4, generator=g, dtype=torch.float64) * scales * 1.5 + offsets + 2 * scales).numpy()
+    A = (g.randn(40, 4) * scales + offsets).numpy()
+    Tt = (g.randn(25, 4) * scales * 1.5 + offsets + 2 * scales).numpy()
     a, t = _standardised_pair(call("standardiser", fn, A, Tt), (A.shape, Tt.shape))
     ddof = next((k for k in (0, 1) if _same(a, standardise(A, Tt, k)[0])), None)
     if ddof is None:
@@ -223,11 +234,6 @@ def check_j1_standardisation(ns):
             fail("`x_test_std` n'est pas transformé : appliquez-lui la moyenne et l'écart-type "
                  "de l'apprentissage.")
         fail("`x_test_std` doit être (x_test − moyenne d'apprentissage) / écart-type d'apprentissage.")
-    D = data()["pima"]
-    xs, xts = _array(get(ns, "xs"), "xs"), _array(get(ns, "xts"), "xts")
-    if not any(_same(xs, r[0]) and _same(xts, r[1]) for r in
-               (standardise(D["x"], D["xt"], k) for k in (0, 1))):
-        fail("`xs, xts` doivent être standardiser(x, xt) : les données de Pima standardisées.")
 
 
 @repair("j1_standardisation")
@@ -289,9 +295,9 @@ def check_j2_pred(ns):
     fn = get(ns, "pred", "fonction pred(X, W, B)")
     g = _gen(ns, 21)
     for p in (2, 4):
-        X = torch.rand(7, 5, generator=g, dtype=torch.float64)
-        W = torch.randn(5, p, generator=g, dtype=torch.float64).requires_grad_(True)
-        B = torch.randn(1, p, generator=g, dtype=torch.float64).requires_grad_(True)
+        X = g.rand(7, 5)
+        W = g.randn(5, p).requires_grad_(True)
+        B = g.randn(1, p).requires_grad_(True)
         out = _student_output("pred", fn, (X, W, B), (7, p))
         _grad_flows("pred", out, (W, B))
         good = ref.pred(X, W, B).detach()
@@ -318,7 +324,7 @@ def check_j2_cout(ns):
     g = _gen(ns, 22)
     for m, p in ((6, 2), (8, 5)):
         Y = torch.eye(p, dtype=torch.float64)[_labels(g, m, p)]
-        Yhat = torch.softmax(torch.randn(m, p, generator=g, dtype=torch.float64), dim=1).requires_grad_(True)
+        Yhat = torch.softmax(g.randn(m, p), dim=1).requires_grad_(True)
         judge_cost(fn, Y, Yhat, suffix=f" (p = {p})")
     Yhat0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=torch.float64)
     Y0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
@@ -350,7 +356,7 @@ def check_j2_initialisation(ns):
             if not t.requires_grad or not t.is_leaf:
                 fail(f"`{name}` doit être créé avec requires_grad=True (et ne pas être le résultat d'un calcul).")
         std, mean = float(W.detach().std()), float(W.detach().mean())
-        if not (T.W_STD_MIN <= std <= T.W_STD_MAX) or abs(mean) > T.W_MEAN_MAX:
+        if not between(std, T.W_STD_MIN, T.W_STD_MAX) or not within(abs(mean), T.W_MEAN_MAX):
             fail(f"`W` doit être gaussien de petite amplitude (np.random.randn(d, p) * 0.01) : "
                  f"écart-type obtenu {std:.3g}, moyenne {mean:.3g}.")
         if bool((B.detach() != 0).any()):
@@ -379,15 +385,15 @@ def _simulate(params, forward, X, Y, step, niter, zero=True, batch_rows=None):
 
 
 def _same_losses(a, b, rtol=1e-7) -> bool:
-    return len(a) == len(b) and all(abs(x - y) <= rtol * max(abs(y), 1e-12) for x, y in zip(a, b))
+    return len(a) == len(b) and all(within(abs(x - y), rtol * max(abs(y), 1e-12)) for x, y in zip(a, b))
 
 
 def _descent_problem(ns, seed):
     g = _gen(ns, seed)
-    X = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    X = g.randn(30, 4)
     Y = torch.eye(3, dtype=torch.float64)[_labels(g, 30, 3)]
-    W0 = 0.3 * torch.randn(4, 3, generator=g, dtype=torch.float64)
-    B0 = 0.1 * torch.randn(1, 3, generator=g, dtype=torch.float64)
+    W0 = 0.3 * g.randn(4, 3)
+    B0 = 0.1 * g.randn(1, 3)
     return X, Y, W0, B0
 
 
@@ -432,12 +438,12 @@ def repair_j2_descente(ns):
 @check("j2_pima_lineaire")
 def check_j2_pima_lineaire(ns):
     losses = number_list(get(ns, "lst_loss"), "lst_loss", PIMA_NITER)
-    if abs(losses[0] - math.log(2)) > T.INIT_LOSS_TOL:
+    if not within(abs(losses[0] - math.log(2)), T.INIT_LOSS_TOL):
         fail(f"le premier coût de `lst_loss` vaut {losses[0]:.3g}, loin de log(2) ≈ 0.693 : W et B "
              "sont-ils initialisés avec initialiser(d, p) juste avant la descente ?")
     if not losses[-1] < losses[0]:
         fail("`lst_loss` ne décroît pas : la descente n'apprend pas.")
-    W, B = require_tensor(get(ns, "W"), "W"), require_tensor(get(ns, "B"), "B")
+    W, B = finite_tensor(ns, "W"), finite_tensor(ns, "B")
     require_shape(W, (7, 2), "W")
     require_shape(B, (1, 2), "B")
     R, D = pima_tensors(_pima_ddof(ns)), data()["pima"]
@@ -445,11 +451,11 @@ def check_j2_pima_lineaire(ns):
         Wd, Bd = as_float64(W, "W"), as_float64(B, "B")
         final = float(ref.cout(R["Y"], ref.pred(R["X"], Wd, Bd)))
         acc = ref.accuracy(ref.pred(R["Xt"], Wd, Bd), D["yt"])
-    if not final <= losses[-1] + 1e-9:
+    if not within(final - losses[-1], 1e-9):
         fail("`W` et `B` ne sont pas les paramètres appris par la descente "
              f"(coût {final:.3g} > dernier coût de lst_loss {losses[-1]:.3g}).")
     _student_rate(ns, "taux_test", acc)
-    if acc < PIMA_LIN_TEST_ACC_MIN:
+    if not at_least(acc, PIMA_LIN_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {PIMA_LIN_TEST_ACC_MIN} après la "
              "descente (toujours répondre « pas de diabète » donne déjà 0.672).")
 
@@ -484,7 +490,7 @@ def check_j3_mlp(ns):
                  "(utilisez les arguments de __init__).")
         if c1.weight.dtype != torch.float64 or c2.weight.dtype != torch.float64:
             fail("les couches doivent être en double précision : ajoutez .double() à leur création.")
-        x = torch.randn(6, d, generator=g, dtype=torch.float64)
+        x = g.randn(6, d)
         out = call("le réseau", model, x)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (6, p):
             fail(f"MLP({d}, {h}, {p})(x) doit renvoyer un tenseur de taille (nombre d'exemples, p).")
@@ -530,7 +536,7 @@ def _mlp_fn(X, W1, b1, W2, b2):
 def check_j3_apprendre(ns):
     fn = get(ns, "apprendre", "fonction apprendre(modele, X, Y, step, niter)")
     g = _gen(ns, 32)
-    X = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    X = g.randn(30, 4)
     Y = torch.eye(3, dtype=torch.float64)[_labels(g, 30, 3)]
     model = _model(ns, g, 4, 6, 3)
     l1, l2 = _layers_now(model)
@@ -563,7 +569,7 @@ def _in(values, allowed: np.ndarray) -> bool:
     for v in values:
         i = np.searchsorted(allowed, v)
         near = [allowed[j] for j in (i - 1, i) if 0 <= j < len(allowed)]
-        if not any(abs(v - a) <= 1e-9 * max(1.0, abs(a)) for a in near):
+        if not any(within(abs(v - a), 1e-9 * max(1.0, abs(a))) for a in near):
             return False
     return True
 
@@ -572,7 +578,7 @@ def _in(values, allowed: np.ndarray) -> bool:
 def check_j3_minibatch(ns):
     fn = get(ns, "apprendre_mb", "fonction apprendre_mb(modele, X, Y, step, niter, mb)")
     g = _gen(ns, 33)
-    X = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    X = g.randn(30, 4)
     Y = torch.eye(3, dtype=torch.float64)[_labels(g, 30, 3)]
     model = _model(ns, g, 4, 6, 3)
     l1, l2 = _layers_now(model)
@@ -598,7 +604,7 @@ def check_j3_minibatch(ns):
         fail("avec mb = 2, chaque coût doit être la moyenne des coûts de 2 exemples : le minibatch "
              "contient-il bien mb exemples ?")
     # it learns: the full cost goes down after a few hundred small minibatch steps
-    Xs = torch.randn(60, 2, generator=g, dtype=torch.float64)
+    Xs = g.randn(60, 2)
     Ys = torch.eye(3, dtype=torch.float64)[torch.argmax(Xs @ torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]],
                                                                              dtype=torch.float64), dim=1)]
     model2 = _model(ns, g, 2, 16, 3)
@@ -607,7 +613,7 @@ def check_j3_minibatch(ns):
     number_list(call("apprendre_mb", fn, model2, Xs, Ys, 0.5, 300, 10), "la liste renvoyée par apprendre_mb", 300)
     with torch.no_grad():
         after = float(ref.cout(Ys, ref.mlp_forward(Xs, *_layers_now(model2))))
-    if not after < 0.8 * before:  # the reference gets below 0.18 × before for 200 seeds of inputs
+    if not under(after, 0.8 * before):  # the reference gets below 0.18 × before for 200 seeds of inputs
         fail(f"`apprendre_mb` n'apprend pas : coût sur toute la base {before:.3g} → {after:.3g} après 300 "
              "itérations (optimiseur sur modele.parameters(), .step() et .zero_grad() à chaque itération ?).")
 
@@ -644,7 +650,7 @@ def check_j3_pima(ns):
             fail(f"`{loss_name}` ne décroît pas : le réseau n'apprend pas.")
         acc = _model_accuracy(ns, model_name, R["Xt"], D["yt"], 7, NB_HIDDEN, 2)
         _student_rate(ns, rate, acc)
-        if acc < minimum:
+        if not at_least(acc, minimum):
             fail(f"taux de bonne reconnaissance en test de `{model_name}` {acc:.3f} < {minimum} "
                  "(toujours répondre « pas de diabète » donne déjà 0.672).")
 
@@ -681,7 +687,7 @@ def repair_j4_donnees(ns):
 def check_j4_jouet(ns):
     D = data()["toy"]
     X, Y, Xt = torch.tensor(D["x"]), torch.tensor(one_hot(D["y"], 3)), torch.tensor(D["xt"])
-    W, B = require_tensor(get(ns, "W_j"), "W_j"), require_tensor(get(ns, "B_j"), "B_j")
+    W, B = finite_tensor(ns, "W_j"), finite_tensor(ns, "B_j")
     require_shape(W, (2, 3), "W_j")
     require_shape(B, (1, 3), "B_j")
     losses = number_list(get(ns, "lst_loss_lin_j"), "lst_loss_lin_j", 200)
@@ -689,7 +695,7 @@ def check_j4_jouet(ns):
         Wd, Bd = as_float64(W, "W_j"), as_float64(B, "B_j")
         final = float(ref.cout(Y, ref.pred(X, Wd, Bd)))
         acc_lin = ref.accuracy(ref.pred(Xt, Wd, Bd), D["yt"])
-    if not (losses[-1] < losses[0] and final <= losses[-1] + 1e-9):
+    if not (losses[-1] < losses[0] and within(final - losses[-1], 1e-9)):
         fail("`W_j`, `B_j` doivent être appris par descente_sgd (le coût `lst_loss_lin_j` doit décroître).")
     _student_rate(ns, "taux_test_lin_j", acc_lin)
     losses = number_list(get(ns, "lst_loss_mlp_j"), "lst_loss_mlp_j", 500)
@@ -697,7 +703,7 @@ def check_j4_jouet(ns):
         fail("`lst_loss_mlp_j` ne décroît pas : le réseau n'apprend pas.")
     acc = _model_accuracy(ns, "mlp_j", Xt, D["yt"], 2, 100, 3)
     _student_rate(ns, "taux_test_mlp_j", acc)
-    if acc < TOY_MLP_TEST_ACC_MIN:
+    if not at_least(acc, TOY_MLP_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test du réseau {acc:.3f} < {TOY_MLP_TEST_ACC_MIN} "
              "sur les données jouet (step = 1, niter = 500 ?).")
 
@@ -713,7 +719,7 @@ def _classes(value, name, shape) -> np.ndarray:
 
 
 def _agree(a, b) -> bool:
-    return a.shape == b.shape and float(np.mean(a == b)) >= 0.999
+    return a.shape == b.shape and at_least(float(np.mean(a == b)), 0.999)
 
 
 @check("j4_regions")
@@ -727,7 +733,7 @@ def check_j4_regions(ns):
     z_lin = _classes(get(ns, "Z_lin"), "Z_lin", xx.shape)
     z_mlp = _classes(get(ns, "Z_mlp"), "Z_mlp", xx.shape)
     grid = torch.tensor(np.column_stack([xx.ravel(), yy.ravel()]))
-    W, B = require_tensor(get(ns, "W_j"), "W_j"), require_tensor(get(ns, "B_j"), "B_j")
+    W, B = finite_tensor(ns, "W_j"), finite_tensor(ns, "B_j")
     with torch.no_grad():
         lin = torch.argmax(ref.pred(grid, as_float64(W, "W_j"), as_float64(B, "B_j")), dim=1).numpy().reshape(xx.shape)
     model = get(ns, "mlp_j", "réseau des données jouet")

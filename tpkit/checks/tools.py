@@ -89,6 +89,11 @@ def require_tensor(value, name: str) -> torch.Tensor:
     return value
 
 
+def finite_tensor(ns, name: str) -> torch.Tensor:
+    """The tensor `name` of the notebook, with no NaN or infinity (French failures otherwise)."""
+    return require_finite(require_tensor(get(ns, name), name), name)
+
+
 def require_shape(t, shape, name: str, hint: str = ""):
     got = tuple(t.shape)
     if got != tuple(shape):
@@ -116,23 +121,83 @@ _INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
 
 
 def require_number(value, name: str) -> float:
+    """A finite number (`as_number`), or a French failure."""
     number = as_number(value)
     if number is None:
         fail(f"`{name}` doit être un nombre (reçu : {type(value).__name__}).")
+    if not math.isfinite(number):
+        fail(f"`{name}` vaut {number} : {NON_FINITE}.")
     return number
 
 
+# ---------------------------------------------------------------- comparisons that fail closed
+# NaN compares false with everything: `if err > tol: fail(...)` lets a NaN error pass, and
+# `err <= tol` lets -inf pass. Every comparison of a measured value with a tolerance or a threshold
+# goes through the helpers below, which answer False unless the value is a finite real number
+# (tests/test_fail_closed.py finds any other).
+
+def _finite_real(value) -> float | None:
+    """`value` as a finite float (Python or numpy number, size-1 tensor or array), else None."""
+    number = as_number(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def within(err, tol) -> bool:
+    """True when the error `err` is a finite number and err <= tol (a NaN or an infinity: False)."""
+    err, tol = _finite_real(err), _finite_real(tol)
+    return err is not None and tol is not None and err <= tol
+
+
+def under(value, limit) -> bool:
+    """True when `value` is a finite number strictly below `limit`."""
+    value, limit = _finite_real(value), _finite_real(limit)
+    return value is not None and limit is not None and value < limit
+
+
+def at_least(value, low) -> bool:
+    """True when `value` is a finite number and value >= low."""
+    value, low = _finite_real(value), _finite_real(low)
+    return value is not None and low is not None and value >= low
+
+
+def between(value, low, high) -> bool:
+    """True when `value` is a finite number in [low, high]."""
+    value, low, high = _finite_real(value), _finite_real(low), _finite_real(high)
+    return value is not None and low is not None and high is not None and low <= value <= high
+
+
+def all_finite(t) -> bool:
+    """Every entry of a tensor or array is finite (no NaN, no inf); a number: it is finite."""
+    if isinstance(t, torch.Tensor):
+        return bool(_isfinite(t.detach()).all())
+    if isinstance(t, np.ndarray):
+        return t.dtype.kind in "biuf" and bool(np.isfinite(t).all())
+    return _finite_real(t) is not None
+
+
 def close(a: torch.Tensor, b: torch.Tensor, rtol=1e-7, atol=1e-10) -> bool:
-    """Same shape and allclose, on float64 tensors created by the checks."""
-    return a.shape == b.shape and bool(_allclose(a, b, rtol=rtol, atol=atol))
+    """Same shape, both finite, and allclose, on float64 tensors created by the checks."""
+    return a.shape == b.shape and all_finite(a) and all_finite(b) and \
+        bool(_allclose(a, b, rtol=rtol, atol=atol))
 
 
-def all_finite(t: torch.Tensor) -> bool:
-    return bool(_isfinite(t).all())
+NON_FINITE = "valeur non finie (NaN ou inf)"
+
+
+def require_finite(value, name: str):
+    """A tensor, array or number the student produced, refused (French failure) when it holds a
+    NaN or an infinity; returned unchanged otherwise."""
+    if not all_finite(value):
+        fail(f"`{name}` contient une {NON_FINITE} : le calcul a-t-il divergé, ou la valeur "
+             "a-t-elle été écrite à la main ?")
+    return value
 
 
 def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """CS231n relative error: max |a-b| / max(|a|+|b|, 1e-8)."""
+    """CS231n relative error: max |a-b| / max(|a|+|b|, 1e-8); inf when either holds a NaN or an
+    infinity (inf, unlike NaN, also survives Python's max() of several errors)."""
+    if not (all_finite(a) and all_finite(b)):
+        return math.inf
     return float(((a - b).abs() / torch.clamp(a.abs() + b.abs(), min=1e-8)).max())
 
 
@@ -156,7 +221,7 @@ def number_list(values, name: str, length: int | None = None) -> list[float]:
             fail(f"`{name}` doit contenir des nombres (trouvé : {type(v).__name__}).")
         out.append(number)
     if not all(math.isfinite(v) for v in out):
-        fail(f"`{name}` contient des valeurs non finies (NaN ou inf) : l'apprentissage a divergé.")
+        fail(f"`{name}` contient une {NON_FINITE} : l'apprentissage a divergé.")
     return out
 
 

@@ -9,9 +9,9 @@ import torch
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (all_finite, as_float64, call, close, fail, get, rel_error,
-                                require_shape, require_tensor, vjp)
-from tpkit.checks.common import (LOG3, gen, grad_flows, judge_cost, linear_loss, softmax_diagnosis,
+from tpkit.checks.tools import (all_finite, as_float64, between, call, close, fail, get, rel_error,
+                                require_finite, require_shape, require_tensor, vjp, within)
+from tpkit.checks.common import (LOG3, draws, grad_flows, judge_cost, linear_loss, softmax_diagnosis,
                                  student_output)
 from tpkit.checks.registry import check, repair
 
@@ -32,11 +32,11 @@ def check_q2_W(ns):
              "pour que torch calcule son gradient.")
     w = W.detach().to(torch.float64)
     std, mean = float(w.std()), float(w.mean())
-    if not all_finite(w) or not (T.W_STD_MIN <= std <= T.W_STD_MAX) or abs(mean) > T.W_MEAN_MAX:
+    if not all_finite(w) or not between(std, T.W_STD_MIN, T.W_STD_MAX) or not within(abs(mean), T.W_MEAN_MAX):
         fail(f"`W` doit être gaussien de petite amplitude (np.random.randn(d, p) * 0.01) : "
              f"écart-type obtenu {std:.3g}, moyenne {mean:.3g}.")
     loss0 = linear_loss(ns, W, torch.zeros(1, D["p"], dtype=torch.float64))
-    if abs(loss0 - LOG3) > T.INIT_LOSS_TOL:
+    if not within(abs(loss0 - LOG3), T.INIT_LOSS_TOL):
         fail(f"avec ce `W`, le coût initial vaut {loss0:.3f}, loin de log(3) ≈ 1.099 : "
              "W est-il bien petit ?")
 
@@ -67,31 +67,8 @@ def repair_q2_B(ns):
 @check("q2_pred")
 def check_q2_pred(ns):
     fn = get(ns, "pred", "fonction pred(X, W, B)")
-    g = gen(ns, 1)
-    X = torch.rand(7, 5, generator=g, dtype=torch.float64)
-    W = (torch.randn(5, 4, generator=g, dtype=torch.float64)).requires_grad_(True)
-    B = torch.randn(1, 4, generator=g, dtype=torch.float64).requires_grad_(True)
-    out = student_output("pred", fn, (X, W, B), (7, 4))
-    grad_flows("pred", out, (W, B))
-    good = ref.pred(X, W, B).detach()
-    softmax_diagnosis("pred", out.detach().to(torch.float64), good)
-    if not close(as_float64(out, "pred"), good):
-        no_bias = ref.pred(X, W, torch.zeros_like(B)).detach()
-        if close(as_float64(out, "pred"), no_bias):
-            fail("`pred` n'ajoute pas le biais B : Ŷ = softmax(XW + B).")
-        fail("`pred(X, W, B)` ne renvoie pas softmax(XW + B) sur les lignes.")
-    # gradient agreement: autograd through pred, reference cost, vs the analytic gradient
-    Y = torch.eye(4, dtype=torch.float64)[torch.randint(0, 4, (7,), generator=g)]
-    leaf = out.detach().to(torch.float64).requires_grad_(True)
-    (cot,) = torch.autograd.grad(ref.cout(Y, leaf), (leaf,))
-    gW, gB = vjp("pred", fn, (X, W, B), (1, 2), cot)
-    with torch.no_grad():
-        R = good - Y
-        if gW is None or gB is None or gW.shape != W.shape or gB.numel() != B.numel() or \
-                rel_error(gW.to(torch.float64), X.T @ R / 7) > T.GRAD_REL_ERR or \
-                rel_error(gB.to(torch.float64).reshape(B.shape), R.mean(0, keepdim=True)) > T.GRAD_REL_ERR:
-            fail("le gradient calculé à travers `pred` ne correspond pas à la formule "
-                 "analytique Xᵀ(Ŷ − Y)/n.")
+    for g in draws(ns, 1):
+        _judge_pred(fn, g)
     # numerical stability: large logits
     Xbig = torch.full((3, 2), 1.0, dtype=torch.float64)
     Wbig = torch.tensor([[400.0, -400.0, 0.0], [400.0, 0.0, -400.0]], dtype=torch.float64)
@@ -109,6 +86,33 @@ def check_q2_pred(ns):
              "loss.backward() ne pourra pas calculer leurs gradients.")
 
 
+def _judge_pred(fn, g):
+    """pred on one draw of inputs: the values of softmax(XW + B) and the gradient through it."""
+    X, W, B = g.rand(7, 5), g.randn(5, 4).requires_grad_(True), g.randn(1, 4).requires_grad_(True)
+    out = student_output("pred", fn, (X, W, B), (7, 4))
+    grad_flows("pred", out, (W, B))
+    good = ref.pred(X, W, B).detach()
+    softmax_diagnosis("pred", out.detach().to(torch.float64), good)
+    if not close(as_float64(out, "pred"), good):
+        no_bias = ref.pred(X, W, torch.zeros_like(B)).detach()
+        if close(as_float64(out, "pred"), no_bias):
+            fail("`pred` n'ajoute pas le biais B : Ŷ = softmax(XW + B).")
+        fail("`pred(X, W, B)` ne renvoie pas softmax(XW + B) sur les lignes.")
+    # gradient agreement: autograd through pred, reference cost, vs the analytic gradient
+    Y = torch.eye(4, dtype=torch.float64)[g.randint(0, 4, (7,))]
+    leaf = out.detach().to(torch.float64).requires_grad_(True)
+    (cot,) = torch.autograd.grad(ref.cout(Y, leaf), (leaf,))
+    gW, gB = vjp("pred", fn, (X, W, B), (1, 2), cot)
+    with torch.no_grad():
+        R = good - Y
+        if gW is None or gB is None or gW.shape != W.shape or gB.numel() != B.numel() or \
+                not within(rel_error(gW.to(torch.float64), X.T @ R / 7), T.GRAD_REL_ERR) or \
+                not within(rel_error(gB.to(torch.float64).reshape(B.shape), R.mean(0, keepdim=True)),
+                           T.GRAD_REL_ERR):
+            fail("le gradient calculé à travers `pred` ne correspond pas à la formule "
+                 "analytique Xᵀ(Ŷ − Y)/n.")
+
+
 @repair("q2_pred")
 def repair_q2_pred(ns):
     # X/W/B unusable: they were (or will be) reported by their own check
@@ -118,20 +122,20 @@ def repair_q2_pred(ns):
 @check("q2_cout")
 def check_q2_cout(ns):
     fn = get(ns, "cout", "fonction cout(Y, Yhat)")
-    g = gen(ns, 2)
     Y = torch.eye(4, dtype=torch.float64)[torch.tensor([0, 1, 2, 3, 1, 2])]
-    Yhat = torch.softmax(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=1).requires_grad_(True)
-    out = judge_cost(fn, Y, Yhat)
-    (gY,) = vjp("cout", fn, (Y, Yhat), (1,), torch.ones_like(out.detach()))
-    if gY is None or gY.shape != Yhat.shape:
-        fail("la sortie de `cout` n'est pas reliée à Ŷ pour autograd : n'utilisez ni .detach() "
-             "ni .numpy() dans la fonction.")
-    gY = gY.to(torch.float64)
-    # Ŷ comes out of a softmax, which ignores a constant added to each row of this gradient: a cost
-    # written with log_softmax / cross_entropy adds one. Compare the rows without their means.
-    centred = lambda g: g - g.mean(dim=1, keepdim=True)  # noqa: E731
-    if rel_error(centred(gY), centred(-Y / (Yhat.detach() + ref.EPS) / 6)) > T.GRAD_REL_ERR:
-        fail("le gradient de `cout` par rapport à Ŷ ne correspond pas à −Y/(n Ŷ).")
+    for g in draws(ns, 2):
+        Yhat = torch.softmax(g.randn(6, 4), dim=1).requires_grad_(True)
+        out = judge_cost(fn, Y, Yhat)
+        (gY,) = vjp("cout", fn, (Y, Yhat), (1,), torch.ones_like(out.detach()))
+        if gY is None or gY.shape != Yhat.shape:
+            fail("la sortie de `cout` n'est pas reliée à Ŷ pour autograd : n'utilisez ni .detach() "
+                 "ni .numpy() dans la fonction.")
+        gY = gY.to(torch.float64)
+        # Ŷ comes out of a softmax, which ignores a constant added to each row of this gradient: a cost
+        # written with log_softmax / cross_entropy adds one. Compare the rows without their means.
+        centred = lambda g: g - g.mean(dim=1, keepdim=True)  # noqa: E731
+        if not within(rel_error(centred(gY), centred(-Y / (Yhat.detach() + ref.EPS) / 6)), T.GRAD_REL_ERR):
+            fail("le gradient de `cout` par rapport à Ŷ ne correspond pas à −Y/(n Ŷ).")
     # an exact 0 in the prediction must not give NaN: the 1e-16 guard inside the log
     Yhat0 = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]], dtype=torch.float64)
     Y0 = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
@@ -162,15 +166,17 @@ def check_q2_gradient(ns):
     W, B = require_tensor(get(ns, "W"), "W"), require_tensor(get(ns, "B"), "B")
     if W.grad is None or B.grad is None:
         fail("`W.grad` ou `B.grad` est vide : appelez loss.backward().")
+    require_finite(W.grad, "W.grad")
+    require_finite(B.grad, "B.grad")
     Wd, Bd = as_float64(W, "W"), as_float64(B, "B")
     with torch.no_grad():
         Rr = ref.pred(R["X"], Wd, Bd) - R["Y"]
         gW, gB = R["X"].T @ Rr / Rr.shape[0], Rr.mean(0, keepdim=True)
     err = max(rel_error(W.grad.detach().to(torch.float64), gW),
               rel_error(B.grad.detach().to(torch.float64).reshape(gB.shape), gB))
-    if err > T.GRAD_REL_ERR:
+    if not within(err, T.GRAD_REL_ERR):
         ratio = float((W.grad.detach().to(torch.float64) * gW).sum() / (gW * gW).sum())
         hint = (f" (il vaut {ratio:.3g} fois le bon : backward appelé plusieurs fois sans remise à zéro ?)"
-                if abs(ratio - round(ratio)) < 1e-6 and round(ratio) > 1 else "")
+                if within(abs(ratio - round(ratio)), 1e-6) and round(ratio) > 1 else "")
         fail("`W.grad` / `B.grad` ne correspondent pas au gradient analytique Xᵀ(Ŷ − Y)/n "
              f"et à la moyenne des lignes de Ŷ − Y (erreur relative {err:.2g}){hint}.")

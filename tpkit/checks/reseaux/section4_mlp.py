@@ -9,8 +9,9 @@ from tpkit.checks import imposed
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (as_float64, call, close, fail, get, number_list, require_shape, require_tensor, student_call)
-from tpkit.checks.common import (check_asked_values, check_sgd, find_sgd, gen, grad_flows, is_module, linear_layers, mlp_test_accuracy, softmax_diagnosis, student_output, student_rate, trained_on_training_data)
+from tpkit.checks.tools import (as_float64, at_least, between, call, close, fail, finite_tensor, get, number_list, require_shape,
+                                student_call, within)
+from tpkit.checks.common import (check_asked_values, check_sgd, draws, find_sgd, grad_flows, is_module, linear_layers, mlp_test_accuracy, softmax_diagnosis, student_output, student_rate, trained_on_training_data)
 from tpkit.checks.registry import check, repair
 
 
@@ -34,7 +35,7 @@ def _accumulated_gradients(params, opt, grads_at) -> bool:
         got = grads_at(point)
         got = torch.cat([(torch.zeros_like(t) if g is None else g.to(torch.float64)).reshape(-1)
                          for g, t in zip(got, point)])
-        if float((got - G).norm()) <= 1e-6 * float(got.norm() + G.norm()):
+        if within(float((got - G).norm()), 1e-6 * float(got.norm() + G.norm())):
             return False
     return True
 
@@ -46,12 +47,14 @@ ACCUMULATED = ("les gradients s'accumulent d'une itération à l'autre dans `{}`
 @check("q4_pred2")
 def check_q4_pred2(ns):
     fn = get(ns, "pred2", "fonction pred2(X, W1, B1, W2, B2)")
-    g = gen(ns, 4)
-    X = torch.randn(7, 5, generator=g, dtype=torch.float64)
-    W1 = torch.randn(5, 6, generator=g, dtype=torch.float64).requires_grad_(True)
-    B1 = torch.randn(1, 6, generator=g, dtype=torch.float64).requires_grad_(True)
-    W2 = torch.randn(6, 4, generator=g, dtype=torch.float64).requires_grad_(True)
-    B2 = torch.randn(1, 4, generator=g, dtype=torch.float64).requires_grad_(True)
+    for g in draws(ns, 4):
+        _judge_pred2(fn, g)
+
+
+def _judge_pred2(fn, g):
+    X = g.randn(7, 5)
+    W1, B1 = g.randn(5, 6).requires_grad_(True), g.randn(1, 6).requires_grad_(True)
+    W2, B2 = g.randn(6, 4).requires_grad_(True), g.randn(1, 4).requires_grad_(True)
     out = student_output("pred2", fn, (X, W1, B1, W2, B2), (7, 4))
     grad_flows("pred2", out, (W1, B1, W2, B2))
     good = ref.pred2(X, W1, B1, W2, B2).detach()
@@ -84,7 +87,7 @@ def check_q4_mlp_manuel(ns):
                   W2=(nb_hidden, ref.P), B2=(1, ref.P))
     params = []
     for name, shape in shapes.items():
-        t = require_tensor(get(ns, name), name)
+        t = finite_tensor(ns, name)
         require_shape(t, shape, name)
         if not t.requires_grad or not t.is_leaf:
             fail(f"`{name}` doit être créé avec requires_grad=True.")
@@ -105,7 +108,7 @@ def check_q4_mlp_manuel(ns):
         fail(ACCUMULATED.format("[W1, B1, W2, B2]"))
     # the initial scale asked (0.1 · randn) shows through training in the spread of W1
     w1_std = float(params[0].detach().to(torch.float64).std())
-    if not T.MLP_W1_STD_MIN <= w1_std <= T.MLP_W1_STD_MAX:
+    if not between(w1_std, T.MLP_W1_STD_MIN, T.MLP_W1_STD_MAX):
         fail(f"après apprentissage, l'écart-type de W1 vaut {w1_std:.3g} : W1 et W2 doivent être "
              f"initialisés comme demandé, np.random.randn(...) * {ref.MLP_INIT_SCALE}.")
     with torch.no_grad():
@@ -114,7 +117,7 @@ def check_q4_mlp_manuel(ns):
     W1, B1, W2, B2 = (as_float64(t, "W") for t in params)
     acc = mlp_test_accuracy(lambda x: ref.pred2(x, W1, B1, W2, B2))
     student_rate(ns, "taux_test2", acc)
-    if acc < T.MLP_MANUAL_TEST_ACC_MIN:
+    if not at_least(acc, T.MLP_MANUAL_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.MLP_MANUAL_TEST_ACC_MIN} "
              "pour le réseau à deux couches.")
 
@@ -131,10 +134,11 @@ def check_q4_mlp_identite(ns):
     model = call("MLP", cls)
     if not is_module(model):
         fail("`MLP()` doit créer un th.nn.Module (gardez super(MLP, self).__init__()).")
-    x = torch.randn(4, 6, generator=gen(ns, 5), dtype=torch.float64)
-    out = call("mlp", model, x)
-    if not isinstance(out, torch.Tensor) or not close(as_float64(out, "mlp(x)"), x, rtol=0, atol=0):
-        fail("`mlp(x)` doit renvoyer exactement son entrée x (forward renvoie x).")
+    for g in draws(ns, 5):
+        x = g.randn(4, 6)
+        out = call("mlp", model, x)
+        if not isinstance(out, torch.Tensor) or not close(as_float64(out, "mlp(x)"), x, rtol=0, atol=0):
+            fail("`mlp(x)` doit renvoyer exactement son entrée x (forward renvoie x).")
     if not ns.is_instance("mlp", cls):
         fail("créez le réseau avec mlp = MLP().")
 
@@ -155,16 +159,17 @@ def check_q4_mlp_classe(ns):
              f"au lieu de nb_hidden = {ref.NB_HIDDEN} → p = {ref.P}.")
     if c1.weight.dtype != torch.float64 or c2.weight.dtype != torch.float64:
         fail("les couches doivent être en double précision : ajoutez .double() à leur création.")
-    x = torch.rand(6, D["d"], generator=gen(ns, 6), dtype=torch.float64)
-    out = call("mlp", model, x)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (6, ref.P):
-        fail("`mlp(x)` doit renvoyer un tenseur de taille (nombre d'exemples, p).")
-    got = as_float64(out, "mlp(x)")
-    with torch.no_grad():
-        good = ref.mlp_forward(x, c1.module(), c2.module())
-    softmax_diagnosis("forward", got, good)
-    if not close(got, good):
-        fail("forward ne calcule pas softmax(c2(relu(c1(x)))).")
+    for g in draws(ns, 6):
+        x = g.rand(6, D["d"])
+        out = call("mlp", model, x)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (6, ref.P):
+            fail("`mlp(x)` doit renvoyer un tenseur de taille (nombre d'exemples, p).")
+        got = as_float64(out, "mlp(x)")
+        with torch.no_grad():
+            good = ref.mlp_forward(x, c1.module(), c2.module())
+        softmax_diagnosis("forward", got, good)
+        if not close(got, good):
+            fail("forward ne calcule pas softmax(c2(relu(c1(x)))).")
     if not ns.is_instance("mlp", cls):
         fail("créez le réseau avec mlp = MLP().")
 
@@ -207,5 +212,5 @@ def check_q4_mlp_apprentissage(ns):
         trained_on_training_data(losses, final, "lst_loss_mlp", "le réseau")
     acc = mlp_test_accuracy(model)
     student_rate(ns, "taux_test_mlp", acc)
-    if acc < T.MLP_TEST_ACC_MIN:
+    if not at_least(acc, T.MLP_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.MLP_TEST_ACC_MIN} pour le MLP appris.")

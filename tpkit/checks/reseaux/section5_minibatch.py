@@ -9,7 +9,7 @@ import torch
 from tpkit.checks import imposed
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (fail, get, number_list, require_number, require_tensor)
+from tpkit.checks.tools import (at_least, fail, get, number_list, require_number, require_tensor)
 from tpkit.checks.common import (check_asked_values, check_sgd, find_sgd, is_module, mlp_test_accuracy, student_rate)
 from tpkit.checks.registry import check
 
@@ -31,11 +31,11 @@ def check_q5_minibatch(ns):
         fail("`idx` doit contenir des indices entiers entre 0 et n − 1.")
     niter_mb = int(require_number(get(ns, "niter_mb"), "niter_mb"))
     losses = number_list(get(ns, "lst_loss_mb"), "lst_loss_mb", niter_mb)
-    if niter_mb < T.MB_NITER_MIN:
+    if not at_least(niter_mb, T.MB_NITER_MIN):
         fail(f"niter_mb = {niter_mb} itérations ne suffisent pas à converger avec des minibatchs "
              f"de {mb} exemples.")
     rises = sum(b > a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
-    if rises < T.MB_MIN_RISE_SHARE:
+    if not at_least(rises, T.MB_MIN_RISE_SHARE):
         fail("le coût `lst_loss_mb` n'est pas bruité : tirez un nouveau minibatch aléatoire "
              "(th.randint) à chaque itération, dans la boucle.")
     k = max(1, len(losses) // 10)
@@ -48,6 +48,6 @@ def check_q5_minibatch(ns):
     check_sgd(opt, cell["step"], "mlp_mb.parameters()")
     acc = mlp_test_accuracy(model)
     student_rate(ns, "taux_test_mb", acc)
-    if acc < T.MB_TEST_ACC_MIN:
+    if not at_least(acc, T.MB_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.MB_TEST_ACC_MIN} : "
              "augmentez niter_mb pour converger.")
