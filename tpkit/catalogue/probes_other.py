@@ -32,12 +32,15 @@ def _pima_hidden(ns):
 
 def _pima_linear(ns):
     Xh, yh = _pima_hidden(ns)
-    return {"pima_lin_test_acc": _rate(ns["pred"](Xh, ns["W"], ns["B"]), yh)}
+    return {"pima_lin_test_acc": _rate(ns["pred"](Xh, ns["W"], ns["B"]), yh),
+            "pima_lin_shipped_acc": _rate(ns["pred"](ns["Xt"], ns["W"], ns["B"]), ns["yt"])}
 
 
 def _pima_mlp(ns):
     Xh, yh = _pima_hidden(ns)
-    return {"pima_mlp_test_acc": _rate(ns["mlp"](Xh), yh), "pima_mb_test_acc": _rate(ns["mlp_mb"](Xh), yh)}
+    return {"pima_mlp_test_acc": _rate(ns["mlp"](Xh), yh), "pima_mb_test_acc": _rate(ns["mlp_mb"](Xh), yh),
+            "pima_mlp_shipped_acc": _rate(ns["mlp"](ns["Xt"]), ns["yt"]),
+            "pima_mb_shipped_acc": _rate(ns["mlp_mb"](ns["Xt"]), ns["yt"])}
 
 
 def _toy_mlp(ns):
@@ -52,9 +55,12 @@ def _cnn(ns):
 # assignment -> ({grade id: probe}, {measure: (threshold, 'min' | 'max')})
 PROBES_OF = {
     "tp_pima_jouet": ({"j2_pima_lineaire": _pima_linear, "j3_pima": _pima_mlp, "j4_jouet": _toy_mlp},
-                      {"pima_lin_test_acc": (J.PIMA_LIN_TEST_ACC_MIN, "min"),
-                       "pima_mlp_test_acc": (J.PIMA_MLP_TEST_ACC_MIN, "min"),
-                       "pima_mb_test_acc": (J.PIMA_MB_TEST_ACC_MIN, "min"),
+                      {"pima_lin_test_acc": (J.PIMA_HIDDEN_ACC_MIN, "min"),
+                       "pima_mlp_test_acc": (J.PIMA_HIDDEN_ACC_MIN, "min"),
+                       "pima_mb_test_acc": (J.PIMA_HIDDEN_ACC_MIN, "min"),
+                       "pima_lin_shipped_acc": (J.PIMA_LIN_TEST_ACC_MIN, "min"),
+                       "pima_mlp_shipped_acc": (J.PIMA_MLP_TEST_ACC_MIN, "min"),
+                       "pima_mb_shipped_acc": (J.PIMA_MB_TEST_ACC_MIN, "min"),
                        "toy_mlp_test_acc": (J.TOY_MLP_TEST_ACC_MIN, "min")}),
     "tp_soyez_curieux": ({"q6_cnn_apprentissage": _cnn}, {"cnn_test_acc": (C.CNN_TEST_ACC_MIN, "min")}),
 }

@@ -73,10 +73,13 @@ MEASURED = ("pima_lin_final_loss", "pima_lin_test_acc", "pima_lin_shipped_acc", 
             "pima_mlp_shipped_acc", "pima_mb_rise_share", "pima_mb_test_acc", "pima_mb_shipped_acc",
             "toy_lin_test_acc", "toy_lin_shipped_acc", "toy_mlp_test_acc", "toy_mlp_shipped_acc")
 #: The thresholds of tp_pima_jouet's checks (tpkit.checks.pima_jouet) that this script measures.
+# Pima: both the hidden-set threshold and the shipped-test one decide (see pima_jouet.PIMA_HIDDEN_ACC_MIN).
+_HIDDEN = Limit(pj.PIMA_HIDDEN_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet")
 LIMITS = {
-    "pima_lin_test_acc": Limit(pj.PIMA_LIN_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
-    "pima_mlp_test_acc": Limit(pj.PIMA_MLP_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
-    "pima_mb_test_acc": Limit(pj.PIMA_MB_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
+    "pima_lin_test_acc": _HIDDEN, "pima_mlp_test_acc": _HIDDEN, "pima_mb_test_acc": _HIDDEN,
+    "pima_lin_shipped_acc": Limit(pj.PIMA_LIN_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
+    "pima_mlp_shipped_acc": Limit(pj.PIMA_MLP_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
+    "pima_mb_shipped_acc": Limit(pj.PIMA_MB_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
     "toy_mlp_test_acc": Limit(pj.TOY_MLP_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
 }
 

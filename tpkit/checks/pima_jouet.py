@@ -38,6 +38,12 @@ PIMA_LIN_TEST_ACC_MIN = 0.76     # 0.801 for every seed (step = 1, niter = 200: 
 PIMA_MLP_TEST_ACC_MIN = 0.74     # 0.780-0.807 (nb_hidden = 20, step = 0.1, niter = 200)
 PIMA_MB_TEST_ACC_MIN = 0.72      # 0.756-0.804 (mb = 20, step = 0.05, niter = 1000)
 TOY_MLP_TEST_ACC_MIN = 0.90      # 0.980-0.993 (2 -> 100 -> 3, step = 1, niter = 500)
+# Pima's hidden rows (data/hidden/pima.npz: the 100 records MASS left out for missing values) are
+# harder and few: 0.67 (linear, every seed), 0.65-0.73 (MLP, 100 seeds), 0.66-0.75 (minibatch, 40 seeds),
+# against 0.62 for always answering "no". Their threshold stops a model that only knows the shipped
+# rows (it can do no better than "no" elsewhere); the shipped-test thresholds above stay, for their
+# resolution (332 rows), so both must hold.
+PIMA_HIDDEN_ACC_MIN = 0.63
 PIMA_HIDDEN_MAJORITY = 0.62     # always answering "no" on the 100 hidden rows (62 No / 38 Yes)
 PIMA_STEP, PIMA_NITER = 1.0, 200
 NB_HIDDEN, MB = 20, 20
@@ -467,10 +473,13 @@ def check_j2_pima_lineaire(ns):
         fail("`W` et `B` ne sont pas les paramètres appris par la descente "
              f"(coût {final:.3g} > dernier coût de lst_loss {losses[-1]:.3g}).")
     _student_rate(ns, "taux_test", acc)
-    if acc_hidden < PIMA_LIN_TEST_ACC_MIN:
+    if acc < PIMA_LIN_TEST_ACC_MIN:
+        fail(f"taux de bonne reconnaissance en test {acc:.3f} < {PIMA_LIN_TEST_ACC_MIN} après la "
+             "descente (toujours répondre « pas de diabète » donne déjà 0.672).")
+    if acc_hidden < PIMA_HIDDEN_ACC_MIN:
         fail(f"taux de bonne reconnaissance sur des patientes de test cachées {acc_hidden:.3f} < "
-             f"{PIMA_LIN_TEST_ACC_MIN} après la descente (toujours répondre « pas de diabète » donne "
-             f"déjà {PIMA_HIDDEN_MAJORITY}).")
+             f"{PIMA_HIDDEN_ACC_MIN} après la descente (toujours répondre « pas de diabète » y donne "
+             f"{PIMA_HIDDEN_MAJORITY}).")
 
 
 @check("j2_sgd")
@@ -667,11 +676,15 @@ def check_j3_pima(ns):
         k = max(1, niter // 10)
         if not np.mean(losses[-k:]) < np.mean(losses[:k]):
             fail(f"`{loss_name}` ne décroît pas : le réseau n'apprend pas.")
-        _student_rate(ns, rate, _model_accuracy(ns, model_name, R["Xt"], D["yt"], 7, NB_HIDDEN, 2))
-        acc = _model_accuracy(ns, model_name, Xh, yh, 7, NB_HIDDEN, 2, hidden=True)
+        acc = _model_accuracy(ns, model_name, R["Xt"], D["yt"], 7, NB_HIDDEN, 2)
+        _student_rate(ns, rate, acc)
         if acc < minimum:
+            fail(f"taux de bonne reconnaissance en test de `{model_name}` {acc:.3f} < {minimum} "
+                 "(toujours répondre « pas de diabète » donne déjà 0.672).")
+        acc = _model_accuracy(ns, model_name, Xh, yh, 7, NB_HIDDEN, 2, hidden=True)
+        if acc < PIMA_HIDDEN_ACC_MIN:
             fail(f"taux de bonne reconnaissance de `{model_name}` sur des patientes de test cachées "
-                 f"{acc:.3f} < {minimum} (toujours répondre « pas de diabète » donne déjà "
+                 f"{acc:.3f} < {PIMA_HIDDEN_ACC_MIN} (toujours répondre « pas de diabète » y donne "
                  f"{PIMA_HIDDEN_MAJORITY}).")
 
 
