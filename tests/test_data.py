@@ -365,3 +365,18 @@ def test_toy2d_needs_a_hidden_layer(toy2d):
     assert linear_train <= 0.50 and linear_test <= 0.50
     assert mlp_train >= 0.93 and mlp_test >= 0.93
     assert mlp_test - linear_test >= 0.40
+
+
+def test_grading_sandbox_binds_nothing_that_holds_the_hidden_sets(tmp_path):
+    """The kernel's file system (bwrap binds) reaches none of data/hidden/: not bound itself, nor
+    any folder above it (the course folder stays invisible, docs/sandbox.md)."""
+    import os
+
+    from tpkit.grading import sandbox
+    (tmp_path / "w").mkdir()
+    (tmp_path / "x").mkdir()
+    uid = 60_000 if os.geteuid() == 0 else None
+    cmd = sandbox.command(["true"], workdir=tmp_path / "w", exchange=tmp_path / "x", uid=uid, env={})
+    hidden = os.path.realpath(paths.DATA / "hidden")
+    sources = [cmd[i + 1] for i, arg in enumerate(cmd) if arg in ("--bind", "--ro-bind")]
+    assert sources and not any(hidden == s or hidden.startswith(s.rstrip("/") + "/") for s in sources), sources
