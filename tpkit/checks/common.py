@@ -10,8 +10,8 @@ import torch
 
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
-from tpkit.checks.tools import (all_finite, call, close, fail, get, require_finite, require_number, student_call,
-                                within)
+from tpkit.checks.tools import (CheckFailed, all_finite, call, close, fail, get, require_finite, require_number,
+                                student_call, within)
 
 LOG3 = math.log(3)
 
@@ -156,13 +156,34 @@ def find_sgd(ns, params, name_hint):
          f"créez-le avec th.optim.SGD({name_hint}, lr=step).")
 
 
-def mlp_test_accuracy(model_or_fn) -> float:
-    R, D = ref.tensors(), ref.data()
-    with torch.no_grad():
-        out = student_call("mlp", lambda: model_or_fn(R["Xt"]))
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (R["Xt"].shape[0], ref.P):
+def mlp_test_accuracy(model_or_fn, hidden: bool = False) -> float:
+    """Accuracy of a network on the shipped test set `Xt` (what the student's reported rate must
+    match), or with `hidden` on the hidden evaluation set (what decides the points: examples the
+    student never received, so a model that recognises the shipped images gains nothing)."""
+    if hidden:
+        X, labels = ref.hidden_tensor(), ref.hidden()["yh"]
+    else:
+        X, labels = ref.tensors()["Xt"], ref.data()["yt"]
+    out = hidden_call("mlp", lambda: model_or_fn(X)) if hidden else \
+        student_call("mlp", lambda: _no_grad(model_or_fn, X))
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (X.shape[0], ref.P):
         fail("le réseau ne renvoie pas une sortie de taille (nombre d'exemples, p).")
-    return ref.accuracy(out.to(torch.float64), D["yt"])
+    return ref.accuracy(out.to(torch.float64), labels)
+
+
+def _no_grad(fn, *args):
+    with torch.no_grad():
+        return fn(*args)
+
+
+def hidden_call(fn_name: str, thunk):
+    """A student's function run on hidden examples: an error it raises is reported without its
+    message (which the function could fill with the examples it was given)."""
+    try:
+        return student_call(fn_name, lambda: _no_grad(thunk))
+    except CheckFailed:
+        fail(f"l'appel {fn_name}(...) lève une erreur sur des exemples de test que vous n'avez pas "
+             "(le réseau doit accepter n'importe quelles images de taille (n, d)).")
 
 
 def linear_layers(model):

@@ -26,6 +26,7 @@ MB_MIN_RISE_SHARE = 0.15
 # (another 30-seed run: 0.958-0.982); untrained about 0.33. The notebook's recipe alone, seeded right
 # before CNN() as its cell is, over 100 seeds: 0.927-0.984 (seed 10: 0.927, then 0.944), median 0.976.
 # 0.90, the value the notebook states (its visible check): nothing hidden is stricter than the statement.
+# The check measures it on the hidden evaluation set (data/hidden/digitz.npz): 0.953-0.975 over 30 seeds.
 CNN_TEST_ACC_MIN = 0.90
 CNN_PARAMS_MIN, CNN_PARAMS_MAX = 1_000, 100_000
 

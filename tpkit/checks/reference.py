@@ -51,6 +51,20 @@ def data() -> dict:
                 n=x.shape[0], d=x.shape[1], p=P)
 
 
+@functools.lru_cache(maxsize=1)
+def hidden() -> dict:
+    """The hidden evaluation set of digitz (data/hidden/digitz.npz, MNIST images the students never
+    receive): `xh` (float64, pixels / 255) and `yh` (labels remapped to 0, 1, 2). The accuracies that
+    decide points are measured on it; the rates a student reports stay those of the shipped test set."""
+    from tpkit import datasets
+    raw = datasets.load_hidden("digitz")
+    return dict(xh=np.array(raw["x"]), yh=remap(raw["y"]))
+
+
+def hidden_tensor() -> torch.Tensor:
+    return torch.tensor(hidden()["xh"])
+
+
 def tensors() -> dict:
     D = data()
     return dict(X=torch.tensor(D["x"]), Xt=torch.tensor(D["xt"]),

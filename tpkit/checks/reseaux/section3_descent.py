@@ -28,9 +28,11 @@ def _decreasing(losses, name, final_max):
 
 
 def _test_accuracy_linear(W, B):
-    R, D = ref.tensors(), ref.data()
+    """Accuracy on the hidden evaluation set (images the student never received): what decides the
+    points. Computed here from W and B, so the hidden images never reach the student's kernel."""
+    H = ref.hidden()
     with torch.no_grad():
-        return ref.accuracy(ref.pred(R["Xt"], as_float64(W, "W"), as_float64(B, "B")), D["yt"])
+        return ref.accuracy(ref.pred(ref.hidden_tensor(), as_float64(W, "W"), as_float64(B, "B")), H["yh"])
 
 
 def _started_from_section_2(ns, params, first_cost) -> bool:
@@ -81,7 +83,8 @@ def check_q3_descente(ns):
              f"(coût {final:.3g} > dernier coût de lst_loss {losses[-1]:.3g}).")
     acc = _test_accuracy_linear(W, B)
     if not at_least(acc, T.GD_TEST_ACC_MIN):
-        fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.GD_TEST_ACC_MIN} après la descente.")
+        fail(f"taux de bonne reconnaissance sur des exemples de test cachés {acc:.3f} < {T.GD_TEST_ACC_MIN} "
+             "après la descente.")
 
 
 _GD_CACHE: dict = {}
@@ -149,4 +152,5 @@ def check_q3_sgd(ns):
              "initialisation : optimiseur sur [W, B], .step() puis .zero_grad() à chaque itération ?")
     acc = _test_accuracy_linear(W, B)
     if not at_least(acc, T.GD_TEST_ACC_MIN):
-        fail(f"taux de bonne reconnaissance en test {acc:.3f} < {T.GD_TEST_ACC_MIN} après SGD.")
+        fail(f"taux de bonne reconnaissance sur des exemples de test cachés {acc:.3f} < {T.GD_TEST_ACC_MIN} "
+             "après SGD.")
