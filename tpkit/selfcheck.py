@@ -102,7 +102,7 @@ def _message(question):
         if "NoneType" in str(erreur):
             texte += " (une de vos fonctions renvoie None : est-elle complétée, avec return ?)"
     avant = _a_corriger_avant(question)
-    if avant:
+    if avant and "corrigez d'abord" not in texte:
         texte = (f"corrigez d'abord {{' ; '.join(avant)}} (vérification échouée plus haut) : cette vérification "
                  f"utilise sa réponse. Message : {{texte}}")
     return texte
