@@ -103,17 +103,18 @@ def _message(question):
             texte += " (une de vos fonctions renvoie None : est-elle complétée, avec return ?)"
     avant = _a_corriger_avant(question)
     if avant and "corrigez d'abord" not in texte:
-        texte = (f"corrigez d'abord {{' ; '.join(avant)}} (vérification échouée plus haut) : cette vérification "
-                 f"utilise sa réponse. Message : {{texte}}")
+        texte = (f"corrigez d'abord {{' ; '.join(avant)}} : sa vérification échoue plus haut et celle-ci utilise "
+                 f"sa réponse. Message : {{texte}}")
     return texte
 
 
 def _a_corriger_avant(question, vues=()):
-    """Les questions échouées plus haut dont `question` dépend, en remontant à la première cause."""
+    """Les questions échouées plus haut dont `question` dépend, même indirectement : les premières causes."""
     causes = []
     for q in _prealables.get(question, ()):
-        if _verifications.get(q) is not None and q not in vues:
-            causes += _a_corriger_avant(q, vues + (q,)) or [q]
+        if q not in vues:
+            plus_haut = _a_corriger_avant(q, vues + (q,))
+            causes += plus_haut or ([q] if _verifications.get(q) is not None else [])
     return list(dict.fromkeys(causes))
 
 
