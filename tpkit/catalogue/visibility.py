@@ -40,11 +40,6 @@ HIDDEN_REASONS = {
     "onehot_test_depuis_y": "a visible check would need the answer (Yt rebuilt from yt)",
     "softmax_naive_a_la_main": "stability shows only on extreme inputs the checks feed privately",
     "backward_appele_deux_fois": "a visible check would print the analytic gradient (the answer of Q2.7)",
-    "taux_test_sur_apprentissage": "both rates are above 0.95; telling them apart needs the reference",
-    "taux_codes_en_dur": "a hard-coded plausible rate can only be caught by recomputing it (hidden)",
-    "mlp_manuel_taux_sur_apprentissage": "both rates are plausible; telling them apart needs the reference",
-    "mlp_taux_sur_apprentissage": "both rates are plausible; telling them apart needs the reference",
-    "minibatch_taux_code_en_dur": "a hard-coded plausible rate can only be caught by recomputing it (hidden)",
     "cout_1e-16_hors_du_log": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
     "cout_sans_1e-16": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
     "pred2_biais_apres_relu": "the visible check would spell out the formula with its own weights",
@@ -54,6 +49,11 @@ HIDDEN_REASONS = {
                    "plot (the hidden check reads the figures recorded while grading)",
     "courbe_partielle": "the inline backend closes each figure after its cell: a visible check cannot see "
                         "the plot (the hidden check reads the figures recorded while grading)",
+    # tp_pima_jouet
+    "minibatch_indices_differents": "X and Y indexed by two different draws: only a replay of the loop "
+                                    "(the answer of Q3.3) tells it from a right one; the hidden check replays it",
+    "regions_deux_figures": "the inline backend closes each figure after its cell: a visible check cannot "
+                            "count the panels (the hidden check reads the figures recorded while grading)",
 }
 
 
