@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbclient
+from nbclient.exceptions import CellExecutionError
 import nbformat
 from nbgrader import utils
 
@@ -62,6 +63,31 @@ def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path = paths.S
                                          resources={"metadata": {"path": tmp}})
         client.execute(env=kernel_env(threads))
     return nb
+
+
+def run_as_student(nb, timeout: int = 120, assignment: str | None = None, stop_on_error: bool = True):
+    """Execute a copy of `nb` as JupyterLab's « Redémarrer le noyau et exécuter toutes les cellules »
+    does in a student's kernel: no ``NBGRADER_EXECUTION`` (the visible checks show their messages
+    instead of raising, :mod:`tpkit.selfcheck`), and the run stops at the first cell that raises
+    (`stop_on_error=False`: every cell runs, as when the student runs them one by one).
+    Returns (executed notebook, index of the first cell that raised or None)."""
+    assignment_dir = paths.source_dir(assignment) if assignment else paths.SOURCE
+    nb = copy.deepcopy(nb)
+    env = kernel_env()
+    env.pop("NBGRADER_EXECUTION", None)
+    with tempfile.TemporaryDirectory(prefix="tp-student-") as tmp:
+        for f in assignment_dir.iterdir():
+            if f.is_file() and f.suffix != ".ipynb":
+                shutil.copy(f, tmp)
+        client = nbclient.NotebookClient(nb, timeout=timeout, allow_errors=not stop_on_error,
+                                         kernel_name="python3", resources={"metadata": {"path": tmp}})
+        try:
+            client.execute(env=env)
+        except CellExecutionError:
+            pass
+    stopped = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                    and any(o.output_type == "error" for o in c.get("outputs", []))), None)
+    return nb, stopped
 
 
 @dataclass

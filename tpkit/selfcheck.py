@@ -1,15 +1,33 @@
-"""The student's self-check: the last cells of the notebook, `python -m tpkit.selfcheck` (then `make release`).
+"""The student's visible checks and self-check table, in every assignment: `python -m tpkit.selfcheck
+[--assignment A]` writes them into the source notebooks (then `python -m tpkit.release`).
 
-The given setup cell defines ``_verification``, a context manager in which the visible part of each test
-cell runs (``with _verification("Q2.3 pred"):``): it notes the outcome and lets any error through, so
-grading is unchanged (no IPython hook: code reaching for the interpreter is flagged). The self-check cell
-prints a table ✓/✗ per question (number, title, points, visible message) from those notes: nothing is
-re-run, no hidden check is involved, and questions not yet run are shown as such (partly done notebook).
-The question list is written into the cell from :mod:`tpkit.labels`, so it follows the notebook; the
-test suite checks it is in sync.
+**What a student sees.** Each test cell's visible part runs inside ``with _verification("Q2.3 pred"):``
+(the given setup cell defines it). While a student works, a failing visible check does *not* raise: it
+notes the verdict and shows its French message in a red box under the cell, so « Exécuter tout » goes on
+to the last cell, whose table lists every question: ✓, ✗ with the message, or « non exécutée » with the
+reason. When a check fails while one of the questions it builds on has failed above (``PREREQUISITES``),
+its message starts with « corrigez d'abord Qx » (an earlier mistake must not be blamed on a correct cell).
+
+**What the grader sees is unchanged.** Under nbgrader (``nbgrader validate`` / ``autograde`` set
+``NBGRADER_EXECUTION``; every kernel the kit starts sets it too: :func:`tpkit.environment.kernel_variables`)
+the same ``_verification`` lets the error through: a failing visible check still makes its test cell
+score 0, and ``nbgrader validate`` still reports it. A student who sets that variable himself only turns
+his own messages back into errors.
+
+**Why answer cells still raise.** nbgrader's stub (``raise NotImplementedError("cellule à compléter…")``,
+nbgrader_config.py) stays: a question not done must say so loudly, and the given code after a stub
+(a print, a call of the student's function) would fail anyway on what is missing. An error in an answer
+cell (a stub, or the student's own code) stops « Exécuter tout » there, as JupyterLab always does; the
+student then runs the last cell by hand and its table says where the run stopped and on which error
+(``sys.last_value``, set by IPython). No IPython hook is used: code reaching for the interpreter is
+flagged at grading (:mod:`tpkit.grading.traces`).
+
+The question list of the table is written from :mod:`tpkit.labels`, so it follows the notebook; the test
+suite checks that both generated pieces are in sync.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 import nbformat
@@ -18,21 +36,128 @@ from tpkit import labels, paths
 
 MD_ID, CODE_ID = "autoverif-md", "autoverif-code"
 TITLE_PREFIX = "# Vérification "
+SETUP_MARK = "# Vérifications visibles (cellules « Vérification ») et auto-vérification (dernière cellule)"
+_OLD_SETUP_MARK = "# Auto-vérification (dernière cellule du notebook)"
+
+#: grade id -> the graded questions its visible check builds on (their answers are used by the check)
+PREREQUISITES = {
+    "tp_reseaux_neurones": {
+        "q1_etiquettes": ("q1_chargement",), "q1_dimensions": ("q1_chargement",),
+        "q1_onehot": ("q1_etiquettes", "q1_dimensions"), "q1_tenseurs": ("q1_onehot",),
+        "q2_W": ("q1_dimensions",), "q2_B": ("q1_dimensions",),
+        "q2_pred": ("q1_tenseurs", "q2_W", "q2_B"), "q2_cout": ("q2_pred",), "q2_gradient": ("q2_cout",),
+        "q3_descente": ("q2_pred", "q2_cout"), "q3_courbe": ("q3_descente",),
+        "q3_precision": ("q3_descente",), "q3_sgd": ("q3_descente",),
+        "q4_mlp_manuel": ("q4_pred2", "q2_cout"), "q4_mlp_identite": ("q1_tenseurs",),
+        "q4_mlp_classe": ("q1_tenseurs",), "q4_mlp_apprentissage": ("q4_mlp_classe", "q2_cout"),
+        "q5_minibatch": ("q4_mlp_classe", "q2_cout"),
+    },
+    "tp_pima_jouet": {
+        "j1_standardisation": ("j1_chargement",), "j1_onehot": ("j1_standardisation",),
+        "j2_pred": ("j1_onehot",), "j2_cout": ("j2_pred",), "j2_initialisation": ("j1_chargement",),
+        "j2_descente": ("j2_pred", "j2_cout", "j2_initialisation"), "j2_pima_lineaire": ("j2_descente",),
+        "j2_sgd": ("j2_pred", "j2_cout", "j2_initialisation"), "j3_mlp": ("j1_onehot",),
+        "j3_apprendre": ("j3_mlp", "j2_cout"), "j3_minibatch": ("j3_mlp", "j2_cout"),
+        "j3_pima": ("j3_apprendre", "j3_minibatch"), "j4_donnees": ("j1_onehot",),
+        "j4_jouet": ("j4_donnees", "j2_sgd", "j3_apprendre"), "j4_regions": ("j4_jouet",),
+    },
+    "tp_soyez_curieux": {
+        "q6_neurones": ("q6_mlp", "q6_entrainer"), "q6_couches": ("q6_mlp", "q6_entrainer"),
+        "q6_activations": ("q6_mlp", "q6_entrainer"), "q6_minibatch": ("q6_mlp", "q6_entrainer"),
+        "q6_cnn_apprentissage": ("q6_cnn", "q6_entrainer"),
+    },
+}
 
 
 def guard_line(label: str) -> str:
     return f'with _verification("{label}"):'
 
+
+# The end of the given setup cell (French: the student reads it). `{prerequisites}` is filled per notebook.
+_SETUP = '''# Vérifications visibles (cellules « Vérification ») et auto-vérification (dernière cellule)
+# Pendant que vous travaillez, une vérification qui échoue affiche son message en rouge sans arrêter
+# « Exécuter tout » : le notebook va jusqu'au bilan de la dernière cellule. À la correction (nbgrader),
+# la même vérification lève l'erreur et la cellule ne rapporte aucun point.
+import html as _html
+import os as _os
+import sys as _sys
+
+from IPython.display import display as _display
+
+_verifications = {{}}   # question -> None (réussie) ou l'erreur de sa vérification
+_prealables = {{  # question -> questions dont sa vérification utilise les réponses
+{prerequisites}
+}}
+
+
+def _message(question):
+    """Le message d'une vérification échouée, précédé des questions à corriger d'abord."""
+    erreur = _verifications[question]
+    if isinstance(erreur, AssertionError):
+        texte = str(erreur) or "la vérification a échoué"
+    elif isinstance(erreur, NameError):
+        texte = f"{{erreur}} : complétez et exécutez d'abord la cellule de cette question et celles au-dessus"
+    else:
+        texte = f"{{type(erreur).__name__}} : {{erreur}}"
+        if "NoneType" in str(erreur):
+            texte += " (une de vos fonctions renvoie None : est-elle complétée, avec return ?)"
+    avant = _a_corriger_avant(question)
+    if avant and "corrigez d'abord" not in texte:
+        texte = (f"corrigez d'abord {{' ; '.join(avant)}} : sa vérification échoue plus haut et celle-ci utilise "
+                 f"sa réponse. Message : {{texte}}")
+    return texte
+
+
+def _a_corriger_avant(question, vues=()):
+    """Les questions échouées plus haut dont `question` dépend, même indirectement : les premières causes."""
+    causes = []
+    for q in _prealables.get(question, ()):
+        if q not in vues:
+            plus_haut = _a_corriger_avant(q, vues + (q,))
+            causes += plus_haut or ([q] if _verifications.get(q) is not None else [])
+    return list(dict.fromkeys(causes))
+
+
+class _verification:
+    """Note le résultat d'une cellule de vérification et affiche son message (voir ci-dessus)."""
+
+    def __init__(self, question):
+        self.question = question
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, type_erreur, erreur, trace):
+        if erreur is not None and not isinstance(erreur, Exception):
+            return False  # interruption du noyau : laissée telle quelle
+        _verifications[self.question] = erreur
+        if _os.environ.get("NBGRADER_EXECUTION"):
+            return False  # à la correction : l'erreur reste une erreur
+        if erreur is None:
+            _display({{"text/plain": f"✓ {{self.question}} : vérification visible réussie",
+                      "text/html": f'<div style="color:#1a7f37">✓ {{_html.escape(self.question)}} : '
+                                   "vérification visible réussie</div>"}}, raw=True)
+            return False
+        texte = _message(self.question)
+        suite = "corrigez votre réponse, puis ré-exécutez sa cellule et celle-ci"
+        _display({{"text/plain": f"✗ {{self.question}} : {{texte}}\\n({{suite}})",
+                  "text/html": '<div style="border-left:4px solid #cf222e;background:#ffebe9;color:#82071e;'
+                               f'padding:6px 10px"><b>✗ {{_html.escape(self.question)}}</b> : '
+                               f"{{_html.escape(texte)}}<br><i>{{suite}}</i></div>"}}, raw=True)
+        return True'''
+
 _MD = """## Auto-vérification
 
-Exécutez la cellule ci-dessous (elle l'est aussi par *Kernel → Restart & Run All*) : elle résume le résultat
-des cellules de **vérification visibles** déjà exécutées, question par question. ✓ : la vérification
-visible passe ; ✗ : elle échoue (message) ; · : pas encore exécutée ; ✎ : réponse écrite, corrigée par
-l'enseignant. Les vérifications cachées de la correction ne sont pas lancées ici : un ✓ n'assure pas les
-points, un ✗ les fait perdre."""
+Cette cellule est la dernière exécutée par *Exécuter → Redémarrer le noyau et exécuter toutes les
+cellules…* : elle résume, question par question, le résultat des cellules de **vérification visibles**.
+✓ : la vérification visible passe ; ✗ : elle échoue (son message) ; · : non exécutée (la raison est
+donnée) ; ✎ : réponse écrite, corrigée par l'enseignant. Si l'exécution s'est arrêtée plus haut sur une
+erreur (une question pas encore faite et sa ligne `raise NotImplementedError`, ou une erreur de votre
+code), exécutez cette cellule à la main : elle dit où. Les vérifications cachées de la correction ne sont
+pas lancées ici : un ✓ n'assure pas les points, un ✗ les fait perdre."""
 
-_CODE = '''# Auto-vérification (cellule fournie, ne pas modifier) : relit les résultats notés par la cellule
-# d'initialisation, sans rien ré-exécuter.
+_CODE = '''# Auto-vérification (cellule fournie, ne pas modifier) : relit les résultats notés par les cellules de
+# vérification, sans rien ré-exécuter.
 from IPython.display import Markdown, display
 
 _questions = [  # (numéro, titre, points, réponse écrite)
@@ -42,34 +167,57 @@ _questions = [  # (numéro, titre, points, réponse écrite)
 
 def _tableau_verifications():
     lignes = ["| | Question | Points | Message |", "|---|---|---|---|"]
-    reussies = 0
+    notees = [f"{{n}} {{t}}" for n, t, _, ecrite in _questions if not ecrite]
+    faites = [q for q in notees if q in globals().get("_verifications", {{}})]
+    derniere = notees.index(faites[-1]) if faites else -1
+    arret = next((q for q in notees[derniere + 1:]), None)  # première vérification non exécutée après la dernière
+    erreur = getattr(_sys, "last_value", None)  # la dernière erreur levée (IPython la garde)
+    compte = {{"✓": 0, "✗": 0, "·": 0}}
     for numero, titre, points, ecrite in _questions:
         cle = f"{{numero}} {{titre}}"
         if ecrite:
             marque, message = "✎", "réponse écrite, corrigée par l'enseignant"
-        elif cle not in globals().get("_verifications", {{}}):
-            marque, message = "·", "vérification pas encore exécutée"
-        elif _verifications[cle] is None:
-            marque, message = "✓", "vérification visible réussie"
-            reussies += 1
+        elif cle in faites:
+            marque, message = ("✓", "vérification visible réussie") if _verifications[cle] is None else ("✗", _message(cle))
+        elif notees.index(cle) < derniere:
+            marque, message = "·", "non exécutée : sa cellule de vérification a été sautée, exécutez-la"
+        elif erreur is None:
+            marque, message = "·", "pas encore exécutée"
+        elif cle == arret:
+            marque = "·"
+            message = (f"non exécutée : l'exécution s'est arrêtée avant, sur une erreur dans la cellule de réponse "
+                       f"de {{cle}} ou juste au-dessus ({{type(erreur).__name__}} : {{erreur}}) : "
+                       "corrigez-la (ou complétez la question), puis exécutez la suite")
         else:
-            erreur = _verifications[cle]
-            if isinstance(erreur, AssertionError):
-                message = str(erreur) or "la vérification a échoué"
-            elif isinstance(erreur, NameError):
-                message = f"{{erreur}} : complétez et exécutez d'abord les cellules au-dessus"
-            else:
-                message = f"{{type(erreur).__name__}} : {{erreur}}"
-            marque = "✗"
+            marque, message = "·", f"non exécutée : l'exécution s'est arrêtée plus haut ({{arret}})"
+        if not ecrite:
+            compte[marque] += 1
         message = message.replace("|", "\\\\|").replace("\\n", " ")
         lignes.append(f"| {{marque}} | **{{numero}}** {{titre}} | {{points:g}} | {{message}} |")
-    auto = [q for q in _questions if not q[3]]
     lignes.append("")
-    lignes.append(f"Vérifications visibles réussies : {{reussies}} / {{len(auto)}} questions notées automatiquement.")
+    lignes.append(f"Vérifications visibles réussies : {{compte['✓']}} / {{len(notees)}} questions notées "
+                  f"automatiquement ; échouées : {{compte['✗']}} ; non exécutées : {{compte['·']}}.")
     return "\\n".join(lignes)
 
 
 display(Markdown(_tableau_verifications()))'''
+
+
+def _assignment_of(nb) -> str:
+    ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    for assignment, deps in PREREQUISITES.items():
+        if ids & set(deps):
+            return assignment
+    raise ValueError("unknown assignment: no grade id of PREREQUISITES in this notebook")
+
+
+def setup_source(nb) -> str:
+    """The generated end of the setup cell (from SETUP_MARK on)."""
+    found = labels.labels_of(nb)
+    deps = PREREQUISITES[_assignment_of(nb)]
+    lines = [f"    {found[g].short!r}: ({', '.join(repr(found[d].short) for d in ds)},),"
+             for g, ds in sorted(deps.items(), key=lambda kv: found[kv[0]].order)]
+    return _SETUP.format(prerequisites="\n".join(lines))
 
 
 def rows(nb) -> str:
@@ -94,12 +242,35 @@ def cells(nb) -> list:
     return [md, code]
 
 
-def main(path=paths.SOURCE_NOTEBOOK) -> int:
+def setup_cell(nb):
+    return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "setup")
+
+
+def given_setup(source: str) -> str:
+    """The setup cell's own code, before the generated part."""
+    for mark in (SETUP_MARK, _OLD_SETUP_MARK):
+        if mark in source:
+            source = source[:source.index(mark)]
+    return source.rstrip("\n")
+
+
+def write(path) -> None:
     nb = nbformat.read(str(path), as_version=4)
     nb.cells = [c for c in nb.cells if c.get("id") not in (MD_ID, CODE_ID)]
+    setup = setup_cell(nb)
+    setup.source = given_setup(setup.source) + "\n\n" + setup_source(nb)
     nb.cells += cells(nb)
     nbformat.write(nb, str(path))
     print(f"self-check written: {path}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tpkit.selfcheck")
+    parser.add_argument("--assignment", choices=paths.assignments(),
+                        help="only this assignment (default: every assignment of source/)")
+    args = parser.parse_args(argv)
+    for name in [args.assignment] if args.assignment else paths.assignments():
+        write(paths.source_notebook(name))
     return 0
 
 

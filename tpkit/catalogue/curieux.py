@@ -69,7 +69,7 @@ MISTAKES = [
             loses="q6_entrainer", message="calculé avant le pas de gradient"),
     # ------------------------------------------------------------ Q6.3-Q6.9 experiments
     mistake("neurones_nb_hidden_ignore", "experience_neurones crée toujours 100 neurones cachés",
-            {"r6_neurones": [("        modele = MLP(d, p, nb_hidden, 2)", "        modele = MLP(d, p, 100, 2)")]},
+            {"r6_neurones": [("        modele = MLP(d, nb_hidden, p, 2)", "        modele = MLP(d, 100, p, 2)")]},
             loses="q6_neurones", message="au lieu de"),
     mistake("neurones_taux_apprentissage", "taux mesuré sur les données d'apprentissage",
             {"r6_neurones": [("taux.append(precision(modele, Xt, yt))", "taux.append(precision(modele, X, y))")]},
@@ -78,16 +78,16 @@ MISTAKES = [
             {"r6_neurones": [(_TRAIN_N, "        taux.append(precision(modele, Xt, yt))")]},
             loses="q6_neurones", message="aucun des réseaux renvoyés n'a appris"),
     mistake("couches_nb_couches_ignore", "experience_couches crée toujours 2 couches",
-            {"r6_couches": [("        modele = MLP(d, p, 30, nb_couches)", "        modele = MLP(d, p, 30)")]},
+            {"r6_couches": [("        modele = MLP(d, 30, p, nb_couches)", "        modele = MLP(d, 30, p)")]},
             loses="q6_couches", message="au lieu de nb_couches"),
     mistake("couches_modeles_non_renvoyes", "experience_couches ne renvoie que les taux",
             {"r6_couches": [("    return taux, modeles", "    return taux, taux")]},
             loses="q6_couches", message="la liste des 3 réseaux appris"),
     mistake("activations_argument_oublie", "experience_activations n'utilise pas l'activation demandée",
-            {"r6_activations": [("MLP(d, p, 30, nb_couches, activation)", "MLP(d, p, 30, nb_couches)")]},
+            {"r6_activations": [("MLP(d, 30, p, nb_couches, activation)", "MLP(d, 30, p, nb_couches)")]},
             loses="q6_activations", message="n'utilise pas"),
     mistake("activations_profondeur_fixe", "experience_activations crée toujours 5 couches",
-            {"r6_activations": [("MLP(d, p, 30, nb_couches, activation)", "MLP(d, p, 30, 5, activation)")]},
+            {"r6_activations": [("MLP(d, 30, p, nb_couches, activation)", "MLP(d, 30, p, 5, activation)")]},
             loses="q6_activations", message="au lieu de nb_couches = 3"),
     mistake("minibatch_mb_oublie", "experience_minibatch apprend sans minibatch",
             {"r6_minibatch": [("entrainer(modele, X, Y, niter, 0.5, mb=mb)", "entrainer(modele, X, Y, niter, 0.5)")]},
@@ -129,7 +129,7 @@ VARIANTS = [
             edits=[replace_cell("r6_mlp", '''\
 class MLP(th.nn.Module):
 
-    def __init__(self, d, p, nb_hidden=100, nb_couches=2, activation="relu"):
+    def __init__(self, d, nb_hidden, p, nb_couches=2, activation="relu"):
         super(MLP, self).__init__()
         Act = {"relu": th.nn.ReLU, "tanh": th.nn.Tanh, "sigmoid": th.nn.Sigmoid}[activation]
         couches, entree = [], d
@@ -146,7 +146,7 @@ class MLP(th.nn.Module):
             edits=[replace_cell("r6_mlp", '''\
 class MLP(th.nn.Module):
 
-    def __init__(self, d, p, nb_hidden=100, nb_couches=2, activation="relu"):
+    def __init__(self, d, nb_hidden, p, nb_couches=2, activation="relu"):
         super(MLP, self).__init__()
         self.nom_activation = activation
         self.nb = nb_couches

@@ -7,6 +7,10 @@ under that question); *elsewhere* when only another cell fails. Valid variants m
 check (a visible assert that fails also fails at grading). Executions reuse the catalogue's forked runs
 (:mod:`tpkit.catalogue.forkrun`: shared prefixes, one torch thread).
 
+The test cells raise as they do under nbgrader (the kit's kernels set ``NBGRADER_EXECUTION``): a visible
+check that fails is an error there, while in a student's own kernel it shows its message and lets « Exécuter
+tout » go on (:mod:`tpkit.selfcheck`). ``--assignment A`` runs another assignment's catalogue.
+
 Prints the share per question and overall; `--doc docs/catalogue.md` rewrites the visibility section
 there (between the markers below), with the mistakes that stay hidden and why.
 """
@@ -17,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tpkit import execution, labels, submissions
+from tpkit import execution, labels, paths, submissions
 from tpkit.catalogue import forkrun, runner
 from tpkit.catalogue.mistakes import MISTAKES
 from tpkit.catalogue.variants import VARIANTS
@@ -36,11 +40,6 @@ HIDDEN_REASONS = {
     "onehot_test_depuis_y": "a visible check would need the answer (Yt rebuilt from yt)",
     "softmax_naive_a_la_main": "stability shows only on extreme inputs the checks feed privately",
     "backward_appele_deux_fois": "a visible check would print the analytic gradient (the answer of Q2.7)",
-    "taux_test_sur_apprentissage": "both rates are above 0.95; telling them apart needs the reference",
-    "taux_codes_en_dur": "a hard-coded plausible rate can only be caught by recomputing it (hidden)",
-    "mlp_manuel_taux_sur_apprentissage": "both rates are plausible; telling them apart needs the reference",
-    "mlp_taux_sur_apprentissage": "both rates are plausible; telling them apart needs the reference",
-    "minibatch_taux_code_en_dur": "a hard-coded plausible rate can only be caught by recomputing it (hidden)",
     "cout_1e-16_hors_du_log": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
     "cout_sans_1e-16": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
     "pred2_biais_apres_relu": "the visible check would spell out the formula with its own weights",
@@ -50,6 +49,11 @@ HIDDEN_REASONS = {
                    "plot (the hidden check reads the figures recorded while grading)",
     "courbe_partielle": "the inline backend closes each figure after its cell: a visible check cannot see "
                         "the plot (the hidden check reads the figures recorded while grading)",
+    # tp_pima_jouet
+    "minibatch_indices_differents": "X and Y indexed by two different draws: only a replay of the loop "
+                                    "(the answer of Q3.3) tells it from a right one; the hidden check replays it",
+    "regions_deux_figures": "the inline backend closes each figure after its cell: a visible check cannot "
+                            "count the panels (the hidden check reads the figures recorded while grading)",
 }
 
 
@@ -69,18 +73,20 @@ class Seen:
         return bool(self.own_message)
 
 
-def _job(entry, perfect):
+def _job(entry, perfect, assignment):
     nb = entry.notebook(perfect)
-    return nb if entry.keep_experiments else runner.empty_experiments(nb)
+    return nb if entry.keep_experiments else runner.empty_experiments(nb, assignment)
 
 
-def run(workers: int = 2, timeout: int = 300, entries=None) -> tuple[list[Seen], list]:
+def run(workers: int = 2, timeout: int = 300, entries=None,
+        assignment: str = paths.ASSIGNMENT) -> tuple[list[Seen], list]:
     """(mistakes as seen, names of variants failing a visible check)."""
-    entries = list(MISTAKES) + list(VARIANTS) if entries is None else entries
-    perfect = submissions.solution_submission()
-    jobs = {e.name: _job(e, perfect) for e in entries}
-    done = forkrun.execute_many(jobs, base=runner.empty_experiments(perfect), workers=workers,
-                                timeout=timeout)
+    if entries is None:
+        entries = list(MISTAKES) + list(VARIANTS) if assignment == paths.ASSIGNMENT else runner.entries(assignment)
+    perfect = submissions.solution_submission(assignment=assignment)
+    jobs = {e.name: _job(e, perfect, assignment) for e in entries}
+    done = forkrun.execute_many(jobs, base=runner.empty_experiments(perfect, assignment), workers=workers,
+                                timeout=timeout, assignment_dir=paths.source_dir(assignment))
     seen, bad_variants = [], []
     for e in entries:
         x = done[e.name]
@@ -95,21 +101,21 @@ def run(workers: int = 2, timeout: int = 300, entries=None) -> tuple[list[Seen],
     return seen, bad_variants
 
 
-def per_question(seen: list[Seen]) -> dict[str, tuple[int, int]]:
+def per_question(seen: list[Seen], assignment: str = paths.ASSIGNMENT) -> dict[str, tuple[int, int]]:
     out: dict[str, list] = {}
     for s in seen:
         out.setdefault(s.own, [0, 0])
         out[s.own][0] += s.visible
         out[s.own][1] += 1
-    order = labels.question_labels()
+    order = labels.question_labels(paths.source_notebook(assignment))
     return {q: tuple(v) for q, v in sorted(out.items(), key=lambda kv: order[kv[0]].order
                                            if kv[0] in order else 99)}
 
 
-def text(seen: list[Seen], bad_variants: list) -> str:
-    lines = ["question                  visible before submission"]
-    for q, (v, n) in per_question(seen).items():
-        lines.append(f"{labels.label(q):<26}{v}/{n}")
+def text(seen: list[Seen], bad_variants: list, assignment: str = paths.ASSIGNMENT) -> str:
+    lines = [f"{assignment}: question   visible before submission"]
+    for q, (v, n) in per_question(seen, assignment).items():
+        lines.append(f"{labels.label(q, paths.source_notebook(assignment)):<26}{v}/{n}")
     v = sum(s.visible for s in seen)
     lines.append(f"total: {v}/{len(seen)} = {v / len(seen):.1%} of the catalogue's mistakes are flagged "
                  f"by their own question's visible check (target {TARGET:.0%})")
@@ -160,10 +166,11 @@ def main(argv=None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--doc", type=Path, metavar="PATH", help="rewrite the visibility section there")
+    p.add_argument("--assignment", choices=paths.assignments(), default=paths.ASSIGNMENT)
     args = p.parse_args(argv)
-    seen, bad = run(workers=args.workers)
-    print(text(seen, bad))
-    if args.doc:
+    seen, bad = run(workers=args.workers, assignment=args.assignment)
+    print(text(seen, bad, args.assignment))
+    if args.doc and args.assignment == paths.ASSIGNMENT:
         write_doc(args.doc, markdown(seen, bad))
         print(f"written: {args.doc}")
     share = sum(s.visible for s in seen) / len(seen)

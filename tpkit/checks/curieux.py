@@ -114,13 +114,13 @@ def _rises(losses) -> float:
 # ---------------------------------------------------------------- Q6.1: an MLP of any depth
 @check("q6_mlp")
 def check_q6_mlp(ns):
-    cls = get(ns, "MLP", "classe MLP(d, p, nb_hidden, nb_couches, activation)")
+    cls = get(ns, "MLP", "classe MLP(d, nb_hidden, p, nb_couches, activation)")
     g = _gen(ns, 61)
     configs = [(_draw(g, 4, 7), 4, _draw(g, 5, 9), 3, "tanh"), (_draw(g, 4, 7), 3, 6, 1, "relu"),
                (_draw(g, 4, 7), 3, _draw(g, 5, 9), 2, "sigmoid"), (5, 3, 4, 4, "relu")]
     for d, p, h, depth, act in configs:
-        label = f"MLP({d}, {p}, {h}, {depth}, \"{act}\")"
-        model = call("MLP", cls, d, p, h, depth, act)
+        label = f"MLP({d}, {h}, {p}, {depth}, \"{act}\")"
+        model = call("MLP", cls, d, h, p, depth, act)
         if not _is_module(model):
             fail("`MLP(...)` doit créer un th.nn.Module (gardez super(MLP, self).__init__()).")
         linears = _chain(model, label, [d] + [h] * (depth - 1) + [p])
@@ -296,7 +296,7 @@ def check_q6_activations(ns):
         got = _outputs(model, f"le réseau appris pour l'activation {act}", x, 5, ref.P)
         if not close(got, _forward_ref(linears, ACTIVATIONS[act], x)):
             fail(f"le réseau appris pour l'activation \"{act}\" n'utilise pas {act} : créez-le avec "
-                 "MLP(d, p, nb_hidden, nb_couches, activation).")
+                 "MLP(d, nb_hidden, p, nb_couches, activation).")
 
 
 @check("q6_minibatch")

@@ -31,7 +31,7 @@ def run_seed(seed: int) -> dict:
     out = {}
     # q6_neurones / q6_couches: the best train loss of the networks the check asks for, 15 iterations
     def loss_after(h, depth):
-        m = MLP(D["d"], ref.P, h, depth)
+        m = MLP(D["d"], h, ref.P, depth)
         entrainer(m, X, Y, 15, C.STEP)
         with torch.no_grad():
             return float(ref.cout(Y, m(X)))
@@ -49,7 +49,7 @@ def run_seed(seed: int) -> dict:
                                              C.MB_MIN_RISE_SHARE, "above")
     # q6_minibatch: mb = 5, 30 iterations
     out["experience_minibatch mb=5: share of rises"] = (
-        _rises(entrainer(MLP(D["d"], ref.P, 30, 2), X, Y, 30, C.STEP, 5)), C.MB_MIN_RISE_SHARE, "above")
+        _rises(entrainer(MLP(D["d"], 30, ref.P, 2), X, Y, 30, C.STEP, 5)), C.MB_MIN_RISE_SHARE, "above")
     # q6_cnn_apprentissage: the notebook's recipe
     t0 = time.perf_counter()
     cnn = CNN()

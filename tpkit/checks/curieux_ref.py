@@ -35,7 +35,7 @@ import torch as _torch_ref
 
 
 class MLP(_torch_ref.nn.Module):
-    def __init__(self, d, p, nb_hidden=100, nb_couches=2, activation="relu"):
+    def __init__(self, d, nb_hidden, p, nb_couches=2, activation="relu"):
         super(MLP, self).__init__()
         tailles = [d] + [nb_hidden] * (nb_couches - 1) + [p]
         self.couches = _torch_ref.nn.ModuleList(
