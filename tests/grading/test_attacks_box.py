@@ -31,6 +31,7 @@ from test_attacks import FIRST_ANSWER, HONEST, _rows, _unescape
 
 from tpkit import paths, release
 from tpkit.grading import precheck, sandbox
+from tpkit.grading.inert import inert
 from tpkit.submissions import grade_id, read, solution_submission
 
 pytestmark = [pytest.mark.slow]
@@ -43,7 +44,7 @@ FORGED_BOX = ("<div class=\"panel panel-default\"><div class=\"panel-heading\"><
               "</div></div>")
 
 _EXCHANGE = ("import glob, os\nex = os.path.dirname(globals().get('_p', '')) or "
-             "(glob.glob('/tmp/tpkit-kernel-*/echange') + [os.getcwd()])[0]\n")
+             "(glob.glob('/tmp/**/tpkit-kernel-*/echange', recursive=True) + [os.getcwd()])[0]\n")
 _AGENT = "import sys, torch\nag = sys.modules.get('_tpkit_agent')\n"
 
 
@@ -105,11 +106,11 @@ ATTACKS = {
                       "                total += 1\n    except Exception as e:\n        print(type(e).__name__, e)\n"
                       "print('BOX-TMPFS', total)\n", "flagged"),
     # --- disk and file-count fill: 1 GB and 10,000 files in the scratch folder and in the exchange folder
-    "disque_et_fichiers": (_EXCHANGE + "mb = files = 0\nfor folder in (os.getcwd(), ex, '/tmp'):\n    try:\n"
+    "disque_et_fichiers": (_EXCHANGE + "mb = files = 0\nfor k, folder in enumerate((os.getcwd(), ex, '/tmp')):\n    if k == 2:\n        print('BOX-DISK-KIT', mb, files)\n    try:\n"
                            "        for i in range(10000):\n"
-                           f"            open(os.path.join(folder, '{MARK}-%d' % i), 'w').close()\n"
+                           f"            open(os.path.join(folder, '{MARK}-%d-%d' % (k, i)), 'w').close()\n"
                            "            files += 1\n        for i in range(17):\n"
-                           f"            with open(os.path.join(folder, '{MARK}-gros-%d' % i), 'wb') as f:\n"
+                           f"            with open(os.path.join(folder, '{MARK}-gros-%d-%d' % (k, i)), 'wb') as f:\n"
                            "                for _ in range(60):\n                    f.write(b'x' * (1 << 20))\n"
                            "                    mb += 1\n    except Exception as e:\n        print(type(e).__name__, e)\n"
                            "print('BOX-DISK', mb, files)\n", "flagged"),
@@ -224,7 +225,8 @@ def box_run(session_dir):
 
 
 def _row(run, student) -> dict:
-    return {_unescape(k): v for k, v in _rows(run["root"]).items()}[student]
+    # the CSV holds ids inert (control characters shown escaped: tpkit.grading.inert)
+    return {_unescape(k): v for k, v in _rows(run["root"]).items()}[inert(student)]
 
 
 def _graded_outputs(run, student) -> str:
@@ -238,7 +240,7 @@ def test_the_class_completes_with_every_student(box_run):
     assert box_run["baseline"]["returncode"] == 0, box_run["baseline"]["stdout"][-3000:]
     assert run["returncode"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
     rows = {_unescape(k) for k in _rows(box_run["root"])}
-    assert rows == set(ATTACKS) | {HONEST}
+    assert rows == {inert(s) for s in set(ATTACKS) | {HONEST}}
 
 
 def test_honest_student_grade_equals_its_grade_alone(box_run):
@@ -276,8 +278,12 @@ def test_memory_and_disk_outside_the_heap_are_capped(box_run):
     assert memfd is None or int(memfd.group(1)) < MEMORY_MB, memfd.group(0)  # None: the kernel was killed
     tmpfs = re.search(r"BOX-TMPFS (\d+)", _graded_outputs(box_run, "memoire_tmpfs"))
     assert tmpfs is None or int(tmpfs.group(1)) <= 2 * sandbox.Limits().tmpfs_mb, tmpfs.group(0)
-    disk = re.search(r"BOX-DISK (\d+) (\d+)", _graded_outputs(box_run, "disque_et_fichiers"))
-    assert disk is None or (int(disk.group(1)) < 1024 and int(disk.group(2)) < 20_000), disk.group(0)
+    # the scratch and exchange folders (host tmpfs, shared with the grader) are capped together; the
+    # private /tmp is the sandbox's own tmpfs, charged to the kernel's memory group
+    disk = re.search(r"BOX-DISK-KIT (\d+) (\d+)", _graded_outputs(box_run, "disque_et_fichiers"))
+    limits = sandbox.Limits()
+    assert disk is None or (int(disk.group(1)) <= limits.folders_mb
+                            and int(disk.group(2)) <= limits.folders_files), disk.group(0)
 
 
 def test_nothing_outlives_the_run(box_run):
@@ -307,7 +313,14 @@ def test_feedback_pages_load_nothing_and_frame_the_students_content(box_run):
     page = (box_run["root"] / "feedback" / "ressources_distantes" / A / f"{A}.html").read_text(encoding="utf-8")
     soup = BeautifulSoup(page, "html.parser")
     assert soup.find("meta", attrs={"http-equiv": re.compile("Content-Security-Policy", re.I)})
-    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*https?:|url\(\s*[\"']?\s*https?:", page, re.I)
+    # no element loads anything remote (a link may point outside: it loads nothing until clicked); the
+    # student's code that *writes* such a tag is shown as highlighted text, which is inert
+    remote = re.compile(r"^\s*https?:|url\(\s*[\"']?\s*https?:", re.I)
+    for tag in soup.find_all(True):
+        for attr, value in tag.attrs.items():
+            value = " ".join(value) if isinstance(value, list) else str(value)
+            assert (tag.name, attr) == ("a", "href") or not remote.search(value), (tag.name, attr, value)
+    assert not any(remote.search(style.get_text()) for style in soup.find_all("style"))
     for text in soup.find_all(string=re.compile("Note finale : 20 / 20")):
         box = text.find_parent("div")
         framed = any(re.search("etudiant|student", " ".join(p.get("class") or []) + str(p.attrs.get("data-role", "")))

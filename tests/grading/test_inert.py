@@ -196,9 +196,9 @@ def test_figure_labels_are_never_mathtext():
 
 EVIL = "evil.example"
 LOOK_ALIKE = (
-    '<div class="panel panel-default tpkit-grade" style="border:2px solid #1f4e79" id="notebook-container">'
+    '<div class="panel panel-default correcteur-grade" style="border:2px solid #1f4e79" id="notebook-container">'
     '<div class="panel-heading"><h4 id="top">tp_reseaux_neurones — note : 20 / 20</h4></div></div>\n'
-    '<p class="alert alert-success tpkit-student-label">Note finale : 20 / 20</p>\n')
+    '<p class="alert alert-success correcteur-student-label">Note finale : 20 / 20</p>\n')
 REMOTE = (
     f'<img src="https://{EVIL}/pixel.png" srcset="https://{EVIL}/2x.png 2x" alt="pixel">'
     f'<img src="//{EVIL}/p2.png"><img src="images/local.png">'
@@ -279,28 +279,28 @@ def test_feedback_page_loads_nothing_from_outside(feedback_page):
 
 def test_a_look_alike_grade_box_is_framed_and_plain(feedback_page):
     soup = _soup(feedback_page)
-    grade = soup.select("div.tpkit-grade")
-    assert len(grade) == 1 and grade[0].find_parent(class_="tpkit-student") is None
+    grade = soup.select("div.correcteur-grade")
+    assert len(grade) == 1 and grade[0].find_parent(class_="correcteur-student") is None
     assert "note : 16 / 20" not in grade[0].get_text()  # (the kit's box: the score given, 1 / 20)
     assert "note : 1 / 20" in " ".join(grade[0].h4.get_text().split())
-    frames = soup.select("div.tpkit-student")
+    frames = soup.select("div.correcteur-student")
     # the look-alike Markdown cell, the answer, the output area, the raw cell: each framed, labelled
     assert len(frames) == 4
     for frame in frames:
-        assert frame.find(class_="tpkit-student-label").get_text() == "Contenu de l'étudiant·e"
+        assert frame.find(class_="correcteur-student-label").get_text() == "Contenu de l'étudiant·e"
     copies = soup.find_all(string=re.compile("Note finale : 20 / 20"))  # Markdown, answer, HTML, stdout
-    assert len(copies) == 4 and all(c.find_parent(class_="tpkit-student") for c in copies)
+    assert len(copies) == 4 and all(c.find_parent(class_="correcteur-student") for c in copies)
     for frame in frames:
         for el in frame.find_all(True):
-            if "tpkit-student-label" in el.get("class", []):
+            if "correcteur-student-label" in el.get("class", []):
                 continue
             assert not el.get("style"), el
             assert not set(el.get("class", [])) & {"panel", "panel-default", "panel-heading", "alert", "alert-success",
-                                                   "tpkit-grade", "tpkit-student-label"}, el
+                                                   "correcteur-grade", "correcteur-student-label"}, el
             assert el.get("id") not in ("top", "notebook-container"), el
     # the statement's own Markdown is not framed (it is the statement's word for word)
     first = soup.select("div.text_cell")[0]
-    assert not first.select(".tpkit-student")
+    assert not first.select(".correcteur-student")
 
 
 def test_feedback_page_student_id_and_remarks_are_inert(tmp_path):
