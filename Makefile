@@ -7,7 +7,7 @@ PY     := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup release grade test test-fast test-full lint data bench catalogue
+.PHONY: all setup release grade test test-fast test-full lint data bench bench-attacks catalogue
 all: grade
 
 # Virtual environment with the pinned packages, and the kit installed in it in editable mode
@@ -49,6 +49,10 @@ data: setup
 
 bench: release
 	$(PY) bench/grading_bench.py
+
+# Class time with and without each class of attack of the box suite (run it on an idle machine).
+bench-attacks: release
+	$(PY) bench/attacks_bench.py
 
 # Mistake / variant catalogue of every assignment: matrix, sensitivity, specificity, blast radius
 # (each assignment graded even when an earlier one has a problem; the status says if any had one).

@@ -130,7 +130,7 @@ FAULTS = {  # student: (fault, the reason its row must give)
 }
 #: the wall limit of every worker in the faults' run: above what the honest notebook needs on a loaded
 #: machine, and what the sleeping worker costs the class
-WALL = 150
+WALL = 60
 
 
 def lay_out(course: Path, students) -> None:
