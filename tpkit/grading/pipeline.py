@@ -36,7 +36,7 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import cgroups, kernels, runlock, worker
+from tpkit.grading import cgroups, kernels, quota, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, open_gradebook, read_scores, reset_scores,
@@ -185,7 +185,8 @@ class Grader:
         self._worker_cpu, self._kernel_cpu = 0.0, 0.0
         try:
             self._schedule(jobs, settings)
-        finally:
+        finally:  # a killed worker's kernel folder may still be a mounted tmpfs: detached first
+            quota.sweep()
             shutil.rmtree(kernel_root, ignore_errors=True)
         self._decide(final=True)
         report.seconds = round(time.monotonic() - t0, 2)
@@ -209,19 +210,10 @@ class Grader:
         running: dict = {}
         try:
             while jobs or running:
-                while jobs and len(running) < options.workers:
-                    job = jobs.popleft()
-                    mine, theirs = ctx.Pipe()
-                    proc = ctx.Process(target=worker.main, args=(job, theirs), name=f"tpkit-worker-{job.student}",
-                                       daemon=True)
-                    proc.start()
-                    theirs.close()
-                    relay = threading.Thread(target=worker.serve_forks, args=(mine, proc.pid, settings),
-                                             name="tpkit-fork-relay", daemon=True)
-                    relay.start()
-                    running[job.student] = _Running(proc, mine, job, relay)
+                self._start_workers(ctx, jobs, running, settings)
                 ready = set(wait_for([r.proc.sentinel for r in running.values()], timeout=0.5))
                 now = time.monotonic()
+                ended = False
                 for student, r in list(running.items()):
                     if r.proc.sentinel in ready:
                         self._finish(r, None)
@@ -230,10 +222,27 @@ class Grader:
                     else:
                         continue
                     del running[student]
+                    ended = True
+                if ended:
+                    if self._decided:  # the next workers start (their kernels boot) while results are written
+                        self._start_workers(ctx, jobs, running, settings)
                     self._decide(final=not jobs and not running)
         finally:
             for r in running.values():  # stopped: no worker outlives the run
                 self._stop(r)
+
+    def _start_workers(self, ctx, jobs: collections.deque, running: dict, settings) -> None:
+        while jobs and len(running) < self.options.workers:
+            job = jobs.popleft()
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(target=worker.main, args=(job, theirs), name=f"tpkit-worker-{job.student}",
+                               daemon=True)
+            proc.start()
+            theirs.close()
+            relay = threading.Thread(target=worker.serve_forks, args=(mine, proc.pid, settings),
+                                     name="tpkit-fork-relay", daemon=True)
+            relay.start()
+            running[job.student] = _Running(proc, mine, job, relay)
 
     def _stop(self, r: _Running, kill: bool = True) -> None:
         if kill and r.proc.is_alive():  # the worker and everything it started (its kernel's sandbox)

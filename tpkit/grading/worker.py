@@ -251,12 +251,12 @@ def memory_reason(options: Options) -> str:
 def _inject(job: Job, where: str) -> None:
     """Test-only faults (see the module docstring)."""
     fault = job.fault
+    if fault == "sleep" and where == "kernel":  # killed on its wall limit with its kernel's tmpfs mounted
+        time.sleep(10 ** 6)
     if where != "start" or not fault:
         return
     if fault == "raise":
         raise RuntimeError("panne simulée du correcteur")
-    if fault == "sleep":
-        time.sleep(10 ** 6)
     if fault == "cpu":
         while True:
             pass
@@ -296,6 +296,7 @@ def grade(job: Job, conn) -> dict:
     supply = kernels.KernelSupply(settings, forker=forker)
     try:
         supply.prefetch()  # the kernel boots while the notebook is pre-checked
+        _inject(job, "kernel")
         pre = precheck.stage(student, job.submitted, job.private / "submitted" / student / options.assignment,
                              expected, job.data_files)
         pre.findings[:0] = [precheck.Finding("collect", m) for m in job.remarks]
