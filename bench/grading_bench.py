@@ -154,6 +154,7 @@ def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path, th
         shutil.copytree(course / "submitted" / s, copy / "submitted" / s)
     cmd = [sys.executable, "-m", "nbgrader", "autograde", paths.ASSIGNMENT, "--force", "--log-level=ERROR"]
     env = env_with_venv()
+    env["TPKIT_AUTOGRADE_NON_SECURISE"] = "1"  # the baseline: plain nbgrader, untrusted mode on purpose
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                    OPENBLAS_NUM_THREADS=str(threads))

@@ -145,3 +145,23 @@ def test_long_markdown_outputs_are_shown_as_text():
     assert len(bomb) > MAX_MARKDOWN_CHARS
     assert short.data["text/markdown"] == "**court**"
     nbformat.validate(nb)
+
+
+def test_plain_nbgrader_autograde_is_refused_with_the_command_to_run(monkeypatch):
+    """The formgrader's Autograde button and `nbgrader autograde` would run the checks in the student's
+    kernel: the course's configuration stops them first, naming the kit's command; the kit's own
+    grading leaves that step out."""
+    import pytest
+
+    from tpkit.grading.preprocessors import (UNTRUSTED_VARIABLE, RefuseUntrustedAutograde,
+                                             UntrustedAutogradeRefused)
+    monkeypatch.delenv(UNTRUSTED_VARIABLE, raising=False)
+    with pytest.raises(UntrustedAutogradeRefused) as refused:
+        RefuseUntrustedAutograde().preprocess(new_notebook(), {})
+    assert "python -m tpkit.grading" in str(refused.value) and "bac à sable" in str(refused.value)
+    monkeypatch.setenv(UNTRUSTED_VARIABLE, "1")  # the benchmark's baseline, on purpose
+    RefuseUntrustedAutograde().preprocess(new_notebook(), {})
+    cfg = load_config(Options())
+    assert cfg.Autograde.sanitize_preprocessors[0] == "tpkit.grading.preprocessors.RefuseUntrustedAutograde"
+    kit = ParallelAutograde(coursedir=CourseDirectory(config=cfg), config=cfg)
+    assert RefuseUntrustedAutograde not in kit.sanitize_preprocessors

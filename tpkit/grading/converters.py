@@ -44,7 +44,8 @@ from tpkit.grading.feedback import TEMPLATES
 from tpkit.grading.gradebook import GRADEBOOK_LOCK
 from tpkit.grading.inert import inert
 from tpkit.grading.options import exports_dir
-from tpkit.grading.preprocessors import (GetGradesFr, LimitedExecute, LimitOutputBytes, RepairGradedCells,
+from tpkit.grading.preprocessors import (GetGradesFr, LimitedExecute, LimitOutputBytes, RefuseUntrustedAutograde,
+                                         RepairGradedCells,
                                          SerializedAssignLatePenalties, SerializedOverwriteCells,
                                          SerializedSaveAutoGrades, StudentSafeOutputs)
 from tpkit.grading.results import student_remarks
@@ -74,7 +75,9 @@ class ParallelAutograde(Autograde):
     def __init__(self, coursedir=None, **kwargs):
         super().__init__(coursedir=coursedir, **kwargs)
         # the pre-check already repaired the staged notebook (RepairGradedCells is for plain nbgrader)
-        self.sanitize_preprocessors = _substitute(self.sanitize_preprocessors, skip=(RepairGradedCells,))
+        # (RefuseUntrustedAutograde stops plain nbgrader autograde: this is the trusted grading)
+        self.sanitize_preprocessors = _substitute(self.sanitize_preprocessors,
+                                                  skip=(RepairGradedCells, RefuseUntrustedAutograde))
         self.autograde_preprocessors = _substitute(self.autograde_preprocessors)
         if LimitOutputBytes not in self.autograde_preprocessors:  # a security cap, not an option
             after = self.autograde_preprocessors.index(LimitedExecute) + 1 \

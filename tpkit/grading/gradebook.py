@@ -136,12 +136,14 @@ def load_expected(db_url: str, course: Optional[str], assignment: str, notebook:
 
 
 def submission_scores(gb: Gradebook, assignment: str, student: str, columns: list) -> tuple:
-    """({graded id: points or None when awaiting manual grading}, total after late penalty, maximum)."""
+    """({graded id: points or None when awaiting manual grading}, total after late penalty, maximum).
+    Awaiting manual grading: flagged "needs manual grading" (what the feedback page and the formgrader
+    say), or no score at all; every export reads it here, so they agree on final or provisional."""
     sub = gb.find_submission(assignment, student)
     scores = {}
     for snb in sub.notebooks:
         for grade in snb.grades:
-            pending = grade.manual_score is None and grade.auto_score is None
+            pending = bool(grade.needs_manual_grade) or (grade.manual_score is None and grade.auto_score is None)
             scores[grade.cell.name] = None if pending else float(grade.score)
     total = float(sub.score) - float(sub.late_submission_penalty or 0.0)
     return {c: scores[c] for c in columns if c in scores}, round(total, 4), float(sub.max_score)
