@@ -44,7 +44,7 @@ PREVIOUS_README = """Exports de la correction précédente ({when}).
 
 Une nouvelle correction a commencé le {now} : elle les a déplacés ici avant de corriger. Si exports/
 ne contient pas de grades.csv, cette correction ne s'est pas terminée (interrompue, plantée) : les
-fichiers de ce dossier ne sont PAS à jour. `python -m tpkit.grading --export-only` réécrit les exports
+fichiers de ce dossier ne sont PAS à jour. La commande python -m tpkit.grading --export-only réécrit les exports
 depuis le gradebook (avec les statuts du dernier rapport trouvé).
 """
 

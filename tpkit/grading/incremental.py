@@ -78,7 +78,8 @@ def grading_hash(options: Options) -> str:
     kit = Path(__file__).resolve().parents[1]
     for part in ("checks", "witness"):
         _update_with_tree(h, kit / part)
-    _update_with_tree(h, kit / "grading", skip=lambda p: p.name in _EXPORT_SIDE or "lms" in p.parts)
+    grading = kit / "grading"
+    _update_with_tree(h, grading, skip=lambda p: p.name in _EXPORT_SIDE or "lms" in p.relative_to(grading).parts)
     for module in ("execution.py", "labels.py", "datasets.py", "paths.py"):
         _update_with_file(h, kit / module)
     _update_with_tree(h, paths.DATA / "hidden")
