@@ -579,7 +579,10 @@ def round_trip(shared, moodle_run):
         procs["rien_change"] = run_grading(root, "--cell-timeout", CELL_TIMEOUT)
         seconds = round(time.monotonic() - t0, 1)
         after = (root / "exports" / "grades.csv").read_text(encoding="utf-8")
+        with gradebook(root) as gb:
+            names = {p: [gb.find_student(p).first_name, gb.find_student(p).last_name] for p in ("p1234567", "p1234568")}
         return {"steps": steps, "other": [other, other2], "procs": {k: proc_dict(v) for k, v in procs.items()},
+                "names": names,
                 "seconds": seconds, "csv_unchanged": before == after, "n_class": len(read_csv(root)),
                 "n_submitted": sum(1 for p in (root / "submitted").iterdir() if (p / A).is_dir())}
     return once(shared, "round_trip", compute)
@@ -614,6 +617,11 @@ def test_a_changed_answer_is_flagged_again_and_said_and_the_import_remark_kept(r
         assert "modifiée depuis sa correction à la main" in n["status"], n["status"]
         assert f"{A} (1).ipynb" in n["status"], n["status"]  # the Moodle import's remark, kept without the zip
         assert n["page_provisional"] and agree(n), n
+
+
+def test_moodle_names_reach_the_formgrader(round_trip):
+    """The formgrader lists students by the gradebook's names: the Moodle roster's, not « None, None »."""
+    assert round_trip["names"] == {"p1234567": ["Élodie", "Lefèvre"], "p1234568": ["Jean-Noël", "D'Arcy"]}
 
 
 def test_a_rerun_with_nothing_changed_takes_seconds(round_trip):

@@ -155,6 +155,16 @@ def read_scores(cfg, result: StudentResult, expected: precheck.Expected) -> None
             gb, expected.assignment, result.student, expected.graded_ids)
 
 
+def name_student(cfg, student: str, full_name: str) -> None:
+    """The student's name in the gradebook (what the formgrader lists, « None, None » otherwise), from
+    an LMS's roster: the first word as first name, the rest as last name."""
+    from tpkit.grading.inert import inert
+    first, _, last = " ".join(inert(full_name).split()).partition(" ")
+    with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
+        gb.update_or_create_student(student, first_name=first or None, last_name=last or first or None)
+        gb.db.commit()
+
+
 def reset_scores(options: Options, cfg, student: str) -> None:
     """A submission that cannot be graded: its automatic scores are cleared (not left from an earlier
     run, not a silent 0) and it is marked for manual grading; manual scores are kept."""

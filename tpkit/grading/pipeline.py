@@ -40,8 +40,8 @@ from nbgrader.coursedir import CourseDirectory
 from tpkit.grading import cgroups, incremental, kernels, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
-from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, open_gradebook, read_scores, reset_scores,
-                                     shared_engine)
+from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, name_student, open_gradebook, read_scores,
+                                     reset_scores, shared_engine)
 from tpkit.grading.options import Options, course_config, course_id, load_config, step_folder
 from tpkit.grading.results import FAILED, REPORT_NAME, RunReport, StudentResult, latest_report, merge_reports
 
@@ -169,6 +169,8 @@ class Grader:
         if self._previous is not None and self._previous.assignment != options.assignment:
             self._previous = None
         code_hash = incremental.grading_hash(options)
+        from tpkit.grading.lms import full_names
+        self._names = full_names(options.root / "submitted")  # an LMS's roster: names for the formgrader
         report = RunReport(options.assignment, expected.graded_ids,
                            {g: expected.cells[g].points for g in expected.graded_ids},
                            expected.max_score, {}, workers=options.workers, sandbox=options.sandbox,
@@ -374,6 +376,8 @@ class Grader:
             result = StudentResult(student, data["status"], list(data["reasons"]), max_score=expected.max_score)
             read_scores(cfg, result, expected)
         result.seconds = data.get("seconds", 0.0)
+        if self._names.get(student):
+            name_student(cfg, student, self._names[student])
         if student in self._hashes:
             result.submission_hash, result.grading_hash = self._hashes[student]
             result.import_remarks = list(self._imports.get(student, []))
