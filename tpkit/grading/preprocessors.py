@@ -1,8 +1,6 @@
 """nbgrader preprocessors of the grading workflow (one class, one job, configured like nbgrader's own).
 
 Sanitize side
-  :class:`RefuseUntrustedAutograde` plain ``nbgrader autograde`` (and the formgrader's Autograde button)
-                           refused with the command that grades in the trusted, sandboxed mode.
   :class:`RepairGradedCells` the pre-check's cell repairs, for plain ``nbgrader autograde``.
 
 Autograde side
@@ -40,32 +38,6 @@ from tpkit.grading.findings import failure_message, kernel_stop_reason, not_exec
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
 from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, format_mo, repair_cells, split_hidden
 from tpkit.witness import Witness
-
-
-#: Set to 1, plain ``nbgrader autograde`` runs (untrusted mode: checks in the student's kernel), e.g. for
-#: the benchmark's baseline; never for grades.
-UNTRUSTED_VARIABLE = "TPKIT_AUTOGRADE_NON_SECURISE"
-REFUSAL = ("nbgrader autograde (et le bouton Autograde du formgrader) n'est pas utilisé dans ce cours : il "
-           "exécuterait les vérifications dans le noyau de l'étudiant·e, sans bac à sable, et la copie pourrait "
-           "se donner ses points. Corrigez depuis le dossier du cours avec : python -m tpkit.grading "
-           "(--students ID pour un seul rendu, --force pour recorriger un rendu inchangé)")
-
-
-class UntrustedAutogradeRefused(Exception):
-    """Plain nbgrader autograde was asked for (:data:`REFUSAL`)."""
-
-
-class RefuseUntrustedAutograde(NbGraderPreprocessor):
-    """First of ``Autograde.sanitize_preprocessors`` in nbgrader_config.py: plain ``nbgrader autograde``
-    and the formgrader's Autograde button stop before anything runs, with :data:`REFUSAL` in their log.
-    The kit's grading (:class:`~tpkit.grading.converters.ParallelAutograde`) leaves it out."""
-
-    def preprocess(self, nb, resources):
-        if os.environ.get(UNTRUSTED_VARIABLE) == "1":
-            self.log.warning("correction non sécurisée (%s=1) : notes à ne pas publier", UNTRUSTED_VARIABLE)
-            return nb, resources
-        self.log.error(REFUSAL)
-        raise UntrustedAutogradeRefused(REFUSAL)
 
 
 class RepairGradedCells(NbGraderPreprocessor):
