@@ -417,6 +417,10 @@ def _cell_sources(path: Optional[Path]) -> Optional[dict]:
         return None
 
 
+def _points(value) -> str:
+    return "—" if value is None else f"{float(value):g}"
+
+
 def keep_manual_grades(cfg, options: Options, student: str, expected: precheck.Expected, by_hand: dict,
                        graded_nb, previous: Optional[Path]) -> list:
     """A cell graded by hand stays graded (its manual score, not flagged) when what was graded did not
@@ -441,8 +445,8 @@ def keep_manual_grades(cfg, options: Options, student: str, expected: precheck.E
             label = question_label(name, options.assignment)
             if cell is not None and cell.grade and not cell.solution and not cell.task:
                 same = grade.auto_score == by_hand[name]
-                why = (f"{label} : note automatique changée ({by_hand[name]:g} → {grade.auto_score or 0:g}) depuis "
-                       "sa correction à la main, à revoir dans le formgrader")
+                why = (f"{label} : note automatique changée ({_points(by_hand[name])} → {_points(grade.auto_score)}) "
+                       "depuis sa correction à la main, à revoir dans le formgrader")
             else:
                 same = before is not None and name in now and before.get(name) == now[name]
                 why = (f"{label} : réponse rédigée modifiée depuis sa correction à la main, à corriger de "
