@@ -111,7 +111,8 @@ def floor(course: Path, students: list, per_notebook: dict) -> float:
 
 
 def ours(course: Path, workers: int, sandbox: bool = True, cold: bool = False) -> float:
-    cmd = [sys.executable, "-m", "tpkit.grading", "--submitted", "--root", str(course)]
+    # --force: each measure grades the whole class (runs are incremental by default)
+    cmd = [sys.executable, "-m", "tpkit.grading", "--submitted", "--force", "--root", str(course)]
     if workers:
         cmd += ["--workers", str(workers)]
     if not sandbox:
