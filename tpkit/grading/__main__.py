@@ -129,15 +129,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     src.add_argument("--examples", action="store_true", help="corriger les rendus d'exemple du kit "
                      "(copiés de examples/submissions/ dans submitted/)")
     src.add_argument("--submitted", action="store_true", help="corriger submitted/ (par défaut)")
-    src.add_argument("--moodle-zip", type=Path, metavar="ZIP", help="importer dans submitted/ l'archive Moodle "
+    src.add_argument("--moodle-zip", type=Path, metavar="ARCHIVE.zip", help="importer dans submitted/ l'archive Moodle "
                      "« Télécharger tous les travaux remis » et la corriger")
     src.add_argument("--export-only", action="store_true", help="ne rien corriger : réécrire les retours et "
                      "tous les exports depuis le gradebook (par exemple après la correction à la main)")
-    p.add_argument("--moodle-worksheet", type=Path, metavar="CSV", help="feuille de notes Moodle à remplir "
+    p.add_argument("--moodle-worksheet", type=Path, metavar="FEUILLE.csv", help="feuille de notes Moodle à remplir "
                    "(écrite dans exports/moodle_worksheet.csv ; retenue pour les --export-only suivants)")
     p.add_argument("--provisional", action="store_true", help="remplir aussi la feuille Moodle avec les notes "
                    "provisoires (réponses rédigées pas encore corrigées ; dit dans chaque commentaire)")
-    p.add_argument("--students", metavar="S1,S2", help="ne corriger que ces identifiants (les exports gardent "
+    p.add_argument("--students", metavar="ID1,ID2", help="ne corriger que ces identifiants (les exports gardent "
                    "toute la classe) ; avec --export-only : ne réécrire que leurs retours")
     p.add_argument("--force", action="store_true", help="recorriger aussi les rendus inchangés depuis leur "
                    "dernière note (par défaut, ils sont gardés tels quels)")
@@ -159,8 +159,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sans-bac-a-sable", dest="no_sandbox", action="store_true",
                    help="exécuter les noyaux SANS bac à sable (seulement là où les espaces de noms utilisateur "
                    "sont interdits ; le code des étudiant·es peut alors lire et modifier les fichiers du cours)")
-    p.add_argument("--root", type=Path, default=paths.ROOT, help="dossier du cours (par défaut : ce kit)")
-    p.add_argument("--assignment", default=paths.ASSIGNMENT, help="devoir à corriger (par défaut : "
+    p.add_argument("--root", type=Path, default=paths.ROOT, metavar="DOSSIER",
+                   help="dossier du cours (par défaut : ce kit)")
+    p.add_argument("--assignment", default=paths.ASSIGNMENT, metavar="DEVOIR", help="devoir à corriger (par défaut : "
                    f"{paths.ASSIGNMENT})")
     return p.parse_args(argv)
 
