@@ -37,7 +37,7 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import cgroups, incremental, kernels, runlock, worker
+from tpkit.grading import cgroups, incremental, kernels, quota, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, name_student, open_gradebook, read_scores,
@@ -307,6 +307,8 @@ class Grader:
         groups = cgroups.backend() if kill else None
         if groups is not None:  # a killed worker's kernel groups (named after it: gone with it)
             groups.sweep()
+        if kill:  # and its kernels' capped folders (tmpfs named after it): a run stopped by Ctrl-C or a
+            quota.sweep()  # wall limit would otherwise leave them mounted, busy, in the staging folder
 
     def _finish(self, r: _Running, killed: Optional[str]) -> None:
         """A worker ended (or overran: ``killed`` says why): read its result, hold or apply it."""
