@@ -648,7 +648,9 @@ def test_export_only_refreshes_the_remembered_worksheet(round_trip):
 
 # ------------------------------------------------------------------------------- interrupted and resumed
 
-INTERRUPTED = ["json_invalide", "notebook_renomme", "partiel", "test_supprime", "vierge"]
+# the reference, the longest notebook, is graded first: its kernel runs when Ctrl-C comes (a worker killed
+# with its kernel's capped folder mounted)
+INTERRUPTED = ["json_invalide", "notebook_renomme", "partiel", "reference", "test_supprime", "vierge"]
 
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_grades_only_the_rest(first_run, session_dir, tmp_path):
