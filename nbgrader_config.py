@@ -38,6 +38,11 @@ c.Autograde.autograde_preprocessors = [
 # Grading (tpkit.grading; `python -m tpkit.grading` applies the same repairs in its pre-check).
 # Plain `nbgrader autograde` too repairs duplicated, re-labelled, deleted or altered graded cells
 # instead of stopping the whole run on a copy-pasted cell (nbgrader #1083), and says so in French.
+# plain `nbgrader autograde` and the formgrader's Autograde button would run the checks inside the
+# student's kernel: refused before anything is removed or written, with the command that grades in the
+# trusted, sandboxed mode (tpkit.grading.converters.TrustedGradingOnly)
+c.Autograde.exporter_class = "tpkit.grading.converters.TrustedGradingOnly"
+
 c.Autograde.sanitize_preprocessors = [
     "tpkit.grading.preprocessors.RepairGradedCells",
     "nbgrader.preprocessors.ClearOutput",

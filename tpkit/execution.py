@@ -48,6 +48,22 @@ def with_hidden_tests(nb, source_nb=paths.SOURCE_NOTEBOOK, assignment: str | Non
     return nb
 
 
+#: Where the kernels started here write their own log (ipykernel's start-up warnings, e.g. "Kernel is
+#: running over TCP without encryption": the kernel is local and short-lived): not the terminal.
+KERNEL_LOG = "noyaux.log"
+
+
+def kernel_log():
+    """The kernels' log file, opened for appending: exports/logs/ of the kit, else the temporary folder."""
+    for folder in (paths.ROOT / "exports" / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return open(folder / KERNEL_LOG, "ab")
+        except OSError:
+            continue
+    return open(os.devnull, "wb")
+
+
 def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path = paths.SOURCE,
         assignment: str | None = None) -> nbformat.NotebookNode:
     """Execute a copy of `nb` in a temporary copy of the assignment folder (for its data files)."""
@@ -61,7 +77,8 @@ def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path = paths.S
         client = nbclient.NotebookClient(nb, timeout=timeout, allow_errors=True,
                                          kernel_name="python3",
                                          resources={"metadata": {"path": tmp}})
-        client.execute(env=kernel_env(threads))
+        with kernel_log() as log:
+            client.execute(env=kernel_env(threads), stderr=log)
     return nb
 
 
@@ -82,7 +99,8 @@ def run_as_student(nb, timeout: int = 120, assignment: str | None = None, stop_o
         client = nbclient.NotebookClient(nb, timeout=timeout, allow_errors=not stop_on_error,
                                          kernel_name="python3", resources={"metadata": {"path": tmp}})
         try:
-            client.execute(env=env)
+            with kernel_log() as log:
+                client.execute(env=env, stderr=log)
         except CellExecutionError:
             pass
     stopped = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"

@@ -60,6 +60,34 @@ def _cached(path: str, mtime: float) -> dict[str, QuestionLabel]:
     return labels_of(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+def cell_labels_of(notebook: dict) -> dict[str, QuestionLabel]:
+    """Like :func:`labels_of`, for every cell with a grade id, graded or not (an answer cell without a
+    test of its own, ``r2_lignes``, is named after the question above it: "Q2.1 lignes")."""
+    labels: dict[str, QuestionLabel] = {}
+    number = ""
+    for cell in notebook["cells"]:
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if cell["cell_type"] == "markdown" and not meta.get("grade"):
+            found = _MARKER.search(source)
+            if found:
+                number = " ".join(found.group(1).split()).rstrip(" :.")
+        if gid and not (cell["cell_type"] == "markdown" and not meta.get("grade") and not meta.get("solution")):
+            labels[gid] = QuestionLabel(gid, number, _title(gid), float(meta.get("points") or 0), len(labels))
+    return labels
+
+
+@lru_cache(maxsize=8)
+def _cached_cells(path: str, mtime: float) -> dict[str, QuestionLabel]:
+    return cell_labels_of(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def cell_labels(notebook_path: Path | str = paths.SOURCE_NOTEBOOK) -> dict[str, QuestionLabel]:
+    path = Path(notebook_path)
+    return _cached_cells(str(path), path.stat().st_mtime)
+
+
 def question_labels(notebook_path: Path | str = paths.SOURCE_NOTEBOOK) -> dict[str, QuestionLabel]:
     path = Path(notebook_path)
     return _cached(str(path), path.stat().st_mtime)

@@ -109,10 +109,12 @@ def generate(root: Path = paths.ROOT, assignment: str = paths.ASSIGNMENT, check:
 
 if __name__ == "__main__":
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m tpkit.release")
+    parser = argparse.ArgumentParser(prog="python -m tpkit.release",
+                                     description="Régénère la version étudiante (release/) de chaque devoir, après "
+                                     "avoir corrigé sa solution (tous les points) et sa version vierge (aucun).")
     parser.add_argument("--assignment", choices=paths.assignments(),
-                        help="only this assignment (default: every assignment of source/)")
+                        help="ce devoir seulement (par défaut : chaque devoir de source/)")
     args = parser.parse_args()
     for name in [args.assignment] if args.assignment else paths.assignments():
         out = generate(assignment=name, check=True)
-        print(f"release written: {out.relative_to(paths.ROOT)}")
+        print(f"version étudiante écrite : {out.relative_to(paths.ROOT)}")

@@ -34,6 +34,36 @@ def test_similarity_ignores_names_comments_and_the_skeleton():
     assert [(p.a, p.b) for p in pairs] == [("a", "b")] and pairs[0].score == 1.0
 
 
+def test_every_submission_that_is_not_ok_is_listed_with_its_reasons_and_pairs_name_both(tmp_path):
+    """« À regarder » lists the partial ones too (a renamed notebook, a deleted test cell), each with
+    its reasons; a similar pair names both students (full names when an LMS gave them), once, and
+    its cells by their question."""
+    from tpkit.grading import classreport
+    from tpkit.grading.options import Options
+    from tpkit.grading.results import RunReport, StudentResult
+    png = tmp_path / "f.png"
+    png.write_bytes(b"\x89PNG")
+    figures = {"distribution": png, "questions": png, "durees": png}
+    run = RunReport(A, ["q2_pred"], {"q2_pred": 1.0}, 20.0, {
+        "ok1": StudentResult("ok1", "ok", [], {"q2_pred": 1.0}, 20.0, 20.0),
+        "p1234567": StudentResult("p1234567", "partial", ["notebook rendu sous le nom « TP_Dupont.ipynb »"],
+                                  {"q2_pred": 1.0}, 20.0, 20.0),
+        "rate": StudentResult("rate", "failed", ["fichier illisible (JSON invalide)"], {}, None, 20.0)})
+    pair = similarity.Pair("ok1", "p1234567", 0.97, [("r2_lignes", 0.97)])
+    subs = {s: similarity.Submission(s, {"r2_lignes": f"x = {s!r}"}, {}) for s in ("ok1", "p1234567")}
+    page = classreport.render(Options(root=tmp_path, workers=1), run, figures, [], {}, [pair], subs,
+                              {"q2_pred": "Q2.3 pred"}, set(), {"p1234567": "Élodie Lefèvre"})
+    look = page.split('id="a-regarder"')[1].split("</table>")[0]
+    assert 'data-student="p1234567"' in look and "TP_Dupont.ipynb" in look and "Élodie Lefèvre" in look
+    assert 'data-student="rate"' in look and "JSON invalide" in look and 'data-student="ok1"' not in look
+    assert '<b id="n-a-regarder">2</b>' in page
+    pairs = page.split('id="paires"')[1].split("</table>")[0]
+    assert pairs.count("data-pair=") == 1 and page.count("data-pair=") == 1
+    assert "Élodie Lefèvre" in pairs and "ok1" in pairs
+    assert "Q2.4 lignes" in pairs or "Q2." in pairs.split("cellules semblables")[1]
+    assert "r2_lignes —" not in pairs
+
+
 def gradebook_view(root: Path) -> tuple:
     """({student: total /20 or None}, {question: success rate among graded answers}) from the gradebook."""
     totals, success = {}, {}

@@ -141,6 +141,8 @@ def test_export_only_without_gradebook(course):
     (["--memory-limit", "-1"], ["--memory-limit -1"]),
     (["--examples", "--moodle-zip", "x.zip"], ["ne vont pas ensemble"]),
     (["--students"], ["--students attend une valeur"]),
+    # no worksheet given nor remembered: --provisional would change nothing, silently
+    (["--provisional"], ["--provisional", "--moodle-worksheet"]),
 ])
 def test_other_bad_arguments(course, args, words):
     before = tree(course)
@@ -232,3 +234,14 @@ def test_memory_floor_runs_the_setup_cell_and_less_does_not():
         assert not _setup_cell_runs(200)
     finally:
         kernels.close_zygotes()
+
+
+def test_help_is_in_french(course):
+    proc = run(course, "--help")
+    assert proc.returncode == 0 and proc.stderr == ""
+    text = proc.stdout
+    assert text.startswith("utilisation : python -m tpkit.grading")
+    for words in ("afficher cette aide", "--force", "recorriger", "--export-only", "Ctrl-C", "etat.json"):
+        assert words in text, words
+    for english in ("usage:", "show this help", "default:", "grade the bundled", "Exit status"):
+        assert english not in text, english

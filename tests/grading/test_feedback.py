@@ -103,3 +103,12 @@ def test_accessibility_pass_is_nbconvert_s_without_the_round_trip(page):
         assert str(BeautifulSoup(marked, features="html.parser")) == _nbconvert_accessibility(html_page)
     assert accessibility.mark(tricky).count('alt="No description') == 4  # the one in a <pre> too
     assert accessibility.mark(tricky).count('tabindex="0"') == 3
+
+
+def test_an_answer_without_a_test_of_its_own_is_named_by_its_question():
+    """« Votre réponse — r2_lignes » named the cell; it is the question above it that students know."""
+    from tpkit.grading.feedback import question_label
+    assert question_label("r2_lignes").startswith("Q2.")
+    assert question_label("r2_pred") == question_label("q2_pred")
+    assert question_label("m2_approximation").startswith("Q2.")
+    assert question_label("inconnu") == "inconnu"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import headless
 import pytest
-from test_pipeline import EXAMPLES, A, course, first_run, hidden_lines, re_text, shared  # noqa: F401
+from test_pipeline import EXAMPLES, A, course, first_run, hidden_lines, re_text, scores, shared  # noqa: F401
 from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
 
@@ -101,3 +101,20 @@ def test_nbgrader_generate_feedback_command_writes_the_french_pages(first_run, t
     kit = (saved / "feedback" / "erreurs_typiques" / A / f"{A}.html").read_text(encoding="utf-8")
     page = (root / "feedback" / "erreurs_typiques" / A / f"{A}.html").read_text(encoding="utf-8")
     assert address.sub("", page) == address.sub("", kit)  # the same page as the kit's
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_autograde_refuses_and_leaves_the_grades(first_run, tmp_path):  # noqa: F811 (fixture imported from test_pipeline)
+    """What the formgrader's Autograde button runs (nbgrader's Autograde, --force): a French refusal
+    naming the kit's command, before anything is removed (nbgrader's --force removes the autograded
+    folder first) or graded."""
+    root = graded_copy(first_run, tmp_path)
+    autograded = root / "autograded" / "reference" / A / f"{A}.ipynb"
+    before = autograded.read_bytes()
+    grades = scores(root, "reference")
+    proc = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", A, "--student", "reference",
+                           "--force"], cwd=root, env=release.nbgrader_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0
+    assert "python -m tpkit.grading" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+    assert autograded.read_bytes() == before and scores(root, "reference") == grades

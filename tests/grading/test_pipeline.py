@@ -7,16 +7,23 @@ Grading runs, once per session (one unit of tests/conftest.py's PLAN: one worker
 2. `--submitted` on the typical mistakes again (determinism), then three submissions that hit the
    limits (memory limit then os._exit, notebook time limit, a cell deaf to the interrupt);
 3. `--moodle-zip` + `--moodle-worksheet` (a renamed notebook, a participant without notebook), then
-   `--export-only` after a manual grade.
+   `--export-only` after a manual grade;
+4. on a copy of the course after run 3, the instructor's round trip: written answers graded by hand,
+   `--export-only` (the worksheet remembered), a regrade of two students (one answer changed),
+   `--export-only` again, then a rerun with nothing changed (every submission left as it is).
+Besides, a run of five examples interrupted by Ctrl-C, then resumed.
 """
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -144,7 +151,9 @@ LIMIT_CASES = {  # student -> (changes to the first answer cells, what the statu
 def second_run(shared, course, first_run):
     """Run 2: the typical mistakes again, same student, same options."""
     def compute():
-        proc = run_grading(course, "--submitted", "--students", "erreurs_typiques", "--cell-timeout", CELL_TIMEOUT)
+        # --force: unchanged since run 1, it would be left as it is (incremental by default)
+        proc = run_grading(course, "--submitted", "--students", "erreurs_typiques", "--force",
+                           "--cell-timeout", CELL_TIMEOUT)
         again = (course / "feedback" / "erreurs_typiques" / A / f"{A}.html").read_text(encoding="utf-8")
         return [proc_dict(proc), read_csv(course), scores(course, "erreurs_typiques"), again]
     return once(shared, "second_run", compute)
@@ -195,6 +204,8 @@ def moodle_run(shared, course, limits_run):
             shutil.copy(out, kept)
         if (course / "exports" / "retours_moodle.zip").exists():
             shutil.copy(course / "exports" / "retours_moodle.zip", work / "retours_moodle.zip")
+        # the whole course as this run left it, for the round trips (the tests below change this one)
+        shutil.copytree(course, shared / "apres_moodle", ignore=shutil.ignore_patterns("*.lock"))
         return [proc_dict(proc), read_csv(course), str(worksheet), str(kept), scores(course, "p1234567")]
     proc, rows, worksheet_in, worksheet_out, ref_scores = once(shared, "moodle_run", compute)
     return proc, rows, Path(worksheet_in), Path(worksheet_out), ref_scores
@@ -494,3 +505,196 @@ def test_export_only_after_manual_grading(moodle_run, course):
     assert proc.returncode == 0, proc.stderr
     sheet = worksheet_rows(worksheet_out)["Participant 1234567"]
     assert sheet["Note"] == "20,00" and sheet["Feedback par commentaires"].startswith("Note : 20/20.")
+
+
+# ------------------------------------------------------------------------------------------------ run 4
+
+WRITTEN = ["m2_approximation", "m3_convergence", "m3_experiences", "m3_quadratique", "m4_neurones", "m5_questions"]
+NOTE = re.compile(r"note : ([\d.]+) / 20")
+
+
+def class_numbers(root: Path, student: str, participant: str) -> dict:
+    """One student's numbers in every place that shows them: the gradebook, grades.csv, the Moodle
+    worksheet, the feedback page and its copy in the Moodle feedback zip."""
+    row = read_csv(root)[student]
+    sheet = worksheet_rows(root / "exports" / "moodle_worksheet.csv")[f"Participant {participant}"]
+    page = feedback(root, student)
+    with zipfile.ZipFile(root / "exports" / "retours_moodle.zip") as zf:
+        zipped = next(zf.read(n).decode("utf-8") for n in zf.namelist() if f"_{participant}_" in n)
+    with gradebook(root) as gb:
+        grades = {g.cell.name: g for g in gb.find_submission_notebook(A, A, student).grades}
+        written = {c: [grades[c].manual_score, grades[c].needs_manual_grade] for c in WRITTEN if c in grades}
+        total = round(float(gb.find_submission(A, student).score) * 20 / 20, 2)
+    return {"gradebook": total, "written": written, "csv": float(row["total_20"]), "status": row["status"],
+            "csv_written": [row[c] for c in WRITTEN if c in row],
+            "worksheet": sheet["Note"], "comment": sheet["Feedback par commentaires"],
+            "page": float(NOTE.search(page).group(1)), "page_provisional": "Note provisoire" in page,
+            "zip": float(NOTE.search(zipped).group(1)), "zip_provisional": "Note provisoire" in zipped}
+
+
+def agree(n: dict) -> bool:
+    """Every place says the same number, and the same final or provisional."""
+    pending = "" in n["csv_written"]
+    sheet = float(n["worksheet"].replace(",", ".")) if n["worksheet"] else None
+    same_numbers = n["gradebook"] == n["csv"] == n["page"] == n["zip"] and sheet in (None, n["csv"])
+    return (same_numbers and n["page_provisional"] == n["zip_provisional"] == pending
+            and (sheet is None or not pending or n["comment"].startswith("Note provisoire"))
+            and (pending or (sheet == n["csv"] and n["comment"].startswith("Note :"))))
+
+
+@pytest.fixture(scope="session")
+def round_trip(shared, moodle_run):
+    """Run 4 (see the module docstring), on the course as run 3 left it: each step's numbers for the
+    reference handed in through Moodle (p1234567) and for the renamed blank (p1234568)."""
+    def compute():
+        root = shared / "aller_retour"
+        shutil.copytree(shared / "apres_moodle", root)
+        steps = {"correction": class_numbers(root, "p1234567", "1234567")}
+        with gradebook(root) as gb:  # what the formgrader does: a score, the answer no longer flagged
+            for grade in gb.find_submission_notebook(A, A, "p1234567").grades:
+                if grade.needs_manual_grade:
+                    grade.manual_score, grade.needs_manual_grade = grade.max_score, False
+            grade = gb.find_grade("m2_approximation", A, A, "p1234568")
+            grade.manual_score, grade.needs_manual_grade = 0.25, False
+            gb.db.commit()
+        steps["note_manuelle"] = class_numbers(root, "p1234567", "1234567")
+        procs = {"export": run_grading(root, "--export-only")}  # no --moodle-worksheet: remembered
+        steps["export"] = class_numbers(root, "p1234567", "1234567")
+        # p1234568 rewrites the answer graded by hand; p1234567 changes nothing
+        path = root / "submitted" / "p1234568" / A / f"{A}.ipynb"
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == "m2_approximation":
+                cell.source = "Une réponse rédigée après la correction."
+        nbformat.write(nb, str(path))
+        procs["recorrection"] = run_grading(root, "--students", "p1234567,p1234568", "--force",
+                                            "--cell-timeout", CELL_TIMEOUT)
+        steps["recorrection"] = class_numbers(root, "p1234567", "1234567")
+        other = class_numbers(root, "p1234568", "1234568")
+        procs["export2"] = run_grading(root, "--export-only")
+        steps["export2"] = class_numbers(root, "p1234567", "1234567")
+        other2 = class_numbers(root, "p1234568", "1234568")
+        before = (root / "exports" / "grades.csv").read_text(encoding="utf-8")
+        t0 = time.monotonic()
+        procs["rien_change"] = run_grading(root, "--cell-timeout", CELL_TIMEOUT)
+        seconds = round(time.monotonic() - t0, 1)
+        after = (root / "exports" / "grades.csv").read_text(encoding="utf-8")
+        with gradebook(root) as gb:
+            names = {p: [gb.find_student(p).first_name, gb.find_student(p).last_name] for p in ("p1234567", "p1234568")}
+        return {"steps": steps, "other": [other, other2], "procs": {k: proc_dict(v) for k, v in procs.items()},
+                "names": names,
+                "seconds": seconds, "csv_unchanged": before == after, "n_class": len(read_csv(root)),
+                "n_submitted": sum(1 for p in (root / "submitted").iterdir() if (p / A).is_dir())}
+    return once(shared, "round_trip", compute)
+
+
+def test_round_trip_keeps_hand_grades_and_every_export_agrees(round_trip):
+    """Grade, grade the written answers by hand, export, regrade, export: at every step the gradebook,
+    grades.csv, the worksheet, the feedback page and the Moodle zip say the same number and the same
+    final or provisional; a regrade keeps the hand grades of unchanged answers (no longer flagged)."""
+    for name, proc in round_trip["procs"].items():
+        assert proc["returncode"] == 0, (name, proc["stdout"][-2000:], proc["stderr"][-2000:])
+        assert "Traceback" not in proc["stdout"] + proc["stderr"], name
+    steps = round_trip["steps"]
+    print("\n".join(f"{k}: {v['csv']}/20 csv, {v['page']}/20 page, {v['zip']}/20 zip, feuille « {v['worksheet']} », "
+                    f"provisoire {v['page_provisional']}" for k, v in steps.items()))
+    first = steps["correction"]  # run 3: the written answers wait for the instructor
+    assert first["page_provisional"] and first["csv"] == 17.5 and agree(first), first
+    for name in ("export", "recorrection", "export2"):
+        n = steps[name]
+        assert agree(n), (name, n)
+        assert n["csv"] == 20 and not n["page_provisional"] and n["worksheet"] == "20,00", (name, n)
+        assert all(w == [w[0], False] and w[0] is not None for w in n["written"].values()), (name, n["written"])
+        assert n["status"] == "ok", (name, n["status"])
+    # the regrade of p1234567 (text unchanged) said nothing about its written answers
+    assert "réponse rédigée modifiée" not in round_trip["procs"]["recorrection"]["stdout"].split("p1234568")[0]
+
+
+def test_a_changed_answer_is_flagged_again_and_said_and_the_import_remark_kept(round_trip):
+    other, other2 = round_trip["other"]
+    assert other["written"]["m2_approximation"] == [0.25, True]  # the old hand grade, to grade again
+    for n in (other, other2):
+        assert "modifiée depuis sa correction à la main" in n["status"], n["status"]
+        assert f"{A} (1).ipynb" in n["status"], n["status"]  # the Moodle import's remark, kept without the zip
+        assert n["page_provisional"] and agree(n), n
+
+
+def test_moodle_names_reach_the_formgrader(round_trip):
+    """The formgrader lists students by the gradebook's names: the Moodle roster's, not « None, None »."""
+    assert round_trip["names"] == {"p1234567": ["Élodie", "Lefèvre"], "p1234568": ["Jean-Noël", "D'Arcy"]}
+
+
+def test_a_rerun_with_nothing_changed_takes_seconds(round_trip):
+    proc = round_trip["procs"]["rien_change"]
+    print(f"\nrerun with nothing changed: {round_trip['seconds']} s for {round_trip['n_class']} submissions")
+    assert f"{round_trip['n_submitted']} rendu(s) inchangé(s)" in proc["stdout"], proc["stdout"]
+    assert "Correction de" not in proc["stdout"]
+    assert round_trip["csv_unchanged"]
+    assert round_trip["seconds"] < 60, round_trip["seconds"]  # a class's grading: minutes
+    # the worksheet, remembered, is refreshed by a plain run too
+    assert "Feuille Moodle" in proc["stdout"]
+
+
+def test_export_only_refreshes_the_remembered_worksheet(round_trip):
+    """After hand grading, --export-only without --moodle-worksheet refreshes the worksheet too (run 3
+    filled it with « Note provisoire » 17.5; now 20, final)."""
+    proc = round_trip["procs"]["export"]
+    assert "Feuille Moodle : exports/moodle_worksheet.csv" in proc["stdout"], proc["stdout"]
+    assert "NON mise à jour" not in proc["stdout"]
+    assert "Résultats — " in proc["stdout"] and "rien recorrigé" in proc["stdout"]  # no duration of a run
+    n = round_trip["steps"]["export"]
+    assert n["worksheet"] == "20,00" and n["comment"].startswith("Note : 20/20.")
+
+
+# ------------------------------------------------------------------------------- interrupted and resumed
+
+# the reference, the longest notebook, is graded first: its kernel runs when Ctrl-C comes (a worker killed
+# with its kernel's capped folder mounted)
+INTERRUPTED = ["json_invalide", "notebook_renomme", "partiel", "reference", "test_supprime", "vierge"]
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_grades_only_the_rest(first_run, session_dir, tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) once the first results are out: one French
+    summary, no traceback; the command it names grades only the others; statuses and remarks are those
+    of the uninterrupted run 1. (Results come out together until the first kernels are known to start:
+    the count graded is read from the summary.)"""
+    root = generated_course(session_dir, tmp_path / "course")
+    cmd = [sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "2", "--examples",
+           "--students", ",".join(INTERRUPTED), "--cell-timeout", CELL_TIMEOUT]
+    proc = subprocess.Popen(cmd, cwd=root, env=release.nbgrader_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("["):
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=120)
+    out = "".join(lines) + out
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err, (out, err)
+    assert err.strip() == "", err
+    found = re.search(r"Correction interrompue \(Ctrl-C\) : (\d+) rendu\(s\) corrigé\(s\).*, (\d+) restant", out)
+    assert found, out
+    n_done, n_left = int(found.group(1)), int(found.group(2))
+    assert n_done >= 1 and n_left >= 1 and n_done + n_left == len(INTERRUPTED), out
+    command = next(x for x in out.splitlines() if x.startswith("Pour continuer : ")).split(" : ", 1)[1]
+    command = command.split(" (")[0]
+    assert command.startswith("python -m tpkit.grading --examples --root") and "--cell-timeout 10" in command
+    report = json.loads((root / "exports" / "grading_report.json").read_text(encoding="utf-8"))
+    done = sorted(report["results"])
+    assert len(done) == n_done and len(report["left"]) == n_left
+    args = command.split()[3:]  # the command it names, as the instructor would paste it
+    again = subprocess.run([sys.executable, "-m", "tpkit.grading", *args], cwd=root, env=release.nbgrader_env(),
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{n_done} rendu(s) inchangé(s)" in again.stdout, again.stdout
+    assert f"Correction de {n_left} rendu(s)" in again.stdout, again.stdout
+    for student in done:
+        assert f"] {student} " not in again.stdout
+    _, first_rows, _, _ = first_run
+    rows = read_csv(root)
+    assert sorted(rows) == INTERRUPTED
+    for student in INTERRUPTED:
+        assert (rows[student]["status"], rows[student]["total_20"]) == (
+            first_rows[student]["status"], first_rows[student]["total_20"]), student

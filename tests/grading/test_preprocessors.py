@@ -145,3 +145,24 @@ def test_long_markdown_outputs_are_shown_as_text():
     assert len(bomb) > MAX_MARKDOWN_CHARS
     assert short.data["text/markdown"] == "**court**"
     nbformat.validate(nb)
+
+
+def test_plain_nbgrader_autograde_is_refused_with_the_command_to_run(monkeypatch):
+    """The formgrader's Autograde button and `nbgrader autograde` would run the checks in the student's
+    kernel: the course's configuration gives them an exporter that refuses as the converter starts,
+    naming the kit's command; the kit's own grading keeps nbgrader's exporter."""
+    import pytest
+    from nbconvert.exporters import NotebookExporter
+    from nbgrader.converters.base import NbGraderException
+
+    from tpkit.grading.converters import UNTRUSTED_VARIABLE, TrustedGradingOnly
+    monkeypatch.delenv(UNTRUSTED_VARIABLE, raising=False)
+    with pytest.raises(NbGraderException) as refused:
+        TrustedGradingOnly()
+    assert "python -m tpkit.grading" in str(refused.value) and "bac à sable" in str(refused.value)
+    monkeypatch.setenv(UNTRUSTED_VARIABLE, "1")  # the benchmark's baseline, on purpose
+    TrustedGradingOnly()
+    cfg = load_config(Options())
+    assert cfg.Autograde.exporter_class == "tpkit.grading.converters.TrustedGradingOnly"
+    kit = ParallelAutograde(coursedir=CourseDirectory(config=cfg), config=cfg)
+    assert kit.exporter_class is NotebookExporter

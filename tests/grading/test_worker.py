@@ -259,3 +259,87 @@ def test_the_coordinator_applies_a_result_and_keeps_manual_scores(tmp_path, monk
         assert (m1.manual_score, m1.score, m1.needs_manual_grade) == (1.5, 1.5, True)
         assert gb.find_comment("r1", A, A, "s1").auto_comment == "Pas de réponse."
         assert gb.find_submission(A, "s1").timestamp == dt(2026, 12, 1, 10, 0)
+
+
+def _gradebook_with_manual_grade(tmp_path, monkeypatch, needs: bool):
+    """A gradebook where s1's written answer m1 has a manual score; ``needs``: still flagged."""
+    from traitlets.config import Config
+    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])  # a new gradebook runs alembic
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url, "cours") as gb:
+        gb.add_assignment(A)
+        gb.add_notebook(A, A)
+        gb.add_grade_cell("q1", A, A, max_score=1.0, cell_type="code")
+        gb.add_grade_cell("m1", A, A, max_score=2.0, cell_type="markdown")
+        gb.add_solution_cell("m1", A, A)
+        gb.add_student("s1")
+        gb.add_submission(A, "s1")
+        grade = gb.find_grade("m1", A, A, "s1")
+        grade.manual_score, grade.needs_manual_grade = 1.5, needs
+        gb.db.commit()
+    cfg = Config()
+    cfg.CourseDirectory.db_url = url
+    cfg.CourseDirectory.course_id = "cours"
+    return url, cfg
+
+
+@pytest.mark.parametrize("before, worker_says, after", [
+    (False, False, False),  # graded by hand, found unchanged by the worker: stays graded
+    (False, True, True),  # graded by hand, changed: to grade again
+    (True, False, True),  # flagged (changed at an earlier regrade), not graded since: stays flagged
+])
+def test_the_coordinator_keeps_a_hand_grade_only_where_the_instructor_gave_it(tmp_path, monkeypatch, before,
+                                                                              worker_says, after):
+    url, cfg = _gradebook_with_manual_grade(tmp_path, monkeypatch, needs=before)
+    book = {"timestamp": None, "late_penalty": None, "comments": {},
+            "grades": {"q1": {"auto_score": 1.0, "needs_manual_grade": False},
+                       "m1": {"auto_score": None, "needs_manual_grade": worker_says}}}
+    pipeline.apply_grades(cfg, Options(root=tmp_path, assignment=A), "s1", book)
+    with Gradebook(url, "cours") as gb:
+        m1 = gb.find_grade("m1", A, A, "s1")
+        assert (m1.manual_score, m1.needs_manual_grade) == (1.5, after)
+        # an answer never graded by hand is never cleared by a worker either
+        m1.manual_score = None
+        gb.db.commit()
+    pipeline.apply_grades(cfg, Options(root=tmp_path, assignment=A), "s1",
+                          dict(book, grades={"m1": {"auto_score": None, "needs_manual_grade": False}}))
+    with Gradebook(url, "cours") as gb:
+        assert gb.find_grade("m1", A, A, "s1").needs_manual_grade
+
+
+@pytest.mark.parametrize("answer, kept", [("Ma réponse rédigée.", True), ("Ma réponse, modifiée.", False)])
+def test_a_written_answer_graded_by_hand_stays_graded_while_its_text_is_the_same(tmp_path, monkeypatch,
+                                                                                  answer, kept):
+    """After nbgrader's SaveAutoGrades flagged it again (what a regrade does), the worker clears the flag
+    of an answer whose text is the one the formgrader showed (the last autograded notebook), and says
+    when it changed."""
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+    url, cfg = _gradebook_with_manual_grade(tmp_path, monkeypatch, needs=False)
+    by_hand = worker.graded_by_hand(cfg, Options(root=tmp_path, assignment=A), "s1")
+    assert by_hand == {"m1": None}
+    with Gradebook(url, "cours") as gb:  # what SaveAutoGrades does to a cell with a manual score
+        gb.find_grade("m1", A, A, "s1").needs_manual_grade = True
+        gb.db.commit()
+
+    def notebook(text):
+        cell = new_markdown_cell(text)
+        cell.metadata["nbgrader"] = {"grade_id": "m1", "grade": True, "solution": True, "points": 2.0}
+        return new_notebook(cells=[cell])
+    previous = tmp_path / "previous.ipynb"
+    nbformat.write(notebook("Ma réponse rédigée."), str(previous))
+    expected = Expected(A, A, {"m1": ExpectedCell("m1", "markdown", grade=True, solution=True, points=2.0)},
+                        ["m1"], 2.0)
+    remarks = worker.keep_manual_grades(cfg, Options(root=tmp_path, assignment=A), "s1", expected, by_hand,
+                                        notebook(answer), previous)
+    with Gradebook(url, "cours") as gb:
+        m1 = gb.find_grade("m1", A, A, "s1")
+        assert (m1.manual_score, m1.needs_manual_grade) == (1.5, not kept)
+    if kept:
+        assert remarks == []
+    else:
+        assert len(remarks) == 1 and "modifiée depuis sa correction à la main" in remarks[0], remarks
+    # no previous notebook to compare with: to grade again, said so
+    remarks = worker.keep_manual_grades(cfg, Options(root=tmp_path, assignment=A), "s1", expected, by_hand,
+                                        notebook(answer), None)
+    assert len(remarks) == 1 and "à corriger de nouveau" in remarks[0]

@@ -6,7 +6,7 @@
                    mapped to nbgrader's traitlets configuration; nbgrader's ``CourseDirectory`` paths
 ``collect``        submissions from ``submitted/``, the bundled examples or an LMS's zip
 ``precheck``       file and cell checks against the gradebook, repairs, staging
-``pipeline``       the run: parallel grading threads, one gradebook writer at a time
+``pipeline``       the run: a worker process per submission, one gradebook writer; Ctrl-C stops it cleanly
 ``results``        statuses (an enum), per-student results, the run's report and its JSON file
 ``gradebook``      every query of the gradebook, and the lock that serializes them
 ``findings``       both ends of the timeout / kernel-stop protocol (error outputs written, remarks read)
@@ -24,6 +24,8 @@
 ``classreport``    the class report page and figures; ``similarity``: pairs of very similar submissions
 ``lms``            one package per LMS (``lms.moodle``: ids, zip import, worksheet, feedback zip) and the
                    registry ``lms.LMS``, the only way in: another LMS is a package and one entry
+``incremental``    fingerprints of a submission and of the grading code (a run skips what is unchanged and
+                   resumes after Ctrl-C), the course's state (``etat.json``: the worksheet to refresh)
 ``runlock``        one grading or export run at a time on a course
 ``csvsafe``        CSV text cells that a spreadsheet never runs as formulas.
 """

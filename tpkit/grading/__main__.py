@@ -90,42 +90,79 @@ class FrenchArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} ({HELP})")
 
 
+DESCRIPTION = "Corrige les rendus d'un devoir en une commande (notes, retours en français, exports)."
+EPILOG = """exemples :
+  python -m tpkit.grading --examples                 # les rendus d'exemple fournis avec le kit
+  python -m tpkit.grading                            # tout submitted/<étudiant>/<devoir>/
+  python -m tpkit.grading --moodle-zip Z.zip --moodle-worksheet F.csv
+  python -m tpkit.grading --export-only              # après la correction à la main (formgrader)
+  python -m tpkit.grading --students S1,S2 --force   # recorriger quelques étudiant·es, garder les autres
+
+Une correction est incrémentale : un rendu dont le notebook et le code de correction n'ont pas changé
+depuis sa dernière note n'est pas recorrigé (--force le recorrige) ; une correction interrompue
+(Ctrl-C) reprend là où elle s'est arrêtée. Les exports couvrent toujours toute la classe du gradebook.
+
+Écrit autograded/, feedback/<étudiant>/<devoir>/<devoir>.html, exports/grades.csv (et
+exports/moodle_worksheet.csv, dont la feuille d'origine est retenue dans exports/etat.json pour
+--export-only), exports/grading_report.json, exports/rapport_classe.html, exports/logs/<étudiant>.log
+(exports/<devoir>/ pour un autre devoir que le principal). Une correction déplace d'abord les exports
+précédents dans exports/precedent/ et écrit les nouveaux à la fin.
+
+Code de sortie : 0 correction terminée (les rendus en échec sont signalés, ce ne sont pas des erreurs),
+2 impossible de commencer (pas de version étudiante, autre correction en cours, mauvais argument),
+130 interrompue (Ctrl-C), 1 erreur interne (trace dans exports/logs/erreurs.log)."""
+
+
+class FrenchHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's own words of --help in French."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):
+        return super().add_usage(usage, actions, groups, "utilisation : " if prefix is None else prefix)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = FrenchArgumentParser(prog="python -m tpkit.grading", description=__doc__.split("\n\n")[0],
-                             formatter_class=argparse.RawDescriptionHelpFormatter,
-                             epilog=__doc__.split("\n\n", 1)[1])
+    p = FrenchArgumentParser(prog="python -m tpkit.grading", description=DESCRIPTION, epilog=EPILOG,
+                             formatter_class=FrenchHelpFormatter, add_help=False)
+    p._optionals.title = "options"
+    p.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--examples", action="store_true", help="grade the bundled example submissions "
-                     "(copied from examples/submissions/ into submitted/)")
-    src.add_argument("--submitted", action="store_true", help="grade submitted/ (the default)")
-    src.add_argument("--moodle-zip", type=Path, metavar="ZIP", help="import a Moodle 'download all "
-                     "submissions' zip into submitted/ and grade it")
-    src.add_argument("--export-only", action="store_true", help="no grading: rewrite the feedback and "
-                     "exports from the gradebook (e.g. after manual grading)")
-    p.add_argument("--moodle-worksheet", type=Path, metavar="CSV", help="Moodle grading worksheet to "
-                   "fill (written to exports/moodle_worksheet.csv)")
-    p.add_argument("--provisional", action="store_true", help="fill the Moodle worksheet with provisional "
-                   "grades too (written answers not graded yet; said in each comment)")
-    p.add_argument("--students", metavar="S1,S2", help="grade only these student ids (the exports keep "
-                   "the whole class); with --export-only: rewrite only their feedback")
-    p.add_argument("--workers", type=int, default=0, metavar="N", help="parallel kernels (default: cores)")
-    p.add_argument("--cell-timeout", type=int, metavar="S", help="seconds per cell (default: "
-                   "Execute.timeout of nbgrader_config.py)")
+    src.add_argument("--examples", action="store_true", help="corriger les rendus d'exemple du kit "
+                     "(copiés de examples/submissions/ dans submitted/)")
+    src.add_argument("--submitted", action="store_true", help="corriger submitted/ (par défaut)")
+    src.add_argument("--moodle-zip", type=Path, metavar="ARCHIVE.zip", help="importer dans submitted/ l'archive Moodle "
+                     "« Télécharger tous les travaux remis » et la corriger")
+    src.add_argument("--export-only", action="store_true", help="ne rien corriger : réécrire les retours et "
+                     "tous les exports depuis le gradebook (par exemple après la correction à la main)")
+    p.add_argument("--moodle-worksheet", type=Path, metavar="FEUILLE.csv", help="feuille de notes Moodle à remplir "
+                   "(écrite dans exports/moodle_worksheet.csv ; retenue pour les --export-only suivants)")
+    p.add_argument("--provisional", action="store_true", help="remplir aussi la feuille Moodle avec les notes "
+                   "provisoires (réponses rédigées pas encore corrigées ; dit dans chaque commentaire)")
+    p.add_argument("--students", metavar="ID1,ID2", help="ne corriger que ces identifiants (les exports gardent "
+                   "toute la classe) ; avec --export-only : ne réécrire que leurs retours")
+    p.add_argument("--force", action="store_true", help="recorriger aussi les rendus inchangés depuis leur "
+                   "dernière note (par défaut, ils sont gardés tels quels)")
+    p.add_argument("--workers", type=int, default=0, metavar="N", help="rendus corrigés en parallèle "
+                   "(par défaut : nombre de cœurs)")
+    p.add_argument("--cell-timeout", type=int, metavar="S", help="secondes par cellule (par défaut : "
+                   "Execute.timeout de nbgrader_config.py)")
     p.add_argument("--time-limit", type=int, default=defaults.TIME_LIMIT_S, metavar="S",
-                   help=f"seconds per notebook (default: {defaults.TIME_LIMIT_S})")
+                   help=f"secondes par notebook (par défaut : {defaults.TIME_LIMIT_S})")
     p.add_argument("--memory-limit", type=int, default=defaults.MEMORY_MB, metavar="MB",
-                   help=f"memory per kernel (default: {defaults.MEMORY_MB})")
+                   help=f"mémoire par noyau, en Mo (par défaut : {defaults.MEMORY_MB})")
     # a feedback page or a notebook blown up by a hostile submission stops with MemoryError (that
     # student's grading fails) instead of taking the machine
     p.add_argument("--grader-memory-limit", type=int, default=defaults.GRADER_MEMORY_MB, metavar="MB",
-                   help="memory of this grading process itself, kernels excluded: they are processes of "
-                   f"their own with --memory-limit (default: {defaults.GRADER_MEMORY_MB}; 0: no limit)")
-    p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+                   help="mémoire de ce processus de correction lui-même, en Mo, noyaux non compris (ce sont "
+                   f"des processus à part, limités par --memory-limit) (par défaut : {defaults.GRADER_MEMORY_MB} ; "
+                   "0 : sans limite)")
+    p.add_argument("--no-feedback", action="store_true", help="ne pas écrire les retours HTML")
     p.add_argument("--sans-bac-a-sable", dest="no_sandbox", action="store_true",
-                   help="run the kernels WITHOUT the sandbox (only where user namespaces are forbidden; "
-                   "the student's code can then read and change the course's files)")
-    p.add_argument("--root", type=Path, default=paths.ROOT, help="course directory (default: this kit)")
-    p.add_argument("--assignment", default=paths.ASSIGNMENT)
+                   help="exécuter les noyaux SANS bac à sable (seulement là où les espaces de noms utilisateur "
+                   "sont interdits ; le code des étudiant·es peut alors lire et modifier les fichiers du cours)")
+    p.add_argument("--root", type=Path, default=paths.ROOT, metavar="DOSSIER",
+                   help="dossier du cours (par défaut : ce kit)")
+    p.add_argument("--assignment", default=paths.ASSIGNMENT, metavar="DEVOIR", help="devoir à corriger (par défaut : "
+                   f"{paths.ASSIGNMENT})")
     return p.parse_args(argv)
 
 
@@ -172,6 +209,11 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"--moodle-worksheet : « {args.moodle_worksheet} » n'est pas une feuille de notes "
                              "Moodle (pas de colonnes Identifiant et Note) : téléchargez-la depuis Moodle "
                              "(devoir → Tous les travaux remis → Télécharger la feuille de notes)") from None
+    if args.provisional and args.moodle_worksheet is None:
+        from tpkit.grading import incremental
+        if incremental.remembered_worksheet(defaults.Options(root=root, assignment=args.assignment, workers=1)) is None:
+            raise UsageError("--provisional remplit la feuille de notes Moodle : donnez-la avec "
+                             "--moodle-worksheet FEUILLE.csv")
     if args.export_only and not (root / "gradebook.db").is_file():
         raise UsageError(f"pas de gradebook.db dans « {root} » : rien à exporter, corrigez d'abord "
                          "(python -m tpkit.grading)")
@@ -295,6 +337,9 @@ def main(argv=None) -> int:
     except runlock.RunInProgress as exc:
         print_error(f"erreur : {exc}")
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside the grading itself (imports, exports): nothing half-written
+        print_error("interrompu (Ctrl-C) : relancez la même commande pour reprendre")
+        return 130
     except Exception as exc:  # a bug or an unusable course file: one line, the traceback in the log
         where = log_internal_error(args.root)
         first = (str(exc).strip().split("\n") or [""])[0][:200]
@@ -308,10 +353,11 @@ def grade_or_export(args: argparse.Namespace) -> int:
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
                                memory_mb=args.memory_limit, feedback=not args.no_feedback,
                                sandbox=not args.no_sandbox)
-    if not args.export_only:  # the zygote imports torch while this process imports nbgrader and torch
+    if not args.export_only and (args.force or not (options.exports / "grading_report.json").is_file()):
+        # nothing can be left as it is: the zygote imports torch while this process imports the rest
         from tpkit.grading import kernels
         kernels.prestart(kernels.settings_for(options))
-    from tpkit.grading import classreport, collect, lms, pipeline, report, results
+    from tpkit.grading import classreport, collect, incremental, lms, pipeline, report, results
     from tpkit.grading.export import export_all
     from tpkit.grading.feedback import regenerate_feedback
 
@@ -326,8 +372,12 @@ def grade_or_export(args: argparse.Namespace) -> int:
                           "correction précédente : la dernière correction ne s'est pas terminée)")
                 run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional,
                                         lms=OPTIONS_LMS)
+                run.export_only = True
                 if options.feedback:
-                    regenerate_feedback(options, run, keep)
+                    failed = regenerate_feedback(options, run, keep)
+                    if failed:
+                        lines.append(f"Retours NON réécrits pour {len(failed)} rendu(s) : {_names(failed)} "
+                                     "(détails : exports/logs/<étudiant>.feedback.log)")
             else:
                 if args.examples:
                     col = collect.from_examples(options.root, options.assignment)
@@ -343,15 +393,33 @@ def grade_or_export(args: argparse.Namespace) -> int:
                 if not col.students and not col.failures:
                     print("aucun rendu à corriger")
                     return 0
+                if args.moodle_worksheet is not None:  # filled at the end of this run, and of the next ones
+                    incremental.remember_worksheet(options, OPTIONS_LMS, args.moodle_worksheet)
+                skipped = [] if args.force else unchanged_students(options, col)
+                if skipped:
+                    print(f"{len(skipped)} rendu(s) inchangé(s) depuis leur dernière note (notebook et code de "
+                          "correction identiques) : gardé(s) tel(s) quel(s) ; --force pour les recorriger")
+                total = len(col.students) + len(col.failures)
                 names = lms.full_names(options.root / "submitted")
-                print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) avec "
-                      f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
-                progress = report.Progress(names=names, total=len(col.students) + len(col.failures)).start()
-                try:
-                    run = pipeline.grade(col.students, options, progress=progress,
-                                         preset_failures=col.failures, preset_remarks=col.remarks)
-                finally:
-                    progress.stop()
+                if total:
+                    from tpkit.grading import kernels  # (started above unless a grade could be kept)
+                    kernels.prestart(kernels.settings_for(options))
+                    print(f"Correction de {total} rendu(s) avec "
+                          f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
+                    progress = report.Progress(names=names, total=total).start()
+                    try:
+                        run = pipeline.grade(col.students, options, progress=progress,
+                                             preset_failures=col.failures, preset_remarks=col.remarks)
+                    except pipeline.Interrupted as stop:
+                        progress.stop()
+                        interrupted(stop.report, args)
+                        return 130
+                    finally:
+                        progress.stop()
+                else:
+                    run = results.latest_report(options.exports)
+                    run.graded_now, run.seconds = [], 0.0
+                run.skipped = sorted(skipped)
                 run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional,
                                         lms=OPTIONS_LMS)
             if options.feedback:
@@ -368,5 +436,63 @@ def grade_or_export(args: argparse.Namespace) -> int:
         return 2
 
 
+def unchanged_students(options, col) -> list:
+    """Students of the collection left as they are (:func:`tpkit.grading.incremental.unchanged`), taken
+    out of it: submissions unchanged since their grade by the same grading code, and nothing-to-grade
+    failures already reported with the same reason."""
+    from tpkit.grading import incremental, results
+    from tpkit.grading.options import course_config, step_folder
+    previous = results.latest_report(options.exports)
+    if previous is None:
+        return []
+    cfg = course_config(options)
+    same = incremental.unchanged(options, col.students, previous, incremental.grading_hash(options),
+                                 lambda s: step_folder(cfg, options, "submitted", s))
+    for student, reason in col.failures.items():
+        r = previous.results.get(student)
+        if r is not None and r.status == results.FAILED and r.reasons == [reason]:
+            same.append(student)
+    col.students = [s for s in col.students if s not in same]
+    col.failures = {k: v for k, v in col.failures.items() if k not in same}
+    return same
+
+
+def resume_arguments(args: argparse.Namespace) -> list:
+    """The arguments that grade what an interrupted run left, as it would have (an LMS zip is imported
+    already: submitted/; the worksheet is remembered)."""
+    out = ["--examples"] if args.examples else []
+    if Path(args.root).resolve() != paths.ROOT.resolve():
+        out += ["--root", str(args.root)]
+    if args.assignment != paths.ASSIGNMENT:
+        out += ["--assignment", args.assignment]
+    if args.students:
+        out += ["--students", args.students]
+    for flag, value, default in (("--cell-timeout", args.cell_timeout, None),
+                                 ("--time-limit", args.time_limit, defaults.TIME_LIMIT_S),
+                                 ("--memory-limit", args.memory_limit, defaults.MEMORY_MB),
+                                 ("--workers", args.workers, 0)):
+        if value != default:
+            out += [flag, str(value)]
+    out += [flag for flag, on in (("--provisional", args.provisional), ("--no-feedback", args.no_feedback),
+                                  ("--sans-bac-a-sable", args.no_sandbox)) if on]
+    return out
+
+
+def interrupted(run, args: argparse.Namespace) -> None:
+    """The French summary of a run stopped by Ctrl-C: what was graded, what is left, what to run."""
+    from tpkit.grading.report import say
+    done, left = len(run.graded_now), len(run.left)
+    command = " ".join(["python -m tpkit.grading", *resume_arguments(args)])
+    say("")
+    say(f"Correction interrompue (Ctrl-C) : {done} rendu(s) corrigé(s) et enregistré(s) (notes, statuts, "
+        f"remarques, retours), {left} restant(s)" + (f" : {_names(run.left)}" if left else "") + ".")
+    say(f"Pour continuer : {command} (les rendus déjà corrigés ne sont pas recorrigés ; les exports de toute "
+        "la classe seront écrits à la fin)")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # before main() could take over Ctrl-C (imports)
+        print("interrompu (Ctrl-C) : relancez la même commande pour reprendre", file=sys.stderr)
+        sys.exit(130)

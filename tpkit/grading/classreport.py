@@ -210,12 +210,25 @@ details { margin: .4em 0; } summary { cursor: pointer; }
 
 
 def render(options: Options, run: RunReport, figures: dict, qstats: list, diags: dict, pairs: list,
-           subs: dict, names: dict, written: set) -> str:
+           subs: dict, names: dict, written: set, people: dict | None = None) -> str:
     e = text
+    people = people or {}
+
+    def who(student: str) -> str:
+        """A student as the teacher knows them: the full name (an LMS's) and the id."""
+        name = people.get(student)
+        return f"{e(name)} <span class=\"muted\">({e(student)})</span>" if name else e(student)
+
+    def cell_name(gid: str) -> str:
+        """An answer cell by its question (« Q2.4 lignes »), never its internal id alone."""
+        if gid in names and names[gid] != gid:
+            return names[gid]
+        from tpkit.grading.feedback import question_label
+        return question_label(gid, run.assignment)
     results = list(run.results.values())
     graded = [r for r in results if r.status != FAILED and r.grade20 is not None]
     totals = [r.grade20 for r in graded]
-    look = [r for r in results if r.status in (FLAGGED, FAILED)]
+    look = [r for r in results if r.status != OK]  # every one with a reason: remarks, flags, failures
     pending = [r for r in results if r.status != FAILED and r.manual_pending]
     mean = fmt(statistics.fmean(totals)) if totals else "-"
     median = fmt(statistics.median(totals)) if totals else "-"
@@ -232,7 +245,7 @@ def render(options: Options, run: RunReport, figures: dict, qstats: list, diags:
 <div class="card"><b id="n-corriges">{len(graded)}</b>corrigés automatiquement</div>
 <div class="card"><b id="moyenne">{mean}</b>moyenne /20</div>
 <div class="card"><b id="mediane">{median}</b>médiane /20</div>
-<div class="card{' warn' if look else ''}"><b id="n-a-regarder">{len(look)}</b>à regarder (signalés, non corrigés)</div>
+<div class="card{' warn' if look else ''}"><b id="n-a-regarder">{len(look)}</b>à regarder (remarques, signalés, non corrigés)</div>
 <div class="card{' warn' if pending else ''}"><b id="n-manuels">{len(pending)}</b>avec réponses rédigées à noter</div>
 <div class="card{' warn' if pairs else ''}"><b id="n-paires">{len(pairs)}</b>paires très semblables</div>
 </div>
@@ -257,9 +270,11 @@ def render(options: Options, run: RunReport, figures: dict, qstats: list, diags:
     parts.append('<h2>Rendus à regarder</h2>')
     if look:
         parts.append('<table id="a-regarder"><tr><th>étudiant</th><th>statut</th><th>raisons</th></tr>')
-        for r in look:
-            parts.append(f'<tr data-student="{e(r.student)}"><td>{e(r.student)}</td><td>{STATUS_FR[r.status]}</td>'
-                         f'<td>{"<br>".join(e(x) for x in r.reasons)}</td></tr>')
+        order = {FAILED: 0, FLAGGED: 1, PARTIAL: 2}
+        for r in sorted(look, key=lambda r: (order.get(r.status, 3), r.student)):
+            reasons = "<br>".join(e(x) for x in r.reasons) or "(aucune raison enregistrée)"
+            parts.append(f'<tr data-student="{e(r.student)}" data-status="{e(r.status)}"><td>{who(r.student)}</td>'
+                         f'<td>{STATUS_FR[r.status]}</td><td>{reasons}</td></tr>')
         parts.append("</table>")
     else:
         parts.append("<p>Aucun rendu signalé ni en échec.</p>")
@@ -276,18 +291,21 @@ def render(options: Options, run: RunReport, figures: dict, qstats: list, diags:
                  f"ignoré), seuil {similarity.THRESHOLD:.0%}. À regarder, jamais une pénalité : deux "
                  "solutions justes et courtes peuvent se ressembler.</p>")
     if pairs:
+        # one row per pair (listed once); its cells side by side under each student's name, the 20 first
         parts.append('<table id="paires"><tr><th>paire</th><th>similarité</th></tr>')
-        for p in pairs:
-            parts.append(f'<tr data-pair="{e(p.a)}|{e(p.b)}"><td>{e(p.a)} — {e(p.b)}</td>'
+        for k, p in enumerate(pairs):
+            detail = ""
+            if k < 20:
+                side = [f'<details><summary>cellules semblables</summary><div class="side"><b>{who(p.a)}</b>'
+                        f'<b>{who(p.b)}</b></div>']
+                for gid, ratio in p.cells[:6]:
+                    a, b = subs[p.a].cells.get(gid, ""), subs[p.b].cells.get(gid, "")
+                    side.append(f'<div class="muted">{e(cell_name(gid))} — {100 * ratio:.0f} %</div>'
+                                f'<div class="side"><pre>{text(a, CODE)}</pre><pre>{text(b, CODE)}</pre></div>')
+                detail = "".join(side) + "</details>"
+            parts.append(f'<tr data-pair="{e(p.a)}|{e(p.b)}"><td>{who(p.a)} — {who(p.b)}{detail}</td>'
                          f'<td class="num">{100 * p.score:.0f} %</td></tr>')
         parts.append("</table>")
-        for p in pairs[:20]:
-            parts.append(f'<details><summary>{e(p.a)} — {e(p.b)} ({100 * p.score:.0f} %)</summary>')
-            for gid, ratio in p.cells[:6]:
-                a, b = subs[p.a].cells.get(gid, ""), subs[p.b].cells.get(gid, "")
-                parts.append(f'<div class="muted">{e(names.get(gid, gid))} — {100 * ratio:.0f} %</div>'
-                             f'<div class="side"><pre>{text(a, CODE)}</pre><pre>{text(b, CODE)}</pre></div>')
-            parts.append("</details>")
     else:
         parts.append("<p>Aucune paire au-dessus du seuil.</p>")
     # grades per student
@@ -295,7 +313,7 @@ def render(options: Options, run: RunReport, figures: dict, qstats: list, diags:
                  '<th>statut</th><th>réponses rédigées à noter</th><th>temps</th></tr>')
     for r in results:
         total = "" if r.status == FAILED or r.grade20 is None else fmt(r.grade20)
-        parts.append(f'<tr data-student="{e(r.student)}" data-total="{total}"><td>{e(r.student)}</td>'
+        parts.append(f'<tr data-student="{e(r.student)}" data-total="{total}"><td>{who(r.student)}</td>'
                      f'<td class="num">{total or "—"}</td><td>{STATUS_FR[r.status]}</td>'
                      f'<td class="num">{len(r.manual_pending) if r.status != FAILED else ""}</td>'
                      f'<td class="num">{f"{r.seconds:.1f} s" if r.seconds else ""}</td></tr>')
@@ -312,7 +330,12 @@ def write(options: Options, run: RunReport) -> list:
     written = written_questions(options)
     figures = _figures(options.exports / FIGURES, run, qstats, names, written)
     pairs, subs = _pairs(options, run)
-    page = render(options, run, figures, qstats, diagnostics(options, run), pairs, subs, names, written)
+    from tpkit.grading.lms import full_names
+    try:
+        people = full_names(options.root / "submitted")
+    except Exception:  # a roster that cannot be read: ids only
+        people = {}
+    page = render(options, run, figures, qstats, diagnostics(options, run), pairs, subs, names, written, people)
     out = options.exports / PAGE
     out.write_text(page, encoding="utf-8")
     return [f"Rapport de classe : {out.relative_to(options.root)} (figures dans "

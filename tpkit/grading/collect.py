@@ -63,4 +63,8 @@ def from_lms_zip(root: Path, assignment: str, zip_path: Path, lms: str) -> Colle
     """The submissions zip of the LMS ``lms`` (a key of :data:`tpkit.grading.lms.LMS`) imported into
     ``submitted/``."""
     imp = LMS[lms].import_zip(zip_path, Path(root) / "submitted", assignment, f"{assignment}.ipynb")
-    return Collection(imp.student_ids, failures=imp.failures(), remarks=imp.remarks(), notes=imp.notes())
+    # every imported student's remarks, none included: this import's word replaces the last one's
+    # (a student graded again later without the zip keeps them: tpkit.grading.pipeline)
+    remarks = {s: [] for s in imp.student_ids}
+    remarks.update(imp.remarks())
+    return Collection(imp.student_ids, failures=imp.failures(), remarks=remarks, notes=imp.notes())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import os
 import re
 import types
 from pathlib import Path
@@ -24,7 +25,7 @@ import bleach
 import jinja2
 import jsonschema
 import nbgrader
-from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.exporters import HTMLExporter, NotebookExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML, _pygments_highlight
 from pygments.token import STANDARD_TYPES
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
@@ -32,6 +33,7 @@ from nbgrader.nbgraderformat import common as nbgraderformat_common
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat.notebooknode import NotebookNode
 from nbgrader.converters import Autograde, GenerateFeedback
+from nbgrader.converters.base import NbGraderException
 from nbgrader.preprocessors import (AssignLatePenalties, ClearHiddenTests, Execute, GetGrades,
                                     OverwriteCells, SaveAutoGrades)
 from traitlets import List
@@ -68,6 +70,30 @@ def _substitute(preprocessors: list, skip: tuple = ()) -> list:
     return out
 
 
+#: Set to 1, plain ``nbgrader autograde`` runs (untrusted mode: checks in the student's kernel), e.g. for
+#: the benchmark's baseline; never for grades.
+UNTRUSTED_VARIABLE = "TPKIT_AUTOGRADE_NON_SECURISE"
+REFUSAL = ("nbgrader autograde (et le bouton Autograde du formgrader) n'est pas utilisé dans ce cours : il "
+           "exécuterait les vérifications dans le noyau de l'étudiant·e, sans bac à sable, et la copie pourrait "
+           "se donner ses points. Corrigez depuis le dossier du cours avec : python -m tpkit.grading "
+           "(--students ID pour un seul rendu, --force pour recorriger un rendu inchangé)")
+
+
+class TrustedGradingOnly(NotebookExporter):
+    """``Autograde.exporter_class`` in nbgrader_config.py: plain ``nbgrader autograde`` and the
+    formgrader's Autograde button stop as their converter starts, before it removes or writes anything
+    (with ``--force``, nbgrader removes the autograded folder before its first preprocessor), with
+    :data:`REFUSAL` in their log. The kit's grading (:class:`ParallelAutograde`) uses nbgrader's exporter."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if os.environ.get(UNTRUSTED_VARIABLE) == "1":
+            self.log.warning("correction non sécurisée (%s=1) : notes à ne pas publier", UNTRUSTED_VARIABLE)
+            return
+        self.log.error(REFUSAL)
+        raise NbGraderException(REFUSAL)
+
+
 class ParallelAutograde(Autograde):
     """``Autograde`` with the kit's executor and its kernel supply (see the module docstring)."""
 
@@ -75,6 +101,9 @@ class ParallelAutograde(Autograde):
         super().__init__(coursedir=coursedir, **kwargs)
         # the pre-check already repaired the staged notebook (RepairGradedCells is for plain nbgrader)
         self.sanitize_preprocessors = _substitute(self.sanitize_preprocessors, skip=(RepairGradedCells,))
+        # nbgrader_config.py gives plain nbgrader autograde an exporter that refuses (TrustedGradingOnly):
+        # this is the trusted grading, with nbgrader's own exporter
+        self.exporter_class = NotebookExporter
         self.autograde_preprocessors = _substitute(self.autograde_preprocessors)
         if LimitOutputBytes not in self.autograde_preprocessors:  # a security cap, not an option
             after = self.autograde_preprocessors.index(LimitedExecute) + 1 \

@@ -44,7 +44,7 @@ PREVIOUS_README = """Exports de la correction précédente ({when}).
 
 Une nouvelle correction a commencé le {now} : elle les a déplacés ici avant de corriger. Si exports/
 ne contient pas de grades.csv, cette correction ne s'est pas terminée (interrompue, plantée) : les
-fichiers de ce dossier ne sont PAS à jour. `python -m tpkit.grading --export-only` réécrit les exports
+fichiers de ce dossier ne sont PAS à jour. La commande python -m tpkit.grading --export-only réécrit les exports
 depuis le gradebook (avec les statuts du dernier rapport trouvé).
 """
 
@@ -123,11 +123,35 @@ def export_all(options: Options, run: Optional[RunReport], worksheet: Optional[P
         plugin.run_report = run
         plugin.export(gb)
         lines.append(f"Notes : {csv_path.relative_to(options.root)}")
-        if worksheet is not None:
-            lines += LMS[lms].export_worksheet(options, gb, run, students, worksheet, provisional)
+        lines += _worksheet(options, gb, run, students, worksheet, provisional, lms)
     if options.feedback:
         lines.append(f"Retours : feedback/<étudiant>/{options.assignment}/{options.notebook}.html")
     return run, lines
+
+
+def _worksheet(options: Options, gb, run: RunReport, students: list, worksheet: Optional[Path],
+               provisional: bool, lms: Optional[str]) -> list:
+    """The LMS worksheet filled from ``worksheet``, or from the one this assignment's last run filled
+    (:func:`tpkit.grading.incremental.remembered_worksheet`): every export is current, or a line says
+    which is not and why."""
+    from tpkit.grading import incremental
+    if worksheet is None:
+        remembered = incremental.remembered_worksheet(options)
+        if remembered is None:
+            return []
+        lms, worksheet = remembered
+        if lms not in LMS:
+            return [f"Feuille de notes NON mise à jour : LMS « {lms} » inconnu (etat.json)"]
+        if not worksheet.is_file():
+            return [f"Feuille de notes {lms.capitalize()} NON mise à jour : la feuille d'origine « {worksheet} » "
+                    "est introuvable ; redonnez-la avec --moodle-worksheet FEUILLE.csv"]
+    try:
+        lines = LMS[lms].export_worksheet(options, gb, run, students, worksheet, provisional)
+    except (OSError, ValueError) as exc:
+        return [f"Feuille de notes {lms.capitalize()} NON mise à jour : « {worksheet} » illisible "
+                f"({type(exc).__name__} : {str(exc)[:120]}) ; redonnez-la avec --moodle-worksheet FEUILLE.csv"]
+    incremental.remember_worksheet(options, lms, worksheet)
+    return lines
 
 
 def set_aside_previous_exports(exports: Path) -> list:

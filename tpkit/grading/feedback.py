@@ -32,14 +32,22 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 def question_label(grade_id: str, assignment: str | None = None) -> str:
     """"Q2.3 pred" for a grade id of `assignment` (default: the main one); an answer cell (r2_pred) is
-    named after its test cell (q2_pred); the id itself when the source notebook does not know it."""
+    named after its test cell (q2_pred), one without a test after the question above it ("Q2.1
+    lignes"); the id itself when the source notebook does not know it."""
     try:
-        found = labels.question_labels(paths.source_notebook(assignment or paths.ASSIGNMENT))
+        notebook = paths.source_notebook(assignment or paths.ASSIGNMENT)
+        found = labels.question_labels(notebook)
     except OSError:
         return grade_id
     if grade_id not in found and grade_id[:1] == "r" and "q" + grade_id[1:] in found:
         return found["q" + grade_id[1:]].short
-    return found[grade_id].short if grade_id in found else grade_id
+    if grade_id in found:
+        return found[grade_id].short
+    try:  # an answer without a test of its own: the question above it
+        other = labels.cell_labels(notebook).get(grade_id)
+    except (OSError, ValueError):
+        other = None
+    return other.short if other is not None and other.number else grade_id
 
 
 @functools.lru_cache(maxsize=8)
@@ -106,12 +114,13 @@ def write_failure_feedback(options: Options, student: str, reason: str, cfg=None
     return out
 
 
-def regenerate_feedback(options: Options, run: RunReport, students: Optional[set] = None) -> None:
+def regenerate_feedback(options: Options, run: RunReport, students: Optional[set] = None) -> list:
     """Feedback pages again from autograded/ and the gradebook (manual grades included), for
-    ``students`` (None: the whole class)."""
+    ``students`` (None: the whole class). Returns the students whose page could not be written."""
     from tpkit.grading.converters import FrenchFeedback
     from tpkit.grading.gradebook import shared_engine
     cfg = load_config(options)
+    failed = []
     with contextlib.chdir(options.root), shared_engine():
         for student, r in run.results.items():
             if r.status == FAILED or (students is not None and student not in students):
@@ -124,3 +133,5 @@ def regenerate_feedback(options: Options, run: RunReport, students: Optional[set
                     fb.start()
                 except Exception as exc:
                     logging.getLogger("tpkit.grading").error("feedback for %s: %r", student, exc)
+                    failed.append(student)
+    return failed

@@ -136,12 +136,14 @@ def load_expected(db_url: str, course: Optional[str], assignment: str, notebook:
 
 
 def submission_scores(gb: Gradebook, assignment: str, student: str, columns: list) -> tuple:
-    """({graded id: points or None when awaiting manual grading}, total after late penalty, maximum)."""
+    """({graded id: points or None when awaiting manual grading}, total after late penalty, maximum).
+    Awaiting manual grading: flagged "needs manual grading" (what the feedback page and the formgrader
+    say), or no score at all; every export reads it here, so they agree on final or provisional."""
     sub = gb.find_submission(assignment, student)
     scores = {}
     for snb in sub.notebooks:
         for grade in snb.grades:
-            pending = grade.manual_score is None and grade.auto_score is None
+            pending = bool(grade.needs_manual_grade) or (grade.manual_score is None and grade.auto_score is None)
             scores[grade.cell.name] = None if pending else float(grade.score)
     total = float(sub.score) - float(sub.late_submission_penalty or 0.0)
     return {c: scores[c] for c in columns if c in scores}, round(total, 4), float(sub.max_score)
@@ -151,6 +153,16 @@ def read_scores(cfg, result: StudentResult, expected: precheck.Expected) -> None
     with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
         result.scores, result.score, result.max_score = submission_scores(
             gb, expected.assignment, result.student, expected.graded_ids)
+
+
+def name_student(cfg, student: str, full_name: str) -> None:
+    """The student's name in the gradebook (what the formgrader lists, « None, None » otherwise), from
+    an LMS's roster: the first word as first name, the rest as last name."""
+    from tpkit.grading.inert import inert
+    first, _, last = " ".join(inert(full_name).split()).partition(" ")
+    with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
+        gb.update_or_create_student(student, first_name=first or None, last_name=last or first or None)
+        gb.db.commit()
 
 
 def reset_scores(options: Options, cfg, student: str) -> None:

@@ -312,6 +312,8 @@ class Zygote:
         self.proc = subprocess.Popen([sys.executable, "-s", "-P", zygote.__file__, *modules],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                      stderr=subprocess.DEVNULL,  # as a cold kernel's (import warnings)
+                                     # Ctrl-C stops the run, whose coordinator ends the zygote itself
+                                     start_new_session=True,
                                      cwd="/", text=True, bufsize=1)
         self._ready = False
 

@@ -26,6 +26,7 @@ import contextlib
 import os
 import resource
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -36,11 +37,11 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import cgroups, kernels, quota, runlock, worker
+from tpkit.grading import cgroups, incremental, kernels, quota, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
-from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, open_gradebook, read_scores, reset_scores,
-                                     shared_engine)
+from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, name_student, open_gradebook, read_scores,
+                                     reset_scores, shared_engine)
 from tpkit.grading.options import Options, course_config, course_id, load_config, step_folder
 from tpkit.grading.results import FAILED, REPORT_NAME, RunReport, StudentResult, latest_report, merge_reports
 
@@ -50,6 +51,29 @@ FIRST_KERNELS = 3
 
 class GradingError(Exception):
     """The grading run itself cannot proceed (not a problem of one submission)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) stopped the run: the submissions graded so far are written (gradebook, feedback,
+    ``grading_report.json`` with their statuses and remarks); ``report.left`` lists the others."""
+
+    def __init__(self, report):
+        super().__init__("interrompu")
+        self.report = report
+
+
+@contextlib.contextmanager
+def _sigint_sets(flag: threading.Event):
+    """While grading, Ctrl-C sets ``flag`` (the scheduler stops between two results) instead of raising
+    KeyboardInterrupt in the middle of a gradebook write. Outside the main thread: unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -107,6 +131,7 @@ class Grader:
         self.options = options
         self.progress = progress
         self._print_lock = threading.Lock()
+        self.interrupted = threading.Event()
 
     def run(self, students: list, preset_failures: Optional[dict] = None,
             preset_remarks: Optional[dict] = None) -> RunReport:
@@ -140,6 +165,12 @@ class Grader:
         except MissingEntry:
             raise GradingError(f"le devoir {options.assignment} n'est pas dans le gradebook : "
                                "générez d'abord la version étudiante (make release)")
+        self._previous = latest_report(options.exports)  # the class before this run (set aside below)
+        if self._previous is not None and self._previous.assignment != options.assignment:
+            self._previous = None
+        code_hash = incremental.grading_hash(options)
+        from tpkit.grading.lms import full_names
+        self._names = full_names(options.root / "submitted")  # an LMS's roster: names for the formgrader
         report = RunReport(options.assignment, expected.graded_ids,
                            {g: expected.cells[g].points for g in expected.graded_ids},
                            expected.max_score, {}, workers=options.workers, sandbox=options.sandbox,
@@ -165,13 +196,19 @@ class Grader:
             kernels.prestart(settings)
         course = course_config(options)  # the course's own folders
         jobs = collections.deque()
+        self._hashes, self._imports = {}, {}
         for k, student in enumerate(queued):
             private = staging / f"w{k}"
             private.mkdir(mode=0o700)
-            jobs.append(worker.Job(student, options, private, step_folder(course, options, "submitted", student),
+            submitted = step_folder(course, options, "submitted", student)
+            self._hashes[student] = (incremental.submission_hash(submitted), code_hash)
+            self._imports[student] = self._import_remarks(student)
+            previous = step_folder(course, options, "autograded", student) / f"{options.notebook}.ipynb"
+            jobs.append(worker.Job(student, options, private, submitted,
                                    shared_copy, expected, data_files, settings,
-                                   remarks=list(self.preset_remarks.get(student, [])),
-                                   fault=worker.faults_for(student)))
+                                   remarks=list(self._imports[student]),
+                                   fault=worker.faults_for(student),
+                                   previous_autograded=previous if previous.is_file() else None))
         # long and short notebooks in turns (a notebook's size grows with what its student wrote and ran):
         # a long one keeps a core busy in its kernel while short ones, mostly the workers' own work, keep
         # the other; sorted longest first, a run ended on a string of short notebooks with a core idle.
@@ -184,9 +221,9 @@ class Grader:
         self._first = min(FIRST_KERNELS, len(queued))
         self._worker_cpu, self._kernel_cpu = 0.0, 0.0
         try:
-            self._schedule(jobs, settings)
-        finally:  # a killed worker's kernel folder may still be a mounted tmpfs: detached first
-            quota.sweep()
+            with _sigint_sets(self.interrupted):
+                self._schedule(jobs, settings)
+        finally:
             shutil.rmtree(kernel_root, ignore_errors=True)
         self._decide(final=True)
         report.seconds = round(time.monotonic() - t0, 2)
@@ -197,10 +234,33 @@ class Grader:
         report.kernels_cpu_seconds = round(self._kernel_cpu, 2)
         report.results = dict(sorted(report.results.items()))
         report.graded_now = list(report.results)
-        report = merge_reports(latest_report(options.exports), report)  # the class, not this run alone
-        self._set_aside()
-        (options.exports / REPORT_NAME).write_text(report.to_json(), encoding="utf-8")
+        report.left = sorted(s for s in students if s not in report.results)
+        if self.interrupted.is_set() and not report.results:  # nothing graded: the exports stay as they were
+            raise Interrupted(report)
+        report = self._save_report()
+        if self.interrupted.is_set():
+            raise Interrupted(report)
         return report
+
+    def _import_remarks(self, student: str) -> list:
+        """The LMS import's remarks of ``student``: this run's import's, else the last import's (a regrade
+        without the zip keeps « notebook rendu sous le nom … »: still true of the file handed in)."""
+        if student in self.preset_remarks:
+            return list(self.preset_remarks[student])
+        before = self._previous.results.get(student) if self._previous is not None else None
+        return list(before.import_remarks) if before is not None else []
+
+    def _save_report(self) -> RunReport:
+        """The class's report as it stands (the previous one, this run's results over it), written after
+        every result: a run stopped by Ctrl-C or killed keeps what it graded."""
+        self._set_aside()
+        run = self._report
+        merged = RunReport(**{**run.__dict__, "results": dict(run.results)})
+        merged = merge_reports(self._previous, merged)
+        tmp = self.options.exports / (REPORT_NAME + ".tmp")
+        tmp.write_text(merged.to_json(), encoding="utf-8")
+        os.replace(tmp, self.options.exports / REPORT_NAME)
+        return merged
 
     # -------------------------------------------------------------- scheduling
 
@@ -209,9 +269,11 @@ class Grader:
         ctx = worker.context() if jobs else None
         running: dict = {}
         try:
-            while jobs or running:
+            while (jobs or running) and not self.interrupted.is_set():
                 self._start_workers(ctx, jobs, running, settings)
                 ready = set(wait_for([r.proc.sentinel for r in running.values()], timeout=0.5))
+                if self.interrupted.is_set():  # a result that came with Ctrl-C may hold its interruption
+                    break
                 now = time.monotonic()
                 ended = False
                 for student, r in list(running.items()):
@@ -224,7 +286,8 @@ class Grader:
                     del running[student]
                     ended = True
                 if ended:
-                    if self._decided:  # the next workers start (their kernels boot) while results are written
+                    if self._decided and not self.interrupted.is_set():  # the next workers start (their
+                        # kernels boot) while the finished ones' results are written
                         self._start_workers(ctx, jobs, running, settings)
                     self._decide(final=not jobs and not running)
         finally:
@@ -253,6 +316,8 @@ class Grader:
         groups = cgroups.backend() if kill else None
         if groups is not None:  # a killed worker's kernel groups (named after it: gone with it)
             groups.sweep()
+        if kill:  # and its kernels' capped folders (tmpfs named after it): a run stopped by Ctrl-C or a
+            quota.sweep()  # wall limit would otherwise leave them mounted, busy, in the staging folder
 
     def _finish(self, r: _Running, killed: Optional[str]) -> None:
         """A worker ended (or overran: ``killed`` says why): read its result, hold or apply it."""
@@ -322,7 +387,13 @@ class Grader:
             result = StudentResult(student, data["status"], list(data["reasons"]), max_score=expected.max_score)
             read_scores(cfg, result, expected)
         result.seconds = data.get("seconds", 0.0)
+        if self._names.get(student):
+            name_student(cfg, student, self._names[student])
+        if student in self._hashes:
+            result.submission_hash, result.grading_hash = self._hashes[student]
+            result.import_remarks = list(self._imports.get(student, []))
         self._report.results[student] = result
+        self._save_report()
         self._report_progress(result)
 
     def _report_progress(self, result: StudentResult) -> None:
@@ -354,7 +425,8 @@ def _copy_regular_files(src: Path, dest: Path) -> None:
 def apply_grades(cfg, options: Options, student: str, book: dict) -> None:
     """A worker's checked gradebook entries (:func:`tpkit.grading.worker.read_result`) into the course's
     gradebook with nbgrader's API: automatic scores, flags, comments, timestamp, late penalty; manual
-    scores stay as they are."""
+    scores stay as they are, and a cell graded by hand stays graded only when the worker found it
+    unchanged (:func:`tpkit.grading.worker.keep_manual_grades`)."""
     with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
         gb.update_or_create_student(student)
         extra = {"timestamp": book["timestamp"]} if book["timestamp"] is not None else {}
@@ -363,8 +435,15 @@ def apply_grades(cfg, options: Options, student: str, book: dict) -> None:
         for grade in snb.grades:
             entry = book["grades"].get(grade.cell.name)
             if entry is not None:
+                needs = entry["needs_manual_grade"]
+                # the worker may keep a cell the instructor graded as graded (its text unchanged), never
+                # clear a flag the instructor has not: a changed answer stays to grade until graded again
+                if grade.manual_score is not None and grade.needs_manual_grade:
+                    needs = True
+                elif grade.manual_score is None and entry["auto_score"] is None:
+                    needs = True
                 grade.auto_score = entry["auto_score"]
-                grade.needs_manual_grade = entry["needs_manual_grade"]
+                grade.needs_manual_grade = needs
         for comment in snb.comments:
             if comment.cell.name in book["comments"]:
                 comment.auto_comment = book["comments"][comment.cell.name]

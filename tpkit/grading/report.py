@@ -92,8 +92,16 @@ def summary(report: RunReport, names: Optional[dict] = None, out: Optional[TextI
     names = names or {}
     results = list(report.results.values())
     say("", out)
-    say(f"Résultats — {report.assignment} : {len(results)} rendu(s), {report.seconds:.0f} s, "
-        f"{report.workers} worker(s)", out)
+    if getattr(report, "export_only", False):  # no grading: no duration of its own
+        say(f"Résultats — {report.assignment} : {len(results)} rendu(s) (exports réécrits depuis le gradebook, "
+            "rien recorrigé)", out)
+    elif getattr(report, "skipped", None):
+        say(f"Résultats — {report.assignment} : {len(results)} rendu(s) dont {len(report.graded_now)} corrigé(s) "
+            f"maintenant, {len(report.skipped)} inchangé(s) gardé(s)"
+            + (f", {report.seconds:.0f} s, {report.workers} worker(s)" if report.graded_now else ""), out)
+    else:
+        say(f"Résultats — {report.assignment} : {len(results)} rendu(s), {report.seconds:.0f} s, "
+            f"{report.workers} worker(s)", out)
     has_names = any(r.student in names for r in results)
     head = f"  {'étudiant':<20} " + (f"{'nom':<28} " if has_names else "") + f"{'note /20':>8}  statut"
     say(head, out)
@@ -120,8 +128,10 @@ def summary(report: RunReport, names: Optional[dict] = None, out: Optional[TextI
     if pending:
         pts = sum(report.points.get(c, 0) for c in pending)
         say("", out)
-        say(f"À corriger à la main : {', '.join(pending)} ({fmt(pts)} pt par rendu) — formgrader de "
-            "nbgrader, puis `python -m tpkit.grading --export-only`", out)
+        from tpkit.grading.feedback import question_label
+        questions = ", ".join(question_label(c, report.assignment) for c in pending)
+        say(f"À corriger à la main : {questions} ({fmt(pts)} pt par rendu) — formgrader de "
+            "nbgrader, puis : python -m tpkit.grading --export-only", out)
     if exports:
         say("", out)
         for line in exports:

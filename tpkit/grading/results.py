@@ -33,6 +33,10 @@ class StudentResult:
     score: Optional[float] = None  # total points (None: not graded)
     max_score: float = 0.0
     seconds: float = 0.0
+    # what this grade was given to (tpkit.grading.incremental): an unchanged pair is not regraded
+    submission_hash: str = ""
+    grading_hash: str = ""
+    import_remarks: list = field(default_factory=list)  # French remarks of the LMS import, kept on regrades
 
     def __post_init__(self):
         self.status = Status(self.status)
@@ -68,6 +72,9 @@ class RunReport:
     sandbox: bool = True  # False: graded with --sans-bac-a-sable (said in the summary)
     isolation: str = ""  # French line: what this host could not isolate between kernels (cgroups.isolation_notice)
     graded_now: list = field(default_factory=list)  # students graded by this run (results: the class)
+    skipped: list = field(default_factory=list)  # students left as they were (unchanged since their grade)
+    left: list = field(default_factory=list)  # students not graded because the run was interrupted
+    export_only: bool = False  # written by --export-only (no grading: no duration to report)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -77,6 +84,7 @@ class RunReport:
     def from_json(cls, text: str) -> "RunReport":
         data = json.loads(text)
         data["results"] = {k: StudentResult(**v) for k, v in data["results"].items()}
+        data.pop("export_only", None)
         return cls(**data)
 
 

@@ -69,7 +69,7 @@ def plan(source: str) -> Optional[list]:
             m = _VERIFIER.match(line)
             if not m:
                 raise HiddenTestError(f"ligne de test caché non reconnue : {line.strip()!r} "
-                                      "(seuls `verifier(\"<id>\", globals())` sont permis)")
+                                      "(seules les lignes verifier(\"<id>\", globals()) sont permises)")
             segments.append(("check", m.group(1)))
         else:
             kernel_lines.append(line)

@@ -102,6 +102,9 @@ class Job:
     settings: kernels.KernelSettings
     remarks: list = field(default_factory=list)
     fault: str = ""
+    #: the course's autograded notebook of the last grade (what the formgrader showed), None when absent:
+    #: a written answer graded by hand stays graded when its text is the same (:func:`keep_manual_grades`)
+    previous_autograded: Optional[Path] = None
 
 
 def faults_for(student: str, text: Optional[str] = None) -> str:
@@ -215,6 +218,9 @@ def _limit_self(options: Options) -> None:
 def main(job: Job, conn) -> None:
     """The worker process: grade ``job``, write its result file, exit."""
     t0 = time.monotonic()
+    # Ctrl-C reaches the whole terminal's process group: the coordinator stops the run and kills this
+    # worker itself (a KeyboardInterrupt here would print a traceback, or pass a half result as a grade)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_self(job.options)
     warnings.simplefilter("ignore")  # sqlalchemy/nbformat noise; the student's log keeps nbgrader's messages
     out = {"student": job.student, "status": FAILED, "reasons": [], "kernel_start": None}
@@ -338,6 +344,7 @@ def _autograde(cfg, job: Job, pre, supply, logger) -> dict:
     converter = ParallelAutograde(coursedir=coursedir(cfg, options, student), config=cfg, log=logger)
     converter.kernel_supply = supply
     converter.force = True
+    by_hand = graded_by_hand(cfg, options, student)
     try:
         converter.start()
     except Exception as exc:
@@ -352,6 +359,7 @@ def _autograde(cfg, job: Job, pre, supply, logger) -> dict:
     graded_nb = nbformat.read(str(graded), as_version=4)
     kernel_start = graded_nb.metadata.get("tpkit", {}).get("kernel_start_failure") or "ok"
     remarks = pre.messages + execution_findings(graded_nb, options.memory_mb)
+    remarks += keep_manual_grades(cfg, options, student, expected, by_hand, graded_nb, job.previous_autograded)
     # files dropped at staging (links, code, packages) are attempts too
     dropped = [f.message for f in pre.findings if f.kind == "dropped"]
     remarks = [m for m in remarks if m not in dropped]
@@ -380,6 +388,79 @@ def _autograde(cfg, job: Job, pre, supply, logger) -> dict:
     return {"status": status, "reasons": reasons, "kernel_start": kernel_start, "gradebook": book,
             "scores": scores, "score": score, "max_score": max_score,
             "outputs": {"autograded": True, "feedback": feedback}}
+
+
+def graded_by_hand(cfg, options: Options, student: str) -> dict:
+    """{grade id: auto score} of the cells the instructor graded (a manual score, no longer flagged),
+    read from the private gradebook before this grading: nbgrader's SaveAutoGrades flags each of them
+    "needs manual grading" again."""
+    from nbgrader.api import MissingEntry
+
+    from tpkit.grading.gradebook import open_gradebook
+    try:
+        with open_gradebook(cfg) as gb:
+            snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
+            return {g.cell.name: g.auto_score for g in snb.grades
+                    if g.manual_score is not None and not g.needs_manual_grade}
+    except MissingEntry:
+        return {}
+
+
+def _cell_sources(path: Optional[Path]) -> Optional[dict]:
+    """{grade id: source} of a notebook the kit wrote (the last autograded one); None when unreadable."""
+    import nbformat
+    if path is None:
+        return None
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+        return {precheck.grade_id(c): c.get("source", "") for c in nb.cells if precheck.grade_id(c)}
+    except Exception:
+        return None
+
+
+def _points(value) -> str:
+    return "—" if value is None else f"{float(value):g}"
+
+
+def keep_manual_grades(cfg, options: Options, student: str, expected: precheck.Expected, by_hand: dict,
+                       graded_nb, previous: Optional[Path]) -> list:
+    """A cell graded by hand stays graded (its manual score, not flagged) when what was graded did not
+    change: a written answer's text (compared with the last autograded notebook, the one the formgrader
+    showed), a test cell's automatic score. Otherwise it stays flagged and a French remark says why.
+    Written in the private gradebook before the feedback page is rendered; the coordinator applies the
+    flags (:func:`tpkit.grading.pipeline.apply_grades`). Returns the remarks."""
+    if not by_hand:
+        return []
+    from tpkit.grading.feedback import question_label
+    from tpkit.grading.gradebook import open_gradebook
+    before = _cell_sources(previous)
+    now = {precheck.grade_id(c): c.get("source", "") for c in graded_nb.cells if precheck.grade_id(c)}
+    remarks = []
+    with open_gradebook(cfg) as gb:
+        snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
+        for grade in snb.grades:
+            name = grade.cell.name
+            if name not in by_hand:
+                continue
+            cell = expected.cells.get(name)
+            label = question_label(name, options.assignment)
+            if cell is not None and cell.grade and not cell.solution and not cell.task:
+                same = grade.auto_score == by_hand[name]
+                why = (f"{label} : note automatique changée ({_points(by_hand[name])} → {_points(grade.auto_score)}) "
+                       "depuis sa correction à la main, à revoir dans le formgrader")
+            else:
+                same = before is not None and name in now and before.get(name) == now[name]
+                why = (f"{label} : réponse rédigée modifiée depuis sa correction à la main, à corriger de "
+                       "nouveau dans le formgrader" if before is not None else
+                       f"{label} : réponse rédigée à corriger de nouveau dans le formgrader (texte corrigé "
+                       "introuvable)")
+            if same:
+                grade.needs_manual_grade = False
+            else:
+                grade.needs_manual_grade = True
+                remarks.append(why)
+        gb.db.commit()
+    return remarks
 
 
 def _scores(cfg, options, student, expected) -> tuple:

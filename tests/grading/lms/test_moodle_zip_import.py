@@ -291,3 +291,13 @@ def test_zip_participants_and_worksheet_check(tmp_path):
     with pytest.raises(ValueError):
         moodle.check_worksheet(grades)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feuille.csv", "grades.csv", "travaux.zip"]
+
+
+def test_a_file_beside_the_notebook_is_named_not_dropped_silently(tmp_path):
+    """Only the notebook is graded; the teacher reads which other files were left out, per student."""
+    files = {NB: NB_A, "donnees.csv": b"1,2\n", "brouillon.py": b"x = 1\n"}
+    z = write_moodle_zip(tmp_path / "dl.zip", {"Élodie Lefèvre": (1234567, files),
+                                              "Jean-Noël D'Arcy": (1234568, {NB: NB_B})})
+    notes = "\n".join(import_zip(z, tmp_path).notes())
+    assert "p1234567 (Élodie Lefèvre) : fichier(s) non importé(s) (pas un notebook) : brouillon.py, donnees.csv" in notes
+    assert "p1234568" not in notes

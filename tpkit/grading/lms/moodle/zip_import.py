@@ -115,6 +115,12 @@ class MoodleImport:
         for s in self.renamed:
             lines.append(f"  {s.student_id} ({s.full_name}) : notebook rendu sous le nom "
                          f"« {s.original_name} », importé sous le nom attendu")
+        for s in self.submissions.values():  # files beside the notebook: not graded, said (not dropped silently)
+            others = [e.entry.rsplit("/", 1)[-1] for e in self.ignored
+                      if e.participant_id == s.participant_id and e.reason == "not a notebook"]
+            if others:
+                lines.append(f"  {s.student_id} ({s.full_name}) : fichier(s) non importé(s) (pas un notebook) : "
+                             + ", ".join(sorted(others)))
         for p in self.problems:
             if p.participant_id and p.kind in PROBLEM_FR:
                 lines.append(f"  {p.student_id} ({p.full_name}) : {PROBLEM_FR[p.kind]}{_files(p)}")
