@@ -5,6 +5,7 @@
     python -m tpkit.grading --moodle-zip Z.zip [--moodle-worksheet W.csv]
     python -m tpkit.grading --export-only [--moodle-worksheet W.csv]   # after manual grading
     python -m tpkit.grading --students S1,S2           # regrade some students, keep the others
+    python -m tpkit.grading --dask-scheduler tcp://H:8786   # on the machines of a Dask cluster (docs/scale.md)
 
 Exports always cover the whole class of the gradebook: grading a subset updates those students and
 keeps the others (grades, statuses, times).
@@ -109,6 +110,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--students", metavar="S1,S2", help="grade only these student ids (the exports keep "
                    "the whole class); with --export-only: rewrite only their feedback")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="parallel kernels (default: cores)")
+    p.add_argument("--dask-scheduler", metavar="ADRESSE", help="grade on a Dask cluster: its scheduler's address "
+                   "(tcp://host:8786), or local:N for a LocalCluster of N processes (default: "
+                   "c.TpkitDask.scheduler or c.TpkitDask.cluster of nbgrader_config.py, else this machine; "
+                   "docs/scale.md)")
     p.add_argument("--cell-timeout", type=int, metavar="S", help="seconds per cell (default: "
                    "Execute.timeout of nbgrader_config.py)")
     p.add_argument("--time-limit", type=int, default=defaults.TIME_LIMIT_S, metavar="S",
@@ -172,7 +177,7 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"--moodle-worksheet : « {args.moodle_worksheet} » n'est pas une feuille de notes "
                              "Moodle (pas de colonnes Identifiant et Note) : téléchargez-la depuis Moodle "
                              "(devoir → Tous les travaux remis → Télécharger la feuille de notes)") from None
-    if args.export_only and not (root / "gradebook.db").is_file():
+    if args.export_only and not (root / "gradebook.db").is_file() and not server_gradebook(root):
         raise UsageError(f"pas de gradebook.db dans « {root} » : rien à exporter, corrigez d'abord "
                          "(python -m tpkit.grading)")
     if args.students is not None:
@@ -237,6 +242,11 @@ def check_limits(args: argparse.Namespace, root: Path) -> None:
             raise UsageError(f"c.Execute.timeout = {timeout} dans nbgrader_config.py : trop court, la cellule "
                              "d'initialisation serait arrêtée ; il faut au moins "
                              f"{defaults.MIN_CELL_TIMEOUT_S} s : corrigez-le, ou donnez --cell-timeout S")
+
+
+def server_gradebook(root: Path) -> bool:
+    """The course's ``db_url`` names a server database (PostgreSQL), not a sqlite file."""
+    return defaults.server_db_url(root) is not None
 
 
 def configured_cell_timeout(root: Path):
@@ -308,9 +318,13 @@ def grade_or_export(args: argparse.Namespace) -> int:
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
                                memory_mb=args.memory_limit, feedback=not args.no_feedback,
                                sandbox=not args.no_sandbox)
-    if not args.export_only:  # the zygote imports torch while this process imports nbgrader and torch
-        from tpkit.grading import kernels
-        kernels.prestart(kernels.settings_for(options))
+    cluster = None
+    if not args.export_only:
+        cluster = defaults.dask_target(options, args.dask_scheduler)
+        if cluster[0] is None:  # the zygote imports torch while this process imports nbgrader and torch
+            cluster = None
+            from tpkit.grading import kernels
+            kernels.prestart(kernels.settings_for(options))
     from tpkit.grading import classreport, collect, lms, pipeline, report, results
     from tpkit.grading.export import export_all
     from tpkit.grading.feedback import regenerate_feedback
@@ -344,12 +358,19 @@ def grade_or_export(args: argparse.Namespace) -> int:
                     print("aucun rendu à corriger")
                     return 0
                 names = lms.full_names(options.root / "submitted")
-                print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) avec "
-                      f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
+                label = inert(cluster[0]) if cluster is not None and isinstance(cluster[0], str) else "configuré"
+                where = (f"sur le cluster Dask {label}" if cluster is not None else
+                         f"avec {min(options.workers, max(1, len(col.students)))} worker(s)")
+                print(f"Correction de {len(col.students) + len(col.failures)} rendu(s) {where}…", flush=True)
                 progress = report.Progress(names=names, total=len(col.students) + len(col.failures)).start()
                 try:
-                    run = pipeline.grade(col.students, options, progress=progress,
-                                         preset_failures=col.failures, preset_remarks=col.remarks)
+                    if cluster is not None:
+                        from tpkit.grading import cluster as dask_cluster
+                        run = dask_cluster.grade(col.students, options, cluster[0], cluster[1], progress=progress,
+                                                 preset_failures=col.failures, preset_remarks=col.remarks)
+                    else:
+                        run = pipeline.grade(col.students, options, progress=progress,
+                                             preset_failures=col.failures, preset_remarks=col.remarks)
                 finally:
                     progress.stop()
                 run, lines = export_all(options, run, worksheet=args.moodle_worksheet, provisional=args.provisional,
