@@ -244,6 +244,14 @@ def check_limits(args: argparse.Namespace, root: Path) -> None:
                              f"{defaults.MIN_CELL_TIMEOUT_S} s : corrigez-le, ou donnez --cell-timeout S")
 
 
+def on_cluster(args: argparse.Namespace) -> bool:
+    """The submissions are graded on a Dask cluster (``--dask-scheduler`` or nbgrader_config.py)."""
+    try:
+        return defaults.dask_target(defaults.Options(root=args.root, workers=1), args.dask_scheduler)[0] is not None
+    except Exception:  # an unreadable configuration: the run says so itself
+        return False
+
+
 def server_gradebook(root: Path) -> bool:
     """The course's ``db_url`` names a server database (PostgreSQL), not a sqlite file."""
     return defaults.server_db_url(root) is not None
@@ -291,7 +299,7 @@ def main(argv=None) -> int:
     os.environ.update(venv_on_path())
     # library warnings (sqlalchemy, nbformat) are noise here; per-student logs keep nbgrader's messages
     warnings.simplefilter("ignore")
-    if not args.no_sandbox and not args.export_only:
+    if not args.no_sandbox and not args.export_only and not on_cluster(args):  # (a cluster's machines check theirs)
         from tpkit.grading import sandbox
         try:
             sandbox.check_available()  # before anything is written

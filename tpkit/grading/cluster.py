@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Optional
@@ -153,11 +154,11 @@ class DaskGrader(pipeline.Grader):
         options = self.options
         run_copy = jobs[0].gradebook
         model = bookcopy.template(run_copy)
-        # what every task shares, sent once to each worker (a list: a scattered dict would be scattered by key)
-        [base] = client.scatter([{"options": options, "expected": self._expected, "data_files": jobs[0].data_files,
-                                  "settings": dataclasses.replace(settings, tmp_root=None), "fingerprint": stamp,
-                                  "root": self.course_root, "host_threads": _host_threads(client)}],
-                                broadcast=True, hash=False)
+        # what every task shares, pickled once and sent with each task (not scattered: a task must survive
+        # the loss of every worker that held a copy)
+        base = pickle.dumps({"options": options, "expected": self._expected, "data_files": jobs[0].data_files,
+                             "settings": dataclasses.replace(settings, tmp_root=None), "fingerprint": stamp,
+                             "root": self.course_root, "host_threads": _host_threads(client)})
         run_id = uuid.uuid4().hex[:8]
         pending, waiting = {}, as_completed()
 
@@ -185,7 +186,7 @@ class DaskGrader(pipeline.Grader):
 
     def _collect(self, job: worker.Job, future) -> None:
         """A task's outcome into the job's private folder, then the local path (:meth:`_accept`)."""
-        from distributed import KilledWorker
+        from distributed.scheduler import KilledWorker
         try:
             data = future.result()
         except KilledWorker:

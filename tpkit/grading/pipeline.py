@@ -119,7 +119,7 @@ class Grader:
         options = self.options
         preset_failures = dict(preset_failures or {})
         self.preset_remarks = dict(preset_remarks or {})
-        if options.sandbox and students:
+        if options.sandbox and students and self.local_kernels:  # (a cluster's machines check their own)
             from tpkit.grading import sandbox
             try:
                 sandbox.check_available()  # before anything is written

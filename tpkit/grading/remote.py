@@ -31,6 +31,7 @@ import errno
 import hashlib
 import multiprocessing
 import os
+import pickle
 import queue
 import shutil
 import signal
@@ -341,9 +342,10 @@ def _slots(host_threads: dict) -> int:
     return max(1, int(host_threads.get(get_address_host(me.address)) or me.state.nthreads or 1))
 
 
-def grade(base: dict, task: dict) -> dict:
-    """(A Dask task.) Grade one submission on this machine: ``base`` is the run's (options, expected
-    cells, data files, kernel settings, course fingerprint, course path here), ``task`` the
+def grade(base: bytes, task: dict) -> dict:
+    """(A Dask task.) Grade one submission on this machine: ``base`` is the run's, pickled by the
+    coordinator (options, expected cells, data files, kernel settings, course fingerprint, course path
+    here, threads per machine), ``task`` the
     submission's (student, packed submission, private gradebook, remarks, test fault). Returns data only:
     {"result": the worker's JSON bytes or None, "exitcode", "failure" (French, or None: why the worker was
     stopped or its outputs refused), "seconds", "host", "files": {"autograded/…" or "feedback/…": bytes},
@@ -352,6 +354,7 @@ def grade(base: dict, task: dict) -> dict:
     if multiprocessing.current_process().daemon:
         raise CourseMismatch(NOT_DAEMON)
     t0 = time.monotonic()
+    base = pickle.loads(base)  # from the coordinator (the other way, only data travels)
     root, options = Path(base["root"]), base["options"]
     assignment, student = options.assignment, task["student"]
     check_course(root, assignment, base["fingerprint"])
