@@ -148,6 +148,11 @@ def test_a_machine_with_another_course_or_no_secret_refuses_to_grade(tmp_path):
         remote.check_course(tiny_course(tmp_path / "sans-secret", secret=0), "a", stamp)
     with pytest.raises(remote.CourseMismatch, match="release/a"):
         remote.check_course(tiny_course(tmp_path / "autre-release", release_text="[]"), "a", stamp)
+    other_data = tiny_course(tmp_path / "autres-donnees")
+    (other_data / "source" / "a").mkdir(parents=True)
+    (other_data / "source" / "a" / "donnees.csv").write_text("x\n1\n")
+    with pytest.raises(remote.CourseMismatch, match="données de source/a"):
+        remote.check_course(other_data, "a", stamp)
     assert not (tmp_path / "sans-secret" / trusted.SECRET_FILE).exists()  # not created behind our back
 
 
@@ -167,8 +172,8 @@ def page(root: Path, student: str) -> str:
     return ADDRESS.sub("0x", (root / "feedback" / student / A / f"{A}.html").read_text(encoding="utf-8"))
 
 
-def same_as_first_run(root: Path, students: list, first_run) -> None:
-    _, first_rows, first_scores, saved = first_run
+def same_as_first_run(root: Path, students: list, local_run) -> None:
+    _, first_rows, first_scores, saved = local_run
     rows = read_csv(root)
     assert sorted(rows) == sorted(students)
     for student in students:
@@ -179,7 +184,7 @@ def same_as_first_run(root: Path, students: list, first_run) -> None:
 
 
 @pytest.mark.slow
-def test_a_local_cluster_grades_like_the_local_run(first_run, session_dir, tmp_path):  # noqa: F811
+def test_a_local_cluster_grades_like_the_local_run(first_run, session_dir, tmp_path):  # noqa: F811 (fixture)
     """Two Dask worker processes (`--dask-scheduler local:2`): the grades, statuses and feedback of the
     local run, the gradebook and the course's folders written by the coordinator."""
     pytest.importorskip("distributed")
@@ -203,7 +208,7 @@ c.TpkitDask.cluster = _cluster
 
 
 @pytest.mark.slow
-def test_a_killed_dask_worker_costs_a_retry_only(first_run, session_dir, tmp_path):  # noqa: F811
+def test_a_killed_dask_worker_costs_a_retry_only(first_run, session_dir, tmp_path):  # noqa: F811 (fixture)
     """The Dask worker grading `vierge` is killed mid-run (SIGKILL, its submission's worker and kernel at
     work): the scheduler runs the task again, and each submission is written once, with the grade of
     the local run."""

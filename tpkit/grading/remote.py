@@ -10,8 +10,9 @@ writes the gradebook and the course's folders itself.
 
 What a machine of the cluster needs, and what it never gets:
 
-* the course folder (``nbgrader_config.py``, ``source/``, ``release/`` and ``.grading_secret``, at the
-  coordinator's path or at ``c.TpkitDask.course_root``) and the kit at the same version. Each task
+* the course folder (``nbgrader_config.py``, ``source/`` for the data files, ``release/`` and
+  ``.grading_secret``, at the coordinator's path or at ``c.TpkitDask.course_root``) and the kit at the
+  same version. Each task
   carries the coordinator's fingerprint of them (:func:`fingerprint`: hashes, never the secret itself);
   a machine whose copy differs refuses to grade (a missing secret would otherwise be created afresh,
   and the same notebook would get other check inputs, so another grade);
@@ -53,7 +54,7 @@ MAX_LOG_BYTES = 4 * 1024 * 1024
 #: precheck.MAX_NOTEBOOK_BYTES, which is all that the pre-check reads of a file that large).
 MAX_SUBMISSION_BYTES = 256 * 1024 * 1024
 #: What a machine needs of the course (hashed by :func:`fingerprint`).
-COURSE_PARTS = ("release", "secret", "kit")
+COURSE_PARTS = ("release", "data", "secret", "kit")
 #: Test-only fault (TPKIT_TEST_WORKER_FAULTS ``student:daskkill=<marker>``): the first attempt of that
 #: submission kills its own Dask worker process while the submission's worker runs (tests/grading/test_cluster.py).
 KILL_FAULT = "daskkill="
@@ -67,9 +68,9 @@ class CourseMismatch(RuntimeError):
 
 # ---------------------------------------------------------------- the course, on both sides
 
-def _hash_tree(h, folder: Path, suffixes=None) -> None:
+def _hash_tree(h, folder: Path, suffixes=None, exclude: str = "") -> None:
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        if suffixes is None or path.suffix in suffixes:
+        if (suffixes is None or path.suffix in suffixes) and not (exclude and path.suffix == exclude):
             h.update(path.relative_to(folder).as_posix().encode() + b"\0")
             h.update(hashlib.sha256(path.read_bytes()).digest())
 
@@ -91,21 +92,24 @@ def _kit_hash() -> str:
 
 def fingerprint(root: Path, assignment: str) -> dict:
     """{part: sha256} of what grading on a machine depends on (:data:`COURSE_PARTS`): the assignment's
-    release, the course's secret (a hash of it: the secret never leaves the machine), the kit's code,
+    release, its data files (``source/<assignment>/`` but the notebook), the course's secret (a hash of it: the secret never leaves the machine), the kit's code,
     templates and data."""
     from tpkit.grading import trusted
     root = Path(root)
     h = hashlib.sha256()
     _hash_tree(h, root / "release" / assignment)
+    data = hashlib.sha256()  # the assignment's data files, which nbgrader restores from source/
+    _hash_tree(data, root / "source" / assignment, exclude=".ipynb")
     secret = root / trusted.SECRET_FILE
-    return {"release": h.hexdigest(), "kit": _kit_hash(),
+    return {"release": h.hexdigest(), "data": data.hexdigest(), "kit": _kit_hash(),
             "secret": hashlib.sha256(b"tpkit-secret\0" + secret.read_bytes()).hexdigest()
             if secret.is_file() else "absent"}
 
 
 def check_course(root: Path, assignment: str, expected: dict) -> None:
     """:class:`CourseMismatch` unless this machine's course and kit are the coordinator's."""
-    names = {"release": f"release/{assignment}", "secret": "secret du cours (.grading_secret)",
+    names = {"release": f"release/{assignment}", "data": f"données de source/{assignment}",
+             "secret": "secret du cours (.grading_secret)",
              "kit": "version du kit (tpkit, data/)"}
     if not (Path(root) / "nbgrader_config.py").is_file():
         raise CourseMismatch(f"{socket.gethostname()} : pas de cours dans {root} (nbgrader_config.py absent)")
@@ -156,6 +160,8 @@ def pack(folder: Path) -> dict:
         except OSError:
             continue
         for child in children:
+            if len(entries) > precheck.MAX_SCANNED:  # enough for the pre-check to say "more than"
+                break
             rel = prefix + child.name
             try:
                 st = child.stat(follow_symlinks=False)
@@ -183,6 +189,7 @@ def pack(folder: Path) -> dict:
                 entries.append((rel, "file", data if data is not None else st.st_size, st.st_mtime_ns))
             else:
                 entries.append((rel, "other", None))
+        stack.sort(key=lambda item: item[1], reverse=True)  # depth-first in name order, as precheck.scan
     return {"state": "dir", "entries": entries}
 
 
