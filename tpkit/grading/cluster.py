@@ -34,6 +34,7 @@ course's gradebook.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import pickle
 import uuid
@@ -75,6 +76,7 @@ def connect(target) -> _Connection:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ClusterError("Dask n'est pas installé : pip install -e '.[cluster]' (ou distributed)") from None
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # its start-up and shutdown lines are noise here
     owned = []
     if callable(target) and not hasattr(target, "scheduler_address") and not isinstance(target, Client):
         target = target()
@@ -89,6 +91,7 @@ def connect(target) -> _Connection:
         # a worker process starts each submission's worker process: it may not be a daemon (kept for the
         # workers the nanny restarts after a crash)
         dask.config.set({"distributed.worker.daemon": False})
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # read by the worker processes at start
         cluster = LocalCluster(n_workers=int(count or os.cpu_count() or 1), threads_per_worker=1,
                                processes=True, dashboard_address=None)
         owned.append(cluster)
