@@ -22,7 +22,8 @@ from nbgrader.api import Gradebook
 from test_pipeline import CELL_TIMEOUT, course, first_run, read_csv, scores, shared  # noqa: F401 (fixtures)
 
 from tpkit import paths, release
-from tpkit.grading import bookcopy, cluster, precheck, remote, trusted
+from tpkit.grading import bookcopy, cluster, options, precheck, remote, trusted
+from tpkit.grading.options import Options
 
 A = paths.ASSIGNMENT
 
@@ -74,6 +75,11 @@ def test_outputs_from_a_machine_stay_in_the_submission_folder(tmp_path):
 
 # ------------------------------------------------------------------ the workers' gradebooks
 
+@pytest.fixture
+def venv_path(monkeypatch):
+    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])  # a new gradebook runs alembic
+
+
 def small_gradebook(path: Path) -> str:
     url = f"sqlite:///{path}"
     with Gradebook(url, "cours") as gb:
@@ -92,7 +98,7 @@ def small_gradebook(path: Path) -> str:
     return url
 
 
-def test_a_machine_gets_the_course_and_its_student_only(tmp_path):
+def test_a_machine_gets_the_course_and_its_student_only(tmp_path, venv_path):
     small_gradebook(tmp_path / "run.db")
     model = bookcopy.template(tmp_path / "run.db")
     data = bookcopy.student_copy(tmp_path / "run.db", model, "alice_etudiante", tmp_path)
@@ -119,7 +125,7 @@ def _rows(url: str) -> dict:
         engine.dispose()
 
 
-def test_a_gradebook_copy_holds_every_row(tmp_path):
+def test_a_gradebook_copy_holds_every_row(tmp_path, venv_path):
     url = small_gradebook(tmp_path / "a.db")
     bookcopy.copy_gradebook(url, f"sqlite:///{tmp_path / 'b.db'}")
     assert _rows(f"sqlite:///{tmp_path / 'b.db'}") == _rows(url) and _rows(url)["grade"]
@@ -154,6 +160,25 @@ def test_a_machine_with_another_course_or_no_secret_refuses_to_grade(tmp_path):
     with pytest.raises(remote.CourseMismatch, match="données de source/a"):
         remote.check_course(other_data, "a", stamp)
     assert not (tmp_path / "sans-secret" / trusted.SECRET_FILE).exists()  # not created behind our back
+
+
+def test_the_cluster_and_a_server_gradebook_come_from_the_configuration(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    run = Options(root=tmp_path, workers=1)
+    assert options.dask_target(run) == (None, str(run.root)) and options.server_db_url(tmp_path) is None
+    with open(tmp_path / "nbgrader_config.py", "a") as f:
+        f.write('c.TpkitDask.scheduler = "tcp://ordonnanceur:8786"\n'
+                'c.TpkitDask.course_root = "/partage/cours"\n'
+                'c.CourseDirectory.db_url = "postgresql://tpkit@serveur/notes"\n')
+    assert options.dask_target(run) == ("tcp://ordonnanceur:8786", "/partage/cours")
+    assert options.dask_target(run, "local:2")[0] == "local:2"  # the command line wins
+    assert options.server_db_url(tmp_path) == "postgresql://tpkit@serveur/notes"
+
+
+def test_a_bad_local_cluster_size_is_refused_in_french():
+    pytest.importorskip("distributed")
+    with pytest.raises(cluster.ClusterError, match="local:N"):
+        cluster.connect("local:deux")
 
 
 # ------------------------------------------------------------------ grading runs (slow)
