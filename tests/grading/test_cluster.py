@@ -75,13 +75,19 @@ def test_outputs_from_a_machine_stay_in_the_submission_folder(tmp_path):
 
 # ------------------------------------------------------------------ the workers' gradebooks
 
-@pytest.fixture
-def venv_path(monkeypatch):
-    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])  # a new gradebook runs alembic
-
-
-def small_gradebook(path: Path) -> str:
+@pytest.fixture(scope="module")
+def small_gradebook(tmp_path_factory) -> Path:
+    """A gradebook of one assignment, two students (a manual score for one, an automatic one for the
+    other), made once for this file's tests (nbgrader runs alembic: the venv's, on PATH)."""
+    path = tmp_path_factory.mktemp("gradebook") / "run.db"
     url = f"sqlite:///{path}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", release.nbgrader_env()["PATH"])
+        _fill(url)
+    return path
+
+
+def _fill(url: str) -> None:
     with Gradebook(url, "cours") as gb:
         gb.add_assignment("a")
         gb.add_notebook("a", "a")
@@ -95,13 +101,11 @@ def small_gradebook(path: Path) -> str:
         grade = gb.find_grade("q1", "a", "a", "bob_autre_etudiant")
         grade.auto_score = 2.0
         gb.db.commit()
-    return url
 
 
-def test_a_machine_gets_the_course_and_its_student_only(tmp_path, venv_path):
-    small_gradebook(tmp_path / "run.db")
-    model = bookcopy.template(tmp_path / "run.db")
-    data = bookcopy.student_copy(tmp_path / "run.db", model, "alice_etudiante", tmp_path)
+def test_a_machine_gets_the_course_and_its_student_only(tmp_path, small_gradebook):
+    model = bookcopy.template(small_gradebook)
+    data = bookcopy.student_copy(small_gradebook, model, "alice_etudiante", tmp_path)
     assert b"bob_autre_etudiant" not in data and b"bob_autre_etudiant" not in model
     (tmp_path / "alice.db").write_bytes(data)
     with Gradebook(f"sqlite:///{tmp_path / 'alice.db'}", "cours") as gb:
@@ -125,8 +129,8 @@ def _rows(url: str) -> dict:
         engine.dispose()
 
 
-def test_a_gradebook_copy_holds_every_row(tmp_path, venv_path):
-    url = small_gradebook(tmp_path / "a.db")
+def test_a_gradebook_copy_holds_every_row(tmp_path, small_gradebook):
+    url = f"sqlite:///{small_gradebook}"
     bookcopy.copy_gradebook(url, f"sqlite:///{tmp_path / 'b.db'}")
     assert _rows(f"sqlite:///{tmp_path / 'b.db'}") == _rows(url) and _rows(url)["grade"]
     with pytest.raises(ValueError):  # never into a database that has tables
