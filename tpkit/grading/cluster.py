@@ -60,6 +60,8 @@ class _Connection:
     owned: list  # what this run started (closed at its end, newest first)
 
     def close(self) -> None:
+        if self.owned:  # a LocalCluster's nanny warns as it kills worker processes slow to exit: noise here
+            logging.getLogger("distributed").setLevel(logging.ERROR)
         for thing in reversed(self.owned):
             try:
                 thing.close()

@@ -346,7 +346,7 @@ def _slots(host_threads: dict) -> int:
     from distributed import get_worker
     from distributed.comm import get_address_host
     me = get_worker()
-    return max(1, int(host_threads.get(get_address_host(me.address)) or getattr(me, "nthreads", 1) or 1))
+    return max(1, int(host_threads.get(get_address_host(me.address)) or me.state.nthreads or 1))
 
 
 def grade(base: bytes, task: dict) -> dict:
