@@ -291,7 +291,7 @@ def postgres():
         con.autocommit = True
         con.cursor().execute("CREATE DATABASE gradebook")
         con.close()
-        yield f"postgresql://tpkit@/gradebook?host={base}&port=5432"
+        yield f"postgresql+psycopg2://tpkit@/gradebook?host={base}&port=5432"
     finally:
         subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60)
