@@ -17,7 +17,8 @@ nbgrader can grade too; the pathological examples would measure timeouts, not gr
    once per run (reference data, the statement's gradient descent) are computed before the first fork,
    as the grader computes them once per run;
 2. ``python -m tpkit.grading --submitted`` on the K submissions (pre-check, autograde, feedback,
-   exports: the whole command, sandboxed, warm kernels), wall time; ``--cold`` also times it with
+   exports: the whole command, sandboxed, warm kernels; ``--dask-scheduler local:2`` through a Dask
+   cluster), wall time; ``--cold`` also times it with
    the kernels started from scratch (``TPKIT_KERNELS=cold``), ``--compare-sandbox`` unsandboxed;
 3. plain serial ``nbgrader autograde`` (one command for the class), pinned to one torch/BLAS thread,
    on the same K submissions (``--serial-sample N``: on the first N, extrapolated linearly).
@@ -110,11 +111,13 @@ def floor(course: Path, students: list, per_notebook: dict) -> float:
                for s in students)
 
 
-def ours(course: Path, workers: int, sandbox: bool = True, cold: bool = False) -> float:
+def ours(course: Path, workers: int, sandbox: bool = True, cold: bool = False, dask: str = "") -> float:
     # --force: each measure grades the whole class (runs are incremental by default)
     cmd = [sys.executable, "-m", "tpkit.grading", "--submitted", "--force", "--root", str(course)]
     if workers:
         cmd += ["--workers", str(workers)]
+    if dask:
+        cmd += ["--dask-scheduler", dask]
     if not sandbox:
         cmd += ["--sans-bac-a-sable"]
     env = env_with_venv()
@@ -197,14 +200,15 @@ def grade_class(scratch: Path, k: int, workers: int, args, per_notebook) -> dict
         cold = ours(course, workers, cold=True)
         print(f"tpkit.grading, cold kernels (TPKIT_KERNELS=cold): wall {cold:.1f} s = {cold / k:.2f} s per "
               f"submission {load()}", flush=True)
-    out["wall"] = wall = ours(course, workers)
+    out["wall"] = wall = ours(course, workers, dask=args.dask_scheduler)
     report = json.loads((course / "exports" / "grading_report.json").read_text())
     statuses: dict = {}
     for r in report["results"].values():
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     own, kern = report["own_cpu_seconds"], report.get("kernels_cpu_seconds", 0.0)
     out["cpu"] = own + kern
-    print(f"tpkit.grading (sandboxed, warm kernels): wall {wall:.1f} s = {wall / k:.2f} s per submission, "
+    where = f" on the Dask cluster {args.dask_scheduler}" if args.dask_scheduler else ""
+    print(f"tpkit.grading (sandboxed, warm kernels{where}): wall {wall:.1f} s = {wall / k:.2f} s per submission, "
           f"{60 * k / wall:.1f} submissions/min (statuses: {statuses}) {load()}", flush=True)
     print(f"  CPU: grading process {own:.1f} s ({own / k:.2f} s per submission, imports included), kernels "
           f"{kern:.1f} s ({kern / k:.2f}); together {(own + kern) / k:.2f} s per submission"
@@ -261,6 +265,10 @@ def main(argv=None) -> int:
                         "ratio uses their mean: the machine's speed may drift while the class is graded)")
     p.add_argument("--cold", action="store_true",
                    help="also grade the class with cold kernels (TPKIT_KERNELS=cold)")
+    p.add_argument("--dask-scheduler", default="", metavar="ADDRESS",
+                   help="grade through a Dask cluster (its scheduler's address, or local:N), as "
+                        "`python -m tpkit.grading --dask-scheduler`; the Dask workers' own start-up CPU is "
+                        "not in the report's CPU figures")
     p.add_argument("--skip-serial", action="store_true")
     p.add_argument("--skip-floor", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the temporary courses")

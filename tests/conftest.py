@@ -105,6 +105,8 @@ PLAN = [
                   "tests/grading/test_formgrader.py::test_nbgrader_generate_feedback_command_writes_the_french_pages"]),
     # queued behind the catalogue on its worker: reads the sample's run once it is there
     ("fidelity", ["tests/test_catalogue.py::test_grading_command_gives_the_same_scores_messages_and_numbers"]),
+    # a Dask cluster and a PostgreSQL gradebook, compared with the pipeline's first run (done by then)
+    ("cluster", ["tests/grading/test_cluster.py"]),
     # then, longest first, runs that keep both cores busy (the runner's forked processes) alternate
     # with grading runs that often wait (kernels starting, time limits), whichever worker takes them
     ("curieux_catalogue", ["tests/test_curieux.py::test_catalogue_sensitivity_specificity_blast_radius"]),

@@ -5,6 +5,7 @@
     python -m tpkit.grading --moodle-zip Z.zip [--moodle-worksheet W.csv]
     python -m tpkit.grading --export-only [--moodle-worksheet W.csv]   # after manual grading
     python -m tpkit.grading --students S1,S2           # regrade some students, keep the others
+    python -m tpkit.grading --dask-scheduler tcp://H:8786   # on the machines of a Dask cluster (docs/scale.md)
 
 Exports always cover the whole class of the gradebook: grading a subset updates those students and
 keeps the others (grades, statuses, times).
@@ -143,6 +144,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "dernière note (par défaut, ils sont gardés tels quels)")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="rendus corrigés en parallèle "
                    "(par défaut : nombre de cœurs)")
+    p.add_argument("--dask-scheduler", metavar="ADRESSE", help="corriger sur un cluster Dask : l'adresse de son "
+                   "ordonnanceur (tcp://hote:8786), ou local:N pour un LocalCluster de N processus (par défaut : "
+                   "c.TpkitDask.scheduler ou c.TpkitDask.cluster de nbgrader_config.py, sinon cette machine ; "
+                   "docs/scale.md)")
     p.add_argument("--cell-timeout", type=int, metavar="S", help="secondes par cellule (par défaut : "
                    "Execute.timeout de nbgrader_config.py)")
     p.add_argument("--time-limit", type=int, default=defaults.TIME_LIMIT_S, metavar="S",
@@ -214,7 +219,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         if incremental.remembered_worksheet(defaults.Options(root=root, assignment=args.assignment, workers=1)) is None:
             raise UsageError("--provisional remplit la feuille de notes Moodle : donnez-la avec "
                              "--moodle-worksheet FEUILLE.csv")
-    if args.export_only and not (root / "gradebook.db").is_file():
+    if args.export_only and not (root / "gradebook.db").is_file() and not server_gradebook(root):
         raise UsageError(f"pas de gradebook.db dans « {root} » : rien à exporter, corrigez d'abord "
                          "(python -m tpkit.grading)")
     if args.students is not None:
@@ -281,6 +286,19 @@ def check_limits(args: argparse.Namespace, root: Path) -> None:
                              f"{defaults.MIN_CELL_TIMEOUT_S} s : corrigez-le, ou donnez --cell-timeout S")
 
 
+def on_cluster(args: argparse.Namespace) -> bool:
+    """The submissions are graded on a Dask cluster (``--dask-scheduler`` or nbgrader_config.py)."""
+    try:
+        return defaults.dask_target(defaults.Options(root=args.root, workers=1), args.dask_scheduler)[0] is not None
+    except Exception:  # an unreadable configuration: the run says so itself
+        return False
+
+
+def server_gradebook(root: Path) -> bool:
+    """The course's ``db_url`` names a server database (PostgreSQL), not a sqlite file."""
+    return defaults.server_db_url(root) is not None
+
+
 def configured_cell_timeout(root: Path):
     """``Execute.timeout`` of the course's nbgrader_config.py (None: not set, or the file is unreadable:
     the run then says so itself)."""
@@ -323,7 +341,7 @@ def main(argv=None) -> int:
     os.environ.update(venv_on_path())
     # library warnings (sqlalchemy, nbformat) are noise here; per-student logs keep nbgrader's messages
     warnings.simplefilter("ignore")
-    if not args.no_sandbox and not args.export_only:
+    if not args.no_sandbox and not args.export_only and not on_cluster(args):  # (a cluster's machines check theirs)
         from tpkit.grading import sandbox
         try:
             sandbox.check_available()  # before anything is written
@@ -353,10 +371,15 @@ def grade_or_export(args: argparse.Namespace) -> int:
                                cell_timeout=args.cell_timeout, time_limit=args.time_limit,
                                memory_mb=args.memory_limit, feedback=not args.no_feedback,
                                sandbox=not args.no_sandbox)
-    if not args.export_only and (args.force or not (options.exports / "grading_report.json").is_file()):
-        # nothing can be left as it is: the zygote imports torch while this process imports the rest
-        from tpkit.grading import kernels
-        kernels.prestart(kernels.settings_for(options))
+    cluster = None
+    if not args.export_only:
+        cluster = defaults.dask_target(options, args.dask_scheduler)
+        if cluster[0] is None:
+            cluster = None
+            if args.force or not (options.exports / "grading_report.json").is_file():
+                # nothing can be left as it is: the zygote imports torch while this process imports the rest
+                from tpkit.grading import kernels
+                kernels.prestart(kernels.settings_for(options))
     from tpkit.grading import classreport, collect, incremental, lms, pipeline, report, results
     from tpkit.grading.export import export_all
     from tpkit.grading.feedback import regenerate_feedback
@@ -402,14 +425,22 @@ def grade_or_export(args: argparse.Namespace) -> int:
                 total = len(col.students) + len(col.failures)
                 names = lms.full_names(options.root / "submitted")
                 if total:
-                    from tpkit.grading import kernels  # (started above unless a grade could be kept)
-                    kernels.prestart(kernels.settings_for(options))
-                    print(f"Correction de {total} rendu(s) avec "
-                          f"{min(options.workers, max(1, len(col.students)))} worker(s)…", flush=True)
+                    if cluster is None:
+                        from tpkit.grading import kernels  # (started above unless a grade could be kept)
+                        kernels.prestart(kernels.settings_for(options))
+                    label = inert(cluster[0]) if cluster is not None and isinstance(cluster[0], str) else "configuré"
+                    where = (f"sur le cluster Dask {label}" if cluster is not None else
+                             f"avec {min(options.workers, max(1, len(col.students)))} worker(s)")
+                    print(f"Correction de {total} rendu(s) {where}…", flush=True)
                     progress = report.Progress(names=names, total=total).start()
                     try:
-                        run = pipeline.grade(col.students, options, progress=progress,
-                                             preset_failures=col.failures, preset_remarks=col.remarks)
+                        if cluster is not None:
+                            from tpkit.grading import cluster as dask_cluster
+                            run = dask_cluster.grade(col.students, options, cluster[0], cluster[1], progress=progress,
+                                                     preset_failures=col.failures, preset_remarks=col.remarks)
+                        else:
+                            run = pipeline.grade(col.students, options, progress=progress,
+                                                 preset_failures=col.failures, preset_remarks=col.remarks)
                     except pipeline.Interrupted as stop:
                         progress.stop()
                         interrupted(stop.report, args)

@@ -210,16 +210,32 @@ def class_results(gradebook: Gradebook, assignment: str, students: list, report:
     return columns, points, results
 
 
+_GRADED = ("SELECT s.student_id FROM submitted_assignment s JOIN assignment a ON s.assignment_id = a.id "
+           "WHERE a.name = {}")
+
+
 def graded_students(root: Path, assignment: str) -> set:
-    """Students with a submission of ``assignment`` in ``gradebook.db``, read without writing (nbgrader's
-    Gradebook would create or migrate the file)."""
+    """Students with a submission of ``assignment`` in the gradebook (``gradebook.db`` or the course's
+    PostgreSQL ``db_url``), read without writing (nbgrader's Gradebook would create or migrate it)."""
+    from tpkit.grading.options import server_db_url
+    url = server_db_url(root)
+    if url is not None:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import SQLAlchemyError
+        engine = create_engine(url)
+        try:
+            with engine.connect() as con:
+                return {r[0] for r in con.execute(text(_GRADED.format(":a")), {"a": assignment})}
+        except SQLAlchemyError:
+            return set()
+        finally:
+            engine.dispose()
     db = root / "gradebook.db"
     if not db.is_file():
         return set()
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = con.execute("SELECT s.student_id FROM submitted_assignment s JOIN assignment a "
-                           "ON s.assignment_id = a.id WHERE a.name = ?", (assignment,)).fetchall()
+        rows = con.execute(_GRADED.format("?"), (assignment,)).fetchall()
     except sqlite3.Error:
         return set()
     finally:

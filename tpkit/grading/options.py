@@ -107,6 +107,26 @@ def course_config(options: Options):
     return cfg
 
 
+def server_db_url(root: Path) -> Optional[str]:
+    """The course's ``c.CourseDirectory.db_url`` when it names a server database (PostgreSQL), else None
+    (sqlite, the default ``gradebook.db``, or a configuration that cannot be read)."""
+    try:
+        cfg = course_config(Options(root=root, workers=1))
+        url = str(cfg.CourseDirectory.db_url) if "db_url" in cfg.CourseDirectory else ""
+    except Exception:
+        return None
+    return url if url and not url.startswith("sqlite:") else None
+
+
+def dask_target(options: Options, scheduler: Optional[str] = None) -> tuple:
+    """(target, course folder on the workers) of a run on a Dask cluster (:mod:`tpkit.grading.cluster`):
+    ``scheduler`` (the command line's ``--dask-scheduler``), else the course's ``c.TpkitDask.scheduler``
+    or ``c.TpkitDask.cluster``; target None: the workers run on this machine."""
+    cfg = course_config(options).get("TpkitDask", {})
+    target = scheduler or cfg.get("scheduler") or cfg.get("cluster") or None
+    return target, str(cfg.get("course_root") or options.root)
+
+
 def kernel_threads(options: Options) -> int:
     """torch/BLAS threads of each kernel: the cores shared by the workers."""
     return max(1, (os.cpu_count() or 1) // max(1, options.workers))

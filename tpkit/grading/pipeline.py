@@ -37,7 +37,7 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import cgroups, incremental, kernels, quota, runlock, worker
+from tpkit.grading import bookcopy, cgroups, incremental, kernels, quota, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, name_student, open_gradebook, read_scores,
@@ -127,6 +127,10 @@ class RunStopped(GradingError):
 class Grader:
     """One grading run over a list of students (see the module docstring)."""
 
+    #: the workers run on this machine (their kernels come from this process's zygote); False: elsewhere
+    #: (:class:`tpkit.grading.cluster.DaskGrader` overrides :meth:`_schedule`)
+    local_kernels = True
+
     def __init__(self, options: Options, progress: Optional[Callable[[int, int, StudentResult], None]] = None):
         self.options = options
         self.progress = progress
@@ -140,7 +144,7 @@ class Grader:
         options = self.options
         preset_failures = dict(preset_failures or {})
         self.preset_remarks = dict(preset_remarks or {})
-        if options.sandbox and students:
+        if options.sandbox and students and self.local_kernels:  # (a cluster's machines check their own)
             from tpkit.grading import sandbox
             try:
                 sandbox.check_available()  # before anything is written
@@ -182,17 +186,13 @@ class Grader:
         source = options.root / "source" / options.assignment
         data_files = frozenset(p.relative_to(source).as_posix() for p in source.rglob("*")
                                if p.is_file() and p.suffix != ".ipynb") if source.is_dir() else frozenset()
-        shared_copy = None
-        if cd.db_url.startswith("sqlite:///"):  # the workers' private copies are made from this one
-            shared_copy = staging / "gradebook.db"
-            shutil.copyfile(Path(cd.db_url.removeprefix("sqlite:///")), shared_copy)
-        # (a server database, docs/scale.md: the workers write their own submission there themselves, and
-        # the coordinator writes the same values again; a stopped run may then have written some)
+        # the workers' private copies are made from this one (sqlite or server: workers never write the course's)
+        shared_copy = bookcopy.run_copy(cd.db_url, staging / "gradebook.db")
         kernel_root = staging / "noyaux"
         kernel_root.mkdir()
         settings = kernels.settings_for(options, tmp_root=str(kernel_root))
         queued = [s for s in students if s not in preset_failures]
-        if queued:  # the zygote imports while the first workers pre-check their notebooks
+        if queued and self.local_kernels:  # the zygote imports while the first workers pre-check their notebooks
             kernels.prestart(settings)
         course = course_config(options)  # the course's own folders
         jobs = collections.deque()
@@ -321,24 +321,28 @@ class Grader:
 
     def _finish(self, r: _Running, killed: Optional[str]) -> None:
         """A worker ended (or overran: ``killed`` says why): read its result, hold or apply it."""
-        options, student = self.options, r.job.student
         self._stop(r, kill=killed is not None)
-        seconds = round(time.monotonic() - r.t0, 2)
+        self._accept(r.job, round(time.monotonic() - r.t0, 2), r.proc.exitcode, killed)
+
+    def _accept(self, job: worker.Job, seconds: float, exitcode: Optional[int], killed: Optional[str]) -> None:
+        """Read the result a worker left in its private folder (``exitcode``: how the worker ended;
+        ``killed``: why it was stopped) and hold it until :meth:`_decide` applies it."""
+        options, student = self.options, job.student
         if killed is not None:
             result = {"status": FAILED, "reasons": [killed]}
         else:
             try:
-                result = worker.read_result(r.job.private / worker.RESULT_NAME, student, self._expected)
+                result = worker.read_result(job.private / worker.RESULT_NAME, student, self._expected)
             except worker.ResultError as exc:
-                if r.proc.exitcode != 0 and not (r.job.private / worker.RESULT_NAME).exists():
-                    reason = worker.death_reason(r.proc.exitcode, options)
+                if exitcode != 0 and not (job.private / worker.RESULT_NAME).exists():
+                    reason = worker.death_reason(exitcode, options)
                 else:
                     reason = f"résultat du correcteur refusé : {exc}"
                 result = {"status": FAILED, "reasons": [reason]}
         self._worker_cpu += result.get("cpu_seconds", 0.0)
         self._kernel_cpu += result.get("kernels_cpu_seconds", 0.0)
         result["seconds"] = seconds
-        result["private"] = r.job.private
+        result["private"] = job.private
         if result.get("kernel_start") is not None:
             self._starts.append(result["kernel_start"])
         self._held.append((student, result))

@@ -22,7 +22,8 @@ Why this shape
   clock enforced by the coordinator, which kills the worker and everything it started.
 * **A private gradebook and private output folders.** nbgrader's ``Autograde`` and ``GenerateFeedback``
   run unchanged, but on a copy of ``gradebook.db`` (copied once per run by the coordinator, then once
-  per worker: 0.4 MB, about a millisecond) and with ``autograded/`` and ``feedback/`` in the worker's
+  per worker: 0.4 MB, about a millisecond; a PostgreSQL gradebook is copied into a sqlite file once
+  per run: :mod:`tpkit.grading.bookcopy`, so no worker ever writes a server gradebook) and with ``autograded/`` and ``feedback/`` in the worker's
   private folder (inside the run's 0700 staging folder). The copy holds the submission's manual scores
   too, so the feedback page shows the numbers the gradebook will hold. The worker returns the
   submission's automatic scores, comments, ``needs_manual_grade`` flags, timestamp and late penalty;
@@ -96,7 +97,7 @@ class Job:
     options: Options
     private: Path  # the worker's own folder (0700 staging of the run)
     submitted: Path  # the course's submitted/<student>/<assignment>/ (read, never written)
-    gradebook: Optional[Path]  # the run's copy of gradebook.db (copied again here); None: a server database
+    gradebook: Optional[Path]  # the run's sqlite copy of the gradebook (copied again here), even of a server's
     expected: precheck.Expected
     data_files: frozenset
     settings: kernels.KernelSettings
