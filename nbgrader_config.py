@@ -48,10 +48,12 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
+    # OverwriteCells that restores the hidden tests of a pristine test cell without a "checksum has
+    # changed" warning (an edited test cell is still reported and restored)
+    "tpkit.grading.preprocessors.HiddenTestsOverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.OverwriteCells.add_missing_cells = True
+c.OverwriteCells.add_missing_cells = True  # read by HiddenTestsOverwriteCells too
 c.OverwriteCells.missing_cell_notification = (
     "Cette cellule ({cell_id}) manquait dans le rendu : elle a été rétablie pour la correction.\n\n")
 

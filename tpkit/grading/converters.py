@@ -46,7 +46,8 @@ from tpkit.grading.feedback import TEMPLATES
 from tpkit.grading.gradebook import GRADEBOOK_LOCK
 from tpkit.grading.inert import inert
 from tpkit.grading.options import exports_dir
-from tpkit.grading.preprocessors import (GetGradesFr, LimitedExecute, LimitOutputBytes, RepairGradedCells,
+from tpkit.grading.preprocessors import (GetGradesFr, HiddenTestsOverwriteCells, LimitedExecute,
+                                         LimitOutputBytes, RepairGradedCells,
                                          SerializedAssignLatePenalties, SerializedOverwriteCells,
                                          SerializedSaveAutoGrades, StudentSafeOutputs)
 from tpkit.grading.results import student_remarks
@@ -54,6 +55,7 @@ from tpkit.grading.results import student_remarks
 _SUBSTITUTES = {
     Execute: LimitedExecute,
     OverwriteCells: SerializedOverwriteCells,
+    HiddenTestsOverwriteCells: SerializedOverwriteCells,
     SaveAutoGrades: SerializedSaveAutoGrades,
     AssignLatePenalties: SerializedAssignLatePenalties,
     GetGrades: GetGradesFr,

@@ -2,6 +2,8 @@
 
 Sanitize side
   :class:`RepairGradedCells` the pre-check's cell repairs, for plain ``nbgrader autograde``.
+  :class:`HiddenTestsOverwriteCells` nbgrader's ``OverwriteCells`` that puts back the hidden tests of a
+                           pristine test cell without calling it changed (an edited one still is).
 
 Autograde side
   :class:`LimitedExecute`  nbgrader's ``Execute`` with a warm kernel, a whole-notebook time limit and a
@@ -36,7 +38,7 @@ from tpkit.checks import run_check
 from tpkit.grading import kernels, options, trusted
 from tpkit.grading.findings import failure_message, kernel_stop_reason, not_executed_output, timeout_output
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
-from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, format_mo, repair_cells, split_hidden
+from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, format_mo, repair_cells, split_hidden, visible_source
 from tpkit.witness import Witness
 
 
@@ -253,7 +255,39 @@ class _Serialized:
             return super().preprocess(nb, resources)
 
 
-class SerializedOverwriteCells(_Serialized, OverwriteCells):
+class HiddenTestsOverwriteCells(OverwriteCells):
+    """``OverwriteCells`` that restores the hidden tests of an unchanged test cell quietly.
+
+    ``nbgrader generate_assignment`` stores in the gradebook each cell's source *with* its hidden tests
+    and the checksum of that source (computed before ``ClearHiddenTests``); the release cell has the
+    hidden region removed. ``OverwriteCells`` compares the submitted cell's checksum with the
+    gradebook's, so every test cell with hidden tests "has changed" in every submission, the blank
+    release included (one warning per cell), and the restore that follows is how the hidden tests come
+    back. Here a locked cell whose source is exactly its release text gets its gradebook source back
+    first: the checksums then agree. A cell whose text differs from the release is left to nbgrader,
+    which reports the changed checksum and restores it, as before."""
+
+    def preprocess(self, nb, resources):
+        self._full_sources = None  # per notebook: {grade id: (release text, gradebook source)}
+        return super().preprocess(nb, resources)
+
+    def _hidden_test_cells(self) -> dict:
+        if self._full_sources is None:
+            source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+            self._full_sources = {sc.name: (visible_source(sc.source), sc.source)
+                                  for sc in source_nb.source_cells if sc.locked}
+            self._full_sources = {k: v for k, v in self._full_sources.items() if v[0] != v[1]}
+        return self._full_sources
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        released, full = self._hidden_test_cells().get(grade_id, (None, None))
+        if released is not None and cell.source == released:
+            cell.source = full
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+class SerializedOverwriteCells(_Serialized, HiddenTestsOverwriteCells):
     pass
 
 
