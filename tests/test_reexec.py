@@ -53,6 +53,7 @@ def base(tmp_path_factory):
     try:
         for gid in ORDER[:ORDER.index("r2_gradient") + 1]:
             _run(ns, gid)
+        ns["nb_hidden"] = 100  # set by the Q4.2 cell, which runs in its own tests
         for gid in ("r4_pred2", "r4_mlp_identite", "r4_mlp_classe"):
             _run(ns, gid)
     finally:
@@ -96,42 +97,38 @@ def test_the_reference_passes_with_its_cells_rerun(base, gid, check):
     assert _judge(check, ns, dict(CELLS)) is None
 
 
-VARIANTS = {
-    "init_torch_randn": ("r3_sgd", s3.check_q3_sgd, [(
-        "W = th.tensor(np.random.randn(d, p) * 0.01, requires_grad=True)",
-        "W = (0.01 * th.randn(d, p, dtype=th.float64)).requires_grad_()")]),
-    "zero_grad_en_tete": ("r3_descente", s3.check_q3_descente, [(
-        "        W.grad.zero_()\n        B.grad.zero_()\n", ""), (
-        "    loss = cout(Y, pred(X, W, B))\n",
-        "    if W.grad is not None:\n        W.grad.zero_()\n        B.grad.zero_()\n    loss = cout(Y, pred(X, W, B))\n")]),
-    "minibatch_randperm": ("r5_minibatch", s5.check_q5_minibatch, [("idx = th.randint(n, (mb,))", "idx = th.randperm(n)[:mb]")]),
-    "minibatch_numpy": ("r5_minibatch", s5.check_q5_minibatch, [("idx = th.randint(n, (mb,))",
-                                                                 "idx = np.random.randint(n, size=mb)")]),
-    "mlp_zero_grad_module": ("r4_mlp_apprentissage", s4.check_q4_mlp_apprentissage, [
-        ("    optimiseur_mlp.zero_grad()\n", ""), ("    loss = cout(Y, mlp(X))\n", "    mlp.zero_grad()\n    loss = cout(Y, mlp(X))\n")]),
-}
+TRAINING = {"r3_descente": s3.check_q3_descente, "r3_sgd": s3.check_q3_sgd, "r4_mlp_manuel": s4.check_q4_mlp_manuel,
+            "r4_mlp_apprentissage": s4.check_q4_mlp_apprentissage, "r5_minibatch": s5.check_q5_minibatch}
+#: cells the training loops call into: a variant of one of them is judged on the loops that use it
+USED_BY = {"r2_pred": ("r3_descente", "r3_sgd"), "r2_cout": tuple(TRAINING), "r4_pred2": ("r4_mlp_manuel",),
+           "r4_mlp_classe": ("r4_mlp_apprentissage", "r5_minibatch")}
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_correct_loops_written_otherwise_pass(base, name):
-    gid, check, pairs = VARIANTS[name]
-    source = _edit(gid, *pairs)
-    ns = _trained(base, gid, source, before=("r3_descente",) if gid == "r3_sgd" else ())
-    assert _judge(check, ns, dict(CELLS, **{gid: source})) is None
+def _catalogue_variants():
+    """The catalogue's valid variants that change the training cells or what they call (and no
+    structure): each must pass every re-run."""
+    from tpkit.catalogue.variants import VARIANTS
+    return [v for v in VARIANTS if not v.edits and v.changes and set(v.changes) <= set(TRAINING) | set(USED_BY)]
 
 
-def test_a_sequential_network_passes_q5(base):
-    """Another way of writing the MLP class (th.nn.Sequential, other parameter names)."""
-    classe = _edit("r4_mlp_classe", ("        self.c1 = th.nn.Linear(d, nb_hidden).double()\n"
-                                     "        self.c2 = th.nn.Linear(nb_hidden, p).double()",
-                                     "        self.reseau = th.nn.Sequential(\n"
-                                     "            th.nn.Linear(d, nb_hidden), th.nn.ReLU(),\n"
-                                     "            th.nn.Linear(nb_hidden, p), th.nn.Softmax(dim=1)).double()"),
-                   ("return th.softmax(self.c2(th.relu(self.c1(x))), dim=1)", "return self.reseau(x)"))
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", _catalogue_variants(), ids=lambda v: v.name)
+def test_catalogue_variants_pass_their_reruns(base, variant):
+    sources = dict(CELLS)
+    for gid, pairs in variant.changes.items():
+        for old, new in pairs:
+            assert sources[gid].count(old) == 1, (gid, old)
+            sources[gid] = sources[gid].replace(old, new)
+    judged = [g for g in TRAINING if g in variant.changes or any(g in USED_BY[u] for u in variant.changes if u in USED_BY)]
     ns = dict(base)
-    _run(ns, "r4_mlp_classe", classe)
-    _run(ns, "r5_minibatch")
-    assert _judge(s5.check_q5_minibatch, ns, dict(CELLS, r4_mlp_classe=classe)) is None
+    for gid in ("r2_pred", "r2_cout", "r4_pred2", "r4_mlp_classe"):
+        if gid in variant.changes:
+            _run(ns, gid, sources[gid])
+    for gid in TRAINING:
+        if gid in judged or (gid == "r3_descente" and "r3_sgd" in judged):
+            _run(ns, gid, sources[gid])
+            if gid in judged:
+                assert _judge(TRAINING[gid], ns, sources) is None, gid
 
 
 # ------------------------------------------------------------------ attacks

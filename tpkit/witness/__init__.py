@@ -131,9 +131,9 @@ class ModuleInfo:
 @dataclass
 class Rerun:
     """What a cell re-run by the grader did (:meth:`Witness.rerun`): the values of the names asked for,
-    the initial value of the tensors asked for (None: never used under autograd), and for the watched
-    module its parameters at its first call and at the end, and its calls (rows per call, autograd on,
-    the probe's value of every row, all calls concatenated)."""
+    the initial value of the tensors asked for (None: never used in a computation autograd records),
+    and for the watched module its parameters at its first call and at the end, and its calls (rows
+    per call, autograd on, the probe's value of every row, all calls concatenated)."""
     values: dict
     initial: dict
     module_initial: list

@@ -24,7 +24,7 @@ MAX_STR = 10_000          # characters of a string answer
 MAX_ITEMS = 100_000       # items of a list answer
 MAX_DEPTH = 4             # nesting of lists
 MAX_REPR = 200
-MAX_FIRST_USES = 64       # tensors whose initial value a re-run keeps
+MAX_FIRST_USES = 256      # tensors (and modules) whose initial value a re-run keeps
 MAX_RECORDED_ROWS = 2_000_000  # rows of module inputs a re-run records (one float64 each)
 
 #: Matplotlib collections that fill a region of the plane (contourf, pcolormesh, tricontourf).
@@ -366,8 +366,9 @@ class Agent:
         """Run a notebook cell again (its source as submitted) from a state the grader chose: the values
         of `set` pushed first, and `np.random.seed` / `torch.manual_seed` seeding from `seed` (the
         grader's) mixed with the seed the cell asks for. The answer says what the cell did: the values
-        of `keep` afterwards, the initial value of each tensor named in `initial` (its value when first
-        used under autograd), and for the module named `watch` its parameters at its first call and at
+        of `keep` afterwards, the initial value of each tensor named in `initial` (its value when it
+        first entered a computation autograd records), and for the module named `watch` its parameters
+        at its first call and at
         the end, and the rows of each of its calls seen through the grader's `probe` (x @ probe, one
         number per row, in float64). The namespace, the random generators and the figures are then put
         back as they were: the next cells see nothing of the re-run."""
@@ -418,6 +419,7 @@ def _namespace_restored(ns):
     modules = [(m, {k: v.detach().clone() for k, v in m.state_dict().items()})
                for m in saved.values() if isinstance(m, torch.nn.Module)]
     generators = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    modes = (torch.is_grad_enabled(), torch.get_default_dtype())
     figures = len(FIGURES)
     try:
         import matplotlib.pyplot as plt
@@ -437,6 +439,8 @@ def _namespace_restored(ns):
                 for key, value in m.state_dict(keep_vars=True).items():
                     if key in state and value.shape == state[key].shape and not torch.equal(value, state[key]):
                         value.copy_(state[key])
+        torch.set_grad_enabled(modes[0])
+        torch.set_default_dtype(modes[1])
         random.setstate(generators[0])
         np.random.set_state(generators[1])
         torch.set_rng_state(generators[2])
@@ -482,10 +486,16 @@ def _seeds_mixed(seed):
         np.random.seed, torch.manual_seed = np_seed, torch_seed
 
 
+def _recorded_by_autograd(out):
+    items = out if isinstance(out, (list, tuple)) else (out,)
+    return any(isinstance(t, torch.Tensor) and t.grad_fn is not None for t in items)
+
+
 class _Recorder(torch.overrides.TorchFunctionMode):
-    """What a re-run trains: the value of each leaf tensor that requires grad when it is first used
-    under autograd (the initial parameters of a loop, whatever created them), and for every module
-    its parameters at its first call and the rows of each call's input seen through `probe`."""
+    """What a re-run trains: the value of each leaf tensor that requires grad when it first enters a
+    computation autograd records (the initial parameters of a loop, whatever created them: reading
+    `W.grad` or building an optimiser is no use), and for every module its parameters at its first
+    call and the rows of each call's input seen through `probe`."""
 
     def __init__(self, probe=None):
         super().__init__()
@@ -508,12 +518,13 @@ class _Recorder(torch.overrides.TorchFunctionMode):
             self.handle.remove()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if torch.is_grad_enabled():
+        out = func(*args, **(kwargs or {}))
+        if _recorded_by_autograd(out):  # a computation autograd records (not `W.grad`, `W.is_leaf`...)
             for arg in args:
                 for t in (arg if isinstance(arg, (list, tuple)) else (arg,)):
-                    if isinstance(t, torch.Tensor) and not isinstance(t, torch.nn.Parameter):
+                    if isinstance(t, torch.Tensor):
                         self._see(t)
-        return func(*args, **(kwargs or {}))
+        return out
 
     def _see(self, t):
         if t.requires_grad and t.is_leaf and id(t) not in self.first and len(self.first) < MAX_FIRST_USES:
@@ -529,8 +540,9 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         if self.probe is not None and isinstance(x, torch.Tensor) and x.dim() == 2 and \
                 x.shape[1] == self.probe.shape[0] and self.rows + x.shape[0] <= MAX_RECORDED_ROWS:
             self.rows += x.shape[0]
+            grad = torch.is_grad_enabled()  # a training call, or an evaluation under no_grad
             with torch.no_grad():
-                self.calls.append((key, torch.is_grad_enabled(), x.detach().to(torch.float64) @ self.probe))
+                self.calls.append((key, grad, x.detach().to(torch.float64) @ self.probe))
 
     def calls_of(self, key):
         """The calls of one module: rows per call, autograd enabled or not, x @ probe of every row."""
@@ -541,6 +553,7 @@ class _Recorder(torch.overrides.TorchFunctionMode):
 
     def first_use(self, value):
         return self.first.get(id(value)) if isinstance(value, torch.Tensor) else None
+
 
 # ---------------------------------------------------------------------- kernel side of the transport
 _AGENT = None
