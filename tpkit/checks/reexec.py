@@ -14,9 +14,9 @@ cell again, unchanged, in the kernel (`Witness.rerun`), from a state drawn from 
 
 The grader then trains itself, with its own torch and cost, from those initial values on the same
 rows, and compares the costs the cell reported and the parameters it ended with
-(`thresholds.REPLAY_RTOL`). A loop that does not run, values copied from an earlier run or from a
-repair, training on another set (the test set), a fixed subset of examples: all fail; a loop that
-trains as asked, however written, gives the grader's trajectory. The namespace is put back after the
+(`thresholds.RERUN_COST_RTOL`, `thresholds.REPLAY_RTOL`). A loop that does not run, values copied from
+an earlier run or from a repair, training on another set (the test set), a fixed subset of examples:
+all fail; a loop that trains as asked, however written, gives the grader's trajectory. The namespace is put back after the
 re-run: the next cells and checks see the notebook's own run. Untrusted mode: nothing is re-run.
 """
 from __future__ import annotations
@@ -99,7 +99,7 @@ def compare(losses, expected, name):
     # already learnt costs ~1e-4, where rounding differences between correct loops are relatively large
     floor = 0.01 * max((abs(b) for b in expected), default=1.0)
     gap = max((abs(a - b) / max(abs(b), floor) for a, b in zip(losses, expected)), default=0.0)
-    if not within(gap, T.REPLAY_RTOL):
+    if not within(gap, T.RERUN_COST_RTOL):
         fail(f"{RERUN}, `{name}` ne correspond pas à l'apprentissage que le correcteur recalcule à partir "
              f"des mêmes paramètres initiaux (écart relatif {gap:.2g}) : la boucle doit calculer à chaque "
              "itération le coût sur les données d'apprentissage X, Y de l'énoncé et mettre à jour les "
