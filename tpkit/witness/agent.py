@@ -381,7 +381,7 @@ class Agent:
         except Exception:
             pass
         probe = req.get("probe")
-        recorder = _Recorder(probe)
+        recorder = _Recorder(probe, tensors=bool(req.get("initial")))
         with _namespace_restored(self.ns):
             for name, enc in req.get("set", {}).items():
                 self.ns[name] = self.decode(enc)
@@ -497,9 +497,10 @@ class _Recorder(torch.overrides.TorchFunctionMode):
     `W.grad` or building an optimiser is no use), and for every module its parameters at its first
     call and the rows of each call's input seen through `probe`."""
 
-    def __init__(self, probe=None):
+    def __init__(self, probe=None, tensors=True):
         super().__init__()
         self.probe = probe
+        self.tensors = tensors  # watch tensors too (a mode on every torch call: slower)
         self.first = {}      # id(tensor) -> its value at first use
         self.modules = {}    # id(module) -> [[name, value at its first call]]
         self.calls = []      # [id(module), grad enabled, x @ probe]
@@ -509,11 +510,11 @@ class _Recorder(torch.overrides.TorchFunctionMode):
 
     def __enter__(self):
         self.handle = torch.nn.modules.module.register_module_forward_pre_hook(self._module_call)
-        return super().__enter__()
+        return super().__enter__() if self.tensors else self
 
     def __exit__(self, *exc):
         try:
-            return super().__exit__(*exc)
+            return super().__exit__(*exc) if self.tensors else None
         finally:
             self.handle.remove()
 
