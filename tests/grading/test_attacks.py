@@ -38,9 +38,17 @@ HONEST = "honnete"
 SPY_MARK = "fuite-entrees"  # what `entrees_espionnees` prints with the check's inputs (built at run time)
 
 
+_MINIBATCH = ("np.random.seed(4)\nth.manual_seed(4)\nstep = 1\nmb = 20\nmlp_mb = MLP()\nniter_mb = 1000\n"
+              "optimiseur_mb = th.optim.SGD(mlp_mb.parameters(), lr=step)\nlst_loss_mb = []\n"
+              "for i in range(niter_mb):\n    idx = {idx}\n    loss = cout({Y}[idx], mlp_mb({X}[idx]))\n"
+              "    lst_loss_mb.append(loss.item())\n    loss.backward()\n    optimiseur_mb.step()\n"
+              "    optimiseur_mb.zero_grad()\n"
+              "taux_test_mb = np.mean(np.argmax(mlp_mb(Xt).detach().numpy(), axis=1) == yt)\n")
+
+
 def _attacks(root: Path, kit: Path, port: int) -> dict:
-    """name -> (code of the first answer cell | None, extra files {relative path: bytes | ('link', target)},
-    flagged?) — flagged: the attempt leaves a trace the status column must report."""
+    """name -> (code of the first answer cell | {grade id: code} | None, extra files {relative path: bytes |
+    ('link', target)}, flagged?) — flagged: the attempt leaves a trace the status column must report."""
     nbpath = f"{root}/source/{A}/{A}.ipynb"
     return {
         # --- grading oneself
@@ -113,6 +121,17 @@ def _attacks(root: Path, kit: Path, port: int) -> dict:
                                "dtype=X.dtype) + 0 * (X @ W + B).sum()\n"
                                "def _installe(*args):\n    globals()['pred'] = _espion\n"
                                "get_ipython().events.register('post_run_cell', _installe)\n", {}, False),
+        # --- answers a training check used to accept without a loop (issue 23, item 2): re-run from the
+        # grader's state (other training examples and seeds), the cell must train as it says. Blank release,
+        # the cells named filled: Q3.6 taken from the repair of the blank Q3.1/3.2; minibatches drawn from the
+        # test set; minibatches always among the mb first examples (each earned a point before)
+        "recolte_reparations": ({"r3_sgd": "np.random.seed(1)\nth.manual_seed(1)\nstep = 1\nniter = 200\n"
+                                           "optimiseur = th.optim.SGD([W, B], lr=step)\nlst_loss_sgd = list(lst_loss)\n"},
+                                {}, False),
+        "minibatchs_test": ({"r5_minibatch": _MINIBATCH.format(idx="th.randint(len(Xt), (mb,))", X="Xt", Y="Yt")},
+                            {}, False),
+        "minibatchs_fixes": ({"r5_minibatch": _MINIBATCH.format(idx="th.randint(mb, (mb,))", X="X", Y="Y")},
+                             {}, False),
         # --- harming the others, the kit, the exports
         "tuer_parent": ("import os, signal\nfor pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
                         "    except Exception as e:\n        print(e)\n", {}, True),
@@ -229,10 +248,10 @@ def _grade_the_class(session_dir: Path) -> dict:
         folder = root / "submitted" / student / A
         folder.mkdir(parents=True)
         nb = read(paths.RELEASE_NOTEBOOK)  # the blank release
-        if code is not None:
-            for cell in nb.cells:
-                if grade_id(cell) == FIRST_ANSWER:
-                    cell.source = code
+        cells = code if isinstance(code, dict) else {FIRST_ANSWER: code}
+        for cell in nb.cells:
+            if cells.get(grade_id(cell)) is not None:
+                cell.source = cells[grade_id(cell)]
         if student == "html_script":
             nb.cells.insert(1, nbformat.v4.new_markdown_cell(
                 "<script>alert('md')</script><img src=x onerror=\"alert('md')\"> [lien](javascript:alert(1))"))

@@ -128,6 +128,21 @@ class ModuleInfo:
     params: list = field(default_factory=list)  # [(name, tensor snapshot)]
 
 
+@dataclass
+class Rerun:
+    """What a cell re-run by the grader did (:meth:`Witness.rerun`): the values of the names asked for,
+    the initial value of the tensors asked for (None: never used in a computation autograd records),
+    and for the watched module its parameters at its first call and at the end, and its calls (rows
+    per call, autograd on, the probe's value of every row, all calls concatenated)."""
+    values: dict
+    initial: dict
+    module_initial: list
+    module_final: list
+    call_sizes: Optional[torch.Tensor] = None
+    call_grad: Optional[torch.Tensor] = None
+    call_rows: Optional[torch.Tensor] = None
+
+
 class Remote:
     """A callable of the notebook (function, class, model): calling it runs it in the kernel on the
     check's inputs and returns a snapshot of the result."""
@@ -158,11 +173,14 @@ class Remote:
 class Witness:
     """The notebook's namespace seen through a transport: a read-mostly mapping of snapshots.
 
-    ``salt`` varies the inputs the checks draw (0 in untrusted mode; a course secret when grading)."""
+    ``salt`` varies the inputs the checks draw (0 in untrusted mode; a course secret when grading).
+    ``cells`` maps the grade id of each answer cell to its source as submitted: given (trusted mode
+    only), the training checks re-run those cells from a state they choose (:meth:`rerun`)."""
 
-    def __init__(self, transport, salt: int = 0):
+    def __init__(self, transport, salt: int = 0, cells: Optional[dict] = None):
         self.transport = transport
         self.salt = salt
+        self.cells = dict(cells) if cells else {}
         self._reset = False
 
     def _ask(self, req: dict) -> dict:
@@ -246,6 +264,22 @@ class Witness:
         if not answer.get("ok"):
             raise StudentError(str(answer.get("etype", "Exception")), str(answer.get("msg", "")))
         return self.decode(answer["value"]), answer.get("grads")
+
+    def rerun(self, code: str, state: dict, seed: int, keep=(), initial=(), watch=None, probe=None) -> "Rerun":
+        """Run `code` (a cell of the notebook) again after pushing `state`, its seeds mixed with `seed`;
+        the namespace is put back afterwards (see the agent's `op_rerun`)."""
+        req = {"op": "rerun", "code": str(code), "set": {k: encode_push(v) for k, v in state.items()},
+               "seed": int(seed), "keep": list(keep), "initial": list(initial), "watch": watch,
+               "probe": None if probe is None else probe.detach().to(torch.float64).clone()}
+        answer = self._ask(req)
+        if not answer.get("ok"):
+            raise StudentError(str(answer.get("etype", "Exception")), "")
+        calls = answer.get("calls") or {}
+        return Rerun(values={str(k): self.decode(v) for k, v in answer.get("values", {}).items()},
+                     initial={str(k): v for k, v in answer.get("initial", {}).items()},
+                     module_initial=[(str(n), t) for n, t in answer.get("module_initial") or []],
+                     module_final=[(str(n), t) for n, t in answer.get("module_final") or []],
+                     call_sizes=calls.get("sizes"), call_grad=calls.get("grad"), call_rows=calls.get("rows"))
 
     def reset(self) -> None:
         """Forget the objects referenced by earlier checks, before this check's first question is

@@ -13,6 +13,7 @@ imported as ``tpkit.witness.agent`` by the in-kernel ``verifier``.
 import contextlib
 import io
 import os
+import random
 import re
 import warnings
 
@@ -23,6 +24,8 @@ MAX_STR = 10_000          # characters of a string answer
 MAX_ITEMS = 100_000       # items of a list answer
 MAX_DEPTH = 4             # nesting of lists
 MAX_REPR = 200
+MAX_FIRST_USES = 256      # tensors (and modules) whose initial value a re-run keeps
+MAX_RECORDED_ROWS = 2_000_000  # rows of module inputs a re-run records (one float64 each)
 
 #: Matplotlib collections that fill a region of the plane (contourf, pcolormesh, tricontourf).
 AREA_KINDS = ("QuadContourSet", "ContourSet", "TriContourSet", "QuadMesh", "PolyQuadMesh")
@@ -359,12 +362,198 @@ class Agent:
             return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
         return {"ok": True}
 
+    def op_rerun(self, req):
+        """Run a notebook cell again (its source as submitted) from a state the grader chose: the values
+        of `set` pushed first, and `np.random.seed` / `torch.manual_seed` seeding from `seed` (the
+        grader's) mixed with the seed the cell asks for. The answer says what the cell did: the values
+        of `keep` afterwards, the initial value of each tensor named in `initial` (its value when it
+        first entered a computation autograd records), and for the module named `watch` its parameters
+        at its first call and at
+        the end, and the rows of each of its calls seen through the grader's `probe` (x @ probe, one
+        number per row, in float64). The namespace, the random generators and the figures are then put
+        back as they were: the next cells see nothing of the re-run."""
+        code = req["code"]
+        try:
+            from IPython import get_ipython
+            shell = get_ipython()
+            if shell is not None:
+                code = shell.transform_cell(code)  # magics, as when the cell ran
+        except Exception:
+            pass
+        probe = req.get("probe")
+        recorder = _Recorder(probe, tensors=bool(req.get("initial")))
+        with _namespace_restored(self.ns):
+            for name, enc in req.get("set", {}).items():
+                self.ns[name] = self.decode(enc)
+            try:
+                with quiet(), _seeds_mixed(req.get("seed")), recorder:
+                    exec(compile(code, "<cellule ré-exécutée>", "exec"), self.ns)
+            except (Exception, SystemExit) as exc:  # its message is not sent: it may quote the state
+                return {"ok": False, "etype": type(exc).__name__}
+            answer = {"ok": True, "values": {n: self.encode(self.ns[n]) for n in req.get("keep", ())
+                                             if n in self.ns}}
+            answer["initial"] = {n: recorder.first_use(self.ns.get(n)) for n in req.get("initial", ())}
+            model = self.ns.get(req["watch"]) if req.get("watch") else None
+            if isinstance(model, torch.nn.Module):
+                answer["module_initial"] = recorder.modules.get(id(model))
+                answer["module_final"] = [[str(n), _tensor(p)] for n, p in model.named_parameters()]
+                answer["calls"] = recorder.calls_of(id(model))
+        return answer
+
 
 def _safe_repr_text(exc):
     try:
         return str(exc)[:MAX_REPR * 2]
     except Exception:
         return ""
+
+
+# ---------------------------------------------------------------------- re-execution (op_rerun)
+@contextlib.contextmanager
+def _namespace_restored(ns):
+    """Whatever a re-run does to the namespace, its tensors and modules, the random generators and the
+    figures is undone when it ends (even when interrupted)."""
+    saved = dict(ns)
+    tensors = [(t, t.detach().clone()) for t in saved.values()
+               if isinstance(t, torch.Tensor) and t.layout == torch.strided]
+    modules = [(m, {k: v.detach().clone() for k, v in m.state_dict().items()})
+               for m in saved.values() if isinstance(m, torch.nn.Module)]
+    generators = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    modes = (torch.is_grad_enabled(), torch.get_default_dtype())
+    figures = len(FIGURES)
+    try:
+        import matplotlib.pyplot as plt
+        before = set(plt.get_fignums())
+    except Exception:
+        plt = None
+    try:
+        yield
+    finally:
+        ns.clear()
+        ns.update(saved)
+        with torch.no_grad():  # only what changed: a copy bumps a tensor's version (saved graphs)
+            for t, value in tensors:
+                if t.shape == value.shape and t.dtype == value.dtype and not torch.equal(t, value):
+                    t.copy_(value)
+            for m, state in modules:
+                for key, value in m.state_dict(keep_vars=True).items():
+                    if key in state and value.shape == state[key].shape and not torch.equal(value, state[key]):
+                        value.copy_(state[key])
+        torch.set_grad_enabled(modes[0])
+        torch.set_default_dtype(modes[1])
+        random.setstate(generators[0])
+        np.random.set_state(generators[1])
+        torch.set_rng_state(generators[2])
+        if plt is not None:
+            for num in set(plt.get_fignums()) - before:
+                plt.close(num)
+        del FIGURES[figures:]
+
+
+@contextlib.contextmanager
+def _seeds_mixed(seed):
+    """`np.random.seed(s)` and `torch.manual_seed(s)` seed from the grader's `seed` mixed with s (and
+    both generators start from it): the cell draws initial values nobody saw, the same way it draws
+    them from its own seeds."""
+    if seed is None:
+        yield
+        return
+    np_seed, torch_seed = np.random.seed, torch.manual_seed
+
+    def mix(value):
+        return (int(seed) + 0x9E3779B1 * (int(value) + 1)) % (2 ** 32)
+
+    def seed_numpy(value=None):
+        try:
+            value = None if value is None else mix(value)
+        except (TypeError, ValueError):
+            pass
+        return np_seed(value)
+
+    def seed_torch(value):
+        try:
+            value = mix(value)
+        except (TypeError, ValueError):
+            pass
+        return torch_seed(value)
+
+    np_seed(mix(-1))
+    torch_seed(mix(-1))
+    np.random.seed, torch.manual_seed = seed_numpy, seed_torch
+    try:
+        yield
+    finally:
+        np.random.seed, torch.manual_seed = np_seed, torch_seed
+
+
+def _recorded_by_autograd(out):
+    items = out if isinstance(out, (list, tuple)) else (out,)
+    return any(isinstance(t, torch.Tensor) and t.grad_fn is not None for t in items)
+
+
+class _Recorder(torch.overrides.TorchFunctionMode):
+    """What a re-run trains: the value of each leaf tensor that requires grad when it first enters a
+    computation autograd records (the initial parameters of a loop, whatever created them: reading
+    `W.grad` or building an optimiser is no use), and for every module its parameters at its first
+    call and the rows of each call's input seen through `probe`."""
+
+    def __init__(self, probe=None, tensors=True):
+        super().__init__()
+        self.probe = probe
+        self.tensors = tensors  # watch tensors too (a mode on every torch call: slower)
+        self.first = {}      # id(tensor) -> its value at first use
+        self.modules = {}    # id(module) -> [[name, value at its first call]]
+        self.calls = []      # [id(module), grad enabled, x @ probe]
+        self.alive = []      # the objects recorded, kept alive so that their ids stay theirs
+        self.rows = 0
+        self.handle = None
+
+    def __enter__(self):
+        self.handle = torch.nn.modules.module.register_module_forward_pre_hook(self._module_call)
+        return super().__enter__() if self.tensors else self
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc) if self.tensors else None
+        finally:
+            self.handle.remove()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if _recorded_by_autograd(out):  # a computation autograd records (not `W.grad`, `W.is_leaf`...)
+            for arg in args:
+                for t in (arg if isinstance(arg, (list, tuple)) else (arg,)):
+                    if isinstance(t, torch.Tensor):
+                        self._see(t)
+        return out
+
+    def _see(self, t):
+        if t.requires_grad and t.is_leaf and id(t) not in self.first and len(self.first) < MAX_FIRST_USES:
+            self.first[id(t)] = _tensor(t)
+            self.alive.append(t)
+
+    def _module_call(self, module, args):
+        key = id(module)
+        if key not in self.modules and len(self.modules) < MAX_FIRST_USES:
+            self.modules[key] = [[str(n), _tensor(p)] for n, p in module.named_parameters()]
+            self.alive.append(module)
+        x = args[0] if args else None
+        if self.probe is not None and isinstance(x, torch.Tensor) and x.dim() == 2 and \
+                x.shape[1] == self.probe.shape[0] and self.rows + x.shape[0] <= MAX_RECORDED_ROWS:
+            self.rows += x.shape[0]
+            grad = torch.is_grad_enabled()  # a training call, or an evaluation under no_grad
+            with torch.no_grad():
+                self.calls.append((key, grad, x.detach().to(torch.float64) @ self.probe))
+
+    def calls_of(self, key):
+        """The calls of one module: rows per call, autograd enabled or not, x @ probe of every row."""
+        calls = [(grad, rows) for k, grad, rows in self.calls if k == key]
+        return {"sizes": torch.tensor([len(r) for _, r in calls], dtype=torch.int64),
+                "grad": torch.tensor([g for g, _ in calls], dtype=torch.bool),
+                "rows": torch.cat([r for _, r in calls]) if calls else torch.zeros(0, dtype=torch.float64)}
+
+    def first_use(self, value):
+        return self.first.get(id(value)) if isinstance(value, torch.Tensor) else None
 
 
 # ---------------------------------------------------------------------- kernel side of the transport

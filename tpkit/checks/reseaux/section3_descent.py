@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from tpkit.checks import imposed
+from tpkit.checks import imposed, reexec
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
 from tpkit.checks.tools import (CheckFailed, as_float64, at_least, fail, finite_tensor, get, number_list, within)
@@ -85,6 +85,8 @@ def check_q3_descente(ns):
     if not at_least(acc, T.GD_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance sur des exemples de test cachés {acc:.3f} < {T.GD_TEST_ACC_MIN} "
              "après la descente.")
+    if reexec.active(ns):  # trusted grading: the loop run again from the grader's state
+        reexec.judge_linear(ns, "r3_descente", 71, "lst_loss", step, niter)
 
 
 _GD_CACHE: dict = {}
@@ -154,3 +156,5 @@ def check_q3_sgd(ns):
     if not at_least(acc, T.GD_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance sur des exemples de test cachés {acc:.3f} < {T.GD_TEST_ACC_MIN} "
              "après SGD.")
+    if reexec.active(ns):
+        reexec.judge_linear(ns, "r3_sgd", 72, "lst_loss_sgd", cell["step"], cell["niter"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from tpkit.checks import imposed
+from tpkit.checks import imposed, reexec
 from tpkit.checks import reference as ref
 from tpkit.checks import repairs_code
 from tpkit.checks import thresholds as T
@@ -120,6 +120,8 @@ def check_q4_mlp_manuel(ns):
     if not at_least(acc, T.MLP_MANUAL_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance sur des exemples de test cachés {acc:.3f} < "
              f"{T.MLP_MANUAL_TEST_ACC_MIN} pour le réseau à deux couches.")
+    if reexec.active(ns):  # trusted grading: the loop run again from the grader's state
+        reexec.judge_two_layers(ns, "r4_mlp_manuel", 73, cell["step"], cell["niter"])
 
 
 @repair("q4_mlp_manuel")
@@ -215,3 +217,5 @@ def check_q4_mlp_apprentissage(ns):
     if not at_least(acc, T.MLP_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance sur des exemples de test cachés {acc:.3f} < {T.MLP_TEST_ACC_MIN} "
              "pour le MLP appris.")
+    if reexec.active(ns):
+        reexec.judge_mlp(ns, "r4_mlp_apprentissage", 74, cell["step"], cell["niter"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tpkit.checks import imposed
+from tpkit.checks import imposed, reexec
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
 from tpkit.checks.tools import (at_least, fail, get, number_list, require_number, require_tensor)
@@ -51,3 +51,5 @@ def check_q5_minibatch(ns):
     if not at_least(acc, T.MB_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance sur des exemples de test cachés {acc:.3f} < {T.MB_TEST_ACC_MIN} : "
              "augmentez niter_mb pour converger.")
+    if reexec.active(ns):  # trusted grading: the loop run again from the grader's state
+        reexec.judge_minibatch(ns, "r5_minibatch", 75, cell["step"], mb)

@@ -1,0 +1,233 @@
+"""Training cells re-run from a state the grader chooses (issue 23, item 2; tpkit.checks.reexec).
+
+The checks run in this process through the witness, over the namespace of the reference solution's
+cells executed here (no kernel): with the cells as submitted (`Witness.cells`, what trusted grading
+gives) every training check re-runs its cell on other training examples and other seeds and replays the
+training itself. Each attack below passes the checks of the untrusted mode (no re-run) and fails its
+question in trusted mode; the reference and correct variants pass in both."""
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from tpkit import paths
+from tpkit.checks import reexec
+from tpkit.checks.reseaux import section3_descent as s3, section4_mlp as s4, section5_minibatch as s5
+from tpkit.checks.tools import CheckFailed
+from tpkit.submissions import grade_id, is_answer, read, strip_markers
+from tpkit.witness import LocalTransport, Witness
+
+SECRET = 0x5EC2E70F7E57C0025EC2E70F7E57C0025EC2E70F  # a pinned course secret (>= 128 bits)
+SKIPPED = ("r3_experiences", "r3_quadratique", "r4_experiences")  # ungraded, slow
+
+
+def _cells() -> dict:
+    nb = read(paths.SOURCE_NOTEBOOK)
+    cells = {"setup": next(c.source for c in nb.cells if grade_id(c) == "setup")}
+    cells.update({grade_id(c): strip_markers(c.source) for c in nb.cells if is_answer(c) and c.cell_type == "code"})
+    return cells
+
+
+CELLS = _cells()
+ORDER = list(CELLS)
+
+
+def _run(ns: dict, gid: str, source: str | None = None) -> None:
+    code = "\n".join(line for line in (source or CELLS[gid]).split("\n") if not line.lstrip().startswith("%"))
+    exec(compile(code, gid, "exec"), ns)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """The namespace after sections 1 and 2 and the cells of section 4 that define functions and the
+    class (cheap); the training cells run in each test."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    folder = tmp_path_factory.mktemp("reexec")
+    (folder / "digitz.npz").write_bytes((paths.SOURCE_NOTEBOOK.parent / "digitz.npz").read_bytes())
+    old = os.getcwd()
+    os.chdir(folder)
+    torch.set_num_threads(1)
+    ns = {}
+    try:
+        for gid in ORDER[:ORDER.index("r2_gradient") + 1]:
+            _run(ns, gid)
+        ns["nb_hidden"] = 100  # set by the Q4.2 cell, which runs in its own tests
+        for gid in ("r4_pred2", "r4_mlp_identite", "r4_mlp_classe"):
+            _run(ns, gid)
+    finally:
+        os.chdir(old)
+    return ns
+
+
+def _judge(check, ns, cells=None):
+    """The check's verdict (None: passes) in untrusted mode (cells None) or trusted mode."""
+    try:
+        check(Witness(LocalTransport(ns), salt=SECRET, cells=cells))
+    except CheckFailed as exc:
+        return str(exc)
+    return None
+
+
+def _trained(base, gid, source=None, before=()):
+    ns = dict(base)
+    for g in before:
+        _run(ns, g)
+    _run(ns, gid, source)
+    return ns
+
+
+def _edit(gid, *pairs):
+    source = CELLS[gid]
+    for old, new in pairs:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    return source
+
+
+# ------------------------------------------------------------------ honest loops pass
+@pytest.mark.parametrize("gid, check", [("r3_descente", s3.check_q3_descente), ("r3_sgd", s3.check_q3_sgd),
+                                        ("r4_mlp_manuel", s4.check_q4_mlp_manuel),
+                                        ("r4_mlp_apprentissage", s4.check_q4_mlp_apprentissage),
+                                        ("r5_minibatch", s5.check_q5_minibatch)])
+def test_the_reference_passes_with_its_cells_rerun(base, gid, check):
+    before = ("r3_descente",) if gid == "r3_sgd" else ()
+    ns = _trained(base, gid, before=before)
+    assert _judge(check, ns, dict(CELLS)) is None
+
+
+TRAINING = {"r3_descente": s3.check_q3_descente, "r3_sgd": s3.check_q3_sgd, "r4_mlp_manuel": s4.check_q4_mlp_manuel,
+            "r4_mlp_apprentissage": s4.check_q4_mlp_apprentissage, "r5_minibatch": s5.check_q5_minibatch}
+#: cells the training loops call into: a variant of one of them is judged on the loops that use it
+USED_BY = {"r2_pred": ("r3_descente", "r3_sgd"), "r2_cout": tuple(TRAINING), "r4_pred2": ("r4_mlp_manuel",),
+           "r4_mlp_classe": ("r4_mlp_apprentissage", "r5_minibatch")}
+
+
+def _catalogue_variants():
+    """The catalogue's valid variants that change the training cells or what they call (and no
+    structure): each must pass every re-run."""
+    from tpkit.catalogue.variants import VARIANTS
+    return [v for v in VARIANTS if not v.edits and v.changes and set(v.changes) <= set(TRAINING) | set(USED_BY)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", _catalogue_variants(), ids=lambda v: v.name)
+def test_catalogue_variants_pass_their_reruns(base, variant):
+    sources = dict(CELLS)
+    for gid, pairs in variant.changes.items():
+        for old, new in pairs:
+            assert sources[gid].count(old) == 1, (gid, old)
+            sources[gid] = sources[gid].replace(old, new)
+    judged = [g for g in TRAINING if g in variant.changes or any(g in USED_BY[u] for u in variant.changes if u in USED_BY)]
+    ns = dict(base)
+    for gid in ("r2_pred", "r2_cout", "r4_pred2", "r4_mlp_classe"):
+        if gid in variant.changes:
+            _run(ns, gid, sources[gid])
+    for gid in TRAINING:
+        if gid in judged or (gid == "r3_descente" and "r3_sgd" in judged):
+            _run(ns, gid, sources[gid])
+            if gid in judged:
+                assert _judge(TRAINING[gid], ns, sources) is None, gid
+
+
+# ------------------------------------------------------------------ attacks
+def _attack(base, gid, check, source, before=(), setup=None):
+    """The attack passes in untrusted mode and fails in trusted mode with the re-run's message."""
+    ns = dict(base)
+    if setup:
+        setup(ns)
+    for g in before:
+        _run(ns, g)
+    _run(ns, gid, source)
+    assert _judge(check, dict(ns)) is None, "the attack should pass without re-execution"
+    message = _judge(check, ns, dict(CELLS, **{gid: source}))
+    assert message is not None and message.startswith(reexec.RERUN), message
+    return message
+
+
+def test_harvested_repair_values_lose_q3_6(base):
+    """Q3.1/3.2 left blank: its repair pushes the reference W, B, lst_loss; Q3.6 takes them, no loop."""
+    def blank_descent(ns):
+        s3.repair_q3_descente(Witness(LocalTransport(ns)))
+    source = _edit("r3_sgd", ("W = th.tensor(np.random.randn(d, p) * 0.01, requires_grad=True)\n"
+                              "B = th.zeros(1, p, dtype=th.float64, requires_grad=True)\n", ""),
+                   ("for i in range(niter):\n", "lst_loss_sgd = list(lst_loss)\nfor i in range(0):\n"))
+    message = _attack(base, "r3_sgd", s3.check_q3_sgd, source, setup=blank_descent)
+    assert "aucun coût à partir de `W`" in message
+
+
+def test_memorised_values_lose_q3_1(base):
+    """A cell that trains once, then hands back what it memorised (no loop on the data it is given)."""
+    source = ("if '_memoire' not in globals():\n" + "\n".join("    " + line for line in CELLS["r3_descente"].split("\n"))
+              + "\n    _memoire = (list(lst_loss), W.detach().clone(), B.detach().clone())\n"
+              "lst_loss = list(_memoire[0])\nW = _memoire[1].clone().requires_grad_(True)\n"
+              "B = _memoire[2].clone().requires_grad_(True)\n")
+    _attack(base, "r3_descente", s3.check_q3_descente, source)
+
+
+def test_a_loop_that_does_not_run_again_loses_q4_10(base):
+    source = ("if '_appris' in globals():\n    mlp, lst_loss_mlp, optimiseur_mlp = _appris\nelse:\n"
+              + "\n".join("    " + line for line in CELLS["r4_mlp_apprentissage"].split("\n"))
+              + "\n    _appris = (mlp, lst_loss_mlp, optimiseur_mlp)\n")
+    message = _attack(base, "r4_mlp_apprentissage", s4.check_q4_mlp_apprentissage, source)
+    assert "n'a jamais été appelé" in message
+
+
+def test_minibatches_from_the_test_set_lose_q5(base):
+    source = _edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(len(Xt), (mb,))"),
+                   ("cout(Y[idx], mlp_mb(X[idx]))", "cout(Yt[idx], mlp_mb(Xt[idx]))"))
+    message = _attack(base, "r5_minibatch", s5.check_q5_minibatch, source)
+    assert "ensemble de test Xt" in message
+
+
+def test_a_fixed_subset_loses_q5(base):
+    source = _edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(mb, (mb,))"))
+    message = _attack(base, "r5_minibatch", s5.check_q5_minibatch, source)
+    assert "exemples différents" in message
+
+
+def test_a_hard_coded_size_fails_in_the_rerun_only(base):
+    """n written as 1050: right on the notebook's data, not on the grader's (the question says so)."""
+    source = _edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(1050, (mb,))"))
+    message = _attack(base, "r5_minibatch", s5.check_q5_minibatch, source)
+    assert "IndexError" in message
+
+
+# ------------------------------------------------------------------ the re-run leaves no trace
+def test_the_rerun_puts_the_namespace_back(base):
+    ns = _trained(base, "r3_descente")
+    names, W, losses = set(ns), ns["W"].detach().clone(), list(ns["lst_loss"])
+    np.random.seed(5)
+    torch.manual_seed(5)
+    random.seed(5)
+    states = (np.random.get_state()[1].copy(), torch.get_rng_state().clone(), random.getstate())
+    seeders = (np.random.seed, torch.manual_seed)
+    witness = Witness(LocalTransport(ns), salt=SECRET, cells=dict(CELLS))
+    st = reexec.draw_state(witness, 71)
+    run = reexec.rerun(witness, "r3_descente", st, keep=("lst_loss", "W"), initial=("W",))
+    assert run.values["lst_loss"] != losses and run.initial["W"].shape == W.shape
+    assert set(ns) == names and torch.equal(ns["W"].detach(), W) and ns["lst_loss"] == losses
+    assert ns["X"].shape[0] == 1050 and ns["n"] == 1050
+    assert np.array_equal(np.random.get_state()[1], states[0]) and torch.equal(torch.get_rng_state(), states[1])
+    assert random.getstate() == states[2]
+    assert (np.random.seed, torch.manual_seed) == seeders
+
+
+def test_the_rerun_seeds_from_the_secret(base):
+    """Same cell, two secrets: other initial values; the same secret: the same ones."""
+    ns = _trained(base, "r3_descente")
+
+    def initial_w(salt):
+        witness = Witness(LocalTransport(ns), salt=salt, cells=dict(CELLS))
+        return reexec.rerun(witness, "r3_descente", reexec.draw_state(witness, 71), keep=(),
+                            initial=("W",)).initial["W"]
+
+    a, b = initial_w(SECRET), initial_w(SECRET + 1)
+    assert torch.equal(a, initial_w(SECRET)) and not torch.equal(a, b)
+    assert float(a.std()) == pytest.approx(0.01, rel=0.2)
+
+
+def test_untrusted_mode_reruns_nothing(base):
+    assert not reexec.active(Witness(LocalTransport({})))
+    assert reexec.active(Witness(LocalTransport({}), cells={"r3_descente": "pass"}))
