@@ -46,13 +46,16 @@ def test_main_assignment_grades_each_written_question_of_the_statement_once_and_
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_model_answers_type_no_measured_number(assignment):
-    """Decimals and percentages of a model answer and its criteria are tagged reference-run numbers."""
+    """A decimal or a percentage in a model answer or its criteria is a tagged reference-run number, or a
+    value the student's notebook states (an imposed value such as 0.01, a reference rate such as 0.672)."""
     nb, _, _ = _written(assignment)
+    stated = set(_TYPED_NUMBER.findall("\n".join(c.source for c in submissions.read(paths.release_notebook(assignment)).cells)))
+    names = {k.name for k in modelanswers.NUMBERS[assignment]}
     for cell in modelanswers.model_answer_cells(nb):
         untagged = modelanswers.TAG.sub("", cell.source)
         untagged = re.sub(r"(?m)^- \d+(?:\.\d+)? pt : |\*\*Barème\*\* \([\d.]+ pt", "", untagged)
-        assert not _TYPED_NUMBER.findall(untagged), (submissions.grade_id(cell), _TYPED_NUMBER.findall(untagged))
-        names = {k.name for k in modelanswers.NUMBERS[assignment]}
+        typed = set(_TYPED_NUMBER.findall(untagged)) - stated
+        assert not typed, (submissions.grade_id(cell), typed)
         assert {m.group(1) for m in modelanswers.TAG.finditer(cell.source)} <= names, submissions.grade_id(cell)
 
 

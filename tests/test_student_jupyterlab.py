@@ -93,7 +93,7 @@ def test_release_notebook_opens_in_french_jupyterlab_and_its_menu_paths_exist(tm
     with student_jupyterlab(folder, settings, tmp_path / "jupyterlab.log") as url, \
             headless.browser(tmp_path / "profile", width=1400, height=900) as page:
         page.goto(f"{url}/lab/tree/{notebook}?token={TOKEN}")
-        page.wait("document.querySelectorAll('.jp-Notebook .jp-Cell').length > 10 && "
+        page.wait("document.querySelectorAll('.jp-Notebook .jp-Cell').length > 0 && "
                   "document.querySelectorAll('.lm-MenuBar-itemLabel').length > 5", timeout=180)
         menubar = page.eval("[...document.querySelectorAll('.lm-MenuBar-itemLabel')].map(e => e.textContent.trim())")
         assert set(FRENCH_MENUS) <= set(menubar), menubar
