@@ -3,7 +3,8 @@
 
 A model answer (a written-answer cell of ``source/``, see :mod:`tpkit.rubrics`) never types a measured
 number: it writes ``<!-- ref:taux_quadratique -->0.9756<!-- /ref -->`` and this command fills the value
-in. The reference run is the perfect submission (the release with the instructor's answers), executed
+in. Run it after ``python -m tpkit.release`` (the release holds no model answer: it does not change).
+The reference run is the perfect submission (the release with the instructor's answers), executed
 once with a probe after some cells: each :class:`Number` is read right after the cell that makes it
 (``after``), before a later cell changes its variables; a number an experiment only prints is read
 from that cell's output (``printed``). ``--check`` writes nothing and exits 1 when a model answer is
@@ -104,7 +105,10 @@ def _probe(numbers) -> str:
 def reference_notebook(assignment: str) -> nbformat.NotebookNode:
     """The perfect submission with a probe cell after each cell that makes a number, and a last cell
     that prints them all."""
-    nb = submissions.solution_submission(assignment=assignment)
+    try:
+        nb = submissions.solution_submission(assignment=assignment)
+    except KeyError as exc:  # an answer cell of the source that the release does not have yet
+        raise SystemExit(f"release/{assignment} is older than its source ({exc}): run python -m tpkit.release first")
     read_in_kernel = [k for k in NUMBERS[assignment] if k.expr]
     cells = []
     for cell in nb.cells:
