@@ -103,7 +103,7 @@ def test_formgrader_shows_the_model_answer_and_criteria_under_each_written_answe
         app = FormgradeExtension()
         app.initialize([], root=str(tmp_path))
     exporter = HTMLExporter(config=app.config)
-    resources = {"assignment_id": assignment, "notebook_id": paths.notebook_name(assignment), "submission_id": "s1",
+    resources = {"assignment_id": assignment, "notebook_id": assignment, "submission_id": "s1",
                  "index": 0, "total": 1, "base_url": "", "student": "e1", "last_name": None, "first_name": None,
                  "notebook_path": "x.ipynb"}
     page, _ = exporter.from_notebook_node(_answered(assignment), resources=resources)
@@ -135,7 +135,7 @@ def test_feedback_shows_the_criteria_but_never_the_model_answer(assignment, tmp_
     config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(paths.ROOT)).load_config())
     assert config.HTMLExporter.preprocessors == ["tpkit.rubrics.GraderRubrics"]
     for extra in ({}, {"submission_id": "s1"}):  # the formgrader's Generate Feedback passes nbgrader's resources
-        resources = {"nbgrader": {"notebook": paths.notebook_name(assignment), "assignment": assignment,
+        resources = {"nbgrader": {"notebook": assignment, "assignment": assignment,
                                   "score": 10, "max_score": 20, "late_penalty": 0}, **extra}
         page, _ = FeedbackExporter(config=config).from_notebook_node(_answered(assignment), resources=resources)
         text = _plain(page)
