@@ -69,3 +69,7 @@ c.GenerateFeedback.preprocessors = [
     "tpkit.grading.preprocessors.LimitOutputBytes",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Formgrader: under each written answer, its model answer and rubric for the grader (tpkit.rubrics).
+# Formgrader pages only: the feedback exporter drops it, the students' pages show the criteria alone.
+c.HTMLExporter.preprocessors = ["tpkit.rubrics.GraderRubrics"]

@@ -148,7 +148,7 @@ class _verification:
 
 _MD = """## Auto-vérification
 
-Cette cellule est la dernière exécutée par *Exécuter → Redémarrer le noyau et exécuter toutes les
+Cette cellule est la dernière exécutée par *Noyau → Redémarrer le noyau et exécuter toutes les
 cellules…* : elle résume, question par question, le résultat des cellules de **vérification visibles**.
 ✓ : la vérification visible passe ; ✗ : elle échoue (son message) ; · : non exécutée (la raison est
 donnée) ; ✎ : réponse écrite, corrigée par l'enseignant. Si l'exécution s'est arrêtée plus haut sur une

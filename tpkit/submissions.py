@@ -45,11 +45,14 @@ def solution_submission(source_nb=paths.SOURCE_NOTEBOOK,
                         release_nb=paths.RELEASE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:
     if assignment:  # another assignment than the main one
         source_nb, release_nb = paths.source_notebook(assignment), paths.release_notebook(assignment)
+    from tpkit import rubrics
     source = {grade_id(c): c for c in read(source_nb).cells if is_answer(c)}
     nb = read(release_nb)
     for cell in nb.cells:
         if is_answer(cell):
-            cell.source = strip_markers(source[grade_id(cell)].source)
+            answer = source[grade_id(cell)].source
+            # a written answer as a student writes it: the model answer, without the grader's rubric
+            cell.source = rubrics.split(answer)[0] if cell.cell_type == "markdown" else strip_markers(answer)
     return nb
 
 

@@ -40,7 +40,7 @@ from traitlets import List
 from traitlets.utils.importstring import import_item
 from traitlets.config import Config
 
-from tpkit import paths
+from tpkit import paths, rubrics
 from tpkit.grading import accessibility, feedback
 from tpkit.grading.feedback import TEMPLATES
 from tpkit.grading.gradebook import GRADEBOOK_LOCK
@@ -330,6 +330,7 @@ class SanitizedHTMLExporter(CachedHTMLExporter):
         yield "question_label", feedback.question_label  # the page's content (questions, failures)
         yield "test_failure", feedback.failure
         yield "from_statement", feedback.from_statement  # what is framed as the student's
+        yield "rubric_criteria", rubrics.criteria  # a written answer's criteria (never its model answer)
         yield "inert", inert
 
     def _init_resources(self, resources):
@@ -379,6 +380,9 @@ class FeedbackExporter(SanitizedHTMLExporter):
         cfg = Config()
         cfg.merge(base)
         cfg.merge(feedback_html_config(base.HTMLExporter.get("extra_template_paths", [])))
+        # the formgrader's model answers (HTMLExporter.preprocessors, nbgrader_config.py) never reach a student
+        cfg.HTMLExporter.preprocessors = [p for p in base.HTMLExporter.get("preprocessors", [])
+                                          if p not in (rubrics.GraderRubrics, "tpkit.rubrics.GraderRubrics")]
         super().__init__(config=cfg, **kw)
 
     def _preprocess(self, nb, resources):

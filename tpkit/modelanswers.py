@@ -1,0 +1,201 @@
+"""The numbers the model answers quote, produced by the kit's own reference run (issue #26, item 4):
+`python -m tpkit.modelanswers [--assignment A] [--check]`.
+
+A model answer (a written-answer cell of ``source/``, see :mod:`tpkit.rubrics`) never types a measured
+number: it writes ``<!-- ref:taux_quadratique -->0.9756<!-- /ref -->`` and this command fills the value
+in. Run it after ``python -m tpkit.release`` (the release holds no model answer: it does not change).
+The reference run is the perfect submission (the release with the instructor's answers), executed
+once with a probe after some cells: each :class:`Number` is read right after the cell that makes it
+(``after``), before a later cell changes its variables; a number an experiment only prints is read
+from that cell's output (``printed``). ``--check`` writes nothing and exits 1 when a model answer is
+out of sync; the slow test ``tests/test_rubrics.py`` does the same. The run is deterministic (seeds
+given in the notebooks, one torch thread), so the numbers are the ones a student's run of the
+solution prints.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+
+import nbformat
+
+from tpkit import execution, paths, submissions
+
+TAG = re.compile(r"<!-- ref:(\w+) -->(.*?)<!-- /ref -->")
+_MARK = "REFERENCE-NUMBERS "
+
+
+@dataclass(frozen=True)
+class Number:
+    name: str
+    after: str          # grade id of the cell that makes it
+    expr: str = ""      # read in the kernel right after that cell...
+    printed: str = ""   # ...or from that cell's printed output (a regex with one group)
+    fmt: str = "{:.4f}"  # a format string, or "%" (a percentage, French style: « 97.6 % »)
+
+    def text(self, value: float) -> str:
+        if self.fmt == "%":
+            return f"{100 * value:.1f} %"
+        return self.fmt.format(int(value) if self.fmt.endswith("d}") else value)
+
+
+_LOSS = "{:.3f}"
+NUMBERS = {
+    "tp_reseaux_neurones": [
+        Number("yhat_min", "r2_lignes", "Yhat.min().item()", fmt="{:.2f}"),
+        Number("yhat_max", "r2_lignes", "Yhat.max().item()", fmt="{:.2f}"),
+        Number("cout_debut", "q3_descente", "lst_loss[0]", fmt=_LOSS),
+        Number("cout_fin", "q3_descente", "lst_loss[-1]", fmt=_LOSS),
+        Number("cout_iteration_150", "q3_descente", "lst_loss[149]", fmt=_LOSS),
+        Number("exp_grand_pas_hausses", "r3_experiences", "sum(b > a for a, b in zip(lst_loss_exp, lst_loss_exp[1:]))",
+               fmt="{:d}"),
+        Number("exp_grand_pas_fin", "r3_experiences", "lst_loss_exp[-1]", fmt=_LOSS),
+        Number("taux_test", "q3_precision", "float(taux_test)"),
+        Number("taux_quadratique", "r3_quadratique", printed=r"coût quadratique, taux en test : ([\d.]+)"),
+        Number("taux_test2", "q4_mlp_manuel", "float(taux_test2)"),
+        Number("taux_5_neurones", "r4_experiences", printed=r"(?m)^5 neurones cachés, taux en test : ([\d.]+)"),
+        Number("taux_30_neurones", "r4_experiences", printed=r"(?m)^30 neurones cachés, taux en test : ([\d.]+)"),
+        Number("taux_test_mlp", "q4_mlp_apprentissage", "float(taux_test_mlp)"),
+        Number("mb_cout_debut", "q5_minibatch", "float(np.mean(lst_loss_mb[:100]))", fmt=_LOSS),
+        Number("mb_cout_fin", "q5_minibatch", "float(np.mean(lst_loss_mb[-100:]))", fmt=_LOSS),
+        Number("mb_part_hausses", "q5_minibatch",
+               "sum(b > a for a, b in zip(lst_loss_mb, lst_loss_mb[1:])) / (len(lst_loss_mb) - 1)", fmt="%"),
+        Number("niter_mb", "q5_minibatch", "niter_mb", fmt="{:d}"),
+        Number("taux_test_mb", "q5_minibatch", "float(taux_test_mb)"),
+        Number("n", "q1_dimensions", "n", fmt="{:d}"),
+        Number("n_sur_mb", "q5_minibatch", "n / mb", fmt="{:.0f}"),
+        Number("passages_mb", "q5_minibatch", "niter_mb * mb / n", fmt="{:.0f}"),
+    ],
+    "tp_pima_jouet": [
+        Number("majorite", "j1_onehot", "float(np.mean(yt == 0))", fmt="{:.3f}"),
+        Number("taux_test", "j2_pima_lineaire", "float(taux_test)", fmt="{:.3f}"),
+        Number("taux_test_mlp", "j3_pima", "float(taux_test_mlp)", fmt="{:.3f}"),
+        Number("taux_test_mb", "j3_pima", "float(taux_test_mb)", fmt="{:.3f}"),
+        Number("cout_lineaire_fin", "j2_pima_lineaire", "lst_loss[-1]", fmt=_LOSS),
+        Number("cout_mlp_fin", "j3_pima", "lst_loss_mlp[-1]", fmt=_LOSS),
+        Number("taux_test_lin_j", "j4_jouet", "float(taux_test_lin_j)", fmt="%"),
+        Number("taux_test_mlp_j", "j4_jouet", "float(taux_test_mlp_j)", fmt="%"),
+    ],
+    "tp_soyez_curieux": [
+        *[Number(f"taux_{k}_neurones", "q6_neurones", f"float(taux_neurones[{i}])", fmt="%")
+          for i, k in enumerate((2, 5, 20, 100))],
+        *[Number(f"taux_{k}_couches", "q6_couches", f"float(taux_couches[{i}])", fmt="%")
+          for i, k in enumerate((1, 2, 3, 5))],
+        *[Number(f"cout_fin_{a}", "q6_activations", f"couts_activations[{i}][-1]", fmt=_LOSS)
+          for i, a in enumerate(("relu", "tanh", "sigmoid"))],
+        Number("taux_test_cnn", "q6_cnn_apprentissage", "float(taux_test_cnn)", fmt="%"),
+        Number("taux_test_mlp_comparaison", "q6_cnn_apprentissage", "float(precision(mlp_comparaison, Xt, yt))",
+               fmt="%"),
+        Number("parametres_cnn", "q6_cnn_apprentissage", "sum(t.numel() for t in cnn.parameters())", fmt="{:d}"),
+        Number("parametres_mlp", "q6_cnn_apprentissage", "sum(t.numel() for t in mlp_comparaison.parameters())",
+               fmt="{:d}"),
+    ],
+}
+
+
+def _probe(numbers) -> str:
+    lines = ["_nombres_reference = globals().setdefault('_nombres_reference', {})"]
+    lines += [f"_nombres_reference[{k.name!r}] = float({k.expr})" for k in numbers]
+    return "\n".join(lines)
+
+
+def reference_notebook(assignment: str) -> nbformat.NotebookNode:
+    """The perfect submission with a probe cell after each cell that makes a number, and a last cell
+    that prints them all."""
+    try:
+        nb = submissions.solution_submission(assignment=assignment)
+    except KeyError as exc:  # an answer cell of the source that the release does not have yet
+        raise SystemExit(f"release/{assignment} is older than its source ({exc}): run python -m tpkit.release first")
+    read_in_kernel = [k for k in NUMBERS[assignment] if k.expr]
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        here = [k for k in read_in_kernel if submissions.grade_id(cell) == k.after]
+        if here:
+            cells.append(nbformat.v4.new_code_cell(_probe(here)))
+    cells.append(nbformat.v4.new_code_cell(
+        f"import json\nprint({_MARK!r} + json.dumps(globals().get('_nombres_reference', {{}})))"))
+    nb.cells = cells
+    return nb
+
+
+def _stdout(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def numbers_from(executed: nbformat.NotebookNode, assignment: str) -> dict[str, str]:
+    """name -> the number's text, read from the executed reference notebook."""
+    errors = [(submissions.grade_id(c) or i, o.get("ename"), o.get("evalue"))
+              for i, c in enumerate(executed.cells) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    if errors:
+        raise RuntimeError(f"the reference run of {assignment} raised: {errors[:3]}")
+    last = _stdout(executed.cells[-1])
+    values = json.loads(last[last.index(_MARK) + len(_MARK):])
+    out = {}
+    for k in NUMBERS[assignment]:
+        if k.printed:
+            cell = next(c for c in executed.cells if submissions.grade_id(c) == k.after)
+            found = re.search(k.printed, _stdout(cell))
+            if not found:
+                raise RuntimeError(f"{assignment}: {k.name} not printed by {k.after} ({k.printed!r})")
+            values[k.name] = float(found.group(1))
+        out[k.name] = k.text(values[k.name])
+    return out
+
+
+def run_reference(assignment: str) -> dict[str, str]:
+    executed = execution.run(reference_notebook(assignment), timeout=600, assignment=assignment)
+    return numbers_from(executed, assignment)
+
+
+def filled(source: str, numbers: dict[str, str]) -> str:
+    """A model answer with every tagged number set to the reference run's (unknown names raise)."""
+    def put(m):
+        if m.group(1) not in numbers:
+            raise KeyError(f"model answer quotes {m.group(1)!r}, which the reference run does not make")
+        return f"<!-- ref:{m.group(1)} -->{numbers[m.group(1)]}<!-- /ref -->"
+    return TAG.sub(put, source)
+
+
+def model_answer_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "markdown"
+            and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+
+
+def out_of_sync(nb, numbers: dict[str, str]) -> list[str]:
+    """Grade ids of the model answers whose numbers differ from the reference run's."""
+    return [submissions.grade_id(c) for c in model_answer_cells(nb) if filled(c.source, numbers) != c.source]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tpkit.modelanswers")
+    parser.add_argument("--assignment", choices=paths.assignments(),
+                        help="only this assignment (default: every assignment of source/)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when out of sync")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in [args.assignment] if args.assignment else paths.assignments():
+        numbers = run_reference(name)
+        path = paths.source_notebook(name)
+        nb = nbformat.read(str(path), as_version=4)
+        behind = out_of_sync(nb, numbers)
+        print(f"{name}: " + ", ".join(f"{k} = {v}" for k, v in numbers.items()))
+        if args.check:
+            stale += [f"{name}: {gid}" for gid in behind]
+        elif behind:
+            for cell in model_answer_cells(nb):
+                cell.source = filled(cell.source, numbers)
+            nbformat.write(nb, str(path))
+            print(f"model answers written: {path} ({', '.join(behind)})")
+    if stale:
+        print("model answers out of sync with the reference run (python -m tpkit.modelanswers): "
+              + "; ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
