@@ -82,7 +82,13 @@ import html as _html
 import os as _os
 import sys as _sys
 
+import warnings as _warnings
+
 from IPython.display import display as _display
+
+# float(loss) d'un coût qui porte un gradient (lst_loss.append(float(loss))) : torch avertit, sans
+# conséquence ici ; sans ce filtre, un encadré rose ferait croire à une erreur
+_warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
 
 _verifications = {{}}   # question -> None (réussie) ou l'erreur de sa vérification
 _prealables = {{  # question -> questions dont sa vérification utilise les réponses
