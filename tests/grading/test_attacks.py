@@ -349,7 +349,9 @@ def test_no_secret_reaches_a_feedback_page(attack_run):
         text = page.read_text(encoding="utf-8", errors="replace")
         if page.parts[-3] != HONEST:  # the instructor's solutions reach no attacker
             plain = html.unescape(re.sub(r"<[^>]+>", "", text))
-            assert not [line for line in solution_lines if line in plain], page
+            code = (attack_run["attacks"].get(page.parts[-3]) or (None,))[0] or ""  # what it wrote itself
+            own = "\n".join(code.values()) if isinstance(code, dict) else code
+            assert not [line for line in solution_lines if line in plain and line not in own], page
             assert HONEST not in plain, page  # nothing of another student (exports, gradebook, submission)
         markers = [CANARY, secret, "BEGIN HIDDEN", "BEGIN SOLUTION", "_tpkit_agent.Agent", SPY_MARK]
         if page.parts[-3] != "reparation_provoquee":  # its own answer cell calls verifier(...)
