@@ -194,6 +194,43 @@ def test_a_hard_coded_size_fails_in_the_rerun_only(base):
     assert "IndexError" in message
 
 
+def test_memorised_minibatch_costs_lose_q5(base):
+    """The loop trains, but the costs it reports are those of the notebook's own run (memorised):
+    the audited steps' costs are not those of their minibatches."""
+    source = _edit("r5_minibatch", ("lst_loss_mb.append(loss.item())",
+                                    "lst_loss_mb.append(_couts_mb[i] if '_couts_mb' in globals() else loss.item())"))
+    source += "\n_couts_mb = list(lst_loss_mb)\n"
+    message = _attack(base, "r5_minibatch", s5.check_q5_minibatch, source)
+    assert "ne correspond pas" in message
+
+
+def _audit(base, source):
+    """The minibatch audit alone (the checks of the notebook's own run may fail first)."""
+    ns = _trained(base, "r5_minibatch", source)
+    try:
+        reexec.judge_minibatch(Witness(LocalTransport(ns), salt=SECRET, cells=dict(CELLS, r5_minibatch=source)),
+                               "r5_minibatch", 75, 1, 20)
+    except CheckFailed as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("old, new", [("optimiseur_mb.zero_grad()", "pass"),  # gradients accumulated
+                                      ("lr=step)", "lr=step / 2)")])         # another step
+def test_a_wrong_step_fails_the_audit(base, old, new):
+    message = _audit(base, _edit("r5_minibatch", (old, new)))
+    assert message is not None and "pas de gradient attendu" in message, message
+
+
+def test_the_audit_points_come_from_the_secret():
+    class Ns:
+        salt = SECRET
+    points = reexec.audit_points(Ns, 75)
+    assert points[0] == 0 and len(points) == reexec.AUDITED + 1 and max(points) < reexec.MB_MIN_ITER - 1
+    Ns.salt = SECRET + 1
+    assert reexec.audit_points(Ns, 75) != points
+
+
 # ------------------------------------------------------------------ the re-run leaves no trace
 def test_the_rerun_puts_the_namespace_back(base):
     ns = _trained(base, "r3_descente")

@@ -184,6 +184,35 @@ def test_cell_timeout_of_the_course_configuration_too(course):
     assert_refused(run(course), course, before, "c.Execute.timeout = 3", "nbgrader_config.py", "--cell-timeout")
 
 
+def test_limits_of_the_course_configuration_are_checked_too(course):
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text(encoding="utf-8") + "\nc.LimitedExecute.memory_limit = 10\n", encoding="utf-8")
+    before = tree(course)
+    assert_refused(run(course), course, before, "c.LimitedExecute.memory_limit (nbgrader_config.py) = 10 :",
+                   "au moins 1024 Mo")
+
+
+def test_limits_precedence_default_configuration_flag(course):
+    """defaults < nbgrader_config.py < the flags given: a limit the instructor writes in the course's
+    configuration reaches the executor (it used to be overwritten by the command's defaults)."""
+    from tpkit.grading import __main__ as cli, options
+
+    def executor_limits(*argv):
+        args = cli.parse_args(["--root", str(course), *argv])
+        cli.check_limits(args, course)
+        opts = options.Options(root=course, workers=1, time_limit=args.time_limit, memory_mb=args.memory_limit)
+        cfg = options.load_config(opts).LimitedExecute
+        return cfg.time_limit, cfg.memory_limit
+
+    assert executor_limits() == (options.TIME_LIMIT_S, options.MEMORY_MB)
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text(encoding="utf-8")
+                      + "\nc.LimitedExecute.time_limit = 120\nc.LimitedExecute.memory_limit = 2048\n", encoding="utf-8")
+    assert executor_limits() == (120, 2048)
+    assert executor_limits("--time-limit", "200") == (200, 2048)
+    assert executor_limits("--memory-limit", "3000", "--time-limit", "90") == (90, 3000)
+
+
 def test_floors_are_below_the_defaults_and_configuration():
     from tpkit.grading import __main__ as cli, options
     assert options.MIN_MEMORY_MB <= options.MEMORY_MB <= options.MAX_MEMORY_MB

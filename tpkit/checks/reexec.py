@@ -32,9 +32,10 @@ from tpkit.checks.common import gen
 from tpkit.checks.tools import at_least, fail, number_list, within
 from tpkit.witness import StudentError
 
-#: Training examples of a re-run: fewer than the notebook's 1,050 (the re-run costs less), enough for
+#: Training examples of a re-run: far fewer than the notebook's 1,050 (a two-layer replay costs 0.37 s of
+#: CPU at 128 against 0.78 s at 256: the rows fit in the cache), enough for
 #: every minibatch loop of 500 iterations or more to visit nearly all of them.
-SUBSET = 256
+SUBSET = 128
 
 RERUN = ("à la ré-exécution de la cellule par le correcteur (autres exemples d'apprentissage dans X, Y, n, "
          "autres graines)")
@@ -64,7 +65,7 @@ def draw_state(ns, key) -> State:
                  g.integer(0, 2 ** 62), g.randn(D["d"]))
 
 
-def rerun(ns, cell_id: str, st: State, keep, initial=(), watch=None):
+def rerun(ns, cell_id: str, st: State, keep, initial=(), watch=None, snap=None):
     """Run the answer cell `cell_id` again from the state `st`; a French failure if it raises."""
     code = ns.cells.get(cell_id)
     if code is None:
@@ -72,7 +73,7 @@ def rerun(ns, cell_id: str, st: State, keep, initial=(), watch=None):
     push = dict(X=st.X, Y=st.Y, x=st.X.numpy().copy(), y=st.labels.copy(), n=SUBSET)
     try:
         return ns.rerun(code, push, st.seed, keep=keep, initial=initial, watch=watch,
-                        probe=st.probe if watch else None)
+                        probe=st.probe if watch else None, snap=snap)
     except StudentError as exc:
         fail(f"{RERUN}, elle lève une erreur ({exc.etype}) : la boucle doit utiliser les variables de "
              "l'énoncé (X, Y, n...), sans valeurs écrites en dur.")
@@ -212,11 +213,53 @@ def identify(values: torch.Tensor, table: torch.Tensor) -> np.ndarray:
     return np.where(found, order.numpy()[best], -1)
 
 
+#: Steps of a minibatch loop the grader audits (step k: the parameters before training call k, its
+#: minibatch, its reported cost, the parameters before call k + 1), drawn from the secret among the
+#: first MB_MIN_ITER (the visible check asks for at least 500 iterations), plus the first and the last.
+#: A replay of the whole loop cannot judge it: 1,000 steps of SGD at step = 1 amplify the gap between two
+#: correct costs (log(clamp(Ŷ, 1e-16)) against log(Ŷ + 1e-16) differ where Ŷ ~ 1e-16) into trajectories
+#: that part after a few dozen steps; one step never amplifies anything.
+AUDITED = 6
+MB_MIN_ITER = 500
+
+
+def audit_points(ns, key) -> list:
+    """Training calls k whose step the grader audits: 0 and AUDITED others, unknown to the student."""
+    picks = gen(ns, key, 1).rng.choice(np.arange(1, MB_MIN_ITER - 1), size=AUDITED, replace=False)
+    return sorted({0, *(int(k) for k in picks)})
+
+
+def _step(params, rows, st, step):
+    """The grader's SGD step from `params` on the training examples `rows`: the cost and the
+    parameters after the step (the network d → nb_hidden → p of ref.mlp_forward)."""
+    c1, c2 = _network(params)
+    idx = torch.from_numpy(np.asarray(rows))
+    loss = ref.cout(st.Y[idx], ref.mlp_forward(st.X[idx], c1, c2))
+    weights = [c1.weight, c1.bias, c2.weight, c2.bias]
+    grads = torch.autograd.grad(loss, weights)
+    return loss.item(), [(w - step * g).detach() for w, g in zip(weights, grads)]
+
+
+def compare_step(before, got, expected, what):
+    """One SGD step: the change of the parameters the loop made against the grader's (relative)."""
+    b = torch.cat([t.to(torch.float64).reshape(-1) for t in before])
+    g = torch.cat([t.to(torch.float64).reshape(-1) for t in got])
+    e = torch.cat([t.to(torch.float64).reshape(-1) for t in expected])
+    gap = float((g - e).norm() / max(float((e - b).norm()), 1e-12))
+    if not within(gap, T.RERUN_STEP_RTOL):
+        fail(f"{RERUN}, une itération de la boucle ne fait pas le pas de gradient attendu sur {what} "
+             f"(écart relatif {gap:.2g} avec le pas que le correcteur calcule à partir des mêmes paramètres "
+             "et du même minibatch) : à chaque itération, un seul pas optimiseur.step() de lr = step sur le "
+             "gradient du coût du minibatch, remis à zéro à chaque itération.")
+
+
 def judge_minibatch(ns, cell_id: str, key: int, step, mb: int) -> None:
     """Q5.1-5.4: one minibatch of `mb` training examples per iteration, drawn across the whole set;
-    the grader replays the SGD on the very minibatches the network received."""
+    the grader audits a few SGD steps, drawn from the secret, on the very minibatches the network
+    received, and the last one."""
     st = draw_state(ns, key)
-    run = rerun(ns, cell_id, st, keep=("lst_loss_mb",), watch="mlp_mb")
+    audited = audit_points(ns, key)
+    run = rerun(ns, cell_id, st, keep=("lst_loss_mb",), watch="mlp_mb", snap={"rows": int(mb), "at": sorted({*audited, *(k + 1 for k in audited)})})
     initial = _initial_network(run, "mlp_mb")
     losses = number_list(_value(run, "lst_loss_mb"), "lst_loss_mb")
     sizes, grad, values = run.call_sizes, run.call_grad, run.call_rows
@@ -243,20 +286,29 @@ def judge_minibatch(ns, cell_id: str, key: int, step, mb: int) -> None:
         fail(f"{RERUN}, les {len(batches)} minibatchs n'ont utilisé que {distinct} exemples différents sur "
              f"n = {SUBSET} : tirez les indices parmi tous les exemples, th.randint(n, (mb,)).")
     if initial is None:
-        return  # another architecture: the minibatches are judged, the trajectory cannot be replayed
-    c1, c2 = _network(initial)
-    params = [c1.weight, c1.bias, c2.weight, c2.bias]
-    opt = torch.optim.SGD(params, lr=step)
-    expected = []
-    for batch in np.split(rows, len(batches)):
-        idx = torch.from_numpy(batch)
-        loss = ref.cout(st.Y[idx], ref.mlp_forward(st.X[idx], c1, c2))
-        expected.append(loss.item())
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    compare(losses, expected, "lst_loss_mb")
-    final = layers_of(run.module_final)
-    if final is None:
-        fail(f"{RERUN}, le réseau `mlp_mb` n'a plus deux couches d → nb_hidden → p.")
-    compare_params(final, params, "mlp_mb")
+        return  # another architecture: the minibatches are judged, the steps cannot be replayed
+    _audit(run, np.split(rows, len(batches)), losses, audited, st, step)
+
+
+def _audit(run, batch_rows, losses, audited, st, step) -> None:
+    """The audited steps k (and the last): the cost the loop reported for minibatch k is the grader's
+    cost of the parameters before call k on it; the parameters before call k + 1 (after the loop, for
+    the last) are one SGD step of lr = step from them."""
+    last = len(batch_rows) - 1
+    if run.last is None or run.last[0] != last or run.last[1] is None:
+        fail(f"{RERUN}, les paramètres du réseau `mlp_mb` au fil de la boucle n'ont pas pu être relevés.")
+    snaps = dict(run.snaps or {})
+    snaps[last] = run.last[1]
+    reported, expected = [], []
+    for k in sorted({*(k for k in audited if k < last), last}):
+        if k not in snaps or (k < last and k + 1 not in snaps):
+            fail(f"{RERUN}, les paramètres du réseau `mlp_mb` au fil de la boucle n'ont pas pu être relevés.")
+        before = layers_of(snaps[k])
+        after = layers_of(run.module_final if k == last else snaps[k + 1])
+        if before is None or after is None:
+            fail(f"{RERUN}, le réseau `mlp_mb` n'a plus deux couches d → nb_hidden → p au fil de la boucle.")
+        cost, params = _step(before, batch_rows[k], st, step)
+        reported.append(losses[k])
+        expected.append(cost)
+        compare_step(before, after, params, "mlp_mb" + (" (dernière itération)" if k == last else f" (itération {k})"))
+    compare(reported, expected, "lst_loss_mb")

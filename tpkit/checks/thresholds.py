@@ -109,3 +109,6 @@ RERUN_COST_RTOL = 0.1
 # training examples the minibatches visit. 500 iterations of 20 draws visit all 256 but with
 # probability ~1e-15 (th.randint or th.randperm alike); the mb first examples only: 20 / 256.
 RERUN_MB_COVERAGE_MIN = 0.9
+# One audited SGD step of a minibatch loop (tpkit.checks.reexec._audit): the relative gap between the
+# change of the parameters the loop made and the grader's step from the same parameters and minibatch.
+RERUN_STEP_RTOL = 0.1

@@ -150,10 +150,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "docs/scale.md)")
     p.add_argument("--cell-timeout", type=int, metavar="S", help="secondes par cellule (par défaut : "
                    "Execute.timeout de nbgrader_config.py)")
-    p.add_argument("--time-limit", type=int, default=defaults.TIME_LIMIT_S, metavar="S",
-                   help=f"secondes par notebook (par défaut : {defaults.TIME_LIMIT_S})")
-    p.add_argument("--memory-limit", type=int, default=defaults.MEMORY_MB, metavar="MB",
-                   help=f"mémoire par noyau, en Mo (par défaut : {defaults.MEMORY_MB})")
+    p.add_argument("--time-limit", type=int, metavar="S",
+                   help="secondes par notebook (par défaut : c.LimitedExecute.time_limit de nbgrader_config.py, "
+                   f"sinon {defaults.TIME_LIMIT_S})")
+    p.add_argument("--memory-limit", type=int, metavar="MB",
+                   help="mémoire par noyau, en Mo (par défaut : c.LimitedExecute.memory_limit de "
+                   f"nbgrader_config.py, sinon {defaults.MEMORY_MB})")
     # a feedback page or a notebook blown up by a hostile submission stops with MemoryError (that
     # student's grading fails) instead of taking the machine
     p.add_argument("--grader-memory-limit", type=int, default=defaults.GRADER_MEMORY_MB, metavar="MB",
@@ -250,7 +252,9 @@ def check_limits(args: argparse.Namespace, root: Path) -> None:
     """Limits that would make every kernel fail (and zero the class) refused: below the floors of
     :mod:`tpkit.grading.options` (what an empty kernel and the setup cell need), with the unit said
     (``--memory-limit 10`` meant 10 Go?). The per-cell timeout of nbgrader_config.py too, when the
-    command line does not give one."""
+    command line does not give one. The time and memory limits are resolved first (:func:`resolve_limits`)."""
+    resolve_limits(args, root)
+
     def megabytes(name, value, least, what):
         if value and value < least:  # 0: no limit
             hint = f" ; pour {value} Go : {name} {value * 1024}" if least <= value * 1024 <= 1024 * 1024 else ""
@@ -268,11 +272,11 @@ def check_limits(args: argparse.Namespace, root: Path) -> None:
         if value is not None and value > defaults.MAX_SECONDS:
             raise UsageError(f"{name} {value} : au plus {defaults.MAX_SECONDS} s (une semaine)")
 
-    megabytes("--memory-limit", args.memory_limit, defaults.MIN_MEMORY_MB,
+    megabytes(args.limit_names["memory_limit"], args.memory_limit, defaults.MIN_MEMORY_MB,
               "un noyau (torch, numpy, matplotlib importés, puis le TP)")
     megabytes("--grader-memory-limit", args.grader_memory_limit, defaults.MIN_GRADER_MEMORY_MB,
               "le processus de correction (nbgrader, torch)")
-    seconds("--time-limit", args.time_limit, defaults.MIN_TIME_LIMIT_S,
+    seconds(args.limit_names["time_limit"], args.time_limit, defaults.MIN_TIME_LIMIT_S,
             "chaque notebook serait arrêté pendant le démarrage de son noyau et sa cellule d'initialisation "
             "(jusqu'à 11 s)")
     seconds("--cell-timeout", args.cell_timeout, defaults.MIN_CELL_TIMEOUT_S,
@@ -284,6 +288,36 @@ def check_limits(args: argparse.Namespace, root: Path) -> None:
             raise UsageError(f"c.Execute.timeout = {timeout} dans nbgrader_config.py : trop court, la cellule "
                              "d'initialisation serait arrêtée ; il faut au moins "
                              f"{defaults.MIN_CELL_TIMEOUT_S} s : corrigez-le, ou donnez --cell-timeout S")
+
+
+#: Limits of a run that nbgrader_config.py may set: (attribute of the arguments, its flag, LimitedExecute's
+#: trait, default).
+CONFIGURABLE_LIMITS = (("time_limit", "--time-limit", "time_limit", defaults.TIME_LIMIT_S),
+                       ("memory_limit", "--memory-limit", "memory_limit", defaults.MEMORY_MB))
+
+
+def resolve_limits(args: argparse.Namespace, root: Path) -> None:
+    """Each limit from the flag given, else from the course's nbgrader_config.py
+    (``c.LimitedExecute.time_limit``, ``memory_limit``), else the kit's default; ``args.limit_names``
+    says where each came from, for the messages that refuse a value."""
+    try:
+        configured = defaults.course_config(defaults.Options(root=root, workers=1)).get("LimitedExecute", {})
+    except Exception:  # an unreadable configuration: the run says so itself
+        configured = {}
+    args.limit_names = {}
+    for attr, flag, trait, default in CONFIGURABLE_LIMITS:
+        if getattr(args, attr, None) is not None:
+            args.limit_names[attr] = flag
+        elif trait in configured:
+            value = configured[trait]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"c.LimitedExecute.{trait} = {value!r} dans nbgrader_config.py : il faut un "
+                                 "nombre entier")
+            setattr(args, attr, int(value))
+            args.limit_names[attr] = f"c.LimitedExecute.{trait} (nbgrader_config.py) ="
+        else:
+            setattr(args, attr, default)
+            args.limit_names[attr] = flag
 
 
 def on_cluster(args: argparse.Namespace) -> bool:
@@ -498,11 +532,13 @@ def resume_arguments(args: argparse.Namespace) -> list:
         out += ["--assignment", args.assignment]
     if args.students:
         out += ["--students", args.students]
+    given = getattr(args, "limit_names", {})
     for flag, value, default in (("--cell-timeout", args.cell_timeout, None),
                                  ("--time-limit", args.time_limit, defaults.TIME_LIMIT_S),
                                  ("--memory-limit", args.memory_limit, defaults.MEMORY_MB),
                                  ("--workers", args.workers, 0)):
-        if value != default:
+        from_config = any(given.get(attr, flag) != flag for attr, f, _, _ in CONFIGURABLE_LIMITS if f == flag)
+        if value is not None and value != default and not from_config:
             out += [flag, str(value)]
     out += [flag for flag, on in (("--provisional", args.provisional), ("--no-feedback", args.no_feedback),
                                   ("--sans-bac-a-sable", args.no_sandbox)) if on]

@@ -143,7 +143,8 @@ def prewarm() -> None:
     again, since each starts from the fork server's memory: a feedback page rendered once (its ~30
     templates compiled, nbgrader's metadata schema compiled, the statement's code highlighted: 0.4 s of
     CPU per page less, measured), the checks' reference data and the statement's reference descent
-    (about 0.8 s, as the compute-only floor's server does: ``tpkit.catalogue.forkrun``). One torch
+    (about 0.8 s, as the compute-only floor's server does: ``tpkit.catalogue.forkrun``) and the first
+    optimizer step. One torch
     thread, as in that server: a fork never copies a thread pool, and ``workers`` workers share the
     cores. Any failure only leaves a cache cold."""
     import nbformat
@@ -165,6 +166,13 @@ def prewarm() -> None:
         ref.data(), ref.tensors()
         cell = imposed.values()["r3_descente"]
         gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
+        # the re-run checks replay trainings with torch.optim.SGD, whose first step imports
+        # torch._dynamo: 1.3 s of CPU per worker otherwise (as the kernels' zygote pre-warms it)
+        w = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([w], lr=1.0)
+        w.sum().backward()
+        opt.step()
+        opt.zero_grad()
     except Exception:
         pass
     try:

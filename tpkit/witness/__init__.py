@@ -141,6 +141,8 @@ class Rerun:
     call_sizes: Optional[torch.Tensor] = None
     call_grad: Optional[torch.Tensor] = None
     call_rows: Optional[torch.Tensor] = None
+    snaps: Optional[dict] = None        # training call k -> [(name, value)] just before it
+    last: Optional[tuple] = None        # (k, [(name, value)]) of the last training call
 
 
 class Remote:
@@ -265,12 +267,14 @@ class Witness:
             raise StudentError(str(answer.get("etype", "Exception")), str(answer.get("msg", "")))
         return self.decode(answer["value"]), answer.get("grads")
 
-    def rerun(self, code: str, state: dict, seed: int, keep=(), initial=(), watch=None, probe=None) -> "Rerun":
+    def rerun(self, code: str, state: dict, seed: int, keep=(), initial=(), watch=None, probe=None,
+              snap=None) -> "Rerun":
         """Run `code` (a cell of the notebook) again after pushing `state`, its seeds mixed with `seed`;
         the namespace is put back afterwards (see the agent's `op_rerun`)."""
         req = {"op": "rerun", "code": str(code), "set": {k: encode_push(v) for k, v in state.items()},
                "seed": int(seed), "keep": list(keep), "initial": list(initial), "watch": watch,
-               "probe": None if probe is None else probe.detach().to(torch.float64).clone()}
+               "probe": None if probe is None else probe.detach().to(torch.float64).clone(),
+               "snap": snap}
         answer = self._ask(req)
         if not answer.get("ok"):
             raise StudentError(str(answer.get("etype", "Exception")), "")
@@ -279,7 +283,8 @@ class Witness:
                      initial={str(k): v for k, v in answer.get("initial", {}).items()},
                      module_initial=[(str(n), t) for n, t in answer.get("module_initial") or []],
                      module_final=[(str(n), t) for n, t in answer.get("module_final") or []],
-                     call_sizes=calls.get("sizes"), call_grad=calls.get("grad"), call_rows=calls.get("rows"))
+                     call_sizes=calls.get("sizes"), call_grad=calls.get("grad"), call_rows=calls.get("rows"),
+                     snaps=_snapshots(answer.get("snaps")), last=_last_snapshot(answer.get("snaps")))
 
     def reset(self) -> None:
         """Forget the objects referenced by earlier checks, before this check's first question is
@@ -304,6 +309,29 @@ class Witness:
         if kind == "callable":
             return Remote(self, enc)
         return Opaque(str(enc.get("type")), str(enc.get("repr")))
+
+
+def _params(items) -> list | None:
+    try:
+        return [(str(n), t) for n, t in items if isinstance(t, torch.Tensor)]
+    except (TypeError, ValueError):
+        return None
+
+
+def _snapshots(snaps) -> dict:
+    at = snaps.get("at") if isinstance(snaps, dict) else None
+    if not isinstance(at, dict):
+        return {}
+    return {int(k): p for k, v in at.items() if isinstance(k, int) and (p := _params(v)) is not None}
+
+
+def _last_snapshot(snaps):
+    last = snaps.get("last") if isinstance(snaps, dict) else None
+    try:
+        k, params = last
+        return int(k), _params(params)
+    except (TypeError, ValueError):
+        return None
 
 
 def _rebuild_tensor(enc: dict) -> torch.Tensor:

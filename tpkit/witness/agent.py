@@ -26,6 +26,7 @@ MAX_DEPTH = 4             # nesting of lists
 MAX_REPR = 200
 MAX_FIRST_USES = 256      # tensors (and modules) whose initial value a re-run keeps
 MAX_RECORDED_ROWS = 2_000_000  # rows of module inputs a re-run records (one float64 each)
+MAX_SNAPSHOTS = 64        # training calls of a module at which a re-run keeps its parameters
 
 #: Matplotlib collections that fill a region of the plane (contourf, pcolormesh, tricontourf).
 AREA_KINDS = ("QuadContourSet", "ContourSet", "TriContourSet", "QuadMesh", "PolyQuadMesh")
@@ -381,7 +382,7 @@ class Agent:
         except Exception:
             pass
         probe = req.get("probe")
-        recorder = _Recorder(probe, tensors=bool(req.get("initial")))
+        recorder = _Recorder(probe, tensors=bool(req.get("initial")), snap=req.get("snap"))
         with _namespace_restored(self.ns):
             for name, enc in req.get("set", {}).items():
                 self.ns[name] = self.decode(enc)
@@ -398,6 +399,7 @@ class Agent:
                 answer["module_initial"] = recorder.modules.get(id(model))
                 answer["module_final"] = [[str(n), _tensor(p)] for n, p in model.named_parameters()]
                 answer["calls"] = recorder.calls_of(id(model))
+                answer["snaps"] = recorder.snapshots_of(id(model))
         return answer
 
 
@@ -495,9 +497,11 @@ class _Recorder(torch.overrides.TorchFunctionMode):
     """What a re-run trains: the value of each leaf tensor that requires grad when it first enters a
     computation autograd records (the initial parameters of a loop, whatever created them: reading
     `W.grad` or building an optimiser is no use), and for every module its parameters at its first
-    call and the rows of each call's input seen through `probe`."""
+    call and the rows of each call's input seen through `probe`. With `snap` ({"rows": r, "at": [k...]}),
+    also its parameters just before its training calls number k (calls with autograd on and r rows,
+    counted from 0) and before its last such call: the steps the grader audits."""
 
-    def __init__(self, probe=None, tensors=True):
+    def __init__(self, probe=None, tensors=True, snap=None):
         super().__init__()
         self.probe = probe
         self.tensors = tensors  # watch tensors too (a mode on every torch call: slower)
@@ -507,6 +511,12 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         self.alive = []      # the objects recorded, kept alive so that their ids stay theirs
         self.rows = 0
         self.handle = None
+        snap = snap if isinstance(snap, dict) else {}
+        self.snap_rows = int(snap.get("rows") or 0)
+        self.snap_at = {int(k) for k in list(snap.get("at") or ())[:MAX_SNAPSHOTS]}
+        self.trained = {}    # id(module) -> training calls so far
+        self.snaps = {}      # id(module) -> {k: [[name, value]]}
+        self.last = {}       # id(module) -> [k, [[name, value]]] of its last training call
 
     def __enter__(self):
         self.handle = torch.nn.modules.module.register_module_forward_pre_hook(self._module_call)
@@ -544,6 +554,20 @@ class _Recorder(torch.overrides.TorchFunctionMode):
             grad = torch.is_grad_enabled()  # a training call, or an evaluation under no_grad
             with torch.no_grad():
                 self.calls.append((key, grad, x.detach().to(torch.float64) @ self.probe))
+            if grad and self.snap_rows and x.shape[0] == self.snap_rows:
+                self._snapshot(key, module)
+
+    def _snapshot(self, key, module):
+        k = self.trained.get(key, 0)
+        self.trained[key] = k + 1
+        params = [[str(n), _tensor(p)] for n, p in module.named_parameters()]
+        if k in self.snap_at:
+            self.snaps.setdefault(key, {})[k] = params
+        self.last[key] = [k, params]
+
+    def snapshots_of(self, key):
+        """{"at": {k: parameters}, "last": [k, parameters] or None} of one module."""
+        return {"at": {int(k): v for k, v in self.snaps.get(key, {}).items()}, "last": self.last.get(key)}
 
     def calls_of(self, key):
         """The calls of one module: rows per call, autograd enabled or not, x @ probe of every row."""
