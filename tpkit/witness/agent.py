@@ -382,7 +382,8 @@ class Agent:
         except Exception:
             pass
         probe = req.get("probe")
-        recorder = _Recorder(probe, tensors=bool(req.get("initial")), snap=req.get("snap"))
+        recorder = _Recorder(probe, tensors=bool(req.get("initial")), snap=req.get("snap"),
+                             watched=lambda module: self.ns.get(req.get("watch") or "") is module)
         with _namespace_restored(self.ns):
             for name, enc in req.get("set", {}).items():
                 self.ns[name] = self.decode(enc)
@@ -499,9 +500,10 @@ class _Recorder(torch.overrides.TorchFunctionMode):
     `W.grad` or building an optimiser is no use), and for every module its parameters at its first
     call and the rows of each call's input seen through `probe`. With `snap` ({"rows": r, "at": [k...]}),
     also its parameters just before its training calls number k (calls with autograd on and r rows,
-    counted from 0) and before its last such call: the steps the grader audits."""
+    counted from 0) and before its last such call, for the module that `watched` names (the one bound to
+    the watched name when it is called): the steps the grader audits."""
 
-    def __init__(self, probe=None, tensors=True, snap=None):
+    def __init__(self, probe=None, tensors=True, snap=None, watched=None):
         super().__init__()
         self.probe = probe
         self.tensors = tensors  # watch tensors too (a mode on every torch call: slower)
@@ -512,7 +514,8 @@ class _Recorder(torch.overrides.TorchFunctionMode):
         self.rows = 0
         self.handle = None
         snap = snap if isinstance(snap, dict) else {}
-        self.snap_rows = int(snap.get("rows") or 0)
+        self.snap_rows = int(snap.get("rows") or 0) if watched is not None else 0
+        self.watched = watched
         self.snap_at = {int(k) for k in list(snap.get("at") or ())[:MAX_SNAPSHOTS]}
         self.trained = {}    # id(module) -> training calls so far
         self.snaps = {}      # id(module) -> {k: [[name, value]]}
@@ -554,16 +557,25 @@ class _Recorder(torch.overrides.TorchFunctionMode):
             grad = torch.is_grad_enabled()  # a training call, or an evaluation under no_grad
             with torch.no_grad():
                 self.calls.append((key, grad, x.detach().to(torch.float64) @ self.probe))
-            if grad and self.snap_rows and x.shape[0] == self.snap_rows:
+            if grad and self.snap_rows and x.shape[0] == self.snap_rows and self.watched(module):
                 self._snapshot(key, module)
 
     def _snapshot(self, key, module):
         k = self.trained.get(key, 0)
         self.trained[key] = k + 1
-        params = [[str(n), _tensor(p)] for n, p in module.named_parameters()]
         if k in self.snap_at:
-            self.snaps.setdefault(key, {})[k] = params
-        self.last[key] = [k, params]
+            self.snaps.setdefault(key, {})[k] = [[str(n), _tensor(p)] for n, p in module.named_parameters()]
+        # the parameters before the last call: kept in buffers overwritten at each call (no allocation)
+        previous = self.last.get(key)
+        params = list(module.named_parameters())
+        if previous is None or [n for n, _ in previous[1]] != [str(n) for n, _ in params] or \
+                any(b.shape != p.shape or b.dtype != p.dtype for (_, b), (_, p) in zip(previous[1], params)):
+            self.last[key] = [k, [[str(n), _tensor(p)] for n, p in params]]
+        else:
+            with torch.no_grad():
+                for (_, buffer), (_, p) in zip(previous[1], params):
+                    buffer.copy_(p)
+            previous[0] = k
 
     def snapshots_of(self, key):
         """{"at": {k: parameters}, "last": [k, parameters] or None} of one module."""
