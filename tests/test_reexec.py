@@ -131,6 +131,27 @@ def test_catalogue_variants_pass_their_reruns(base, variant):
                 assert _judge(TRAINING[gid], ns, sources) is None, gid
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("secret", [SECRET + 7919 * 7, SECRET + 7919 * 9])
+def test_clamped_cost_keeps_its_points_where_a_replay_parted(base, secret):
+    """log(clamp(Ŷ, 1e-16)) is a valid cost; under these secrets the grader's replay of the whole MLP
+    training with log(Ŷ + 1e-16) parted from it (the costs differed by more than the tolerance: Q4.10
+    lost). The audited steps keep it (and Q5's, whose replay parted at 128 examples under SECRET)."""
+    variant = next(v for v in _catalogue_variants() if v.name == "g_cout_clamp")
+    sources = dict(CELLS)
+    for gid, pairs in variant.changes.items():
+        for old, new in pairs:
+            sources[gid] = sources[gid].replace(old, new)
+    ns = dict(base)
+    _run(ns, "r2_cout", sources["r2_cout"])
+    for gid in ("r4_mlp_apprentissage", "r5_minibatch"):
+        _run(ns, gid, sources[gid])
+        try:
+            TRAINING[gid](Witness(LocalTransport(ns), salt=secret, cells=sources))
+        except CheckFailed as exc:
+            pytest.fail(f"{gid}: {exc}")
+
+
 # ------------------------------------------------------------------ attacks
 def _attack(base, gid, check, source, before=(), setup=None):
     """The attack passes in untrusted mode and fails in trusted mode with the re-run's message."""
@@ -227,6 +248,7 @@ def test_the_audit_points_come_from_the_secret():
         salt = SECRET
     points = reexec.audit_points(Ns, 75)
     assert points[0] == 0 and len(points) == reexec.AUDITED + 1 and max(points) < reexec.MB_MIN_ITER - 1
+    assert max(reexec.audit_points(Ns, 74, 200)) < 199
     Ns.salt = SECRET + 1
     assert reexec.audit_points(Ns, 75) != points
 

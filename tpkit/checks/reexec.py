@@ -184,20 +184,21 @@ def _initial_network(run, name):
 
 
 def judge_mlp(ns, cell_id: str, key: int, step, niter) -> None:
-    """Q4.10-4.11: the MLP of Q4.7 trained full batch with th.optim.SGD."""
+    """Q4.10-4.11: the MLP of Q4.7 trained full batch with th.optim.SGD; the grader audits a few of its
+    steps, drawn from the secret, and the last (a replay of the 200 steps parts from correct variants of
+    the cost, as for minibatches: see AUDITED)."""
     st = draw_state(ns, key)
-    run = rerun(ns, cell_id, st, keep=("lst_loss_mlp",), watch="mlp")
+    audited = audit_points(ns, key, niter)
+    run = rerun(ns, cell_id, st, keep=("lst_loss_mlp",), watch="mlp",
+                snap={"rows": SUBSET, "at": sorted({*audited, *(k + 1 for k in audited), niter - 1, niter})})
     initial = _initial_network(run, "mlp")
     if initial is None:
         return  # another architecture than d → nb_hidden → p: Q4.7's check judges it
-    c1, c2 = _network(initial)
-    params = [c1.weight, c1.bias, c2.weight, c2.bias]
-    expected = ref.train(params, lambda x: ref.mlp_forward(x, c1, c2), st.X, st.Y, niter, step)
-    compare(number_list(_value(run, "lst_loss_mlp"), "lst_loss_mlp"), expected, "lst_loss_mlp")
-    final = layers_of(run.module_final)
-    if final is None:
-        fail(f"{RERUN}, le réseau `mlp` n'a plus deux couches d → nb_hidden → p.")
-    compare_params(final, params, "mlp")
+    losses = number_list(_value(run, "lst_loss_mlp"), "lst_loss_mlp")
+    if len(losses) != niter:
+        fail(f"{RERUN}, `lst_loss_mlp` contient {len(losses)} valeurs au lieu de niter = {niter}.")
+    everything = np.arange(SUBSET)
+    _audit(run, lambda k: everything, losses, audited, st, step, "mlp", "lst_loss_mlp", niter - 1)
 
 
 def identify(values: torch.Tensor, table: torch.Tensor) -> np.ndarray:
@@ -223,9 +224,10 @@ AUDITED = 6
 MB_MIN_ITER = 500
 
 
-def audit_points(ns, key) -> list:
-    """Training calls k whose step the grader audits: 0 and AUDITED others, unknown to the student."""
-    picks = gen(ns, key, 1).rng.choice(np.arange(1, MB_MIN_ITER - 1), size=AUDITED, replace=False)
+def audit_points(ns, key, upto: int = MB_MIN_ITER) -> list:
+    """Training calls k < upto - 1 whose step the grader audits: 0 and AUDITED others drawn from the
+    secret (the student cannot know them)."""
+    picks = gen(ns, key, 1).rng.choice(np.arange(1, upto - 1), size=AUDITED, replace=False)
     return sorted({0, *(int(k) for k in picks)})
 
 
@@ -249,8 +251,8 @@ def compare_step(before, got, expected, what):
     if not within(gap, T.RERUN_STEP_RTOL):
         fail(f"{RERUN}, une itération de la boucle ne fait pas le pas de gradient attendu sur {what} "
              f"(écart relatif {gap:.2g} avec le pas que le correcteur calcule à partir des mêmes paramètres "
-             "et du même minibatch) : à chaque itération, un seul pas optimiseur.step() de lr = step sur le "
-             "gradient du coût du minibatch, remis à zéro à chaque itération.")
+             "et des mêmes exemples) : à chaque itération, un seul pas optimiseur.step() de lr = step sur le "
+             "gradient du coût de l'itération, remis à zéro à chaque itération.")
 
 
 def judge_minibatch(ns, cell_id: str, key: int, step, mb: int) -> None:
@@ -287,28 +289,31 @@ def judge_minibatch(ns, cell_id: str, key: int, step, mb: int) -> None:
              f"n = {SUBSET} : tirez les indices parmi tous les exemples, th.randint(n, (mb,)).")
     if initial is None:
         return  # another architecture: the minibatches are judged, the steps cannot be replayed
-    _audit(run, np.split(rows, len(batches)), losses, audited, st, step)
+    per_batch = np.split(rows, len(batches))
+    _audit(run, lambda k: per_batch[k], losses, audited, st, step, "mlp_mb", "lst_loss_mb", len(batches) - 1)
 
 
-def _audit(run, batch_rows, losses, audited, st, step) -> None:
-    """The audited steps k (and the last): the cost the loop reported for minibatch k is the grader's
-    cost of the parameters before call k on it; the parameters before call k + 1 (after the loop, for
-    the last) are one SGD step of lr = step from them."""
-    last = len(batch_rows) - 1
-    if run.last is None or run.last[0] != last or run.last[1] is None:
-        fail(f"{RERUN}, les paramètres du réseau `mlp_mb` au fil de la boucle n'ont pas pu être relevés.")
+def _audit(run, rows_of, losses, audited, st, step, what: str, loss_name: str, last: int) -> None:
+    """The audited steps k and the last one (`last`): the cost the loop reported at step k is the
+    grader's cost of the parameters before training call k on its rows (`rows_of(k)`), and the
+    parameters before call k + 1 (after the loop, for the last) are one SGD step of lr = step from them."""
     snaps = dict(run.snaps or {})
-    snaps[last] = run.last[1]
+    final = run.last[0] if run.last is not None and run.last[1] is not None else None
+    if final is not None:
+        snaps.setdefault(final, run.last[1])
     reported, expected = [], []
     for k in sorted({*(k for k in audited if k < last), last}):
-        if k not in snaps or (k < last and k + 1 not in snaps):
-            fail(f"{RERUN}, les paramètres du réseau `mlp_mb` au fil de la boucle n'ont pas pu être relevés.")
-        before = layers_of(snaps[k])
-        after = layers_of(run.module_final if k == last else snaps[k + 1])
+        after = snaps.get(k + 1)
+        if after is None and k == final:
+            after = run.module_final  # no call after the last step: the parameters left in the network
+        if k not in snaps or after is None:
+            fail(f"{RERUN}, les paramètres du réseau `{what}` au fil de la boucle n'ont pas pu être relevés : "
+                 f"un appel de `{what}` par itération, sur les données d'apprentissage.")
+        before, after = layers_of(snaps[k]), layers_of(after)
         if before is None or after is None:
-            fail(f"{RERUN}, le réseau `mlp_mb` n'a plus deux couches d → nb_hidden → p au fil de la boucle.")
-        cost, params = _step(before, batch_rows[k], st, step)
+            fail(f"{RERUN}, le réseau `{what}` n'a plus deux couches d → nb_hidden → p au fil de la boucle.")
+        cost, params = _step(before, rows_of(k), st, step)
         reported.append(losses[k])
         expected.append(cost)
-        compare_step(before, after, params, "mlp_mb" + (" (dernière itération)" if k == last else f" (itération {k})"))
-    compare(reported, expected, "lst_loss_mb")
+        compare_step(before, after, params, what + (" (dernière itération)" if k == last else f" (itération {k})"))
+    compare(reported, expected, loss_name)
