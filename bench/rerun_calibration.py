@@ -30,7 +30,7 @@ def cost_clamp(Y, Yhat):  # valid: log(clamp(Ŷ, 1e-16))
     return -torch.mean(torch.sum(Y * torch.log(Yhat.clamp(min=EPS)), dim=1))
 
 
-def cost_logsoftmax(Y, Yhat):  # valid: a log that never underflows (no epsilon at all)
+def cost_no_epsilon(Y, Yhat):  # NOT valid (the statement imposes + 1e-16): shown for its gradient gap
     return -torch.mean(torch.sum(Y * torch.log(Yhat), dim=1).clamp(min=-745.0))
 
 
@@ -112,7 +112,7 @@ def main() -> None:
     D = ref.data()
     full_X, full_Y = ref.tensors()["X"], ref.tensors()["Y"]
     lin = {name: [] for name in ("clamp", "B gelé", "step 0.9", "gradients cumulés", "1 050 exemples")}
-    mb = {name: [] for name in ("clamp", "log sans epsilon", "lr / 2", "gradients cumulés", "momentum 0.9")}
+    mb = {name: [] for name in ("clamp", "log sans 1e-16 (*)", "lr / 2", "gradients cumulés", "momentum 0.9")}
     for _ in range(args.draws):
         X, Y = _draw(rng)
         W0 = torch.tensor(rng.standard_normal((D["d"], ref.P)) * 0.01)
@@ -129,7 +129,7 @@ def main() -> None:
                                                           size=reexec.AUDITED, replace=False))})
         gen = torch.Generator().manual_seed(seed)
         idx_all = [torch.randint(reexec.SUBSET, (20,), generator=gen) for _ in range(1000)]
-        for name, kw in (("clamp", dict(cost=cost_clamp)), ("log sans epsilon", dict(cost=cost_logsoftmax)),
+        for name, kw in (("clamp", dict(cost=cost_clamp)), ("log sans 1e-16 (*)", dict(cost=cost_no_epsilon)),
                          ("lr / 2", dict(lr=0.5)), ("gradients cumulés", dict(accumulate=True)),
                          ("momentum 0.9", dict(momentum=0.9))):
             torch.manual_seed(seed)
@@ -149,6 +149,8 @@ def main() -> None:
          (T.RERUN_COST_RTOL, T.REPLAY_RTOL))
     show(f"minibatch SGD, 1000 iterations of 20, {reexec.AUDITED + 1} audited steps:", mb, ("costs", "steps"),
          (T.RERUN_COST_RTOL, T.RERUN_STEP_RTOL))
+    print("(*) not a valid answer: Q2.5's check fails a cost without 1e-16 (its gradient and a 0 in Ŷ) and "
+          "repairs `cout` before the training cells run, so no loop is judged with it")
 
 
 if __name__ == "__main__":
