@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tpkit import paths
-from tpkit.checks import curieux, curieux_reexec, reexec
+from tpkit.checks import curieux, curieux_reexec
 from tpkit.checks.reexec import RERUN
 from tpkit.checks.tools import CheckFailed
 from tpkit.submissions import grade_id, is_answer, read, strip_markers
@@ -88,15 +88,12 @@ def test_the_reference_passes_with_its_cell_rerun(base):
     assert _judge(ns, dict(CELLS)) is None
 
 
-def _variant_sources(variant):
-    from tpkit.catalogue.curieux import VARIANTS  # noqa: F401  (the entries below come from it)
+def _variant_sources(variant) -> dict:
+    """The answer cells of the catalogue's variant (its changes and structural edits applied)."""
+    from tpkit import submissions
+    nb = variant.notebook(submissions.solution_submission(assignment=A))
     sources = dict(CELLS)
-    for gid, pairs in variant.changes.items():
-        for old, new in pairs:
-            sources[gid] = sources[gid].replace(old, new)
-    for edit in variant.edits:  # replace_cell edits: the closure holds the grade id and the source
-        cells = dict(zip(edit.__code__.co_freevars, (c.cell_contents for c in edit.__closure__)))
-        sources[cells["gid"]] = cells["source"]
+    sources.update({grade_id(c): strip_markers(c.source) for c in nb.cells if is_answer(c) and c.cell_type == "code"})
     return sources
 
 
@@ -130,3 +127,14 @@ def test_a_copied_cnn_loses_q6_12(base):
               "cnn, lst_loss_cnn, taux_test_cnn = _memoire\n")
     assert "classes renommées" in _attack(base, source)
 
+
+
+def test_the_rerun_leaves_the_notebooks_cnn(base):
+    """The re-run trains a new network on renamed classes; the notebook's `cnn` and its values stay."""
+    ns = dict(base)
+    _run(ns, GID)
+    cnn, rate = ns["cnn"], ns["taux_test_cnn"]
+    before = {k: v.clone() for k, v in cnn.state_dict().items()}
+    assert _judge(ns, dict(CELLS)) is None
+    assert ns["cnn"] is cnn and ns["taux_test_cnn"] == rate and ns["Y"].shape[0] == ns["n"] != curieux_reexec.reexec.SUBSET
+    assert all(torch.equal(v, before[k]) for k, v in cnn.state_dict().items())

@@ -22,7 +22,7 @@ from tpkit.checks import reexec
 from tpkit.checks import reference as ref
 from tpkit.checks import thresholds as T
 from tpkit.checks.common import gen
-from tpkit.checks.reexec import RERUN, compare, compare_params, identify
+from tpkit.checks.reexec import RERUN, _tensor, _value, compare, compare_params, identify
 from tpkit.checks.tools import at_least, fail, number_list
 from tpkit.witness import StudentError
 
@@ -32,6 +32,8 @@ PIMA_SUBSET = 150
 TOY_SUBSET = 200
 #: One key per re-run, for the secret's draws (`tpkit.checks.common.gen`; unique across the checks).
 KEYS = {"r2_pima_lineaire": 81, "r3_pima": 82, "r3_pima_mb": 83, "r4_jouet": 84}
+
+active = reexec.active  # trusted grading only
 
 
 @dataclass
@@ -65,19 +67,6 @@ def rerun(ns, cell_id: str, st: State, keep, initial=(), watch=None, probe=False
     except StudentError as exc:
         fail(f"{RERUN}, elle lève une erreur ({exc.etype}) : la cellule doit utiliser les variables de "
              "l'énoncé (X, Y…), sans valeurs écrites en dur.")
-
-
-def _tensor(value, name):
-    if not isinstance(value, torch.Tensor) or not value.dtype.is_floating_point:
-        fail(f"{RERUN}, aucun coût n'a été calculé à partir de `{name}` : la cellule doit (ré)initialiser "
-             f"`{name}` puis l'apprendre, à chaque exécution.")
-    return value.detach()
-
-
-def _value(run, name):
-    if name not in run.values:
-        fail(f"{RERUN}, la variable `{name}` n'existe plus.")
-    return run.values[name]
 
 
 def _layers(named, sizes) -> list | None:
@@ -188,5 +177,3 @@ def judge_minibatch(run, st: State, loss_name: str, model: str, sizes, step: flo
     compare(losses, expected, loss_name)
     compare_params(_final(run, model, sizes), params, model)
 
-
-active = reexec.active
