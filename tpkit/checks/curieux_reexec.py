@@ -26,7 +26,7 @@ from tpkit.witness import StudentError
 
 KEY = 85
 #: Accuracy of the re-run's CNN on the 1,500 hidden images, classes renamed (256 training images,
-#: niter = 100, mb = 50): the reference and the catalogue's CNN variants reach 0.935-0.973 over 6
+#: niter = 100, mb = 50): the reference and the catalogue's CNN variants reach 0.935-0.973 over 10
 #: secrets each (tests/test_reexec_curieux.py); trained on the test set: 0.007-0.021.
 RERUN_CNN_ACC_MIN = 0.8
 
