@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from tpkit.checks import curieux_ref as C
+from tpkit.checks import curieux_reexec, reexec
 from tpkit.checks import reference as ref
 from tpkit.checks.common import gen as _gen, is_module as _is_module, softmax_diagnosis as _softmax_diagnosis
 from tpkit.checks.common import hidden_call as _hidden_call, student_rate as _student_rate
@@ -373,3 +374,5 @@ def check_q6_cnn_apprentissage(ns):
     if not at_least(acc, C.CNN_TEST_ACC_MIN):
         fail(f"taux de bonne reconnaissance sur des images de test cachées {acc:.3f} < {C.CNN_TEST_ACC_MIN} pour le réseau "
              f"convolutionnel (niter = {C.CNN_NITER}, step = {C.CNN_STEP}, mb = {C.CNN_MB} attendus).")
+    if reexec.active(ns):  # trusted grading: the cell run again on other images, classes renamed
+        curieux_reexec.judge_cnn(ns)

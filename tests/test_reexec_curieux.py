@@ -1,0 +1,140 @@
+"""The bonus's CNN training cell (Q6.12) re-run from a state the grader chooses (issue 23, item 2;
+tpkit.checks.curieux_reexec): other training images, classes renamed by the secret, other seeds.
+
+As tests/test_reexec.py: the checks run in this process through the witness, over the namespace of
+the reference cells executed here (no kernel). The bonus's other training questions are functions the
+checks call on configurations drawn from the secret (tpkit.checks.curieux); they need no re-run."""
+import os
+
+import pytest
+import torch
+
+from tpkit import paths
+from tpkit.checks import curieux, curieux_reexec
+from tpkit.checks.reexec import RERUN
+from tpkit.checks.tools import CheckFailed
+from tpkit.submissions import grade_id, is_answer, read, strip_markers
+from tpkit.witness import LocalTransport, Witness
+
+A = "tp_soyez_curieux"
+SECRET = 0x5EC2E70F7E57C0025EC2E70F7E57C0025EC2E70F
+GID = "r6_cnn_apprentissage"
+CHECK = curieux.check_q6_cnn_apprentissage
+
+
+def _cells() -> dict:
+    nb = read(paths.source_notebook(A))
+    cells = {"setup": next(c.source for c in nb.cells if grade_id(c) == "setup")}
+    cells.update({grade_id(c): strip_markers(c.source) for c in nb.cells if is_answer(c) and c.cell_type == "code"})
+    return cells
+
+
+CELLS = _cells()
+
+
+def _run(ns: dict, gid: str, source: str | None = None) -> None:
+    code = "\n".join(line for line in (source or CELLS[gid]).split("\n") if not line.lstrip().startswith("%"))
+    exec(compile(code, gid, "exec"), ns)
+
+
+def _namespace(folder, sources) -> dict:
+    """The namespace after the setup and the cells that define the MLP, entrainer and the CNN (the
+    experiments, which no re-run needs, are left out)."""
+    old = os.getcwd()
+    os.chdir(folder)
+    ns = {}
+    try:
+        for gid in ("setup", "r6_mlp", "r6_entrainer", "r6_cnn"):
+            _run(ns, gid, sources[gid])
+    finally:
+        os.chdir(old)
+    return ns
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    path = tmp_path_factory.mktemp("reexec_curieux")
+    (path / "digitz.npz").write_bytes((paths.source_dir(A) / "digitz.npz").read_bytes())
+    torch.set_num_threads(1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def base(folder):
+    return _namespace(folder, CELLS)
+
+
+def _judge(ns, cells=None, salt=SECRET):
+    try:
+        CHECK(Witness(LocalTransport(ns), salt=salt, cells=cells))
+    except CheckFailed as exc:
+        return str(exc)
+    return None
+
+
+def _attack(base, source):
+    ns = dict(base)
+    _run(ns, GID, source)
+    assert _judge(dict(ns)) is None, "the attack should pass without re-execution"
+    message = _judge(ns, dict(CELLS, **{GID: source}))
+    assert message is not None and message.startswith(RERUN), message
+    return message
+
+
+def test_the_reference_passes_with_its_cell_rerun(base):
+    ns = dict(base)
+    _run(ns, GID)
+    assert _judge(ns, dict(CELLS)) is None
+
+
+def _variant_sources(variant) -> dict:
+    """The answer cells of the catalogue's variant (its changes and structural edits applied)."""
+    from tpkit import submissions
+    nb = variant.notebook(submissions.solution_submission(assignment=A))
+    sources = dict(CELLS)
+    sources.update({grade_id(c): strip_markers(c.source) for c in nb.cells if is_answer(c) and c.cell_type == "code"})
+    return sources
+
+
+def _cnn_variants():
+    """The catalogue's valid variants that change what the CNN cell runs (the CNN, entrainer, seeds)."""
+    from tpkit.catalogue.curieux import VARIANTS
+    wanted = {"r6_cnn", "r6_entrainer", GID}
+    return [v for v in VARIANTS if set(v.changes) & wanted or any(
+        getattr(e, "__name__", "").startswith("replace(") and e.__name__[8:-1] in wanted for e in v.edits)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", _cnn_variants(), ids=lambda v: v.name)
+def test_catalogue_variants_pass_the_rerun_under_several_secrets(folder, variant):
+    sources = _variant_sources(variant)
+    ns = _namespace(folder, sources)
+    _run(ns, GID, sources[GID])
+    for salt in (SECRET, 1, 2, 3):
+        assert _judge(dict(ns), sources, salt) is None, salt
+
+
+def test_a_cnn_trained_on_the_test_set_loses_q6_12(base):
+    source = CELLS[GID].replace("entrainer(cnn, Ximg, Y,", "entrainer(cnn, Xtimg, Yt,")
+    assert "classes renommées" in _attack(base, source)
+
+
+def test_a_copied_cnn_loses_q6_12(base):
+    """A cell that trains once, then hands back the network it memorised."""
+    body = "\n".join("    " + line for line in CELLS[GID].split("\n"))
+    source = (f"if '_memoire' not in globals():\n{body}\n    _memoire = (cnn, lst_loss_cnn, taux_test_cnn)\n"
+              "cnn, lst_loss_cnn, taux_test_cnn = _memoire\n")
+    assert "classes renommées" in _attack(base, source)
+
+
+
+def test_the_rerun_leaves_the_notebooks_cnn(base):
+    """The re-run trains a new network on renamed classes; the notebook's `cnn` and its values stay."""
+    ns = dict(base)
+    _run(ns, GID)
+    cnn, rate = ns["cnn"], ns["taux_test_cnn"]
+    before = {k: v.clone() for k, v in cnn.state_dict().items()}
+    assert _judge(ns, dict(CELLS)) is None
+    assert ns["cnn"] is cnn and ns["taux_test_cnn"] == rate and ns["Y"].shape[0] == ns["n"] != curieux_reexec.reexec.SUBSET
+    assert all(torch.equal(v, before[k]) for k, v in cnn.state_dict().items())
