@@ -162,6 +162,8 @@ def browser(profile: Path, width: int = 1280, height: int = 900):
         [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--no-first-run", "--no-default-browser-check", "--disable-extensions",
          f"--window-size={width},{height}", f"--user-data-dir={profile}",
+         # offline, as the tests' pages must work: a CDN (the formgrader's MathJax) fails at once, not after a DNS wait
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
          f"--remote-debugging-port={port}", "--remote-allow-origins=*", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     page = None

@@ -101,14 +101,25 @@ def open_submission(page, url: str) -> None:
               timeout=120)
 
 
+def focus(page, element_id: str) -> None:
+    """Click the box, again if the page moved under the pointer (a « saved » mark fading in shifts it)."""
+    for _ in range(5):
+        page.click_on(f"#{element_id}")
+        if page.eval(f"document.activeElement.id === {json.dumps(element_id)}"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the box {element_id} cannot be clicked")
+
+
 def grade_by_hand(page, url: str, root: Path) -> None:
     """Type the points and a comment in the written answer's boxes, as a person would; wait until saved."""
     open_submission(page, url)
     assert page.eval(f"document.getElementById('{ANSWER}').classList.contains('needs_manual_grade')")
-    page.click_on(f"#{ANSWER}")
+    focus(page, ANSWER)
     page.type(POINTS)
-    page.click_on(f"#{ANSWER}-comment")  # leaving a box saves it
+    focus(page, f"{ANSWER}-comment")  # leaving a box saves it
     page.type(COMMENT)
+    assert page.eval(f"document.getElementById('{ANSWER}-comment').value") == COMMENT
     page.click_on(".panel-title")
     deadline = time.monotonic() + 30
     while True:
