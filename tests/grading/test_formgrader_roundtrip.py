@@ -149,7 +149,7 @@ def test_formgrader_round_trip_keeps_every_export_in_agreement(session_dir, tmp_
     sheet = moodle_fixtures.write_worksheet(tmp_path / "feuille.csv", {n: pid for n, (pid, _) in CLASS.items()},
                                             language="fr", delimiter=";")
     steps, procs, clock = {}, {}, {}
-    # JupyterLab starts while the class is graded (the formgrader reads the gradebook page by page)
+    # JupyterLab open from the start to the end, as on the instructor's screen during the week
     with headless.jupyter_lab(root, tmp_path / "jupyterlab.log", TOKEN) as url, \
             headless.browser(tmp_path / "profile", 1280, 900) as page:
         procs["correction"] = run_grading(root, "--moodle-zip", str(moodle_zip), "--moodle-worksheet", str(sheet),
@@ -187,7 +187,8 @@ def test_formgrader_round_trip_keeps_every_export_in_agreement(session_dir, tmp_
         clock["5 classe --force"] = time.monotonic() - t0
         after_regrades = [formgrader_status(page, url), shown_in_formgrader(page, url)]
         page.screenshot(tmp_path / "apres_recorrection.png")
-    print(f"\n{'':<22} (en {time.monotonic() - t0:.0f} s: {clock})\n" + "\n".join(line(k, v) for k, v in steps.items()))
+    print(f"\n{'':<22} (en {time.monotonic() - t0:.0f} s ; fin des étapes à "
+          f"{', '.join(f'{k} {v:.0f} s' for k, v in clock.items())})\n" + "\n".join(line(k, v) for k, v in steps.items()))
 
     first, by_hand = steps["1 correction"], steps["2 note à la main"]
     # graded: the written answer waits, every export says provisional, the worksheet has no grade
