@@ -4,13 +4,10 @@ environment's `share/jupyter/lab/settings/`; the language pack is pinned in requ
 requirements.txt), shows the French menus, and every menu path the notebooks name in French
 (« *Noyau → Redémarrer le noyau et exécuter toutes les cellules…* ») is a menu and an item of that menu
 (letter case aside). The screenshots of the opened menus are left in the test's tmp_path."""
-import contextlib
 import importlib.metadata
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import headless
@@ -40,28 +37,12 @@ def menu_paths(assignment: str) -> list[tuple[str, str]]:
     return [(" ".join(a.split()), " ".join(b.split())) for a, b in _MENU_PATH.findall(text)]
 
 
-@contextlib.contextmanager
 def student_jupyterlab(folder: Path, settings: Path, log: Path):
     """`jupyter lab` started in the student's folder, its application settings folder (where the README
     puts overrides.json) and user settings in temporary folders (no developer's own setting counts)."""
-    port = headless.free_port()
     env = dict(release.nbgrader_env(), JUPYTERLAB_SETTINGS_DIR=str(settings / "user"),
                JUPYTERLAB_WORKSPACES_DIR=str(settings / "workspaces"), LANG="C.UTF-8", LANGUAGE="")
-    cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root",
-           "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={TOKEN}",
-           f"--LabApp.app_settings_dir={settings / 'app'}"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            headless.wait_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", timeout=120)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    return headless.jupyter_lab(folder, log, TOKEN, args=[f"--LabApp.app_settings_dir={settings / 'app'}"], env=env)
 
 
 _MENU_BOX = """(() => {{
@@ -70,12 +51,6 @@ _MENU_BOX = """(() => {{
   const r = item.getBoundingClientRect();
   return [r.x + r.width / 2, r.y + r.height / 2];
 }})()"""
-
-
-def click(page, x: float, y: float) -> None:
-    """A real mouse click (Chromium's input events), as a person opens a menu."""
-    for kind in ("mousePressed", "mouseReleased"):
-        page.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
 
 _MENU_ITEMS = ("[...document.querySelectorAll('.lm-Menu:not(.lm-MenuBar) .lm-Menu-itemLabel')]"
@@ -108,11 +83,11 @@ def test_release_notebook_opens_in_french_jupyterlab_and_its_menu_paths_exist(tm
         items = {}
         for label in sorted({menu for menu, _ in french}):
             x, y = page.eval(_MENU_BOX.format(label=json.dumps(label)))
-            click(page, x, y)  # opens the menu
+            page.click(x, y)  # opens the menu
             page.wait(f"{_MENU_ITEMS}.length > 3", timeout=30)
             items[label] = page.eval(_MENU_ITEMS)
             page.screenshot(tmp_path / f"menu_{label}.png")
-            click(page, x, y)  # closes it
+            page.click(x, y)  # closes it
             page.wait(f"{_MENU_ITEMS}.length == 0", timeout=30)
     # compared without case: the language pack writes « Redémarrer le noyau et Exécuter toutes les cellules… »
     missing = [(menu, item) for menu, item in french

@@ -1,7 +1,6 @@
 """The formgrader is safe (issue #9): its Generate Feedback button, clicked in headless Chromium on a
 JupyterLab started in a graded course on a loopback port, writes the kit's French pages, without the
 hidden tests. `nbgrader generate_feedback` goes through the same configuration (nbgrader_config.py)."""
-import contextlib
 import re
 import shutil
 import subprocess
@@ -47,32 +46,13 @@ def assert_kit_pages(root: Path, students) -> None:
         assert not [h for h in hidden if h in text], student
 
 
-@contextlib.contextmanager
-def jupyterlab(root: Path, log: Path):
-    port = headless.free_port()
-    cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root",
-           "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={TOKEN}"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=release.nbgrader_env(), stdout=out, stderr=subprocess.STDOUT)
-        try:
-            headless.wait_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", timeout=120)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(headless.CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 def test_formgrader_generate_feedback_button_writes_the_french_pages(first_run, tmp_path):  # noqa: F811 (fixture imported from test_pipeline)
     root = graded_copy(first_run, tmp_path)
     graded = sorted(p.name for p in (root / "autograded").iterdir())
     assert "reference" in graded and "vierge" in graded
-    with jupyterlab(root, tmp_path / "jupyterlab.log") as url, headless.browser(tmp_path / "profile") as page:
+    with headless.jupyter_lab(root, tmp_path / "jupyterlab.log", TOKEN) as url, headless.browser(tmp_path / "profile") as page:
         page.goto(f"{url}/formgrader/manage_assignments?token={TOKEN}")
         page.wait("document.querySelector('.generate-feedback a')", timeout=120)
         page.screenshot(tmp_path / "formgrader_before.png")
