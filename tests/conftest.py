@@ -112,6 +112,8 @@ PLAN = [
     ("curieux_catalogue", ["tests/test_curieux.py::test_catalogue_sensitivity_specificity_blast_radius"]),
     ("attacks", ["tests/grading/test_attacks.py"]),
     ("attacks_box", ["tests/grading/test_attacks_box.py"]),  # two runs: the honest student alone, the class
+    # a class run that mostly waits (its sleeping worker's 60 s wall limit) beside CPU-bound units
+    ("worker_faults", ["tests/grading/test_worker.py::test_a_broken_worker_costs_its_own_submission_only"]),
     ("flakiness", ["tests/test_flakiness.py::test_reference_gets_full_marks_under_every_seed_and_thread_count"]),
     ("pima_grading", ["tests/test_pima_jouet.py::test_release_is_in_sync",
                       "tests/test_pima_jouet.py::test_grading_command_gives_the_solution_full_marks",
@@ -122,6 +124,8 @@ PLAN = [
     ("curieux_grading", ["tests/test_curieux.py::test_grading_command_grades_the_examples"]),
     ("curieux_flakiness", ["tests/test_curieux.py::test_reference_gets_full_marks_under_other_seeds_and_two_threads"]),
     ("pregrade", ["tests/test_release_pregrade.py::test_checks_follow_the_source_and_release_names_a_broken_question"]),
+    ("secrets", ["tests/test_flakiness.py::test_entries_are_judged_alike_under_other_course_secrets"]),
+    ("student_lab", ["tests/test_student_jupyterlab.py"]),  # JupyterLab and Chromium: not left for the end
     ("pima_flakiness", ["tests/test_pima_jouet.py::test_reference_gets_full_marks_under_other_seeds_and_two_threads"]),
     ("validate", ["tests/test_notebook.py::test_nbgrader_validate_passes_on_source"]),
     ("solution", ["tests/test_notebook.py::test_solution_grades_to_full_marks",

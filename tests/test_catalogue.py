@@ -3,7 +3,7 @@ points on its own question with a French diagnostic and nowhere else without a w
 valid variants, each of which must get full marks.
 
 The suite grades a fixed sample of the entries (every question's first mistake, the solution as
-released, one mistake in 10 and one variant in 4: `tpkit.catalogue.sampling`), plus the five
+released, one mistake in 40 and one variant in 8: `tpkit.catalogue.sampling`), plus the five
 entries of the fidelity test; `make catalogue` or `TPKIT_CATALOGUE=full make test` grade them all.
 They are graded once per session by the catalogue runner, whose own processes use the cores (one
 run rather than one per entry, shared through `conftest.once`: pytest 9.2 + xdist 3.8 ignore
@@ -126,9 +126,9 @@ def test_the_suite_sample_covers_every_question_and_is_stable(monkeypatch):
     assert "solution_complete" in names and sum(e.kind == "variant" for e in chosen) >= 5
     assert 0.1 * len(entries) < len(chosen) < 0.4 * len(entries)
     assert names == [e.name for e in sampling.sample(entries)]  # the same every run
-    extra = [dataclasses.replace(entries[0], name=f"nouvelle_erreur_{i}") for i in range(20)]
+    extra = [dataclasses.replace(entries[0], name=f"nouvelle_erreur_{i}") for i in range(100)]
     grown = [e.name for e in sampling.sample(entries + extra)]
-    assert grown[:len(names)] == names and len(grown) > len(names)  # some of the 20 picked, others kept
+    assert grown[:len(names)] == names and len(grown) > len(names)  # some of the 100 picked, others kept
     # a test's own entries join the sample, in catalogue order; an unknown name is refused
     with_fidelity = sampling.for_suite(entries, also=FIDELITY)
     assert {e.name for e in with_fidelity} == set(names) | set(FIDELITY)

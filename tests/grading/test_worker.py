@@ -151,14 +151,20 @@ def feedback_page(course: Path, student: str) -> str:
     return (course / "feedback" / student / A / f"{A}.html").read_text(encoding="utf-8")
 
 
+@pytest.fixture
+def fault_course(session_dir, tmp_path, monkeypatch) -> Path:
+    """A copy of the generated course for a run with injected faults, nbgrader's executables on PATH."""
+    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])
+    return generated_course(session_dir, tmp_path / "course")
+
+
 @pytest.mark.slow
-def test_a_broken_worker_costs_its_own_submission_only(session_dir, tmp_path, monkeypatch):
+def test_a_broken_worker_costs_its_own_submission_only(fault_course, monkeypatch):
     """A worker that raises, overruns its wall limit, allocates past its memory limit, is killed by a
     signal or returns a malformed or oversized result: that submission fails with the reason in French
     (its row, its feedback page, its automatic scores cleared), the run completes, and the honest
     submission graded beside them gets exactly the grades and page it gets when graded alone."""
-    course = generated_course(session_dir, tmp_path / "course")
-    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])
+    course = fault_course
     options = Options(root=course, workers=2, cell_timeout=10, worker_wall_s=WALL)
     lay_out(course, [HONEST])
     t0 = time.monotonic()
@@ -196,11 +202,11 @@ def _without_addresses(page: str) -> str:
 
 
 @pytest.mark.slow
-def test_a_run_whose_first_kernels_all_die_at_start_stops_and_writes_nothing(session_dir, tmp_path):
+def test_a_run_whose_first_kernels_all_die_at_start_stops_and_writes_nothing(fault_course):
     """Every kernel exits at start-up (a setting that cannot work): the command stops after the first
     three with the reason in one French line, exit 2; no grade, no feedback, the previous exports in
     place (not moved aside)."""
-    course = generated_course(session_dir, tmp_path / "course")
+    course = fault_course
     exports = course / "exports"
     exports.mkdir(exist_ok=True)
     previous = {"grades.csv": "student_id,total_20,status\nancien,12,ok\n", "grading_report.json": "{}"}
@@ -222,32 +228,42 @@ def test_a_run_whose_first_kernels_all_die_at_start_stops_and_writes_nothing(ses
     assert not (exports / "precedent").exists()
     assert not any((course / "feedback").glob(f"*/{A}")) if (course / "feedback").exists() else True
     assert not any((course / "autograded").glob(f"*/{A}"))
-    shutil.rmtree(tmp_path / "course", ignore_errors=True)
+    shutil.rmtree(course, ignore_errors=True)
 
 
-def test_the_coordinator_applies_a_result_and_keeps_manual_scores(tmp_path, monkeypatch):
+@pytest.fixture
+def manual_gradebook(tmp_path, monkeypatch):
+    """make(needs) -> (url, config) of a gradebook where s1's written answer m1 has a manual score of
+    1.5 (``needs``: still flagged), beside an autograded cell q1 and an answer cell r1."""
+    from traitlets.config import Config
+    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])  # a new gradebook runs alembic
+
+    def make(needs: bool):
+        url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+        with Gradebook(url, "cours") as gb:
+            gb.add_assignment(A)
+            gb.add_notebook(A, A)
+            gb.add_grade_cell("q1", A, A, max_score=1.0, cell_type="code")
+            gb.add_grade_cell("m1", A, A, max_score=2.0, cell_type="markdown")
+            gb.add_solution_cell("r1", A, A)
+            gb.add_solution_cell("m1", A, A)
+            gb.add_student("s1")
+            gb.add_submission(A, "s1")
+            grade = gb.find_grade("m1", A, A, "s1")
+            grade.manual_score, grade.needs_manual_grade = 1.5, needs
+            gb.db.commit()
+        cfg = Config()
+        cfg.CourseDirectory.db_url = url
+        cfg.CourseDirectory.course_id = "cours"
+        return url, cfg
+    return make
+
+
+def test_the_coordinator_applies_a_result_and_keeps_manual_scores(tmp_path, manual_gradebook):
     """A checked result goes into the gradebook with nbgrader's API: automatic scores, flags, comments,
     timestamp; a manual score already there stays (the feedback the worker rendered showed it too)."""
     from datetime import datetime as dt
-
-    from traitlets.config import Config
-    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])  # a new gradebook runs alembic
-    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    with Gradebook(url, "cours") as gb:
-        gb.add_assignment(A)
-        gb.add_notebook(A, A)
-        gb.add_grade_cell("q1", A, A, max_score=1.0, cell_type="code")
-        gb.add_grade_cell("m1", A, A, max_score=2.0, cell_type="markdown")
-        gb.add_solution_cell("r1", A, A)
-        gb.add_solution_cell("m1", A, A)
-        gb.add_student("s1")
-        gb.add_submission(A, "s1")
-        grade = gb.find_grade("m1", A, A, "s1")
-        grade.manual_score = 1.5
-        gb.db.commit()
-    cfg = Config()
-    cfg.CourseDirectory.db_url = url
-    cfg.CourseDirectory.course_id = "cours"
+    url, cfg = manual_gradebook(needs=False)
     book = {"timestamp": dt(2026, 12, 1, 10, 0), "late_penalty": None,
             "grades": {"q1": {"auto_score": 1.0, "needs_manual_grade": False},
                        "m1": {"auto_score": None, "needs_manual_grade": True}},
@@ -261,36 +277,14 @@ def test_the_coordinator_applies_a_result_and_keeps_manual_scores(tmp_path, monk
         assert gb.find_submission(A, "s1").timestamp == dt(2026, 12, 1, 10, 0)
 
 
-def _gradebook_with_manual_grade(tmp_path, monkeypatch, needs: bool):
-    """A gradebook where s1's written answer m1 has a manual score; ``needs``: still flagged."""
-    from traitlets.config import Config
-    monkeypatch.setenv("PATH", release.nbgrader_env()["PATH"])  # a new gradebook runs alembic
-    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    with Gradebook(url, "cours") as gb:
-        gb.add_assignment(A)
-        gb.add_notebook(A, A)
-        gb.add_grade_cell("q1", A, A, max_score=1.0, cell_type="code")
-        gb.add_grade_cell("m1", A, A, max_score=2.0, cell_type="markdown")
-        gb.add_solution_cell("m1", A, A)
-        gb.add_student("s1")
-        gb.add_submission(A, "s1")
-        grade = gb.find_grade("m1", A, A, "s1")
-        grade.manual_score, grade.needs_manual_grade = 1.5, needs
-        gb.db.commit()
-    cfg = Config()
-    cfg.CourseDirectory.db_url = url
-    cfg.CourseDirectory.course_id = "cours"
-    return url, cfg
-
-
 @pytest.mark.parametrize("before, worker_says, after", [
     (False, False, False),  # graded by hand, found unchanged by the worker: stays graded
     (False, True, True),  # graded by hand, changed: to grade again
     (True, False, True),  # flagged (changed at an earlier regrade), not graded since: stays flagged
 ])
-def test_the_coordinator_keeps_a_hand_grade_only_where_the_instructor_gave_it(tmp_path, monkeypatch, before,
+def test_the_coordinator_keeps_a_hand_grade_only_where_the_instructor_gave_it(tmp_path, manual_gradebook, before,
                                                                               worker_says, after):
-    url, cfg = _gradebook_with_manual_grade(tmp_path, monkeypatch, needs=before)
+    url, cfg = manual_gradebook(needs=before)
     book = {"timestamp": None, "late_penalty": None, "comments": {},
             "grades": {"q1": {"auto_score": 1.0, "needs_manual_grade": False},
                        "m1": {"auto_score": None, "needs_manual_grade": worker_says}}}
@@ -308,14 +302,14 @@ def test_the_coordinator_keeps_a_hand_grade_only_where_the_instructor_gave_it(tm
 
 
 @pytest.mark.parametrize("answer, kept", [("Ma réponse rédigée.", True), ("Ma réponse, modifiée.", False)])
-def test_a_written_answer_graded_by_hand_stays_graded_while_its_text_is_the_same(tmp_path, monkeypatch,
+def test_a_written_answer_graded_by_hand_stays_graded_while_its_text_is_the_same(tmp_path, manual_gradebook,
                                                                                   answer, kept):
     """After nbgrader's SaveAutoGrades flagged it again (what a regrade does), the worker clears the flag
     of an answer whose text is the one the formgrader showed (the last autograded notebook), and says
     when it changed."""
     import nbformat
     from nbformat.v4 import new_markdown_cell, new_notebook
-    url, cfg = _gradebook_with_manual_grade(tmp_path, monkeypatch, needs=False)
+    url, cfg = manual_gradebook(needs=False)
     by_hand = worker.graded_by_hand(cfg, Options(root=tmp_path, assignment=A), "s1")
     assert by_hand == {"m1": None}
     with Gradebook(url, "cours") as gb:  # what SaveAutoGrades does to a cell with a manual score

@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import zlib
 
-# Beyond the per-question mistakes: about one mistake in 10 and one variant in 4 (a wrongly
+# Beyond the per-question mistakes: about one mistake in 40 and one variant in 8 (a wrongly
 # penalised correct answer is the costlier error, and variants are fewer).
-MISTAKES_ONE_IN = 10
-VARIANTS_ONE_IN = 4
+MISTAKES_ONE_IN = 40
+VARIANTS_ONE_IN = 8
 
 
 def full_requested() -> bool:

@@ -244,11 +244,13 @@ class Entry:
         return name
 
 
-def scan(folder: Path, limit: int = MAX_SCANNED) -> tuple:
-    """(entries, complete): everything under ``folder`` at any depth, seen with ``lstat`` (a link is an
-    entry of kind ``link``, never entered). Checkpoint and cache folders (:data:`SKIPPED_DIRS`) are not
-    entered; ``complete`` is False when ``limit`` entries were seen before the end."""
-    entries, stack = [], [(Path(folder), "")]
+def walk(folder: Path):
+    """(relative POSIX path, path, ``lstat`` result) of every entry under ``folder`` at any depth,
+    depth-first in name order. A link is never entered; checkpoint and cache folders
+    (:data:`SKIPPED_DIRS`) are neither entered nor given; an entry that cannot be read is left out.
+    The one walk of a submission folder: :func:`scan` here, :func:`tpkit.grading.remote.pack` for a
+    machine of a cluster (which must see what the pre-check sees)."""
+    stack = [(Path(folder), "")]
     while stack:
         directory, prefix = stack.pop()
         try:
@@ -257,29 +259,46 @@ def scan(folder: Path, limit: int = MAX_SCANNED) -> tuple:
         except OSError:
             continue
         for child in children:
-            if len(entries) >= limit:
-                return entries, False
             rel = prefix + child.name
             try:
                 st = child.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if stat.S_ISLNK(st.st_mode):
-                try:
-                    target = os.readlink(child.path)
-                except OSError:
-                    target = "?"
-                entries.append(Entry(rel, "link", target=target))
-            elif stat.S_ISDIR(st.st_mode):
+            if stat.S_ISDIR(st.st_mode):
                 if child.name in SKIPPED_DIRS:
                     continue
-                entries.append(Entry(rel, "dir"))
                 stack.append((Path(child.path), rel + "/"))
-            elif stat.S_ISREG(st.st_mode):
-                entries.append(Entry(rel, "file", size=st.st_size))
-            else:
-                entries.append(Entry(rel, "other"))
+            yield rel, child.path, st
         stack.sort(key=lambda item: item[1], reverse=True)  # depth-first, in name order
+
+
+def entry_kind(st: os.stat_result) -> str:
+    """An :class:`Entry`'s kind from an ``lstat`` result."""
+    if stat.S_ISLNK(st.st_mode):
+        return "link"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    return "file" if stat.S_ISREG(st.st_mode) else "other"
+
+
+def link_target(path: str) -> str:
+    """What a link points to, read and never followed ('?' when it cannot be read)."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
+def scan(folder: Path, limit: int = MAX_SCANNED) -> tuple:
+    """(entries, complete): everything under ``folder`` as :func:`walk` gives it, as :class:`Entry`
+    objects; ``complete`` is False when ``limit`` entries were seen before the end."""
+    entries = []
+    for rel, path, st in walk(folder):
+        if len(entries) >= limit:
+            return entries, False
+        what = entry_kind(st)
+        entries.append(Entry(rel, what, size=st.st_size if what == "file" else 0,
+                             target=link_target(path) if what == "link" else ""))
     return entries, True
 
 

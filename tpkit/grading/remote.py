@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -151,45 +152,24 @@ def pack(folder: Path) -> dict:
     if not folder.is_dir():
         return {"state": "absent", "entries": []}
     entries, budget = [], MAX_SUBMISSION_BYTES
-    stack = [(folder, "")]
-    while stack and len(entries) <= precheck.MAX_SCANNED:
-        directory, prefix = stack.pop()
-        try:
-            with os.scandir(directory) as it:
-                children = sorted(it, key=lambda e: e.name)
-        except OSError:
-            continue
-        for child in children:
-            if len(entries) > precheck.MAX_SCANNED:  # enough for the pre-check to say "more than"
-                break
-            rel = prefix + child.name
-            try:
-                st = child.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
+    # one entry more than the pre-check looks at: enough for it to say "more than"
+    for rel, path, st in itertools.islice(precheck.walk(folder), precheck.MAX_SCANNED + 1):
+        what = precheck.entry_kind(st)
+        if what == "link":
+            entries.append((rel, "link", precheck.link_target(path)))
+        elif what == "file":
+            wanted = st.st_size <= precheck.MAX_KEPT_FILE_BYTES or (
+                rel.endswith(".ipynb") and st.st_size <= min(precheck.MAX_NOTEBOOK_BYTES, budget))
+            data = None
+            if wanted:
                 try:
-                    entries.append((rel, "link", os.readlink(child.path)))
+                    data = precheck.read_bytes_nofollow(Path(path), precheck.MAX_NOTEBOOK_BYTES)
+                    budget -= len(data)
                 except OSError:
-                    entries.append((rel, "link", "?"))
-            elif stat.S_ISDIR(st.st_mode):
-                entries.append((rel, "dir", None))
-                if child.name not in precheck.SKIPPED_DIRS:  # not entered by the pre-check either
-                    stack.append((Path(child.path), rel + "/"))
-            elif stat.S_ISREG(st.st_mode):
-                wanted = st.st_size <= precheck.MAX_KEPT_FILE_BYTES or (
-                    rel.endswith(".ipynb") and st.st_size <= min(precheck.MAX_NOTEBOOK_BYTES, budget))
-                data = None
-                if wanted:
-                    try:
-                        data = precheck.read_bytes_nofollow(Path(child.path), precheck.MAX_NOTEBOOK_BYTES)
-                        budget -= len(data)
-                    except OSError:
-                        data = None
-                entries.append((rel, "file", data if data is not None else st.st_size, st.st_mtime_ns))
-            else:
-                entries.append((rel, "other", None))
-        stack.sort(key=lambda item: item[1], reverse=True)  # depth-first in name order, as precheck.scan
+                    data = None
+            entries.append((rel, "file", data if data is not None else st.st_size, st.st_mtime_ns))
+        else:
+            entries.append((rel, what, None))
     return {"state": "dir", "entries": entries}
 
 
