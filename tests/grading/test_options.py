@@ -7,6 +7,7 @@ from tpkit.grading.preprocessors import LimitedExecute
 
 def test_limits_have_one_default():
     args = cli.parse_args([])
+    cli.resolve_limits(args, options.Options(workers=1).root)  # the kit's course sets no limit of its own
     run = options.Options(workers=1)
     executor = LimitedExecute()
     settings = kernels.KernelSettings()
