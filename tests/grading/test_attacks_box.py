@@ -191,6 +191,23 @@ def _cgroups() -> list:
     return sorted(glob.glob("/sys/fs/cgroup/**/tpkit*", recursive=True))
 
 
+def _orphan_cgroups() -> list:
+    """Kernel groups (``tpkit-<creator pid>-<n>``) whose creator has exited: what a finished run left
+    behind. A group whose creator still runs belongs to a run in progress (another test's, in parallel)."""
+    def alive(path):
+        pid = Path(path).name[len("tpkit-"):].partition("-")[0]
+        if not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return [p for p in _cgroups() if not alive(p)]
+
+
 def _grade_the_class(session_dir: Path) -> dict:
     alone = generated_course(session_dir, session_dir / "boite" / "seul")
     _honest(alone)
@@ -207,7 +224,7 @@ def _grade_the_class(session_dir: Path) -> dict:
     files = [p for pattern in ("/tmp/*", "/tmp/*/*", "/tmp/*/*/*", "/dev/shm/*") for p in glob.glob(pattern)
              if MARK in p]
     return dict(root=str(root), alone=str(alone), baseline=baseline, run=run, leftovers=leftovers,
-                files=files[:20], cgroups_before=cgroups_before, cgroups_after=_cgroups())
+                files=files[:20], cgroups_before=cgroups_before, cgroups_after=_orphan_cgroups())
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """What makes a run incremental (tpkit.grading.incremental): the fingerprints of a submission and of the
 grading code, and the course's memory of its worksheet (--export-only refreshes it)."""
-import dataclasses
 import os
 import shutil
 import time
@@ -40,9 +39,6 @@ def test_the_grading_code_changes_with_the_secret_the_tests_and_the_config(tmp_p
     options = Options(root=root, workers=1)
     first = incremental.grading_hash(options)
     assert incremental.grading_hash(options) == first
-    for changed in (dict(time_limit=options.time_limit + 60), dict(memory_mb=options.memory_mb * 2),
-                    dict(cell_timeout=30), dict(sandbox=False)):
-        assert incremental.grading_hash(dataclasses.replace(options, **changed)) != first, changed
     for path, text in ((root / ".grading_secret", "456"), (root / "source" / A / f"{A}.ipynb", "tests changés"),
                        (root / "nbgrader_config.py", "c = get_config()\n")):
         before = path.read_text(encoding="utf-8")

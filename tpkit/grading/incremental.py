@@ -5,8 +5,9 @@
   assignment (hidden tests, data) and release notebook, the hidden evaluation data. Each result of the
   class report (``grading_report.json``) keeps both hashes (:func:`submission_hash`,
   :func:`grading_hash`); a run skips the students whose two hashes are unchanged and whose grade is
-  still in the gradebook (:func:`unchanged`), unless ``--force``. The run's limits (time, memory, cell
-  timeout, sandbox) are part of the grading hash: a run with another limit regrades. An interrupted run has saved the report
+  still in the gradebook (:func:`unchanged`), unless ``--force``. The run's limits (time, memory) are
+  not part of it: after changing one, ``--force`` regrades (a class graded with a limit for one student
+  and without for the others is not regraded by the next plain run). An interrupted run has saved the report
   after every graded submission, so the next run resumes where it stopped.
 * **State** (``etat.json`` in the assignment's exports folder, never set aside): where the LMS
   worksheet came from, so that ``--export-only`` refreshes it without being told again.
@@ -89,8 +90,6 @@ def grading_hash(options: Options) -> str:
         _update_with_file(h, root / name)
     _update_with_tree(h, root / "source" / options.assignment)
     _update_with_file(h, root / "release" / options.assignment / f"{options.notebook}.ipynb")
-    # the run's limits decide grades too (a notebook stopped by its time limit): a new limit regrades
-    h.update(f"limits {options.time_limit} {options.memory_mb} {options.cell_timeout} {options.sandbox}".encode())
     return h.hexdigest()
 
 
