@@ -104,6 +104,13 @@ def test_memory_outside_the_heap_counts_in_the_group(box, where):
         assert group.destroy()
 
 
+def _create_time(pid):
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
 @needs_cgroups
 def test_group_process_limit_and_kill_everything(box):
     """pids.max bounds the group's processes (threads too); destroy() kills every member, daemons in
@@ -125,10 +132,11 @@ def test_group_process_limit_and_kill_everything(box):
     started = int(proc.stdout.readline())
     members = group.pids()
     assert 20 <= started < 32 and len(members) >= started
+    born = {p: _create_time(p) for p in members}  # a pid freed by the kill may be reused by another test
     assert group.destroy()
     assert proc.wait(10) is not None
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-                   for p in members)
+    assert not any(_create_time(p) == t and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                   for p, t in born.items() if t is not None)
     assert not any(os.path.exists(d) for d in group.dirs.values())
 
 
