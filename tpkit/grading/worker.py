@@ -138,6 +138,12 @@ def forkserver_cpu_seconds() -> float:
         return 0.0
 
 
+def kernel_language_info() -> dict:
+    """The ``language_info`` an IPython kernel writes into the notebooks it executes."""
+    from ipykernel.ipkernel import IPythonKernel
+    return IPythonKernel.language_info
+
+
 def prewarm() -> None:
     """(In the fork server, once: :mod:`tpkit.grading.prewarm`.) What every worker would otherwise pay
     again, since each starts from the fork server's memory: a feedback page rendered once (its ~30
@@ -177,6 +183,9 @@ def prewarm() -> None:
         pass
     try:
         nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
+        # as the kernel rewrites it when it executes a notebook: the highlighting memo is keyed by the
+        # lexer, which the release's bare metadata names otherwise (and every page missed the memo)
+        nb.metadata["language_info"] = dict(kernel_language_info())
         MetadataValidator().validate_nb(nb)
         for cell in nb.cells:  # what GetGrades adds before a page is rendered
             md = cell.metadata.get("nbgrader", {})
