@@ -165,15 +165,13 @@ def judge_minibatch(run, st: State, loss_name: str, model: str, sizes, step: flo
     if initial is None:
         return  # another architecture: the minibatches are judged, the trajectory cannot be replayed
     c1, c2, params = _network(initial)
-    opt = torch.optim.SGD(params, lr=step)
     expected = []
     for batch in np.split(rows, len(batches)):
         idx = torch.from_numpy(batch)
         loss = ref.cout(st.Y[idx], ref.mlp_forward(st.X[idx], c1, c2))
         expected.append(loss.item())
         loss.backward()
-        opt.step()
-        opt.zero_grad()
+        ref.sgd_step(params, step)
     compare(losses, expected, loss_name)
     compare_params(_final(run, model, sizes), params, model)
 

@@ -149,8 +149,7 @@ def prewarm() -> None:
     again, since each starts from the fork server's memory: a feedback page rendered once (its ~30
     templates compiled, nbgrader's metadata schema compiled, the statement's code highlighted: 0.4 s of
     CPU per page less, measured), the checks' reference data and the statement's reference descent
-    (about 0.8 s, as the compute-only floor's server does: ``tpkit.catalogue.forkrun``) and the first
-    optimizer step. One torch
+    (about 0.8 s, as the compute-only floor's server does: ``tpkit.catalogue.forkrun``). One torch
     thread, as in that server: a fork never copies a thread pool, and ``workers`` workers share the
     cores. Any failure only leaves a cache cold."""
     import nbformat
@@ -162,6 +161,14 @@ def prewarm() -> None:
     from tpkit.grading.converters import FeedbackExporter
     torch.set_num_threads(1)
     try:
+        # each kernel's sandbox command names matplotlib's font list (importing matplotlib to find
+        # it: 0.15 s per worker) and the gradebook opens sqlite through sqlalchemy's dialect
+        import sqlalchemy.dialects.sqlite  # noqa: F401
+        from tpkit.grading import sandbox
+        sandbox.mpl_fontlist()
+    except Exception:
+        pass
+    try:
         from pygments.lexers import get_lexer_by_name
         get_lexer_by_name("ipython3")  # the notebooks' code, highlighted in every page
     except Exception:
@@ -172,13 +179,6 @@ def prewarm() -> None:
         ref.data(), ref.tensors()
         cell = imposed.values()["r3_descente"]
         gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
-        # the re-run checks replay trainings with torch.optim.SGD, whose first step imports
-        # torch._dynamo: 1.3 s of CPU per worker otherwise (as the kernels' zygote pre-warms it)
-        w = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.SGD([w], lr=1.0)
-        w.sum().backward()
-        opt.step()
-        opt.zero_grad()
     except Exception:
         pass
     try:
@@ -244,7 +244,13 @@ def main(job: Job, conn) -> None:
     out = {"student": job.student, "status": FAILED, "reasons": [], "kernel_start": None}
     try:
         _inject(job, "start")
-        out.update(grade(job, conn))
+        if os.environ.get("TPKIT_PROFILE"):  # developers: a CPU profile of each worker, into that folder
+            import cProfile
+            prof = cProfile.Profile(time.process_time)
+            out.update(prof.runcall(grade, job, conn))
+            prof.dump_stats(os.path.join(os.environ["TPKIT_PROFILE"], job.student + ".prof"))
+        else:
+            out.update(grade(job, conn))
     except MemoryError:
         out = {"student": job.student, "status": FAILED, "kernel_start": None,
                "reasons": [memory_reason(job.options)]}
