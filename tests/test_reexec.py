@@ -5,7 +5,6 @@ cells executed here (no kernel): with the cells as submitted (`Witness.cells`, w
 gives) every training check re-runs its cell on other training examples and other seeds and replays the
 training itself. Each attack below passes the checks of the untrusted mode (no re-run) and fails its
 question in trusted mode; the reference and correct variants pass in both."""
-import os
 import random
 
 import numpy as np
@@ -16,74 +15,34 @@ from tpkit import paths
 from tpkit.checks import reexec
 from tpkit.checks.reseaux import section3_descent as s3, section4_mlp as s4, section5_minibatch as s5
 from tpkit.checks.tools import CheckFailed
-from tpkit.submissions import grade_id, is_answer, read, strip_markers
 from tpkit.witness import LocalTransport, Witness
 
-SECRET = 0x5EC2E70F7E57C0025EC2E70F7E57C0025EC2E70F  # a pinned course secret (>= 128 bits)
+from reexec_helpers import SECRET, Notebook, attack, data_folder, judge
+
 SKIPPED = ("r3_experiences", "r3_quadratique", "r4_experiences")  # ungraded, slow
 
 
-def _cells() -> dict:
-    nb = read(paths.SOURCE_NOTEBOOK)
-    cells = {"setup": next(c.source for c in nb.cells if grade_id(c) == "setup")}
-    cells.update({grade_id(c): strip_markers(c.source) for c in nb.cells if is_answer(c) and c.cell_type == "code"})
-    return cells
-
-
-CELLS = _cells()
+NB = Notebook(paths.SOURCE_NOTEBOOK)
+CELLS = NB.cells
 ORDER = list(CELLS)
-
-
-def _run(ns: dict, gid: str, source: str | None = None) -> None:
-    code = "\n".join(line for line in (source or CELLS[gid]).split("\n") if not line.lstrip().startswith("%"))
-    exec(compile(code, gid, "exec"), ns)
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """The namespace after sections 1 and 2 and the cells of section 4 that define functions and the
     class (cheap); the training cells run in each test."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    folder = tmp_path_factory.mktemp("reexec")
-    (folder / "digitz.npz").write_bytes((paths.SOURCE_NOTEBOOK.parent / "digitz.npz").read_bytes())
-    old = os.getcwd()
-    os.chdir(folder)
-    torch.set_num_threads(1)
-    ns = {}
-    try:
-        for gid in ORDER[:ORDER.index("r2_gradient") + 1]:
-            _run(ns, gid)
-        ns["nb_hidden"] = 100  # set by the Q4.2 cell, which runs in its own tests
-        for gid in ("r4_pred2", "r4_mlp_identite", "r4_mlp_classe"):
-            _run(ns, gid)
-    finally:
-        os.chdir(old)
-    return ns
-
-
-def _judge(check, ns, cells=None):
-    """The check's verdict (None: passes) in untrusted mode (cells None) or trusted mode."""
-    try:
-        check(Witness(LocalTransport(ns), salt=SECRET, cells=cells))
-    except CheckFailed as exc:
-        return str(exc)
-    return None
+    folder = data_folder(tmp_path_factory, "reexec", paths.SOURCE_NOTEBOOK.parent, ("digitz.npz",))
+    ns = NB.namespace(folder, ORDER[:ORDER.index("r2_gradient") + 1])
+    ns["nb_hidden"] = 100  # set by the Q4.2 cell, which runs in its own tests
+    return NB.namespace(folder, ("r4_pred2", "r4_mlp_identite", "r4_mlp_classe"), ns=ns)
 
 
 def _trained(base, gid, source=None, before=()):
     ns = dict(base)
     for g in before:
-        _run(ns, g)
-    _run(ns, gid, source)
+        NB.run(ns, g)
+    NB.run(ns, gid, source)
     return ns
-
-
-def _edit(gid, *pairs):
-    source = CELLS[gid]
-    for old, new in pairs:
-        assert source.count(old) == 1, old
-        source = source.replace(old, new)
-    return source
 
 
 # ------------------------------------------------------------------ honest loops pass
@@ -94,7 +53,7 @@ def _edit(gid, *pairs):
 def test_the_reference_passes_with_its_cells_rerun(base, gid, check):
     before = ("r3_descente",) if gid == "r3_sgd" else ()
     ns = _trained(base, gid, before=before)
-    assert _judge(check, ns, dict(CELLS)) is None
+    assert judge(check, ns, dict(CELLS)) is None
 
 
 TRAINING = {"r3_descente": s3.check_q3_descente, "r3_sgd": s3.check_q3_sgd, "r4_mlp_manuel": s4.check_q4_mlp_manuel,
@@ -114,21 +73,17 @@ def _catalogue_variants():
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", _catalogue_variants(), ids=lambda v: v.name)
 def test_catalogue_variants_pass_their_reruns(base, variant):
-    sources = dict(CELLS)
-    for gid, pairs in variant.changes.items():
-        for old, new in pairs:
-            assert sources[gid].count(old) == 1, (gid, old)
-            sources[gid] = sources[gid].replace(old, new)
+    sources = NB.changed(variant.changes)
     judged = [g for g in TRAINING if g in variant.changes or any(g in USED_BY[u] for u in variant.changes if u in USED_BY)]
     ns = dict(base)
     for gid in ("r2_pred", "r2_cout", "r4_pred2", "r4_mlp_classe"):
         if gid in variant.changes:
-            _run(ns, gid, sources[gid])
+            NB.run(ns, gid, sources[gid])
     for gid in TRAINING:
         if gid in judged or (gid == "r3_descente" and "r3_sgd" in judged):
-            _run(ns, gid, sources[gid])
+            NB.run(ns, gid, sources[gid])
             if gid in judged:
-                assert _judge(TRAINING[gid], ns, sources) is None, gid
+                assert judge(TRAINING[gid], ns, sources) is None, gid
 
 
 @pytest.mark.slow
@@ -138,14 +93,11 @@ def test_clamped_cost_keeps_its_points_where_a_replay_parted(base, secret):
     training with log(Ŷ + 1e-16) parted from it (the costs differed by more than the tolerance: Q4.10
     lost). The audited steps keep it (and Q5's, whose replay parted at 128 examples under SECRET)."""
     variant = next(v for v in _catalogue_variants() if v.name == "g_cout_clamp")
-    sources = dict(CELLS)
-    for gid, pairs in variant.changes.items():
-        for old, new in pairs:
-            sources[gid] = sources[gid].replace(old, new)
+    sources = NB.changed(variant.changes)
     ns = dict(base)
-    _run(ns, "r2_cout", sources["r2_cout"])
+    NB.run(ns, "r2_cout", sources["r2_cout"])
     for gid in ("r4_mlp_apprentissage", "r5_minibatch"):
-        _run(ns, gid, sources[gid])
+        NB.run(ns, gid, sources[gid])
         try:
             TRAINING[gid](Witness(LocalTransport(ns), salt=secret, cells=sources))
         except CheckFailed as exc:
@@ -159,21 +111,18 @@ def _attack(base, gid, check, source, before=(), setup=None):
     if setup:
         setup(ns)
     for g in before:
-        _run(ns, g)
-    _run(ns, gid, source)
-    assert _judge(check, dict(ns)) is None, "the attack should pass without re-execution"
-    message = _judge(check, ns, dict(CELLS, **{gid: source}))
-    assert message is not None and message.startswith(reexec.RERUN), message
-    return message
+        NB.run(ns, g)
+    NB.run(ns, gid, source)
+    return attack(check, ns, CELLS, gid, source)
 
 
 def test_harvested_repair_values_lose_q3_6(base):
     """Q3.1/3.2 left blank: its repair pushes the reference W, B, lst_loss; Q3.6 takes them, no loop."""
     def blank_descent(ns):
         s3.repair_q3_descente(Witness(LocalTransport(ns)))
-    source = _edit("r3_sgd", ("W = th.tensor(np.random.randn(d, p) * 0.01, requires_grad=True)\n"
-                              "B = th.zeros(1, p, dtype=th.float64, requires_grad=True)\n", ""),
-                   ("for i in range(niter):\n", "lst_loss_sgd = list(lst_loss)\nfor i in range(0):\n"))
+    source = NB.edit("r3_sgd", ("W = th.tensor(np.random.randn(d, p) * 0.01, requires_grad=True)\n"
+                                 "B = th.zeros(1, p, dtype=th.float64, requires_grad=True)\n", ""),
+                      ("for i in range(niter):\n", "lst_loss_sgd = list(lst_loss)\nfor i in range(0):\n"))
     message = _attack(base, "r3_sgd", s3.check_q3_sgd, source, setup=blank_descent)
     assert "aucun coût à partir de `W`" in message
 
@@ -196,21 +145,21 @@ def test_a_loop_that_does_not_run_again_loses_q4_10(base):
 
 
 def test_minibatches_from_the_test_set_lose_q5(base):
-    source = _edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(len(Xt), (mb,))"),
-                   ("cout(Y[idx], mlp_mb(X[idx]))", "cout(Yt[idx], mlp_mb(Xt[idx]))"))
+    source = NB.edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(len(Xt), (mb,))"),
+                      ("cout(Y[idx], mlp_mb(X[idx]))", "cout(Yt[idx], mlp_mb(Xt[idx]))"))
     message = _attack(base, "r5_minibatch", s5.check_q5_minibatch, source)
     assert "ensemble de test Xt" in message
 
 
 def test_a_fixed_subset_loses_q5(base):
-    source = _edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(mb, (mb,))"))
+    source = NB.edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(mb, (mb,))"))
     message = _attack(base, "r5_minibatch", s5.check_q5_minibatch, source)
     assert "exemples différents" in message
 
 
 def test_a_hard_coded_size_fails_in_the_rerun_only(base):
     """n written as 1050: right on the notebook's data, not on the grader's (the question says so)."""
-    source = _edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(1050, (mb,))"))
+    source = NB.edit("r5_minibatch", ("idx = th.randint(n, (mb,))", "idx = th.randint(1050, (mb,))"))
     message = _attack(base, "r5_minibatch", s5.check_q5_minibatch, source)
     assert "IndexError" in message
 
@@ -218,8 +167,8 @@ def test_a_hard_coded_size_fails_in_the_rerun_only(base):
 def test_memorised_minibatch_costs_lose_q5(base):
     """The loop trains, but the costs it reports are those of the notebook's own run (memorised):
     the audited steps' costs are not those of their minibatches."""
-    source = _edit("r5_minibatch", ("lst_loss_mb.append(loss.item())",
-                                    "lst_loss_mb.append(_couts_mb[i] if '_couts_mb' in globals() else loss.item())"))
+    source = NB.edit("r5_minibatch", ("lst_loss_mb.append(loss.item())",
+                                       "lst_loss_mb.append(_couts_mb[i] if '_couts_mb' in globals() else loss.item())"))
     source += "\n_couts_mb = list(lst_loss_mb)\n"
     message = _attack(base, "r5_minibatch", s5.check_q5_minibatch, source)
     assert "ne correspond pas" in message
@@ -239,7 +188,7 @@ def _audit(base, source):
 @pytest.mark.parametrize("old, new", [("optimiseur_mb.zero_grad()", "pass"),  # gradients accumulated
                                       ("lr=step)", "lr=step / 2)")])         # another step
 def test_a_wrong_step_fails_the_audit(base, old, new):
-    message = _audit(base, _edit("r5_minibatch", (old, new)))
+    message = _audit(base, NB.edit("r5_minibatch", (old, new)))
     assert message is not None and "pas de gradient attendu" in message, message
 
 

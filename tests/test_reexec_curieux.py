@@ -4,60 +4,34 @@ tpkit.checks.curieux_reexec): other training images, classes renamed by the secr
 As tests/test_reexec.py: the checks run in this process through the witness, over the namespace of
 the reference cells executed here (no kernel). The bonus's other training questions are functions the
 checks call on configurations drawn from the secret (tpkit.checks.curieux); they need no re-run."""
-import os
 
 import pytest
 import torch
 
 from tpkit import paths
 from tpkit.checks import curieux, curieux_reexec
-from tpkit.checks.reexec import RERUN
-from tpkit.checks.tools import CheckFailed
-from tpkit.submissions import grade_id, is_answer, read, strip_markers
-from tpkit.witness import LocalTransport, Witness
+from tpkit.submissions import grade_id, is_answer, strip_markers
+
+from reexec_helpers import SECRET, Notebook, attack, data_folder, judge
 
 A = "tp_soyez_curieux"
-SECRET = 0x5EC2E70F7E57C0025EC2E70F7E57C0025EC2E70F
 GID = "r6_cnn_apprentissage"
 CHECK = curieux.check_q6_cnn_apprentissage
 
 
-def _cells() -> dict:
-    nb = read(paths.source_notebook(A))
-    cells = {"setup": next(c.source for c in nb.cells if grade_id(c) == "setup")}
-    cells.update({grade_id(c): strip_markers(c.source) for c in nb.cells if is_answer(c) and c.cell_type == "code"})
-    return cells
-
-
-CELLS = _cells()
-
-
-def _run(ns: dict, gid: str, source: str | None = None) -> None:
-    code = "\n".join(line for line in (source or CELLS[gid]).split("\n") if not line.lstrip().startswith("%"))
-    exec(compile(code, gid, "exec"), ns)
+NB = Notebook(paths.source_notebook(A))
+CELLS = NB.cells
 
 
 def _namespace(folder, sources) -> dict:
     """The namespace after the setup and the cells that define the MLP, entrainer and the CNN (the
     experiments, which no re-run needs, are left out)."""
-    old = os.getcwd()
-    os.chdir(folder)
-    ns = {}
-    try:
-        for gid in ("setup", "r6_mlp", "r6_entrainer", "r6_cnn"):
-            _run(ns, gid, sources[gid])
-    finally:
-        os.chdir(old)
-    return ns
+    return NB.namespace(folder, ("setup", "r6_mlp", "r6_entrainer", "r6_cnn"), sources)
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    path = tmp_path_factory.mktemp("reexec_curieux")
-    (path / "digitz.npz").write_bytes((paths.source_dir(A) / "digitz.npz").read_bytes())
-    torch.set_num_threads(1)
-    return path
+    return data_folder(tmp_path_factory, "reexec_curieux", paths.source_dir(A), ("digitz.npz",))
 
 
 @pytest.fixture(scope="module")
@@ -66,25 +40,18 @@ def base(folder):
 
 
 def _judge(ns, cells=None, salt=SECRET):
-    try:
-        CHECK(Witness(LocalTransport(ns), salt=salt, cells=cells))
-    except CheckFailed as exc:
-        return str(exc)
-    return None
+    return judge(CHECK, ns, cells, salt)
 
 
 def _attack(base, source):
     ns = dict(base)
-    _run(ns, GID, source)
-    assert _judge(dict(ns)) is None, "the attack should pass without re-execution"
-    message = _judge(ns, dict(CELLS, **{GID: source}))
-    assert message is not None and message.startswith(RERUN), message
-    return message
+    NB.run(ns, GID, source)
+    return attack(CHECK, ns, CELLS, GID, source)
 
 
 def test_the_reference_passes_with_its_cell_rerun(base):
     ns = dict(base)
-    _run(ns, GID)
+    NB.run(ns, GID)
     assert _judge(ns, dict(CELLS)) is None
 
 
@@ -110,7 +77,7 @@ def _cnn_variants():
 def test_catalogue_variants_pass_the_rerun_under_several_secrets(folder, variant):
     sources = _variant_sources(variant)
     ns = _namespace(folder, sources)
-    _run(ns, GID, sources[GID])
+    NB.run(ns, GID, sources[GID])
     for salt in (SECRET, 1, 2, 3):
         assert _judge(dict(ns), sources, salt) is None, salt
 
@@ -132,7 +99,7 @@ def test_a_copied_cnn_loses_q6_12(base):
 def test_the_rerun_leaves_the_notebooks_cnn(base):
     """The re-run trains a new network on renamed classes; the notebook's `cnn` and its values stay."""
     ns = dict(base)
-    _run(ns, GID)
+    NB.run(ns, GID)
     cnn, rate = ns["cnn"], ns["taux_test_cnn"]
     before = {k: v.clone() for k, v in cnn.state_dict().items()}
     assert _judge(ns, dict(CELLS)) is None

@@ -7,32 +7,22 @@ submitted (`Witness.cells`, what trusted grading gives) the checks of Q2.5, Q3.4
 cell on other training examples and other seeds and replay the training themselves. Each attack below
 passes the untrusted checks (no re-run) and fails its question in trusted mode; the reference and the
 catalogue's valid variants pass in both."""
-import os
 
 import pytest
-import torch
 
 from tpkit import paths
 from tpkit.checks import pima_jouet as PJ
 from tpkit.checks import pima_reexec
-from tpkit.checks.reexec import RERUN
-from tpkit.checks.tools import CheckFailed
-from tpkit.submissions import grade_id, is_answer, read, strip_markers
 from tpkit.witness import LocalTransport, Witness
 
+from reexec_helpers import Notebook, attack, data_folder, judge
+
 A = "tp_pima_jouet"
-SECRET = 0x5EC2E70F7E57C0025EC2E70F7E57C0025EC2E70F  # a pinned course secret (>= 128 bits)
 TRAINING = {"r2_pima_lineaire": PJ.check_j2_pima_lineaire, "r3_pima": PJ.check_j3_pima, "r4_jouet": PJ.check_j4_jouet}
 
 
-def _cells() -> dict:
-    nb = read(paths.source_notebook(A))
-    cells = {"setup": next(c.source for c in nb.cells if grade_id(c) == "setup")}
-    cells.update({grade_id(c): strip_markers(c.source) for c in nb.cells if is_answer(c) and c.cell_type == "code"})
-    return cells
-
-
-CELLS = _cells()
+NB = Notebook(paths.source_notebook(A))
+CELLS = NB.cells
 ORDER = list(CELLS)
 #: the cells before the first training cell of each section (what its training needs)
 BEFORE = {"r2_pima_lineaire": ORDER[:ORDER.index("r2_pima_lineaire")],
@@ -40,32 +30,14 @@ BEFORE = {"r2_pima_lineaire": ORDER[:ORDER.index("r2_pima_lineaire")],
           "r4_jouet": [g for g in ORDER[:ORDER.index("r4_jouet")] if g not in ("r2_pima_lineaire", "r3_pima")]}
 
 
-def _run(ns: dict, gid: str, source: str | None = None) -> None:
-    code = "\n".join(line for line in (source or CELLS[gid]).split("\n") if not line.lstrip().startswith("%"))
-    exec(compile(code, gid, "exec"), ns)
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    path = tmp_path_factory.mktemp("reexec_pima")
-    for name in ("pima.npz", "toy2d.npz"):
-        (path / name).write_bytes((paths.source_dir(A) / name).read_bytes())
-    torch.set_num_threads(1)
-    return path
+    return data_folder(tmp_path_factory, "reexec_pima", paths.source_dir(A), ("pima.npz", "toy2d.npz"))
 
 
 def _namespace(folder, sources: dict, upto: str) -> dict:
     """The namespace after the cells that come before `upto` (sources: the cells as written)."""
-    old = os.getcwd()
-    os.chdir(folder)
-    ns = {}
-    try:
-        for gid in BEFORE[upto]:
-            _run(ns, gid, sources[gid])
-    finally:
-        os.chdir(old)
-    return ns
+    return NB.namespace(folder, BEFORE[upto], sources)
 
 
 @pytest.fixture(scope="module")
@@ -73,30 +45,13 @@ def base(folder):
     return {gid: _namespace(folder, CELLS, gid) for gid in TRAINING}
 
 
-def _judge(check, ns, cells=None):
-    """The check's verdict (None: passes) in untrusted mode (cells None) or trusted mode."""
-    try:
-        check(Witness(LocalTransport(ns), salt=SECRET, cells=cells))
-    except CheckFailed as exc:
-        return str(exc)
-    return None
-
-
-def _edit(gid, *pairs):
-    source = CELLS[gid]
-    for old, new in pairs:
-        assert source.count(old) == 1, old
-        source = source.replace(old, new)
-    return source
-
-
 # ------------------------------------------------------------------ honest cells pass
 @pytest.mark.parametrize("gid", list(TRAINING))
 def test_the_reference_passes_with_its_cell_rerun(base, gid):
     ns = dict(base[gid])
-    _run(ns, gid)
-    assert _judge(TRAINING[gid], dict(ns)) is None
-    assert _judge(TRAINING[gid], ns, dict(CELLS)) is None
+    NB.run(ns, gid)
+    assert judge(TRAINING[gid], dict(ns)) is None
+    assert judge(TRAINING[gid], ns, dict(CELLS)) is None
 
 
 def _catalogue_variants():
@@ -109,26 +64,19 @@ def _catalogue_variants():
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", _catalogue_variants(), ids=lambda v: v.name)
 def test_catalogue_variants_pass_their_reruns(folder, variant):
-    sources = dict(CELLS)
-    for gid, pairs in variant.changes.items():
-        for old, new in pairs:
-            assert sources[gid].count(old) == 1, (gid, old)
-            sources[gid] = sources[gid].replace(old, new)
+    sources = NB.changed(variant.changes)
     for gid, check in TRAINING.items():
         ns = _namespace(folder, sources, gid)
-        _run(ns, gid, sources[gid])
-        assert _judge(check, ns, sources) is None, gid
+        NB.run(ns, gid, sources[gid])
+        assert judge(check, ns, sources) is None, gid
 
 
 # ------------------------------------------------------------------ attacks
 def _attack(base, gid, source):
     """The attack passes in untrusted mode and fails in trusted mode with the re-run's message."""
     ns = dict(base[gid])
-    _run(ns, gid, source)
-    assert _judge(TRAINING[gid], dict(ns)) is None, "the attack should pass without re-execution"
-    message = _judge(TRAINING[gid], ns, dict(CELLS, **{gid: source}))
-    assert message is not None and message.startswith(RERUN), message
-    return message
+    NB.run(ns, gid, source)
+    return attack(TRAINING[gid], ns, CELLS, gid, source)
 
 
 def _memorising(gid):
@@ -151,24 +99,24 @@ def test_copied_values_lose_the_question(base, gid):
 
 def test_a_descent_on_the_test_set_loses_q2_5(base):
     """W, B learnt on the test set, the costs made to agree with the training set's."""
-    source = _edit("r2_pima_lineaire", ("lst_loss = descente(X, Y, W, B, step=1, niter=200)",
-                                        "lst_loss = descente(Xt, Yt, W, B, step=1, niter=200)\n"
-                                        "lst_loss[-1] = float(cout(Y, pred(X, W, B)))"))
+    source = NB.edit("r2_pima_lineaire", ("lst_loss = descente(X, Y, W, B, step=1, niter=200)",
+                                           "lst_loss = descente(Xt, Yt, W, B, step=1, niter=200)\n"
+                                           "lst_loss[-1] = float(cout(Y, pred(X, W, B)))"))
     assert "ne correspond pas" in _attack(base, "r2_pima_lineaire", source)
 
 
 def test_minibatches_from_the_test_set_lose_q3_4(base):
-    source = _edit("r3_pima", ("apprendre_mb(mlp_mb, X, Y,", "apprendre_mb(mlp_mb, Xt, Yt,"))
+    source = NB.edit("r3_pima", ("apprendre_mb(mlp_mb, X, Y,", "apprendre_mb(mlp_mb, Xt, Yt,"))
     assert "ensemble de test Xt" in _attack(base, "r3_pima", source)
 
 
 def test_minibatches_from_a_fixed_subset_lose_q3_4(base):
-    source = _edit("r3_pima", ("apprendre_mb(mlp_mb, X, Y,", "apprendre_mb(mlp_mb, X[:100], Y[:100],"))
+    source = NB.edit("r3_pima", ("apprendre_mb(mlp_mb, X, Y,", "apprendre_mb(mlp_mb, X[:100], Y[:100],"))
     assert "exemples différents" in _attack(base, "r3_pima", source)
 
 
 def test_a_network_trained_on_the_test_set_loses_q4_2(base):
-    source = _edit("r4_jouet", ("apprendre(mlp_j, X2, Y2,", "apprendre(mlp_j, Xt2, Yt2,"))
+    source = NB.edit("r4_jouet", ("apprendre(mlp_j, X2, Y2,", "apprendre(mlp_j, Xt2, Yt2,"))
     assert "ne correspond pas" in _attack(base, "r4_jouet", source)
 
 

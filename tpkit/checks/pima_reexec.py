@@ -20,10 +20,10 @@ import torch
 
 from tpkit.checks import reexec
 from tpkit.checks import reference as ref
-from tpkit.checks import thresholds as T
 from tpkit.checks.common import gen
-from tpkit.checks.reexec import RERUN, _tensor, _value, compare, compare_params, identify
-from tpkit.checks.tools import at_least, fail, number_list
+from tpkit.checks.reexec import (RERUN, _tensor, _value, compare, compare_params, initial_network, layers_of,
+                                 minibatch_rows, network)
+from tpkit.checks.tools import fail, number_list
 from tpkit.witness import StudentError
 
 #: Training examples of a re-run: 3/4 of Pima's 200 and 2/3 of the toy's 300 (the cells' loops and the
@@ -69,40 +69,8 @@ def rerun(ns, cell_id: str, st: State, keep, initial=(), watch=None, probe=False
              "l'énoncé (X, Y…), sans valeurs écrites en dur.")
 
 
-def _layers(named, sizes) -> list | None:
-    """[weight 1, bias 1, weight 2, bias 2] of a sizes[0] → sizes[1] → sizes[2] network, matched by
-    shape whatever the names (self.c1, a Sequential...); None for another architecture."""
-    d, h, p = sizes
-    shapes = [(h, d), (h,), (p, h), (p,)]
-    by_shape = {}
-    for _, t in named or []:
-        if not isinstance(t, torch.Tensor) or tuple(t.shape) in by_shape:
-            return None
-        by_shape[tuple(t.shape)] = t.detach()
-    if sorted(by_shape) != sorted(shapes):
-        return None
-    return [by_shape[s] for s in shapes]
-
-
-def _network(params):
-    """Two float64 Linear layers holding `params` (copies), and their parameters."""
-    (W1, b1, W2, b2) = params
-    c1 = torch.nn.Linear(W1.shape[1], W1.shape[0], dtype=torch.float64)
-    c2 = torch.nn.Linear(W2.shape[1], W2.shape[0], dtype=torch.float64)
-    with torch.no_grad():
-        for target, value in zip((c1.weight, c1.bias, c2.weight, c2.bias), params):
-            target.copy_(value.to(torch.float64))
-    return c1, c2, [c1.weight, c1.bias, c2.weight, c2.bias]
-
-
-def _initial(run, name, sizes):
-    if not run.module_initial:
-        fail(f"{RERUN}, le réseau `{name}` n'a jamais été appelé : créez-le et apprenez-le dans la cellule.")
-    return _layers(run.module_initial, sizes)
-
-
 def _final(run, name, sizes):
-    final = _layers(run.module_final, sizes)
+    final = layers_of(run.module_final, sizes)
     if final is None:
         fail(f"{RERUN}, le réseau `{name}` n'a plus deux couches {' → '.join(map(str, sizes))}.")
     return final
@@ -124,10 +92,10 @@ def judge_linear(run, st: State, names, step: float, niter: int) -> None:
 
 def judge_network(run, st: State, loss_name: str, model: str, sizes, step: float, niter: int) -> None:
     """The network `model` (sizes d → h → p) trained full batch with th.optim.SGD by the cell."""
-    initial = _initial(run, model, sizes)
+    initial = initial_network(run, model, sizes)
     if initial is None:
         return  # another architecture: the network's own checks judge it
-    c1, c2, params = _network(initial)
+    c1, c2, params = network(initial)
     expected = ref.train(params, lambda x: ref.mlp_forward(x, c1, c2), st.X, st.Y, niter, step)
     compare(number_list(_value(run, loss_name), loss_name), expected, loss_name)
     compare_params(_final(run, model, sizes), params, model)
@@ -137,36 +105,14 @@ def judge_minibatch(run, st: State, loss_name: str, model: str, sizes, step: flo
     """The network `model` trained on one minibatch of `mb` training examples per iteration, drawn
     across the whole training set (`Xt`: the test set, to say so when minibatches come from it); the
     grader replays the SGD on the very minibatches the network received."""
-    initial = _initial(run, model, sizes)
+    initial = initial_network(run, model, sizes)
     losses = number_list(_value(run, loss_name), loss_name)
-    sizes_, grad, values = run.call_sizes, run.call_grad, run.call_rows
-    if not all(isinstance(t, torch.Tensor) for t in (sizes_, grad, values)) or len(sizes_) != len(grad) or \
-            int(sizes_.sum()) != len(values) or values.dtype != torch.float64:
-        fail(f"{RERUN}, les appels du réseau `{model}` n'ont pas pu être relevés.")
-    starts = np.concatenate([[0], np.cumsum(sizes_.numpy())])
-    batches = [values[starts[i]:starts[i + 1]] for i in range(len(sizes_)) if bool(grad[i]) and int(sizes_[i]) == mb]
-    if len(batches) != len(losses):
-        fail(f"{RERUN}, le réseau `{model}` a reçu {len(batches)} minibatchs de mb = {mb} exemples pour "
-             f"{len(losses)} coûts dans `{loss_name}` : un minibatch X[idx] par itération.")
-    if not batches:
-        return
-    rows = identify(torch.cat(batches), st.X @ st.probe)
-    if (rows < 0).any():
-        if Xt is not None and (identify(torch.cat(batches), Xt @ st.probe)[rows < 0] >= 0).any():
-            fail(f"{RERUN}, des minibatchs contiennent des exemples de l'ensemble de test Xt : tirez-les "
-                 "dans les données d'apprentissage X, Y.")
-        fail(f"{RERUN}, des minibatchs contiennent des lignes qui ne sont pas des exemples "
-             "d'apprentissage X : formez-les avec X[idx], Y[idx].")
-    size = st.X.shape[0]
-    distinct = len(np.unique(rows))
-    if not at_least(distinct / min(size, len(rows)), T.RERUN_MB_COVERAGE_MIN):
-        fail(f"{RERUN}, les {len(batches)} minibatchs n'ont utilisé que {distinct} exemples différents sur "
-             f"les {size} exemples d'apprentissage : tirez les indices parmi tous les exemples.")
-    if initial is None:
+    per_batch = minibatch_rows(run, losses, st.X, st.probe, mb, model, loss_name, Xt)
+    if not per_batch or initial is None:
         return  # another architecture: the minibatches are judged, the trajectory cannot be replayed
-    c1, c2, params = _network(initial)
+    c1, c2, params = network(initial)
     expected = []
-    for batch in np.split(rows, len(batches)):
+    for batch in per_batch:
         idx = torch.from_numpy(batch)
         loss = ref.cout(st.Y[idx], ref.mlp_forward(st.X[idx], c1, c2))
         expected.append(loss.item())

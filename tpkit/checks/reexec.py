@@ -151,12 +151,12 @@ def judge_two_layers(ns, cell_id: str, key: int, step, niter) -> None:
 
 
 # ------------------------------------------------------------------ the MLP class (Q4.10, Q5)
-def layers_of(named) -> list | None:
-    """[weight 1, bias 1, weight 2, bias 2] of a d → nb_hidden → p network, matched by shape whatever
-    the names (self.c1, a Sequential...); None for another architecture."""
-    D = ref.data()
-    h = ref.NB_HIDDEN
-    shapes = [(h, D["d"]), (h,), (ref.P, h), (ref.P,)]
+def layers_of(named, sizes=None) -> list | None:
+    """[weight 1, bias 1, weight 2, bias 2] of a sizes[0] → sizes[1] → sizes[2] network (default: this
+    assignment's d → nb_hidden → p), matched by shape whatever the names (self.c1, a Sequential...);
+    None for another architecture."""
+    d, h, p = sizes or (ref.data()["d"], ref.NB_HIDDEN, ref.P)
+    shapes = [(h, d), (h,), (p, h), (p,)]
     by_shape = {}
     for _, t in named or []:
         if not isinstance(t, torch.Tensor) or tuple(t.shape) in by_shape:
@@ -167,20 +167,22 @@ def layers_of(named) -> list | None:
     return [by_shape[s] for s in shapes]
 
 
-def _network(params):
-    D = ref.data()
-    c1 = torch.nn.Linear(D["d"], ref.NB_HIDDEN, dtype=torch.float64)
-    c2 = torch.nn.Linear(ref.NB_HIDDEN, ref.P, dtype=torch.float64)
+def network(params):
+    """Two float64 Linear layers holding `params` (copies, as layers_of gives them), and their parameters."""
+    (W1, b1, W2, b2) = params
+    c1 = torch.nn.Linear(W1.shape[1], W1.shape[0], dtype=torch.float64)
+    c2 = torch.nn.Linear(W2.shape[1], W2.shape[0], dtype=torch.float64)
     with torch.no_grad():
         for target, value in zip((c1.weight, c1.bias, c2.weight, c2.bias), params):
             target.copy_(value.to(torch.float64))
-    return c1, c2
+    return c1, c2, [c1.weight, c1.bias, c2.weight, c2.bias]
 
 
-def _initial_network(run, name):
+def initial_network(run, name, sizes=None):
+    """The watched network's parameters at its first call (layers_of), failing if it was never called."""
     if not run.module_initial:
         fail(f"{RERUN}, le réseau `{name}` n'a jamais été appelé : créez-le et apprenez-le dans la cellule.")
-    return layers_of(run.module_initial)
+    return layers_of(run.module_initial, sizes)
 
 
 def judge_mlp(ns, cell_id: str, key: int, step, niter) -> None:
@@ -191,7 +193,7 @@ def judge_mlp(ns, cell_id: str, key: int, step, niter) -> None:
     audited = audit_points(ns, key, niter)
     run = rerun(ns, cell_id, st, keep=("lst_loss_mlp",), watch="mlp",
                 snap={"rows": SUBSET, "at": sorted({*audited, *(k + 1 for k in audited), niter - 1, niter})})
-    initial = _initial_network(run, "mlp")
+    initial = initial_network(run, "mlp")
     if initial is None:
         return  # another architecture than d → nb_hidden → p: Q4.7's check judges it
     losses = number_list(_value(run, "lst_loss_mlp"), "lst_loss_mlp")
@@ -234,10 +236,9 @@ def audit_points(ns, key, upto: int = MB_MIN_ITER) -> list:
 def _step(params, rows, st, step):
     """The grader's SGD step from `params` on the training examples `rows`: the cost and the
     parameters after the step (the network d → nb_hidden → p of ref.mlp_forward)."""
-    c1, c2 = _network(params)
+    c1, c2, weights = network(params)
     idx = torch.from_numpy(np.asarray(rows))
     loss = ref.cout(st.Y[idx], ref.mlp_forward(st.X[idx], c1, c2))
-    weights = [c1.weight, c1.bias, c2.weight, c2.bias]
     grads = torch.autograd.grad(loss, weights)
     return loss.item(), [(w - step * g).detach() for w, g in zip(weights, grads)]
 
@@ -255,6 +256,42 @@ def compare_step(before, got, expected, what):
              "gradient du coût de l'itération, remis à zéro à chaque itération.")
 
 
+def minibatch_rows(run, losses, X, probe, mb: int, model: str, loss_name: str, Xt=None, n_name=None) -> list:
+    """The rows of `X` (told apart by `X @ probe`) of each minibatch of `mb` examples the watched
+    network `model` trained on, one array a minibatch, [] for none. A French failure where its calls
+    were not recorded, do not match the costs `loss_name` reported (`losses`), hold examples of the
+    test set `Xt` or rows that are not examples of X, or use too few of X's examples. `n_name`: the
+    variable that counts the training examples where the cell draws the indices itself (named in the
+    hints); None where a function of the statement draws them."""
+    sizes, grad, values = run.call_sizes, run.call_grad, run.call_rows
+    if not all(isinstance(t, torch.Tensor) for t in (sizes, grad, values)) or len(sizes) != len(grad) or \
+            int(sizes.sum()) != len(values) or values.dtype != torch.float64:
+        fail(f"{RERUN}, les appels du réseau `{model}` n'ont pas pu être relevés.")
+    starts = np.concatenate([[0], np.cumsum(sizes.numpy())])
+    batches = [values[starts[i]:starts[i + 1]] for i in range(len(sizes)) if bool(grad[i]) and int(sizes[i]) == mb]
+    if len(batches) != len(losses):
+        fail(f"{RERUN}, le réseau `{model}` a reçu {len(batches)} minibatchs de mb = {mb} exemples pour "
+             f"{len(losses)} coûts dans `{loss_name}` : un minibatch X[idx] par itération.")
+    if not batches:
+        return []
+    rows = identify(torch.cat(batches), X @ probe)
+    if (rows < 0).any():
+        if Xt is not None and (identify(torch.cat(batches), Xt @ probe)[rows < 0] >= 0).any():
+            among = f" (idx parmi les {n_name} exemples d'apprentissage)" if n_name else ""
+            fail(f"{RERUN}, des minibatchs contiennent des exemples de l'ensemble de test Xt : tirez-les "
+                 f"dans les données d'apprentissage X, Y{among}.")
+        fail(f"{RERUN}, des minibatchs contiennent des lignes qui ne sont pas des exemples "
+             "d'apprentissage X : formez-les avec X[idx], Y[idx].")
+    size = X.shape[0]
+    distinct = len(np.unique(rows))
+    if not at_least(distinct / min(size, len(rows)), T.RERUN_MB_COVERAGE_MIN):
+        of, draw = (f"{n_name} = {size}", f", th.randint({n_name}, (mb,))") if n_name else \
+            (f"les {size} exemples d'apprentissage", "")
+        fail(f"{RERUN}, les {len(batches)} minibatchs n'ont utilisé que {distinct} exemples différents sur "
+             f"{of} : tirez les indices parmi tous les exemples{draw}.")
+    return np.split(rows, len(batches))
+
+
 def judge_minibatch(ns, cell_id: str, key: int, step, mb: int) -> None:
     """Q5.1-5.4: one minibatch of `mb` training examples per iteration, drawn across the whole set;
     the grader audits a few SGD steps, drawn from the secret, on the very minibatches the network
@@ -262,35 +299,12 @@ def judge_minibatch(ns, cell_id: str, key: int, step, mb: int) -> None:
     st = draw_state(ns, key)
     audited = audit_points(ns, key)
     run = rerun(ns, cell_id, st, keep=("lst_loss_mb",), watch="mlp_mb", snap={"rows": int(mb), "at": sorted({*audited, *(k + 1 for k in audited)})})
-    initial = _initial_network(run, "mlp_mb")
+    initial = initial_network(run, "mlp_mb")
     losses = number_list(_value(run, "lst_loss_mb"), "lst_loss_mb")
-    sizes, grad, values = run.call_sizes, run.call_grad, run.call_rows
-    if not all(isinstance(t, torch.Tensor) for t in (sizes, grad, values)) or len(sizes) != len(grad) or \
-            int(sizes.sum()) != len(values) or values.dtype != torch.float64:
-        fail(f"{RERUN}, les appels du réseau `mlp_mb` n'ont pas pu être relevés.")
-    starts = np.concatenate([[0], np.cumsum(sizes.numpy())])
-    batches = [values[starts[i]:starts[i + 1]] for i in range(len(sizes)) if bool(grad[i]) and int(sizes[i]) == mb]
-    if len(batches) != len(losses):
-        fail(f"{RERUN}, le réseau `mlp_mb` a reçu {len(batches)} minibatchs de mb = {mb} exemples pour "
-             f"{len(losses)} coûts dans `lst_loss_mb` : un minibatch X[idx] par itération.")
-    if not batches:
-        return
-    rows = identify(torch.cat(batches), st.X @ st.probe)
-    if (rows < 0).any():
-        test = identify(torch.cat(batches), ref.tensors()["Xt"] @ st.probe)
-        if (test[rows < 0] >= 0).any():
-            fail(f"{RERUN}, des minibatchs contiennent des exemples de l'ensemble de test Xt : tirez-les "
-                 "dans les données d'apprentissage X, Y (idx parmi les n exemples d'apprentissage).")
-        fail(f"{RERUN}, des minibatchs contiennent des lignes qui ne sont pas des exemples de X : "
-             "formez-les avec X[idx], Y[idx].")
-    distinct = len(np.unique(rows))
-    if not at_least(distinct / min(SUBSET, len(rows)), T.RERUN_MB_COVERAGE_MIN):
-        fail(f"{RERUN}, les {len(batches)} minibatchs n'ont utilisé que {distinct} exemples différents sur "
-             f"n = {SUBSET} : tirez les indices parmi tous les exemples, th.randint(n, (mb,)).")
-    if initial is None:
+    per_batch = minibatch_rows(run, losses, st.X, st.probe, mb, "mlp_mb", "lst_loss_mb", ref.tensors()["Xt"], "n")
+    if not per_batch or initial is None:
         return  # another architecture: the minibatches are judged, the steps cannot be replayed
-    per_batch = np.split(rows, len(batches))
-    _audit(run, lambda k: per_batch[k], losses, audited, st, step, "mlp_mb", "lst_loss_mb", len(batches) - 1)
+    _audit(run, lambda k: per_batch[k], losses, audited, st, step, "mlp_mb", "lst_loss_mb", len(per_batch) - 1)
 
 
 def _audit(run, rows_of, losses, audited, st, step, what: str, loss_name: str, last: int) -> None:
