@@ -1,5 +1,10 @@
 """Every setting of a grading run has one default (tpkit.grading.options), read by the command line,
 Options, the executor's traits, the kernels' settings and the sandbox's limits."""
+import shutil
+import subprocess
+import sys
+
+from tpkit import paths
 from tpkit.grading import __main__ as cli
 from tpkit.grading import kernels, options, sandbox
 from tpkit.grading.preprocessors import LimitedExecute
@@ -34,3 +39,15 @@ def test_course_folders_follow_nbgrader_layout():
     run = options.Options(workers=1)
     folder = options.step_folder(None, run, "feedback", "s1")
     assert folder == run.root / "feedback" / "s1" / run.assignment
+
+
+def test_the_coordinator_reads_its_configuration_without_torch(tmp_path):
+    # the coordinator never grades: torch (1.5 s of CPU) is for the workers and their fork server
+    shutil.copy(paths.ROOT / "nbgrader_config.py", tmp_path)
+    code = ("import sys\n"
+            "from tpkit.grading import __main__, pipeline, options\n"
+            f"cfg = options.load_config(options.Options(root={str(tmp_path)!r}))\n"
+            "assert cfg.LimitedExecute.salt.bit_length() >= 128\n"
+            "print(sorted(m for m in ('torch', 'tpkit.witness') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "[]"

@@ -134,7 +134,7 @@ def kernel_threads(options: Options) -> int:
 
 def load_config(options: Options, staging: Optional[Path] = None):
     """The course's nbgrader_config.py, plus this run's settings (a traitlets ``Config``)."""
-    from tpkit.grading import trusted
+    from tpkit.grading.secret import course_salt
     cfg = course_config(options)
     if staging is not None:
         cfg.CourseDirectory.submitted_directory = str(staging)
@@ -146,7 +146,7 @@ def load_config(options: Options, staging: Optional[Path] = None):
     cfg.LimitedExecute.preload = list(options.preload)
     cfg.LimitedExecute.sandbox = bool(options.sandbox)
     cfg.LimitedExecute.trusted_checks = True
-    cfg.LimitedExecute.salt = trusted.course_salt(options.root)
+    cfg.LimitedExecute.salt = course_salt(options.root)
     # nbconvert validates the whole notebook after each of the ~6 preprocessors of a step; once at the end
     # gives the same verdict on what is written (0.1 s of CPU per submission less)
     cfg.Exporter.optimistic_validation = True

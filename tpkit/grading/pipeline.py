@@ -158,6 +158,8 @@ class Grader:
 
     def _run(self, students: list, preset_failures: dict, staging: Path) -> RunReport:
         options = self.options
+        if self.local_kernels and any(s not in preset_failures for s in students):
+            worker.boot_forkserver()  # its imports and pre-warm overlap what follows
         t0 = time.monotonic()
         cfg = load_config(options)
         cd = CourseDirectory(config=cfg)
