@@ -26,3 +26,31 @@ def test_execution_findings():
     found = execution_findings(nb, 2048)
     assert len(found) == 3
     assert "r1" in found[0] and "2048 Mo" in found[1] and found[2].startswith("exécution arrêtée à la cellule r3")
+
+
+def test_a_repair_that_raises_is_logged_and_reported(monkeypatch, caplog):
+    # a failed check's repair puts reference values in the notebook for the next questions; when it raises,
+    # those questions may lose points that are not theirs: the run's status says so (issue 24)
+    from tpkit import checks
+    from tpkit.checks.tools import fail
+
+    def check(_w):
+        fail("faux")
+
+    def repair(_w):
+        raise RuntimeError("boom")
+    monkeypatch.setitem(checks.CHECKS, "q_test", check)
+    monkeypatch.setitem(checks.REPAIRS, "q_test", repair)
+    told = []
+    witness = type("W", (), {"reset": lambda self: None})()
+    assert checks.run_check("q_test", witness, repair_failed=lambda q, e: told.append((q, e))) == "faux"
+    assert told == [("q_test", "RuntimeError")]
+    assert "repair of q_test failed: RuntimeError" in caplog.text
+    monkeypatch.setitem(checks.REPAIRS, "q_test", lambda _w: None)
+    told.clear()
+    assert checks.run_check("q_test", witness, repair_failed=lambda q, e: told.append((q, e))) == "faux"
+    assert told == []
+    nb = from_dict({"cells": [], "metadata": {"tpkit": {"repairs_failed": [["q_test", "RuntimeError"]]}},
+                    "nbformat": 4, "nbformat_minor": 5})
+    (remark,) = execution_findings(nb)
+    assert "q_test" in remark and "RuntimeError" in remark and "à revoir à la main" in remark

@@ -17,8 +17,9 @@ On failure the question's repair puts reference values in the notebook (see :mod
 from __future__ import annotations
 
 import json
+import logging
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 # importing each assignment's checks registers them
 from tpkit.checks import reseaux, curieux, pima_jouet  # noqa: F401  (reseaux first: registration order unchanged)
@@ -30,12 +31,15 @@ from tpkit.witness import agent
 __all__ = ["verifier", "run_check", "CHECKS"]
 
 
-def run_check(qid: str, witness: Witness) -> Optional[str]:
+def run_check(qid: str, witness: Witness,
+              repair_failed: Optional[Callable[[str, str], None]] = None) -> Optional[str]:
     """Run question `qid`'s check; None when it passes, else the French diagnostic (the repair has
-    then been applied)."""
+    then been applied; if it raised, ``repair_failed(qid, exception name)`` is told)."""
     message = judge(qid, witness)
     if message is not None:
-        repair(qid, witness)
+        failure = repair(qid, witness)
+        if failure is not None and repair_failed is not None:
+            repair_failed(qid, failure)
     return message
 
 
@@ -54,12 +58,18 @@ def judge(qid: str, witness: Witness) -> Optional[str]:
     return message
 
 
-def repair(qid: str, witness: Witness) -> None:
-    if qid in REPAIRS:
-        try:
-            REPAIRS[qid](witness)
-        except Exception:
-            pass  # a repair is best effort; the failure is what counts
+def repair(qid: str, witness: Witness) -> Optional[str]:
+    """Question `qid`'s repair (best effort: the check's failure is what counts); the name of the
+    exception when it raised, which is logged: the questions that build on `qid` may then lose points
+    that are not theirs, and the grading reports it (:func:`tpkit.grading.findings.execution_findings`)."""
+    if qid not in REPAIRS:
+        return None
+    try:
+        REPAIRS[qid](witness)
+    except Exception as exc:
+        logging.getLogger("tpkit.checks").warning("repair of %s failed: %s", qid, type(exc).__name__)
+        return type(exc).__name__
+    return None
 
 
 #: The course secret of the untrusted mode, as a decimal integer (the catalogue's audit runs the

@@ -53,7 +53,8 @@ def not_executed_output(reason: str) -> NotebookNode:
 
 def execution_findings(nb, memory_mb: int = 0) -> list:
     """French remarks about how the notebook ran: cells stopped by the per-cell timeout or by the
-    memory limit, cells never run because the kernel stopped."""
+    memory limit, cells never run because the kernel stopped, repairs that failed (written by the
+    grader into the notebook's ``tpkit`` metadata, which it rewrites whole: never the student's)."""
     from tpkit.grading.precheck import grade_id
     out, stopped = [], None
     for index, cell in enumerate(nb.cells):
@@ -74,6 +75,10 @@ def execution_findings(nb, memory_mb: int = 0) -> list:
                     str(o.get("evalue", "")).replace(_NOT_EXECUTED_PREFIX, "")
     if stopped:
         out.append(stopped)
+    for qid, etype in (nb.metadata.get("tpkit", {}).get("repairs_failed") or [])[:20]:
+        out.append(f"après l'échec de {qid}, les valeurs de référence n'ont pas pu être remises dans le "
+                   f"notebook ({etype}) : les questions suivantes qui s'en servent ont pu perdre des points "
+                   "à tort (à revoir à la main)")
     return out
 
 

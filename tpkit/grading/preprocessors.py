@@ -112,6 +112,7 @@ class LimitedExecute(Execute):
             _copy_files(path, kernel)
         self._completed = set()
         self._running = None
+        self._repairs_failed = []  # [question, exception name] of the repairs that raised
         start_failure = None
 
         async def enter_directory(**kwargs):
@@ -149,6 +150,8 @@ class LimitedExecute(Execute):
                                                 "(tués à la fin)"] if stray else []}
             if start_failure:
                 nb.metadata["tpkit"]["kernel_start_failure"] = start_failure
+            if self._repairs_failed:
+                nb.metadata["tpkit"]["repairs_failed"] = self._repairs_failed
             kc = getattr(self, "kc", None)
             if kc is not None:
                 try:
@@ -191,7 +194,8 @@ class LimitedExecute(Execute):
             else:
                 transport = trusted.KernelTransport(self.kernel.exchange, _ExecutorLink(self), self.kernel.uid)
                 try:
-                    message = run_check(payload, Witness(transport, salt=self.salt, cells=self._answer_cells()))
+                    message = run_check(payload, Witness(transport, salt=self.salt, cells=self._answer_cells()),
+                                        repair_failed=lambda qid, etype: self._repairs_failed.append([qid, etype]))
                 finally:
                     transport.close()
                 if message is not None:
