@@ -21,9 +21,9 @@ import nbformat
 
 from tpkit import paths
 from tpkit.environment import venv_on_path
+from tpkit.vocabulary import MARKERS
 
-LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-                "tpkit")
+LEAK_MARKERS = MARKERS + ("tpkit",)
 
 
 def nbgrader_env() -> dict:

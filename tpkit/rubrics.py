@@ -31,6 +31,7 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 
 from tpkit import paths
+from tpkit.vocabulary import grade_id
 
 HEADING = "**Barème**"
 _CRITERION = re.compile(r"^- (\d+(?:\.\d+)?) pt : (.+)$")
@@ -110,7 +111,7 @@ class GraderRubrics(Preprocessor):
         cells = []
         for cell in nb.cells:
             cells.append(cell)
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            gid = grade_id(cell)
             if cell.cell_type == "markdown" and gid in found:
                 cells.append(grader_cell(found[gid], names[gid].short if gid in names else gid))
         nb.cells = cells

@@ -33,6 +33,7 @@ import sys
 import nbformat
 
 from tpkit import labels, paths
+from tpkit.vocabulary import grade_id
 
 MD_ID, CODE_ID = "autoverif-md", "autoverif-code"
 TITLE_PREFIX = "# Vérification "
@@ -210,7 +211,7 @@ display(Markdown(_tableau_verifications()))'''
 
 
 def _assignment_of(nb) -> str:
-    ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    ids = {grade_id(c) for c in nb.cells}
     for assignment, deps in PREREQUISITES.items():
         if ids & set(deps):
             return assignment
@@ -249,7 +250,7 @@ def cells(nb) -> list:
 
 
 def setup_cell(nb):
-    return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "setup")
+    return next(c for c in nb.cells if grade_id(c) == "setup")
 
 
 def given_setup(source: str) -> str:

@@ -8,31 +8,16 @@ written as named changes to it, so they stay in sync with the source notebook.
 from __future__ import annotations
 
 import copy
-import re
 from typing import Mapping, Sequence
 
 import nbformat
 
 from tpkit import paths
-
-_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
-
+from tpkit.vocabulary import grade_id, is_answer  # noqa: F401  (this module's API too)
+from tpkit.vocabulary import strip_solution_markers as strip_markers  # noqa: F401
 
 def read(path) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
-
-
-def grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def is_answer(cell) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
-
-
-def strip_markers(source: str) -> str:
-    """The solution as a student would write it: the source cell without solution markers."""
-    return "\n".join(line for line in source.split("\n") if not _MARKER.match(line))
 
 
 def blank_submission(release_nb=paths.RELEASE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:

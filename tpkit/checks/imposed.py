@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from tpkit import paths
+from tpkit.vocabulary import grade_id, split_solution
 
 _ASSIGN = re.compile(r"^(step|niter|nb_hidden|mb)\s*=\s*([0-9.eE+-]+)\s*(#.*)?$")
 _SEED = re.compile(r"^np\.random\.seed\((\d+)\)")
@@ -31,16 +32,7 @@ def source_notebook() -> Path:
 
 def given_lines(source: str) -> list[str]:
     """The lines of a cell outside its solution regions."""
-    out, inside = [], False
-    for line in source.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("### BEGIN SOLUTION"):
-            inside = True
-        elif stripped.startswith("### END SOLUTION"):
-            inside = False
-        elif not inside:
-            out.append(stripped)
-    return out
+    return [line.strip() for line in split_solution(source)[0]]
 
 
 def parse(cells: dict) -> dict:
@@ -69,7 +61,7 @@ def _load(path: str, mtime: float) -> dict:
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
     cells = {}
     for cell in nb["cells"]:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        gid = grade_id(cell)
         if gid and cell.get("cell_type") == "code":
             src = cell["source"]
             cells[gid] = "".join(src) if isinstance(src, list) else src

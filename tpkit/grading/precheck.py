@@ -45,6 +45,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
 from tpkit.grading.inert import inert
+from tpkit.vocabulary import BEGIN_HIDDEN, END_HIDDEN, grade_id, split_hidden  # noqa: F401  (used by other modules)
 
 SKIPPED_DIRS = {".ipynb_checkpoints", "__MACOSX", "__pycache__"}
 
@@ -135,25 +136,6 @@ def role_of(cell) -> str:
     """The role of a cell whose nbgrader metadata is a dict (or absent), by nbgrader's own predicates."""
     return role_of_flags(*(bool(f(cell)) for f in (utils.is_grade, utils.is_solution, utils.is_locked,
                                                    utils.is_task)))
-
-
-def grade_id(cell) -> Optional[str]:
-    """Like tpkit.submissions.grade_id, but a student's notebook may hold any JSON there."""
-    md = cell.get("metadata", {}).get("nbgrader")
-    return md.get("grade_id") if isinstance(md, dict) else None
-
-
-def split_hidden(source: str) -> tuple:
-    """(lines shown to students, lines of the hidden-test regions), markers dropped."""
-    shown, hidden, inside = [], [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        else:
-            (hidden if inside else shown).append(line)
-    return shown, hidden
 
 
 def visible_source(source: str) -> str:
@@ -576,8 +558,8 @@ def repair_cells(nb: NotebookNode, expected: Expected) -> list:
     for cell in nb.cells:
         if role_of(cell) == "test" or "HIDDEN TESTS" not in cell.get("source", ""):
             continue
-        cell.source = cell.source.replace("BEGIN HIDDEN TESTS", "(marqueur retiré)").replace(
-            "END HIDDEN TESTS", "(marqueur retiré)")
+        cell.source = cell.source.replace(BEGIN_HIDDEN, "(marqueur retiré)").replace(
+            END_HIDDEN, "(marqueur retiré)")
         findings.append(Finding("dropped", "marqueurs de tests cachés retirés d'une cellule "
                                            f"{grade_id(cell) or 'sans identifiant'}", grade_id(cell)))
 

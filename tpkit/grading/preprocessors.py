@@ -39,6 +39,7 @@ from tpkit.grading import kernels, options, trusted
 from tpkit.grading.findings import failure_message, kernel_stop_reason, not_executed_output, timeout_output
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
 from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, format_mo, repair_cells, split_hidden, visible_source
+from tpkit.vocabulary import grade_id
 from tpkit.witness import Witness
 
 
@@ -210,7 +211,7 @@ class LimitedExecute(Execute):
         one, as graded): the training checks re-run them from a state of their choosing."""
         return {cell.metadata.nbgrader["grade_id"]: cell.source for cell in self.nb.cells
                 if cell.cell_type == "code" and utils.is_solution(cell)
-                and cell.metadata.get("nbgrader", {}).get("grade_id")}
+                and grade_id(cell)}
 
     def _mark_not_executed(self, nb: NotebookNode, reason: str) -> None:
         for index, cell in enumerate(nb.cells):
@@ -291,8 +292,7 @@ class HiddenTestsOverwriteCells(OverwriteCells):
         return self._full_sources
 
     def preprocess_cell(self, cell, resources, cell_index):
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        released, full = self._hidden_test_cells().get(grade_id, (None, None))
+        released, full = self._hidden_test_cells().get(grade_id(cell), (None, None))
         if released is not None and cell.source == released:
             cell.source = full
         return super().preprocess_cell(cell, resources, cell_index)

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Optional, Protocol
 
+from tpkit.vocabulary import BEGIN_HIDDEN, hidden_marker
 from tpkit.witness import MAX_ANSWER_BYTES, WitnessError, dumps, loads
 
 AGENT_MODULE = "_tpkit_agent"
@@ -47,7 +48,7 @@ class HiddenTestError(Exception):
 def plan(source: str) -> Optional[list]:
     """Segments of a test cell: [("kernel", code) | ("check", qid)], or None when the cell has no
     hidden region (it then runs in the kernel as it is)."""
-    if "BEGIN HIDDEN TESTS" not in source:
+    if BEGIN_HIDDEN not in source:
         return None
     segments, inside, kernel_lines = [], False, []
 
@@ -58,10 +59,11 @@ def plan(source: str) -> Optional[list]:
         kernel_lines.clear()
 
     for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
+        marker = hidden_marker(line)
+        if marker == "begin":
             flush()
             inside = True
-        elif "END HIDDEN TESTS" in line:
+        elif marker == "end":
             inside = False
         elif inside:
             if not line.strip() or line.strip().startswith("#") or _IMPORT.match(line):
