@@ -18,18 +18,15 @@ import html
 import json
 import os
 import re
-import types
 from pathlib import Path
 
 import bleach
 import jinja2
-import jsonschema
 import nbgrader
 from nbconvert.exporters import HTMLExporter, NotebookExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML, _pygments_highlight
 from pygments.token import STANDARD_TYPES
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
-from nbgrader.nbgraderformat import common as nbgraderformat_common
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat.notebooknode import NotebookNode
 from nbgrader.converters import Autograde, GenerateFeedback
@@ -41,7 +38,7 @@ from traitlets.utils.importstring import import_item
 from traitlets.config import Config
 
 from tpkit import paths, rubrics
-from tpkit.grading import accessibility, feedback
+from tpkit.grading import accessibility, compat, feedback
 from tpkit.grading.feedback import TEMPLATES
 from tpkit.grading.gradebook import GRADEBOOK_LOCK
 from tpkit.grading.inert import inert
@@ -100,6 +97,7 @@ class ParallelAutograde(Autograde):
     """``Autograde`` with the kit's executor and its kernel supply (see the module docstring)."""
 
     def __init__(self, coursedir=None, **kwargs):
+        compat.apply()
         super().__init__(coursedir=coursedir, **kwargs)
         # the pre-check already repaired the staged notebook (RepairGradedCells is for plain nbgrader)
         self.sanitize_preprocessors = _substitute(self.sanitize_preprocessors, skip=(RepairGradedCells,))
@@ -125,28 +123,6 @@ class ParallelAutograde(Autograde):
     def init_assignment(self, assignment_id: str, student_id: str) -> None:
         with GRADEBOOK_LOCK:
             super().init_assignment(assignment_id, student_id)
-
-
-@functools.lru_cache(maxsize=8)
-def _compiled_schema(schema_json: str):
-    schema = json.loads(schema_json)  # keys in their order: errors print the schema as given
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def _validate_once_compiled(instance, schema) -> None:
-    """``jsonschema.validate`` with each schema checked against its meta-schema and compiled once:
-    the same verdict and error. nbgrader validates every cell's metadata with ``jsonschema.validate``,
-    which checks the (constant) schema itself each time: about 0.2 s of CPU per submission."""
-    error = jsonschema.exceptions.best_match(
-        _compiled_schema(json.dumps(schema)).iter_errors(instance))
-    if error is not None:
-        raise error
-
-
-# nbgrader's cell-metadata validator (every read, write and CheckCellMetadata of the grading process)
-nbgraderformat_common.jsonschema = types.SimpleNamespace(validate=_validate_once_compiled)
 
 
 class _MemoryBytecodeCache(jinja2.BytecodeCache):
@@ -410,6 +386,7 @@ class FrenchFeedback(GenerateFeedback):
     preprocessors = List(list(FEEDBACK_PREPROCESSORS)).tag(config=True)
 
     def __init__(self, coursedir=None, **kwargs):
+        compat.apply()
         super().__init__(coursedir=coursedir, **kwargs)
         self.preprocessors = _substitute(self.preprocessors)
         self.exporter_class = FeedbackExporter

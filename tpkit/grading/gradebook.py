@@ -7,7 +7,6 @@ There is one writer at a time: every nbgrader step that touches the gradebook ru
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -18,7 +17,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from tpkit.grading import precheck
+from tpkit.grading import compat, precheck
 from tpkit.grading.options import Options, course_id
 from tpkit.grading.results import FAILED, RunReport, StudentResult
 
@@ -60,34 +59,24 @@ class RunGradebook(Gradebook):
             super().close()
 
 
-#: nbgrader's modules that open the gradebook while a submission is graded or its feedback written
-_NBGRADER_USERS = ("nbgrader.converters.autograde", "nbgrader.preprocessors.getgrades",
-                   "nbgrader.preprocessors.overwritecells", "nbgrader.preprocessors.saveautogrades",
-                   "nbgrader.preprocessors.latesubmissions", "nbgrader.preprocessors.overwritekernelspec")
-
-
 @contextlib.contextmanager
 def shared_engine():
     """While grading: nbgrader's steps and this module's queries share one engine per database; when
     the last run of the process ends, the engines are closed and nbgrader's modules have their class
-    back."""
+    back (:func:`tpkit.grading.compat.nbgrader_gradebook`)."""
     global _runs
-    modules = [importlib.import_module(m) for m in _NBGRADER_USERS]
     with RunGradebook._lock:
         _runs += 1
         if _runs == 1:
             RunGradebook.engines = {}
-            for m in modules:
-                m.Gradebook = RunGradebook
     try:
-        yield
+        with compat.nbgrader_gradebook(RunGradebook):
+            yield
     finally:
         with RunGradebook._lock:
             _runs -= 1
             engines = {}
             if _runs == 0:
-                for m in modules:
-                    m.Gradebook = Gradebook
                 engines, RunGradebook.engines = RunGradebook.engines, None
         for engine in engines.values():
             engine.dispose()

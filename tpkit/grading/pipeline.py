@@ -37,7 +37,7 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import bookcopy, cgroups, incremental, kernels, quota, runlock, worker
+from tpkit.grading import bookcopy, cgroups, compat, incremental, kernels, quota, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, name_student, open_gradebook, read_scores,
@@ -142,6 +142,10 @@ class Grader:
         """Grade ``students``; ``preset_failures`` {student: reason} have nothing to grade (reported
         as failed), ``preset_remarks`` {student: [remarks]} are added to the pre-check's findings."""
         options = self.options
+        try:
+            compat.check_versions()  # the patches of nbgrader's internals hold for its pinned version only
+        except compat.IncompatibleVersions as exc:
+            raise GradingError(str(exc)) from None
         preset_failures = dict(preset_failures or {})
         self.preset_remarks = dict(preset_remarks or {})
         if options.sandbox and students and self.local_kernels:  # (a cluster's machines check their own)

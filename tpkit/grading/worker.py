@@ -199,6 +199,8 @@ def prewarm() -> None:
     except Exception:
         pass
     try:
+        from tpkit.grading import compat
+        compat.apply()  # nbgrader's metadata validator, compiled once here for every worker
         nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
         # as the kernel rewrites it when it executes a notebook: the highlighting memo is keyed by the
         # lexer, which the release's bare metadata names otherwise (and every page missed the memo)
