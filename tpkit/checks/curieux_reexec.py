@@ -74,7 +74,8 @@ def _judge_minibatches(run, st) -> None:
             int(sizes.sum()) != len(values) or values.dtype != torch.float64:
         fail(f"{RERUN}, les appels du réseau `cnn` n'ont pas pu être relevés.")
     starts = np.concatenate([[0], np.cumsum(sizes.numpy())])
-    batches = [values[starts[i]:starts[i + 1]] for i in range(len(sizes)) if bool(grad[i]) and int(sizes[i]) == C.CNN_MB]
+    batches = [values[starts[i]:starts[i + 1]] for i in range(len(sizes))
+               if bool(grad[i]) and int(sizes[i]) == C.CNN_MB]
     if not batches:
         fail(f"{RERUN}, le réseau `cnn` n'a reçu aucun minibatch de mb = {C.CNN_MB} images : "
              f"apprenez-le avec entrainer(cnn, Ximg, Y, {C.CNN_NITER}, {C.CNN_STEP}, mb={C.CNN_MB}).")

@@ -371,8 +371,9 @@ class Agent:
         first entered a computation autograd records), and for each module named in `watch` (a name or
         a list of names) its parameters at its first call and at the end, and the examples of each of
         its calls seen through the grader's `probe` (one number per example, each example flattened
-        to a row whatever its shape: x.reshape(len(x), -1) @ probe, in float64). The namespace, the random generators and the figures are then put
-        back as they were: the next cells see nothing of the re-run."""
+        to a row whatever its shape: x.reshape(len(x), -1) @ probe, in float64), under `modules`.
+        The namespace, the random generators and the figures are then put back as they were: the next
+        cells see nothing of the re-run."""
         code = req["code"]
         try:
             from IPython import get_ipython
