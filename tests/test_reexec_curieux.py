@@ -105,3 +105,13 @@ def test_the_rerun_leaves_the_notebooks_cnn(base):
     assert _judge(ns, dict(CELLS)) is None
     assert ns["cnn"] is cnn and ns["taux_test_cnn"] == rate and ns["Y"].shape[0] == ns["n"] != curieux_reexec.reexec.SUBSET
     assert all(torch.equal(v, before[k]) for k, v in cnn.state_dict().items())
+
+
+@pytest.mark.parametrize("call", ["entrainer(cnn, Ximg[:50], Y[:50], 100, 0.2)",
+                                  "entrainer(cnn, Ximg[:50], Y[:50], 100, 0.2, mb=50)"])
+def test_a_cnn_trained_on_a_fixed_subset_loses_q6_12(base, call):
+    """The same 50 images at every iteration (or minibatches drawn among them only): the network still
+    reaches the accuracies, but its minibatches visit 50 of the re-run's training images."""
+    source = CELLS[GID].replace("entrainer(cnn, Ximg, Y, 100, 0.2, mb=50)", call)
+    assert source != CELLS[GID]
+    assert "images différentes" in _attack(base, source)

@@ -340,3 +340,23 @@ def test_honest_answers_of_every_kind_stay_within_the_budget():
     assert w.get("idx")[-1] == 10**6 - 1
     big = torch.arange(60 * 2**20 // 4, dtype=torch.float32)  # 60 MB, stride 1: what it says it is
     assert torch.equal(loads(_answer(_tensor_enc(big)))["answer"]["value"]["data"], big)
+
+
+def test_a_rerun_watches_several_networks_and_records_examples_of_any_shape():
+    """watch=(a, b): each network's calls and parameters apart; an image batch (n, 1, 4, 4) is
+    recorded one row per image (x.reshape(n, -1) @ probe), as a batch of vectors (n, 16)."""
+    code = ("a = th.nn.Linear(16, 2).double()\nb = th.nn.Conv2d(1, 1, 4).double()\n"
+            "a(X[:3])\nwith th.no_grad():\n    b(X[3:5].reshape(-1, 1, 4, 4))\nb(X.reshape(-1, 1, 4, 4))\n")
+    X = torch.randn(6, 16, dtype=torch.float64)
+    probe = torch.randn(16, dtype=torch.float64)
+    w = witness({"th": torch})
+    run = w.rerun(code, {"X": X}, seed=1, watch=("a", "b"), probe=probe)
+    a, b = run.networks["a"], run.networks["b"]
+    assert a.call_sizes.tolist() == [3] and a.call_grad.tolist() == [True]
+    assert torch.allclose(a.call_rows, X[:3] @ probe)
+    assert b.call_sizes.tolist() == [2, 6] and b.call_grad.tolist() == [False, True]
+    assert torch.allclose(b.call_rows, torch.cat([X[3:5], X]) @ probe)
+    assert [n for n, _ in a.module_final] == ["weight", "bias"] and a.module_final[0][1].shape == (2, 16)
+    assert b.module_initial and b.module_final[0][1].shape == (1, 1, 4, 4)
+    one = w.rerun(code, {"X": X}, seed=1, watch="b", probe=probe)  # one name: the Rerun's own fields
+    assert one.call_sizes.tolist() == [2, 6] and one.networks == {}

@@ -10,24 +10,31 @@ network the cell then holds in `cnn` (a new object: the notebook's own is put ba
 renamed classes: its accuracy on the hidden images (never shipped), renamed the same way, must reach
 `RERUN_CNN_ACC_MIN`. A network trained on the test set, or one copied from the notebook's run, learnt
 the true classes and scores near 0; one that learns from the training set it is given scores like the
-reference. The witness cannot record which rows a convolutional network received (it records 2-D
-inputs only), so a fixed subset is judged by its accuracy alone.
+reference. The witness also records the images of each call of `cnn` (flattened to rows, seen through
+the secret's probe): its training minibatches of `mb` images must come from the training set given and
+visit nearly all of it (`thresholds.RERUN_MB_COVERAGE_MIN`, as the other minibatch questions). A
+network trained on a fixed subset (`Ximg[:50]` at every iteration) can still reach the accuracy, and
+fails there.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from tpkit.checks import curieux_ref as C
 from tpkit.checks import reexec
 from tpkit.checks import reference as ref
+from tpkit.checks import thresholds as T
 from tpkit.checks.common import gen, hidden_call, is_module
 from tpkit.checks.reexec import RERUN
 from tpkit.checks.tools import at_least, fail
 from tpkit.witness import StudentError
 
 KEY = 85
-#: Accuracy of the re-run's CNN on the 1,500 hidden images, classes renamed (256 training images,
-#: niter = 100, mb = 50): the reference and the catalogue's CNN variants reach 0.935-0.973 over 10
-#: secrets each (tests/test_reexec_curieux.py); trained on the test set: 0.007-0.021.
+#: Accuracy of the re-run's CNN on the 1,500 hidden images, classes renamed (reexec.SUBSET = 128 training
+#: images, niter = 100, mb = 50): the reference and the catalogue's CNN variants reach 0.939-0.971 over 10
+#: secrets each (tests/test_reexec_curieux.py); trained on the test set: 0.009-0.031; on a fixed subset of
+#: 50 images: 0.908-0.959 (its minibatches fail instead: 50 of 128 images, 39 %).
 RERUN_CNN_ACC_MIN = 0.8
 
 
@@ -41,7 +48,7 @@ def judge_cnn(ns, cell_id: str = "r6_cnn_apprentissage") -> None:
     push = dict(X=st.X, Y=torch.tensor(ref.one_hot(labels)), x=st.X.numpy().copy(), y=labels.copy(),
                 n=reexec.SUBSET)
     try:
-        run = ns.rerun(code, push, st.seed, keep=("cnn",))
+        run = ns.rerun(code, push, st.seed, keep=("cnn",), watch="cnn", probe=st.probe)
     except StudentError as exc:
         fail(f"{RERUN}, elle lève une erreur ({exc.etype}) : la cellule doit utiliser les variables de "
              "l'énoncé (X, Y…), sans valeurs écrites en dur.")
@@ -57,4 +64,30 @@ def judge_cnn(ns, cell_id: str = "r6_cnn_apprentissage") -> None:
         fail(f"{RERUN}, avec des classes renommées, le réseau `cnn` appris par la cellule ne reconnaît que "
              f"{acc:.0%} des images de test cachées : la cellule doit créer le réseau et l'apprendre sur "
              "les données d'apprentissage X, Y (pas sur Xt, Yt, ni un réseau appris auparavant).")
+    _judge_minibatches(run, st)
 
+
+def _judge_minibatches(run, st) -> None:
+    """The training calls of `cnn` (autograd on) of C.CNN_MB images: images of the training set given
+    (not of the test set), nearly all of them visited."""
+    sizes, grad, values = run.call_sizes, run.call_grad, run.call_rows
+    if not all(isinstance(t, torch.Tensor) for t in (sizes, grad, values)) or len(sizes) != len(grad) or \
+            int(sizes.sum()) != len(values) or values.dtype != torch.float64:
+        fail(f"{RERUN}, les appels du réseau `cnn` n'ont pas pu être relevés.")
+    starts = np.concatenate([[0], np.cumsum(sizes.numpy())])
+    batches = [values[starts[i]:starts[i + 1]] for i in range(len(sizes))
+               if bool(grad[i]) and int(sizes[i]) == C.CNN_MB]
+    if not batches:
+        fail(f"{RERUN}, le réseau `cnn` n'a reçu aucun minibatch de mb = {C.CNN_MB} images : "
+             f"apprenez-le avec entrainer(cnn, Ximg, Y, {C.CNN_NITER}, {C.CNN_STEP}, mb={C.CNN_MB}).")
+    rows = reexec.identify(torch.cat(batches), st.X @ st.probe)
+    if (rows < 0).any():
+        if (reexec.identify(torch.cat(batches), ref.tensors()["Xt"] @ st.probe)[rows < 0] >= 0).any():
+            fail(f"{RERUN}, des minibatchs contiennent des images de l'ensemble de test Xtimg : tirez-les "
+                 "dans les images d'apprentissage Ximg.")
+        fail(f"{RERUN}, des minibatchs contiennent des images qui ne sont pas des images de X : formez "
+             "Ximg avec X.reshape(-1, 1, 28, 28).")
+    distinct = len(np.unique(rows))
+    if not at_least(distinct / min(reexec.SUBSET, len(rows)), T.RERUN_MB_COVERAGE_MIN):
+        fail(f"{RERUN}, les {len(batches)} minibatchs du réseau `cnn` n'ont utilisé que {distinct} images "
+             f"différentes sur n = {reexec.SUBSET} : apprenez-le sur toutes les images d'apprentissage Ximg, Y.")

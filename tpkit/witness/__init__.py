@@ -133,7 +133,8 @@ class Rerun:
     """What a cell re-run by the grader did (:meth:`Witness.rerun`): the values of the names asked for,
     the initial value of the tensors asked for (None: never used in a computation autograd records),
     and for the watched module its parameters at its first call and at the end, and its calls (rows
-    per call, autograd on, the probe's value of every row, all calls concatenated)."""
+    per call, autograd on, the probe's value of every row, all calls concatenated). Several modules
+    watched in one re-run: `networks` holds one such answer per name."""
     values: dict
     initial: dict
     module_initial: list
@@ -143,6 +144,7 @@ class Rerun:
     call_rows: Optional[torch.Tensor] = None
     snaps: Optional[dict] = None        # training call k -> [(name, value)] just before it
     last: Optional[tuple] = None        # (k, [(name, value)]) of the last training call
+    networks: dict = field(default_factory=dict)  # watched name -> its Rerun (watch=("a", "b"))
 
 
 class Remote:
@@ -270,21 +272,34 @@ class Witness:
     def rerun(self, code: str, state: dict, seed: int, keep=(), initial=(), watch=None, probe=None,
               snap=None) -> "Rerun":
         """Run `code` (a cell of the notebook) again after pushing `state`, its seeds mixed with `seed`;
-        the namespace is put back afterwards (see the agent's `op_rerun`)."""
+        the namespace is put back afterwards (see the agent's `op_rerun`). `watch`: a module's name (its
+        answer in the Rerun's own fields) or several names (one answer each in `networks`)."""
+        names = [watch] if isinstance(watch, str) else [str(n) for n in watch or ()]
         req = {"op": "rerun", "code": str(code), "set": {k: encode_push(v) for k, v in state.items()},
-               "seed": int(seed), "keep": list(keep), "initial": list(initial), "watch": watch,
+               "seed": int(seed), "keep": list(keep), "initial": list(initial), "watch": names,
                "probe": None if probe is None else probe.detach().to(torch.float64).clone(),
                "snap": snap}
         answer = self._ask(req)
         if not answer.get("ok"):
             raise StudentError(str(answer.get("etype", "Exception")), "")
-        calls = answer.get("calls") or {}
-        return Rerun(values={str(k): self.decode(v) for k, v in answer.get("values", {}).items()},
-                     initial={str(k): v for k, v in answer.get("initial", {}).items()},
-                     module_initial=[(str(n), t) for n, t in answer.get("module_initial") or []],
-                     module_final=[(str(n), t) for n, t in answer.get("module_final") or []],
-                     call_sizes=calls.get("sizes"), call_grad=calls.get("grad"), call_rows=calls.get("rows"),
-                     snaps=_snapshots(answer.get("snaps")), last=_last_snapshot(answer.get("snaps")))
+        values = {str(k): self.decode(v) for k, v in answer.get("values", {}).items()}
+        initial = {str(k): v for k, v in answer.get("initial", {}).items()}
+        modules = answer.get("modules") or {}
+
+        def of(name):
+            module = modules.get(name) or {}
+            calls = module.get("calls") or {}
+            return Rerun(values=values, initial=initial,
+                         module_initial=[(str(n), t) for n, t in module.get("module_initial") or []],
+                         module_final=[(str(n), t) for n, t in module.get("module_final") or []],
+                         call_sizes=calls.get("sizes"), call_grad=calls.get("grad"), call_rows=calls.get("rows"),
+                         snaps=_snapshots(module.get("snaps")), last=_last_snapshot(module.get("snaps")))
+
+        if isinstance(watch, str):
+            return of(watch)
+        run = of(None)
+        run.networks = {n: of(n) for n in names}
+        return run
 
     def reset(self) -> None:
         """Forget the objects referenced by earlier checks, before this check's first question is

@@ -368,11 +368,12 @@ class Agent:
         of `set` pushed first, and `np.random.seed` / `torch.manual_seed` seeding from `seed` (the
         grader's) mixed with the seed the cell asks for. The answer says what the cell did: the values
         of `keep` afterwards, the initial value of each tensor named in `initial` (its value when it
-        first entered a computation autograd records), and for the module named `watch` its parameters
-        at its first call and at
-        the end, and the rows of each of its calls seen through the grader's `probe` (x @ probe, one
-        number per row, in float64). The namespace, the random generators and the figures are then put
-        back as they were: the next cells see nothing of the re-run."""
+        first entered a computation autograd records), and for each module named in `watch` (a name or
+        a list of names) its parameters at its first call and at the end, and the examples of each of
+        its calls seen through the grader's `probe` (one number per example, each example flattened
+        to a row whatever its shape: x.reshape(len(x), -1) @ probe, in float64), under `modules`.
+        The namespace, the random generators and the figures are then put back as they were: the next
+        cells see nothing of the re-run."""
         code = req["code"]
         try:
             from IPython import get_ipython
@@ -382,8 +383,10 @@ class Agent:
         except Exception:
             pass
         probe = req.get("probe")
+        watch = req.get("watch") or ()
+        names = [watch] if isinstance(watch, str) else [str(n) for n in watch]
         recorder = _Recorder(probe, tensors=bool(req.get("initial")), snap=req.get("snap"),
-                             watched=lambda module: self.ns.get(req.get("watch") or "") is module)
+                             watched=lambda module: any(self.ns.get(n) is module for n in names))
         with _namespace_restored(self.ns):
             for name, enc in req.get("set", {}).items():
                 self.ns[name] = self.decode(enc)
@@ -395,12 +398,8 @@ class Agent:
             answer = {"ok": True, "values": {n: self.encode(self.ns[n]) for n in req.get("keep", ())
                                              if n in self.ns}}
             answer["initial"] = {n: recorder.first_use(self.ns.get(n)) for n in req.get("initial", ())}
-            model = self.ns.get(req["watch"]) if req.get("watch") else None
-            if isinstance(model, torch.nn.Module):
-                answer["module_initial"] = recorder.modules.get(id(model))
-                answer["module_final"] = [[str(n), _tensor(p)] for n, p in model.named_parameters()]
-                answer["calls"] = recorder.calls_of(id(model))
-                answer["snaps"] = recorder.snapshots_of(id(model))
+            answer["modules"] = {n: recorder.report(self.ns.get(n)) for n in names
+                                 if isinstance(self.ns.get(n), torch.nn.Module)}
         return answer
 
 
@@ -498,7 +497,7 @@ class _Recorder(torch.overrides.TorchFunctionMode):
     """What a re-run trains: the value of each leaf tensor that requires grad when it first enters a
     computation autograd records (the initial parameters of a loop, whatever created them: reading
     `W.grad` or building an optimiser is no use), and for every module its parameters at its first
-    call and the rows of each call's input seen through `probe`. With `snap` ({"rows": r, "at": [k...]}),
+    call and each call's examples (flattened to rows) seen through `probe`. With `snap` ({"rows": r, "at": [k...]}),
     also its parameters just before its training calls number k (calls with autograd on and r rows,
     counted from 0) and before its last such call, for the module that `watched` names (the one bound to
     the watched name when it is called): the steps the grader audits."""
@@ -551,12 +550,13 @@ class _Recorder(torch.overrides.TorchFunctionMode):
             self.modules[key] = [[str(n), _tensor(p)] for n, p in module.named_parameters()]
             self.alive.append(module)
         x = args[0] if args else None
-        if self.probe is not None and isinstance(x, torch.Tensor) and x.dim() == 2 and \
-                x.shape[1] == self.probe.shape[0] and self.rows + x.shape[0] <= MAX_RECORDED_ROWS:
+        # one row per example, whatever its shape (vectors, images (n, 1, 28, 28) of a CNN...)
+        if self.probe is not None and isinstance(x, torch.Tensor) and x.dim() >= 2 and \
+                x.shape[1:].numel() == self.probe.shape[0] and self.rows + x.shape[0] <= MAX_RECORDED_ROWS:
             self.rows += x.shape[0]
             grad = torch.is_grad_enabled()  # a training call, or an evaluation under no_grad
             with torch.no_grad():
-                self.calls.append((key, grad, x.detach().to(torch.float64) @ self.probe))
+                self.calls.append((key, grad, x.detach().reshape(x.shape[0], -1).to(torch.float64) @ self.probe))
             if grad and self.snap_rows and x.shape[0] == self.snap_rows and self.watched(module):
                 self._snapshot(key, module)
 
@@ -576,6 +576,14 @@ class _Recorder(torch.overrides.TorchFunctionMode):
                 for (_, buffer), (_, p) in zip(previous[1], params):
                     buffer.copy_(p)
             previous[0] = k
+
+    def report(self, model):
+        """What the re-run did to one module: its parameters at its first call and at the end, its
+        calls, its snapshots."""
+        key = id(model)
+        return {"module_initial": self.modules.get(key),
+                "module_final": [[str(n), _tensor(p)] for n, p in model.named_parameters()],
+                "calls": self.calls_of(key), "snaps": self.snapshots_of(key)}
 
     def snapshots_of(self, key):
         """{"at": {k: parameters}, "last": [k, parameters] or None} of one module."""
