@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tpkit import paths
 from tpkit.grading import compat
 
 

@@ -18,13 +18,11 @@ fails there.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from tpkit.checks import curieux_ref as C
 from tpkit.checks import reexec
 from tpkit.checks import reference as ref
-from tpkit.checks import thresholds as T
 from tpkit.checks.common import gen, hidden_call, is_module
 from tpkit.checks.reexec import RERUN
 from tpkit.checks.tools import at_least, fail
@@ -70,24 +68,18 @@ def judge_cnn(ns, cell_id: str = "r6_cnn_apprentissage") -> None:
 def _judge_minibatches(run, st) -> None:
     """The training calls of `cnn` (autograd on) of C.CNN_MB images: images of the training set given
     (not of the test set), nearly all of them visited."""
-    sizes, grad, values = run.call_sizes, run.call_grad, run.call_rows
-    if not all(isinstance(t, torch.Tensor) for t in (sizes, grad, values)) or len(sizes) != len(grad) or \
-            int(sizes.sum()) != len(values) or values.dtype != torch.float64:
-        fail(f"{RERUN}, les appels du réseau `cnn` n'ont pas pu être relevés.")
-    starts = np.concatenate([[0], np.cumsum(sizes.numpy())])
-    batches = [values[starts[i]:starts[i + 1]] for i in range(len(sizes))
-               if bool(grad[i]) and int(sizes[i]) == C.CNN_MB]
+    batches = reexec.training_batches(run, "cnn", C.CNN_MB)
     if not batches:
         fail(f"{RERUN}, le réseau `cnn` n'a reçu aucun minibatch de mb = {C.CNN_MB} images : "
              f"apprenez-le avec entrainer(cnn, Ximg, Y, {C.CNN_NITER}, {C.CNN_STEP}, mb={C.CNN_MB}).")
-    rows = reexec.identify(torch.cat(batches), st.X @ st.probe)
+    rows, from_test = reexec.batch_origin(batches, st.X, st.probe, ref.tensors()["Xt"])
+    if from_test:
+        fail(f"{RERUN}, des minibatchs contiennent des images de l'ensemble de test Xtimg : tirez-les "
+             "dans les images d'apprentissage Ximg.")
     if (rows < 0).any():
-        if (reexec.identify(torch.cat(batches), ref.tensors()["Xt"] @ st.probe)[rows < 0] >= 0).any():
-            fail(f"{RERUN}, des minibatchs contiennent des images de l'ensemble de test Xtimg : tirez-les "
-                 "dans les images d'apprentissage Ximg.")
         fail(f"{RERUN}, des minibatchs contiennent des images qui ne sont pas des images de X : formez "
              "Ximg avec X.reshape(-1, 1, 28, 28).")
-    distinct = len(np.unique(rows))
-    if not at_least(distinct / min(reexec.SUBSET, len(rows)), T.RERUN_MB_COVERAGE_MIN):
+    distinct, enough = reexec.covers(rows, reexec.SUBSET)
+    if not enough:
         fail(f"{RERUN}, les {len(batches)} minibatchs du réseau `cnn` n'ont utilisé que {distinct} images "
              f"différentes sur n = {reexec.SUBSET} : apprenez-le sur toutes les images d'apprentissage Ximg, Y.")

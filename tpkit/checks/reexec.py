@@ -256,6 +256,32 @@ def compare_step(before, got, expected, what):
              "gradient du coût de l'itération, remis à zéro à chaque itération.")
 
 
+def training_batches(run, model: str, mb: int) -> list:
+    """The inputs (x @ probe, a row per example) of each training call (autograd on) of `mb` examples
+    the watched network `model` received; a French failure where its calls were not recorded."""
+    sizes, grad, values = run.call_sizes, run.call_grad, run.call_rows
+    if not all(isinstance(t, torch.Tensor) for t in (sizes, grad, values)) or len(sizes) != len(grad) or \
+            int(sizes.sum()) != len(values) or values.dtype != torch.float64:
+        fail(f"{RERUN}, les appels du réseau `{model}` n'ont pas pu être relevés.")
+    starts = np.concatenate([[0], np.cumsum(sizes.numpy())])
+    return [values[starts[i]:starts[i + 1]] for i in range(len(sizes)) if bool(grad[i]) and int(sizes[i]) == mb]
+
+
+def batch_origin(batches: list, X, probe, Xt=None) -> tuple:
+    """(the index in X of every example of `batches`, -1 where none; whether the unknown ones come from
+    the test set `Xt`)."""
+    values = torch.cat(batches)
+    rows = identify(values, X @ probe)
+    from_test = bool(Xt is not None and (rows < 0).any() and (identify(values, Xt @ probe)[rows < 0] >= 0).any())
+    return rows, from_test
+
+
+def covers(rows: np.ndarray, size: int) -> tuple:
+    """(distinct examples among `rows`, whether they cover the `size` training examples enough)."""
+    distinct = len(np.unique(rows))
+    return distinct, at_least(distinct / min(size, len(rows)), T.RERUN_MB_COVERAGE_MIN)
+
+
 def minibatch_rows(run, losses, X, probe, mb: int, model: str, loss_name: str, Xt=None, n_name=None) -> list:
     """The rows of `X` (told apart by `X @ probe`) of each minibatch of `mb` examples the watched
     network `model` trained on, one array a minibatch, [] for none. A French failure where its calls
@@ -263,28 +289,23 @@ def minibatch_rows(run, losses, X, probe, mb: int, model: str, loss_name: str, X
     test set `Xt` or rows that are not examples of X, or use too few of X's examples. `n_name`: the
     variable that counts the training examples where the cell draws the indices itself (named in the
     hints); None where a function of the statement draws them."""
-    sizes, grad, values = run.call_sizes, run.call_grad, run.call_rows
-    if not all(isinstance(t, torch.Tensor) for t in (sizes, grad, values)) or len(sizes) != len(grad) or \
-            int(sizes.sum()) != len(values) or values.dtype != torch.float64:
-        fail(f"{RERUN}, les appels du réseau `{model}` n'ont pas pu être relevés.")
-    starts = np.concatenate([[0], np.cumsum(sizes.numpy())])
-    batches = [values[starts[i]:starts[i + 1]] for i in range(len(sizes)) if bool(grad[i]) and int(sizes[i]) == mb]
+    batches = training_batches(run, model, mb)
     if len(batches) != len(losses):
         fail(f"{RERUN}, le réseau `{model}` a reçu {len(batches)} minibatchs de mb = {mb} exemples pour "
              f"{len(losses)} coûts dans `{loss_name}` : un minibatch X[idx] par itération.")
     if not batches:
         return []
-    rows = identify(torch.cat(batches), X @ probe)
+    rows, from_test = batch_origin(batches, X, probe, Xt)
+    if from_test:
+        among = f" (idx parmi les {n_name} exemples d'apprentissage)" if n_name else ""
+        fail(f"{RERUN}, des minibatchs contiennent des exemples de l'ensemble de test Xt : tirez-les "
+             f"dans les données d'apprentissage X, Y{among}.")
     if (rows < 0).any():
-        if Xt is not None and (identify(torch.cat(batches), Xt @ probe)[rows < 0] >= 0).any():
-            among = f" (idx parmi les {n_name} exemples d'apprentissage)" if n_name else ""
-            fail(f"{RERUN}, des minibatchs contiennent des exemples de l'ensemble de test Xt : tirez-les "
-                 f"dans les données d'apprentissage X, Y{among}.")
         fail(f"{RERUN}, des minibatchs contiennent des lignes qui ne sont pas des exemples "
              "d'apprentissage X : formez-les avec X[idx], Y[idx].")
     size = X.shape[0]
-    distinct = len(np.unique(rows))
-    if not at_least(distinct / min(size, len(rows)), T.RERUN_MB_COVERAGE_MIN):
+    distinct, enough = covers(rows, size)
+    if not enough:
         of, draw = (f"{n_name} = {size}", f", th.randint({n_name}, (mb,))") if n_name else \
             (f"les {size} exemples d'apprentissage", "")
         fail(f"{RERUN}, les {len(batches)} minibatchs n'ont utilisé que {distinct} exemples différents sur "
