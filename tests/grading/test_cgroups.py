@@ -26,6 +26,7 @@ from test_sandbox import Box, pytestmark  # noqa: F401 (pytestmark: skipped wher
 from tpkit.grading import cgroups, kernels, quota, report, sandbox, seccomp
 from tpkit.grading.findings import execution_findings
 from tpkit.grading.results import RunReport
+from tpkit.grading.watchdog import Watchdog
 
 box = test_sandbox.box  # the fixture: one sandbox's folders and uid
 
@@ -265,7 +266,7 @@ def test_without_cgroups_the_cpu_watchdog_stops_a_hog_and_the_summary_says_share
         k = Kernel()
         try:
             assert k.k.cgroup is None
-            watchdog = kernels.Watchdog(k.k.pids, cpu_cores=0.25, cpu_window=2)
+            watchdog = Watchdog(k.k.pids, cpu_cores=0.25, cpu_window=2)
             with watchdog:
                 k.run(HOG.format(n=20))
                 deadline = time.monotonic() + 60
@@ -297,7 +298,7 @@ def test_cpu_watchdog_spares_a_kernel_within_its_share():
     """One busy process (the kernel's own computing) with a share of one core: never killed."""
     proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        watchdog = kernels.Watchdog(proc.pid, cpu_cores=1, cpu_window=1)
+        watchdog = Watchdog(proc.pid, cpu_cores=1, cpu_window=1)
         with watchdog:
             time.sleep(2.5)
         assert watchdog.reason is None and proc.poll() is None

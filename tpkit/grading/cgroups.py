@@ -24,7 +24,7 @@ that forks a warm kernel does the same before joining the sandbox (:mod:`tpkit.g
 ``Delegate=yes``, a container's delegated cgroup), else cgroup v1 hierarchies this process may write
 (root, on our machines), else nothing: kernels then share the CPU and the memory of the machine,
 which the run's summary says (:func:`isolation_notice`), and the watchdog kills a kernel whose
-processes use more than one core for :data:`tpkit.grading.kernels.CPU_HOG_WINDOW_S` seconds.
+processes use more than one core for :data:`tpkit.grading.watchdog.CPU_HOG_WINDOW_S` seconds.
 ``TPKIT_CGROUPS=off`` in the environment behaves as such a host (tests, or a host where the
 cgroups misbehave).
 """
@@ -419,11 +419,12 @@ def isolation_notice(sandbox: bool = True) -> str:
     without the sandbox, whose own warning says more)."""
     if not sandbox:
         return ""
-    from tpkit.grading import kernels, quota, seccomp
+    from tpkit.grading import quota, seccomp
+    from tpkit.grading.watchdog import CPU_HOG_WINDOW_S
     missing = []
     if backend() is None:
         missing.append("processeur et mémoire partagés entre les rendus (pas de cgroup utilisable ; "
-                       f"un noyau qui dépasse sa part du processeur plus de {kernels.CPU_HOG_WINDOW_S:g} s "
+                       f"un noyau qui dépasse sa part du processeur plus de {CPU_HOG_WINDOW_S:g} s "
                        "est arrêté)")
     if not quota.available():
         missing.append("dossiers de travail sans limite de taille ni de nombre de fichiers (correction "

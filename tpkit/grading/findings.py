@@ -38,7 +38,7 @@ def kernel_stop_reason(reason: Optional[str], time_limit: int, memory_mb: int) -
     if reason == "memory":
         return f"limite de mémoire ({memory_mb} Mo) dépassée : l'exécution a été arrêtée"
     if reason == "cpu":
-        from tpkit.grading.kernels import CPU_HOG_WINDOW_S
+        from tpkit.grading.watchdog import CPU_HOG_WINDOW_S
         return (f"part du processeur dépassée pendant plus de {CPU_HOG_WINDOW_S:g} s (processus "
                 "lancés en arrière-plan ?) : l'exécution a été arrêtée")
     return "le noyau Python s'est arrêté brutalement (plantage, os._exit(), mémoire ?)"

@@ -43,7 +43,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from tpkit.environment import THREAD_VARIABLES, kernel_variables, venv_on_path
+from tpkit.grading.proctools import cpu_seconds, descendants, kill_tree, process_tree
 from tpkit.grading.options import MEMORY_MB, PRELOAD, TIME_LIMIT_S
 
 #: IPython's traceback mode in grading kernels (see the module docstring)
@@ -394,84 +394,6 @@ def kernel_pid(km) -> Optional[int]:
     return getattr(provisioner, "pid", None) if provisioner is not None else None
 
 
-def kill_tree(pid: Optional[int]) -> None:
-    """SIGKILL a process and everything it started."""
-    if not pid:
-        return
-    try:
-        proc = psutil.Process(pid)
-        procs = proc.children(recursive=True) + [proc]
-    except psutil.Error:
-        return
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGKILL)
-        except psutil.Error:
-            pass
-
-
-def _children(pid: int) -> Optional[list]:
-    """Direct children of a process from /proc/<pid>/task/*/children (None when the kernel does not
-    provide these files): reads the process's own entries, not every process of the machine as
-    psutil's children() does, which matters for a watchdog polling 4 times a second."""
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-    out = []
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(c) for c in f.read().split()]
-        except FileNotFoundError:
-            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
-                continue  # the thread ended meanwhile
-            return None
-        except OSError:
-            continue
-    return out
-
-
-def process_tree(pids) -> list:
-    """``pids`` and all their descendants (those alive now)."""
-    seen, todo = [], [p for p in pids if p]
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.append(pid)
-        children = _children(pid)
-        if children is None:  # no /proc/.../children: psutil (a scan of every process)
-            try:
-                children = [c.pid for c in psutil.Process(pid).children(recursive=True)]
-            except psutil.Error:
-                children = []
-        todo += children
-    return seen
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _rss_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and of its children it has waited for."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return sum(int(v) for v in fields[11:15]) / _TICK
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 class CpuMeter:
     """CPU seconds of the kernels of this process, read just before each is killed (a killed warm
     kernel is reaped by the zygote, whose own usage never counts it): the bench adds it to the
@@ -485,7 +407,7 @@ class CpuMeter:
         # its cgroup counts every process it ran, those already gone included
         spent = kernel.cgroup.cpu_seconds() if kernel.cgroup is not None else None
         if spent is None:
-            spent = sum(_cpu_seconds(pid) for pid in process_tree(kernel.pids))
+            spent = sum(cpu_seconds(pid) for pid in process_tree(kernel.pids))
         with self._lock:
             self.seconds += spent
             self.kernels += 1
@@ -495,23 +417,12 @@ class CpuMeter:
 KERNEL_CPU = CpuMeter()
 
 
-def _descendants(pids) -> list:
-    procs: dict = {}
-    for pid in pids:
-        try:
-            for p in psutil.Process(pid).children(recursive=True):
-                procs[p.pid] = p
-        except psutil.Error:
-            pass
-    return list(procs.values())
-
-
 def stray_processes(kernel: Optional[GradingKernel]) -> int:
     """Processes of the kernel's tree other than the kernel itself and the sandbox's own (daemons,
     background jobs the student's code left running); they die with the sandbox."""
     if kernel is None or not kernel.pid:
         return 0
-    procs = _descendants(kernel.pids)
+    procs = descendants(kernel.pids)
     from tpkit.grading import zygote
     count, kernel_seen = 0, kernel.forked is not None
     for p in sorted(procs, key=lambda p: p.pid):
@@ -583,102 +494,3 @@ class KernelSupply:
     def close(self) -> None:
         discard_kernel(self._spare)
         self._spare = None
-
-
-#: Without a cgroup (a host that cannot create one: :mod:`tpkit.grading.cgroups`) nothing divides the
-#: CPU between kernels: the watchdog kills a kernel whose processes used more than its share of cores
-#: (its torch threads) plus :data:`CPU_HOG_MARGIN` over the last :data:`CPU_HOG_WINDOW_S` seconds.
-CPU_HOG_WINDOW_S = 5.0
-#: Cores of slack above the share (ipykernel's own threads, a short burst of a library).
-CPU_HOG_MARGIN = 0.5
-
-
-class Watchdog:
-    """Kills a kernel's process tree when the notebook's time limit is exceeded or its resident memory
-    goes over ``memory_mb`` (a backstop: ``RLIMIT_DATA`` normally stops the allocation first), when its
-    cgroup's memory limit killed one of its processes (``cgroup``: a :class:`cgroups.KernelCgroup`), and,
-    with ``cpu_cores`` (a kernel without cgroup), when its processes use more than that many cores
-    (+ :data:`CPU_HOG_MARGIN`) over :data:`CPU_HOG_WINDOW_S` seconds.
-
-    ``reason`` is None, ``"time"``, ``"memory"`` or ``"cpu"`` after the fact; :meth:`stop_reason`
-    also sees an out-of-memory kill that the kernel's death reported before the watchdog did."""
-
-    def __init__(self, pid, time_limit: float = 0, memory_mb: int = 0,
-                 interval: float = 0.25, cgroup=None, cpu_cores: float = 0,
-                 cpu_window: float = CPU_HOG_WINDOW_S):
-        # one pid or several (a warm kernel: the sandbox and the kernel, see GradingKernel.pids)
-        self.pids = [p for p in (pid if isinstance(pid, (list, tuple)) else [pid]) if p]
-        self.pid = self.pids[0] if self.pids else None
-        self.time_limit = time_limit
-        self.memory_bytes = memory_mb * 1024 * 1024
-        self.interval = interval
-        self.cgroup = cgroup
-        self.cpu_cores = cpu_cores
-        self.cpu_window = cpu_window
-        self.reason: Optional[str] = None
-        self._samples: list = []  # (time, {pid: CPU seconds}) over the last cpu_window
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tpkit-watchdog", daemon=True)
-
-    @classmethod
-    def for_kernel(cls, kernel: "GradingKernel", time_limit: float, memory_mb: int,
-                   cores: float) -> "Watchdog":
-        """The watchdog of a grading kernel: its cgroup where it has one, else the CPU check with
-        ``cores`` as its share."""
-        cgroup = getattr(kernel, "cgroup", None)
-        return cls(kernel.pids, time_limit, memory_mb, cgroup=cgroup,
-                   cpu_cores=0 if cgroup is not None else max(1.0, float(cores)))
-
-    def __enter__(self):
-        self._t0 = time.monotonic()
-        if self.pid and (self.time_limit or self.memory_bytes or self.cgroup is not None
-                         or self.cpu_cores):
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        return False
-
-    def stop_reason(self) -> Optional[str]:
-        if self.reason is None and self.cgroup is not None and self.cgroup.oom_killed():
-            return "memory"
-        return self.reason
-
-    def _rss(self) -> int:
-        return sum(_rss_bytes(pid) for pid in process_tree(self.pids))
-
-    def _cpu_hog(self) -> bool:
-        """Whether the tree used more than its share of cores over the last window (a process's
-        time counts from its first sample, or entirely when it started within the window)."""
-        now = time.monotonic()
-        usage = {pid: _cpu_seconds(pid) for pid in process_tree(self.pids)}
-        self._samples.append((now, usage))
-        while len(self._samples) > 1 and now - self._samples[1][0] >= self.cpu_window:
-            self._samples.pop(0)
-        then, before = self._samples[0]
-        if now - then < self.cpu_window:
-            return False
-        used = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in usage.items())
-        return used / (now - then) > self.cpu_cores + CPU_HOG_MARGIN
-
-    def _run(self) -> None:
-        if not any(os.path.exists(f"/proc/{pid}") for pid in self.pids):
-            return
-        while not self._stop.wait(self.interval):
-            if self.time_limit and time.monotonic() - self._t0 > self.time_limit:
-                self.reason = "time"
-            elif self.cgroup is not None and self.cgroup.oom_killed():
-                self.reason = "memory"
-            elif self.memory_bytes and self._rss() > self.memory_bytes:
-                self.reason = "memory"
-            elif self.cpu_cores and self._cpu_hog():
-                self.reason = "cpu"
-            if self.reason:
-                if self.cgroup is not None:
-                    self.cgroup.kill()
-                for pid in self.pids:
-                    kill_tree(pid)
-                return

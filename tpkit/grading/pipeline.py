@@ -37,7 +37,7 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import bookcopy, cgroups, compat, incremental, kernels, quota, runlock, worker
+from tpkit.grading import bookcopy, cgroups, compat, incremental, kernels, proctools, quota, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, name_student, open_gradebook, read_scores,
@@ -315,7 +315,7 @@ class Grader:
 
     def _stop(self, r: _Running, kill: bool = True) -> None:
         if kill and r.proc.is_alive():  # the worker and everything it started (its kernel's sandbox)
-            kernels.kill_tree(r.proc.pid)
+            proctools.kill_tree(r.proc.pid)
         r.proc.join()
         r.conn.close()
         r.relay.join(5)

@@ -39,6 +39,7 @@ from tpkit.grading import kernels, options, trusted
 from tpkit.grading.findings import failure_message, kernel_stop_reason, not_executed_output, timeout_output
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
 from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, format_mo, repair_cells, split_hidden, visible_source
+from tpkit.grading.watchdog import Watchdog
 from tpkit.vocabulary import grade_id
 from tpkit.witness import Witness
 
@@ -125,7 +126,7 @@ class LimitedExecute(Execute):
         self.on_notebook_start = enter_directory
         # RLIMIT_DATA (in the kernel) stops allocations first; resident memory adds shared libraries
         watch_mb = self.memory_limit + 1024 if self.memory_limit else 0
-        watchdog = kernels.Watchdog.for_kernel(kernel, self.time_limit, watch_mb, self.threads)
+        watchdog = Watchdog.for_kernel(kernel, self.time_limit, watch_mb, self.threads)
         try:
             with watchdog:
                 nb, resources = super().preprocess(nb, resources, km=km)

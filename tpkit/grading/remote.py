@@ -294,7 +294,7 @@ def _kill_self_once(marker: Path) -> None:
 def _run_worker(job, settings, kill_marker) -> tuple:
     """Start the job's worker process, relay its fork requests, enforce its wall clock:
     (exit code, why it was killed or None), as the local coordinator does (pipeline.Grader._schedule)."""
-    from tpkit.grading import cgroups, kernels, worker
+    from tpkit.grading import cgroups, proctools, worker
     ctx = worker.context()
     mine, theirs = ctx.Pipe()
     proc = ctx.Process(target=worker.main, args=(job, theirs), name=f"tpkit-worker-{job.student}", daemon=True)
@@ -309,7 +309,7 @@ def _run_worker(job, settings, kill_marker) -> tuple:
     killed = None
     if proc.is_alive():
         killed = worker.wall_reason(job.options)
-        kernels.kill_tree(proc.pid)
+        proctools.kill_tree(proc.pid)
     proc.join()
     mine.close()
     relay.join(5)
