@@ -4,10 +4,10 @@
 file>]``) into a sandboxed one, to give to Popen / jupyter_client. It describes this chain, each
 step ``exec``-ing the next one (no process is left in between)::
 
-    python -I -S sandbox.py --launch ... -- bwrap OPTIONS... -- python -m ipykernel_launcher ...
+    python -I -S launcher.py --launch ... -- bwrap OPTIONS... -- python -m ipykernel_launcher ...
     `------ the launcher (below) ------'   `-- container --'   `-- the kernel (pid 2 inside) --'
 
-* The **launcher** (this file run as a script, standard library only) first joins the kernel's cgroup
+* The **launcher** (:mod:`tpkit.grading.launcher`, run as a script, standard library only) first joins the kernel's cgroup
   when it has one (``--cgroup``: :mod:`tpkit.grading.cgroups`; everything after it is counted there),
   applies the resource limits (``setrlimit``: address space, processes, open files, file size, CPU
   time, no core file); when the grader runs as root it also drops to an unprivileged uid of the
@@ -35,149 +35,22 @@ See docs/sandbox.md for the choice of bubblewrap, the limits and what the host m
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
 
-# ==================================================================================================
-# The launcher. It comes first, with nothing but os and sys imported: when this file runs as
-# ``python -I -S sandbox.py --launch ...``, it execs bwrap before the grader-side imports below.
-#
-#   --launch [--cgroup PROCS]... [--uid N] [--rlimit NAME=SOFT:HARD]... [--stage PATH]...
-#            [--data FD TEXT]... [--data-hex FD HEX]... -- BWRAP...
-# ==================================================================================================
+from tpkit.grading.launcher import blocking_dir
+from tpkit.grading.options import MEMORY_MB
 
-_CLONE_NEWNS = 0x00020000
-_MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
-
-
-def _blocker(path: str, uid: int) -> str | None:
-    """The topmost directory above ``path`` that ``uid`` may not traverse (the sandbox user has no
-    supplementary groups and gid = uid), or None when the way is open."""
-    current = ""
-    for part in path.strip("/").split("/")[:-1]:
-        current += "/" + part
-        st = os.stat(current)
-        if st.st_uid == uid:
-            bit = 0o100
-        elif st.st_gid == uid:
-            bit = 0o010
-        else:
-            bit = 0o001
-        if not st.st_mode & bit:
-            return current
-    return None
-
-
-def _libc(name: str, *args) -> None:
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    if getattr(libc, name)(*args) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{name}: {os.strerror(err)}")
-
-
-def _stage(sources: list, uid: int) -> None:
-    """Make ``sources`` reachable by ``uid``, in a private mount namespace of the launcher's own.
-
-    For each directory that blocks the way (``/root``, mode 0700): open the sources below it, lay a
-    small tmpfs (mode 0755) over it and bind each source back at its own path through its file
-    descriptor. The host sees none of it; bwrap later binds these paths as usual, and the rest of
-    the blocking directory stays out of reach."""
-    _libc("unshare", _CLONE_NEWNS)
-    _libc("mount", None, b"/", None, _MS_REC | _MS_PRIVATE, None)  # no propagation to the host
-    by_blocker: dict = {}
-    for src in sources:
-        blocker = _blocker(src, uid)
-        if blocker is not None:  # (a topmost blocker is never below another one)
-            by_blocker.setdefault(blocker, []).append(src)
-    for blocker, srcs in by_blocker.items():
-        fds = [(src, os.open(src, os.O_PATH | os.O_CLOEXEC)) for src in dict.fromkeys(srcs)]
-        _libc("mount", b"tpkit-stage", blocker.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV,
-              b"mode=0755,size=1m")
-        for src, fd in fds:
-            if os.path.isdir(f"/proc/self/fd/{fd}"):
-                os.makedirs(src, mode=0o755, exist_ok=True)
-            else:
-                os.makedirs(os.path.dirname(src), mode=0o755, exist_ok=True)
-                os.close(os.open(src, os.O_CREAT | os.O_WRONLY, 0o644))
-            _libc("mount", f"/proc/self/fd/{fd}".encode(), src.encode(), None,
-                  _MS_BIND | _MS_REC, None)
-            os.close(fd)
-
-
-def _launch(args: list) -> None:
-    """Parse the launcher's options, set the process up and exec bwrap (never returns)."""
-    uid, rlimits, stage, data, groups = None, [], [], [], []
-    while args[0] != "--":
-        option = args.pop(0)
-        if option == "--cgroup":
-            groups.append(args.pop(0))
-        elif option == "--uid":
-            uid = int(args.pop(0))
-        elif option == "--rlimit":
-            name, _, value = args.pop(0).partition("=")
-            soft, _, hard = value.partition(":")
-            rlimits.append((name, int(soft), int(hard or soft)))
-        elif option == "--stage":
-            stage.append(args.pop(0))
-        elif option == "--data":
-            data.append((int(args.pop(0)), args.pop(0).encode()))
-        elif option == "--data-hex":
-            data.append((int(args.pop(0)), bytes.fromhex(args.pop(0))))
-        else:
-            raise OSError(0, f"unknown option {option}")
-    argv = args[1:]
-    for procs in groups:
-        # the kernel's cgroup (tpkit.grading.cgroups), first: all that follows is counted in it
-        with open(procs, "w") as f:
-            f.write(str(os.getpid()))
-    if stage:
-        _stage(stage, uid)
-    for fd, text in data:
-        # contents bwrap copies into the sandbox (--ro-bind-data FD DEST) or reads (--seccomp FD),
-        # then closes
-        memfd = os.memfd_create("tpkit-sandbox-data")
-        os.write(memfd, text)
-        os.lseek(memfd, 0, os.SEEK_SET)
-        os.dup2(memfd, fd, inheritable=True)
-        os.close(memfd)
-    if uid is not None:
-        # root -> the pool uid, no supplementary groups; capabilities vanish with uid 0
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-    # limits last: the data descriptors may lie beyond RLIMIT_NOFILE (they stay valid)
-    import resource
-    for name, soft, hard in rlimits:
-        resource.setrlimit(getattr(resource, name), (soft, hard))
-    os.execv(argv[0], argv)
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["--launch"]:
-    try:
-        _launch(sys.argv[2:])
-    except (OSError, ValueError, IndexError) as exc:
-        print(f"tpkit sandbox launcher: {exc}", file=sys.stderr)
-    sys.exit(126)
-
-
-# ==================================================================================================
-# The grader's side
-# ==================================================================================================
-
-import contextlib  # noqa: E402  (after the launcher, see above)
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Iterator, Mapping, Sequence  # noqa: E402
-
-# Only the launcher above runs isolated (``python -I -S``, no tpkit); it execs bwrap or exits before this
-# line. The grader's side is imported by the grader (or run for ``--bench``), where the kit is installed:
-# the kernel's memory limit has its one default in options.
-from tpkit.grading.options import MEMORY_MB  # noqa: E402
+#: The launcher (tpkit/grading/launcher.py: standard library only, run with ``python -I -S``).
+LAUNCHER = os.path.realpath(Path(__file__).with_name("launcher.py"))
 
 #: Where the submission's scratch copy (``workdir``) appears inside the sandbox, read-write.
 WORKDIR_INSIDE = "/home/etudiant/tp"
@@ -362,14 +235,14 @@ def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limit
     # /dev/null..., the workdir and the exchange stay writable
     args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORKDIR_INSIDE, "--"]
 
-    launcher = [sys.executable, "-I", "-S", "-B", os.path.realpath(__file__), "--launch"]
+    launcher = [sys.executable, "-I", "-S", "-B", LAUNCHER, "--launch"]
     for procs in cgroup:
         launcher += ["--cgroup", str(procs)]
     if uid is not None:
         launcher += ["--uid", str(uid)]
         # sources the sandbox uid could not reach (e.g. under /root, mode 0700): see _stage
         for src in dict.fromkeys(sources):
-            if _blocker(src, uid) is not None:
+            if blocking_dir(src, uid) is not None:
                 launcher += ["--stage", src]
     for name, soft, hard in rlimits(limits):
         launcher += ["--rlimit", f"{name}={soft}:{hard}"]
@@ -554,41 +427,6 @@ _fontlist: Path | None | bool = False
 _fontlist_lock = threading.RLock()
 
 
-def bench(runs: int = 7) -> dict:
-    """Median wall time (s) of Python start-ups outside and inside the sandbox (docs/sandbox.md)."""
-    import statistics
-    import time
-    heavy = "import torch, numpy, matplotlib.pyplot, ipykernel"
-    cases = {  # name: (python arguments, extra environment); /tmp: the private one inside
-        "python -c pass": (["-c", "pass"], {}),
-        heavy: (["-c", heavy], {}),
-        # what every start would cost without the prebuilt font list (an empty MPLCONFIGDIR)
-        heavy + " (no font list)": (["-c", "import os; os.mkdir('/tmp/mpl'); " + heavy],
-                                    {"MPLCONFIGDIR": "/tmp/mpl"}),
-    }
-    results = {}
-    with _scratch_sandbox() as (workdir, exchange, uid):
-        for name, (args, extra) in cases.items():
-            timings: dict = {"outside": [], "inside": []}
-            for n in range(runs + 1):  # the first round warms the page cache: not counted
-                with tempfile.TemporaryDirectory() as tmp:  # outside: its own /tmp
-                    env = dict(os.environ, **{k: v.replace("/tmp", tmp) for k, v in extra.items()})
-                    t0 = time.perf_counter()
-                    subprocess.run([sys.executable] + [a.replace("/tmp", tmp) for a in args],
-                                   env=env, check=True, capture_output=True)
-                    t1 = time.perf_counter()
-                cmd = command([sys.executable, *args], workdir=workdir, exchange=exchange,
-                              limits=Limits(), uid=uid, env=kernel_env(extra))
-                t2 = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True)
-                t3 = time.perf_counter()
-                if n:
-                    timings["outside"].append(t1 - t0)
-                    timings["inside"].append(t3 - t2)
-            results[name] = {k: round(statistics.median(v), 3) for k, v in timings.items()}
-    return results
-
-
 # --------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------
@@ -729,12 +567,3 @@ def _probe() -> SandboxUnavailable | None:
         "« sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 » (à rendre permanent dans "
         f"/etc/sysctl.d/), {_HOW_TO_SKIP}")
 
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--bench"]:
-        check_available()
-        runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
-        print(json.dumps({"baseline_mb": baseline_mb(), "start_up_s": bench(runs)}, indent=2))
-    else:
-        sys.exit("usage: python tpkit/grading/sandbox.py --bench [RUNS]   (start-up times, "
-                 "in and out of the sandbox)")
