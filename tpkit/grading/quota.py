@@ -63,7 +63,7 @@ def mount(path, size_mb: int, files: int) -> bool:
 
 def unmount(path) -> None:
     """Detach the tmpfs at ``path`` (its pages are freed once the sandbox's copy of the mount is gone
-    too) and remove the then-empty folder."""
+    too); the then-empty folder is the caller's to remove."""
     _libc().umount2(os.fsencode(path), _MNT_DETACH)
 
 

@@ -28,7 +28,7 @@ import tempfile
 import threading
 from typing import Optional
 
-#: Denied system calls (those the running kernel's architecture does not have are skipped).
+#: Denied system calls (one the architecture lacks never matches; one the system's libseccomp does not know is skipped).
 DENIED = (
     # kernel attack surface reachable without privileges
     "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd", "bpf", "perf_event_open",
@@ -44,6 +44,7 @@ DENIED = (
     "settimeofday", "clock_settime", "clock_adjtime", "lookup_dcookie", "nfsservctl", "uselib",
 )
 
+_UNKNOWN = -1  # libseccomp's __NR_SCMP_ERROR
 _program: Optional[bytes] = None
 _why_not: Optional[str] = None
 _built = False
@@ -74,10 +75,10 @@ def _compile() -> bytes:
     f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
     arch = pyseccomp.system_arch()
     for name in DENIED:
-        try:
-            pyseccomp.resolve_syscall(arch, name)
-        except (OSError, ValueError, TypeError):
-            continue  # not a system call of this architecture
+        # a call of another architecture resolves to a negative pseudo-number, which libseccomp accepts;
+        # a name this (older) libseccomp does not know is -1 and would fail the whole filter: skipped
+        if pyseccomp.resolve_syscall(arch, name) == _UNKNOWN:
+            continue
         f.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
     with tempfile.TemporaryFile() as out:
         f.export_bpf(out)

@@ -22,7 +22,7 @@ def course_salt(root: Path) -> int:
     path = Path(root) / SECRET_FILE
     if path.is_file():
         text = path.read_text().strip()
-        if text.isdigit() and int(text).bit_length() >= MIN_SECRET_BITS:
+        if text.isascii() and text.isdigit() and int(text).bit_length() >= MIN_SECRET_BITS:
             return int(text)
         path.unlink()
     return pin_secret(root, secrets.randbits(SECRET_BITS) | (1 << (SECRET_BITS - 1)))
@@ -30,8 +30,8 @@ def course_salt(root: Path) -> int:
 
 def pin_secret(root: Path, value: int) -> int:
     """Write the course's secret (readable by its owner only); test courses pin theirs."""
-    if int(value).bit_length() < MIN_SECRET_BITS:
-        raise ValueError(f"a course secret has at least {MIN_SECRET_BITS} bits")
+    if int(value) < 0 or int(value).bit_length() < MIN_SECRET_BITS:  # course_salt reads digits only
+        raise ValueError(f"a course secret is a positive number of at least {MIN_SECRET_BITS} bits")
     path = Path(root) / SECRET_FILE
     tmp = path.with_name(path.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
