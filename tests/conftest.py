@@ -110,8 +110,8 @@ PLAN = [
     # then, longest first, runs that keep both cores busy (the runner's forked processes) alternate
     # with grading runs that often wait (kernels starting, time limits), whichever worker takes them
     ("curieux_catalogue", ["tests/test_curieux.py::test_catalogue_sensitivity_specificity_blast_radius"]),
-    ("attacks", ["tests/grading/test_attacks.py"]),
-    ("attacks_box", ["tests/grading/test_attacks_box.py"]),  # two runs: the honest student alone, the class
+    # two runs shared by both files (tests/grading/attack_class.py): the honest student alone, the class
+    ("attacks", ["tests/grading/test_attacks.py", "tests/grading/test_attacks_box.py"]),
     # a class run that mostly waits (its sleeping worker's 60 s wall limit) beside CPU-bound units
     ("worker_faults", ["tests/grading/test_worker.py::test_a_broken_worker_costs_its_own_submission_only"]),
     ("flakiness", ["tests/test_flakiness.py::test_reference_gets_full_marks_under_every_seed_and_thread_count"]),
