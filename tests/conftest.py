@@ -132,7 +132,8 @@ PLAN = [
                   "tests/test_notebook.py::test_solution_runs_without_any_error_or_warning_on_stderr"]),
     ("forkrun", ["tests/test_catalogue.py::test_forkrun_scores_like_a_kernel_and_isolates_jobs"]),
     # one small class, read by both (tests/grading/small_class.py)
-    ("small_class", ["tests/grading/test_checksums.py::test_grading_command_logs_no_checksum_warning_for_a_pristine_submission",
+    ("small_class", ["tests/grading/test_checksums.py::"
+                     "test_grading_command_logs_no_checksum_warning_for_a_pristine_submission",
                      "tests/grading/test_inert.py::test_a_hostile_folder_name_reaches_nobody_live"]),
     ("validate_invert", ["tests/test_notebook.py::test_nbgrader_validate_invert_passes_on_release"]),
     ("blank", ["tests/test_notebook.py::test_blank_release_runs_to_the_end_and_scores_zero"]),

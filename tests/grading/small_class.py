@@ -34,7 +34,8 @@ def _compute(session_dir: Path) -> dict:
     release_nb = root / "release" / A / f"{A}.ipynb"
     for student in (BLANK, EDITED):
         (root / "submitted" / student / A).mkdir(parents=True)
-    nbformat.write(edit(nbformat.read(str(release_nb), as_version=4)), str(root / "submitted" / EDITED / A / f"{A}.ipynb"))
+    edited = edit(nbformat.read(str(release_nb), as_version=4))
+    nbformat.write(edited, str(root / "submitted" / EDITED / A / f"{A}.ipynb"))
     (root / "submitted" / BLANK / A / f"{A}.ipynb").write_bytes(release_nb.read_bytes())
     proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(root), "--submitted",
                            "--workers", "2", "--cell-timeout", "10"], cwd=root, env=release.nbgrader_env(),
