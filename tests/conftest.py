@@ -107,6 +107,9 @@ PLAN = [
     ("fidelity", ["tests/test_catalogue.py::test_grading_command_gives_the_same_scores_messages_and_numbers"]),
     # a Dask cluster and a PostgreSQL gradebook, compared with the pipeline's first run (done by then)
     ("cluster", ["tests/grading/test_cluster.py"]),
+    # the second longest test (~2 min idle: JupyterLab, Chromium, four small grading runs): not left to
+    # the end, where it would run alone on one worker
+    ("formgrader_roundtrip", ["tests/grading/test_formgrader_roundtrip.py"]),
     # then, longest first, runs that keep both cores busy (the runner's forked processes) alternate
     # with grading runs that often wait (kernels starting, time limits), whichever worker takes them
     ("curieux_catalogue", ["tests/test_curieux.py::test_catalogue_sensitivity_specificity_blast_radius"]),
