@@ -140,6 +140,10 @@ PLAN = [
                      "tests/grading/test_inert.py::test_a_hostile_folder_name_reaches_nobody_live"]),
     ("validate_invert", ["tests/test_notebook.py::test_nbgrader_validate_invert_passes_on_release"]),
     ("blank", ["tests/test_notebook.py::test_blank_release_runs_to_the_end_and_scores_zero"]),
+    # three notebooks run as a student does (Run All), one of them read by two tests: one worker, so that
+    # neither waits on the other's run
+    ("run_all", ["tests/test_run_all.py::test_run_all_with_a_mistake_reaches_the_table_which_flags_that_question",
+                 "tests/test_run_all.py::test_softmax_on_the_wrong_axis_blames_pred_not_the_correct_cost"]),
 ]
 
 
