@@ -107,11 +107,14 @@ PLAN = [
     ("fidelity", ["tests/test_catalogue.py::test_grading_command_gives_the_same_scores_messages_and_numbers"]),
     # a Dask cluster and a PostgreSQL gradebook, compared with the pipeline's first run (done by then)
     ("cluster", ["tests/grading/test_cluster.py"]),
+    # the second longest test (~2 min idle: JupyterLab, Chromium, four small grading runs): not left to
+    # the end, where it would run alone on one worker
+    ("formgrader_roundtrip", ["tests/grading/test_formgrader_roundtrip.py"]),
     # then, longest first, runs that keep both cores busy (the runner's forked processes) alternate
     # with grading runs that often wait (kernels starting, time limits), whichever worker takes them
     ("curieux_catalogue", ["tests/test_curieux.py::test_catalogue_sensitivity_specificity_blast_radius"]),
-    ("attacks", ["tests/grading/test_attacks.py"]),
-    ("attacks_box", ["tests/grading/test_attacks_box.py"]),  # two runs: the honest student alone, the class
+    # two runs shared by both files (tests/grading/attack_class.py): the honest student alone, the class
+    ("attacks", ["tests/grading/test_attacks.py", "tests/grading/test_attacks_box.py"]),
     # a class run that mostly waits (its sleeping worker's 60 s wall limit) beside CPU-bound units
     ("worker_faults", ["tests/grading/test_worker.py::test_a_broken_worker_costs_its_own_submission_only"]),
     ("flakiness", ["tests/test_flakiness.py::test_reference_gets_full_marks_under_every_seed_and_thread_count"]),
@@ -131,8 +134,16 @@ PLAN = [
     ("solution", ["tests/test_notebook.py::test_solution_grades_to_full_marks",
                   "tests/test_notebook.py::test_solution_runs_without_any_error_or_warning_on_stderr"]),
     ("forkrun", ["tests/test_catalogue.py::test_forkrun_scores_like_a_kernel_and_isolates_jobs"]),
+    # one small class, read by both (tests/grading/small_class.py)
+    ("small_class", ["tests/grading/test_checksums.py::"
+                     "test_grading_command_logs_no_checksum_warning_for_a_pristine_submission",
+                     "tests/grading/test_inert.py::test_a_hostile_folder_name_reaches_nobody_live"]),
     ("validate_invert", ["tests/test_notebook.py::test_nbgrader_validate_invert_passes_on_release"]),
     ("blank", ["tests/test_notebook.py::test_blank_release_runs_to_the_end_and_scores_zero"]),
+    # three notebooks run as a student does (Run All), one of them read by two tests: one worker, so that
+    # neither waits on the other's run
+    ("run_all", ["tests/test_run_all.py::test_run_all_with_a_mistake_reaches_the_table_which_flags_that_question",
+                 "tests/test_run_all.py::test_softmax_on_the_wrong_axis_blames_pred_not_the_correct_cost"]),
 ]
 
 

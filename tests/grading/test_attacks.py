@@ -1,5 +1,6 @@
 """Adversarial suite (trusted grading): a class of hostile submissions graded in ONE run of the real
-command, next to an honest student, in a temporary copy of the course.
+command, next to an honest student, in a temporary copy of the course. The run is shared with
+test_attacks_box.py (tests/grading/attack_class.py): both suites' attackers are graded in the same class.
 
 Each attack is what a student could hand in: code in an answer cell of the blank release (the rest left
 blank), files next to the notebook, a hostile folder name. Every attack must end with: the attacker gains
@@ -17,17 +18,17 @@ import re
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import generated_course, once
+from attack_class import graded_class, students
 
-from tpkit import paths, release
+from tpkit import paths
 from tpkit.grading import sandbox
-from tpkit.submissions import grade_id, read, solution_submission
+from tpkit.grading.inert import inert
+from tpkit.submissions import grade_id, read
 
 pytestmark = [pytest.mark.slow]
 
@@ -227,23 +228,26 @@ class Listener(threading.Thread):
                 continue
 
 
+COURSE_SKIP = {"submitted", "autograded", "feedback", "exports", "gradebook.db"}  # what a run writes
+
+
 @pytest.fixture(scope="session")
 def attack_run(session_dir):
+    """This suite's view of the class run shared with test_attacks_box.py (tests/grading/attack_class.py):
+    its students are graded beside the other suite's, in the same run."""
     try:
         sandbox.check_available()
     except sandbox.SandboxUnavailable as exc:
         pytest.skip(str(exc))
-    run = once(session_dir, "attack_run", lambda: _grade_the_class(session_dir))
-    run["root"] = Path(run["root"])
+    run = graded_class(session_dir)
+    run.update(returncode=run["run"]["returncode"], stdout=run["run"]["stdout"], stderr=run["run"]["stderr"],
+               everyone=students(run))
     run["attacks"] = _attacks(run["root"], paths.ROOT, run["port"])
     return run
 
 
-def _grade_the_class(session_dir: Path) -> dict:
-    root = generated_course(session_dir, session_dir / "attaques" / "cours")
-    listener = Listener()
-    listener.start()
-    attacks = _attacks(root, paths.ROOT, listener.port)
+def lay_out(root: Path, attacks: dict) -> None:
+    """Each attack's submission folder: the blank release with its code, plus its files."""
     for student, (code, files, _) in attacks.items():
         folder = root / "submitted" / student / A
         folder.mkdir(parents=True)
@@ -263,22 +267,6 @@ def _grade_the_class(session_dir: Path) -> dict:
                 os.symlink(content[1], target)
             else:
                 target.write_bytes(content)
-    honest = root / "submitted" / HONEST / A
-    honest.mkdir(parents=True)
-    nbformat.write(solution_submission(), str(honest / f"{A}.ipynb"))
-
-    course_before = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db"})
-    kit_before = _kit_files()
-    env = release.nbgrader_env()
-    env["TPKIT_CANARY"] = CANARY
-    cmd = [sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "2", "--submitted",
-           "--cell-timeout", "10", "--time-limit", "120", "--memory-limit", "2048"]
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1200)
-    # (the daemon of `demon_exports` strikes 4 s after its notebook starts, long before the run ends)
-    listener.stop = True
-    return dict(root=str(root), port=listener.port, returncode=proc.returncode, stdout=proc.stdout,
-                stderr=proc.stderr, received=[r.decode("latin-1") for r in listener.received],
-                course_before=course_before, kit_before=kit_before)
 
 
 def _rows(root: Path) -> dict:
@@ -294,7 +282,9 @@ def test_run_completes_with_every_student(attack_run):
     root = attack_run["root"]
     assert attack_run["returncode"] == 0, attack_run["stdout"][-3000:] + attack_run["stderr"][-3000:]
     rows = {_unescape(k): v for k, v in _rows(root).items()}
-    assert set(rows) == set(attack_run["attacks"]) | {HONEST}
+    assert set(attack_run["attacks"]) | {HONEST} <= attack_run["everyone"]
+    # this suite's students and test_attacks_box.py's (whose odd ids the CSV holds escaped)
+    assert set(rows) == {inert(s) for s in attack_run["everyone"]}
 
 
 def test_honest_student_keeps_full_marks(attack_run):
@@ -317,7 +307,7 @@ def test_attacker_gains_nothing(attack_run, student):
 def test_kit_and_course_files_unchanged(attack_run):
     root = attack_run["root"]
     assert _kit_files() == attack_run["kit_before"]
-    after = _hash_tree(root, skip={"submitted", "autograded", "feedback", "exports", "gradebook.db"})
+    after = _hash_tree(root, skip=COURSE_SKIP)
     assert after == attack_run["course_before"]  # the pinned secret (conftest) included
     assert (root / "exports" / "grades.csv").read_text(encoding="utf-8").startswith("student_id,")
 
@@ -326,7 +316,7 @@ def test_gradebook_holds_only_what_the_grader_wrote(attack_run):
     root = attack_run["root"]
     db = sqlite3.connect(str(root / "gradebook.db"))
     students = {r[0] for r in db.execute("select id from student")}
-    assert students == set(attack_run["attacks"]) | {HONEST}
+    assert students == attack_run["everyone"]
     honest = dict(db.execute("select base_cell.name, grade.auto_score from grade join submitted_notebook on "
                              "grade.notebook_id = submitted_notebook.id join submitted_assignment on "
                              "submitted_notebook.assignment_id = submitted_assignment.id join base_cell on "
@@ -344,8 +334,11 @@ def test_no_secret_reaches_a_feedback_page(attack_run):
     assert solution_lines
     pages = list((root / "feedback").rglob("*.html"))
     with_page = {p.relative_to(root / "feedback").parts[0] for p in pages}
-    assert with_page == set(attack_run["attacks"]) | {HONEST}
+    others = attack_run["everyone"] - set(attack_run["attacks"]) - {HONEST}  # test_attacks_box.py's
+    assert with_page - others == set(attack_run["attacks"]) | {HONEST}
     for page in pages:
+        if page.parts[-3] in others:
+            continue  # (what that suite asserts of its own pages)
         text = page.read_text(encoding="utf-8", errors="replace")
         if page.parts[-3] != HONEST:  # the instructor's solutions reach no attacker
             plain = html.unescape(re.sub(r"<[^>]+>", "", text))

@@ -1,13 +1,14 @@
 """Adversarial suite, issue 22 ("one submission, one box"): submissions that reach the rest of the class
 through what the submissions share — the grading process, the CPU, the memory, the disk, what the
 instructor reads — graded in ONE run of the real command next to an honest student, in a temporary
-copy of the course (same pattern and helpers as tests/grading/test_attacks.py).
+copy of the course (same pattern and helpers as tests/grading/test_attacks.py, whose attackers are graded
+in the same class run: tests/grading/attack_class.py).
 
 For each attack: the honest student's grade equals its grade when graded alone (a separate small run),
 the run completes, the attacker gains nothing, its row says what happened, nothing outlives the run (no
 process, file or cgroup of the run's kernels), and the class's wall time with and without the attackers
 is printed (not asserted). Each attack is bounded by design (burners stop after a few seconds, fills are
-a few GB at most) so that the class costs about a minute of two cores more than the honest one alone.
+a few GB at most) so that they cost the class about a minute of two cores.
 
 Some of these assertions are targets for work not in every branch: CPU shares and memory / disk caps
 per kernel (cgroups, size-limited scratch), inert output (control characters, CSP, framing of student
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import generated_course, once
+from attack_class import graded_class, students
 from test_attacks import FIRST_ANSWER, HONEST, _rows, _unescape
 
 from tpkit import paths, release
@@ -175,11 +176,11 @@ def _honest(root: Path) -> None:
     nbformat.write(solution_submission(), str(honest / f"{A}.ipynb"))
 
 
-def _grade(root: Path) -> dict:
+def _grade(root: Path, env: dict | None = None) -> dict:
     cmd = [sys.executable, "-m", "tpkit.grading", "--root", str(root), "--workers", "2", "--submitted",
            "--cell-timeout", str(CELL_TIMEOUT), "--time-limit", str(TIME_LIMIT), "--memory-limit", str(MEMORY_MB)]
     start, used = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(cmd, cwd=root, env=release.nbgrader_env(), capture_output=True, timeout=1200)
+    proc = subprocess.run(cmd, cwd=root, env=env or release.nbgrader_env(), capture_output=True, timeout=1200)
     now = resource.getrusage(resource.RUSAGE_CHILDREN)  # the grader and what it waited for (kernels)
     cpu = now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime
     return dict(returncode=proc.returncode, seconds=time.monotonic() - start, cpu=cpu,
@@ -208,36 +209,19 @@ def _orphan_cgroups() -> list:
     return [p for p in _cgroups() if not alive(p)]
 
 
-def _grade_the_class(session_dir: Path) -> dict:
-    alone = generated_course(session_dir, session_dir / "boite" / "seul")
-    _honest(alone)
-    baseline = _grade(alone)
-    root = generated_course(session_dir, session_dir / "boite" / "classe")
-    _honest(root)
-    for student, (code, _) in ATTACKS.items():
-        _submission(root, student, code)
-    cgroups_before = _cgroups()
-    run = _grade(root)
-    time.sleep(1)  # what the run's end killed has exited
-    leftovers = [line for line in subprocess.run(["ps", "-eo", "pid,user,args"], capture_output=True,
-                                                  text=True).stdout.splitlines() if MARK in line]
-    files = [p for pattern in ("/tmp/*", "/tmp/*/*", "/tmp/*/*/*", "/dev/shm/*") for p in glob.glob(pattern)
-             if MARK in p]
-    return dict(root=str(root), alone=str(alone), baseline=baseline, run=run, leftovers=leftovers,
-                files=files[:20], cgroups_before=cgroups_before, cgroups_after=_orphan_cgroups())
-
-
 @pytest.fixture(scope="session")
 def box_run(session_dir):
+    """This suite's view of the class run shared with test_attacks.py (tests/grading/attack_class.py):
+    its students are graded beside the other suite's, in the same run, after the honest student alone."""
     try:
         sandbox.check_available()
     except sandbox.SandboxUnavailable as exc:
         pytest.skip(str(exc))
-    run = once(session_dir, "box_run", lambda: _grade_the_class(session_dir))
-    run["root"], run["alone"] = Path(run["root"]), Path(run["alone"])
-    print(f"\nclasse avec les {len(ATTACKS)} attaques : {run['run']['seconds']:.0f} s ({run['run']['cpu']:.0f} s de "
-          f"CPU) ; l'étudiant honnête seul : {run['baseline']['seconds']:.0f} s ({run['baseline']['cpu']:.0f} s de "
-          f"CPU) ; 2 workers, délai par cellule {CELL_TIMEOUT} s")
+    run = graded_class(session_dir)
+    run["everyone"] = students(run)
+    print(f"\nclasse avec les {len(run['everyone']) - 1} attaques des deux suites : {run['run']['seconds']:.0f} s "
+          f"({run['run']['cpu']:.0f} s de CPU) ; l'étudiant honnête seul : {run['baseline']['seconds']:.0f} s "
+          f"({run['baseline']['cpu']:.0f} s de CPU) ; 2 workers, délai par cellule {CELL_TIMEOUT} s")
     return run
 
 
@@ -257,7 +241,8 @@ def test_the_class_completes_with_every_student(box_run):
     assert box_run["baseline"]["returncode"] == 0, box_run["baseline"]["stdout"][-3000:]
     assert run["returncode"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
     rows = {_unescape(k) for k in _rows(box_run["root"])}
-    assert rows == {inert(s) for s in set(ATTACKS) | {HONEST}}
+    assert set(ATTACKS) | {HONEST} <= box_run["everyone"]
+    assert rows == {inert(s) for s in box_run["everyone"]}  # this suite's students and test_attacks.py's
 
 
 def test_honest_student_grade_equals_its_grade_alone(box_run):
@@ -353,7 +338,7 @@ def test_odd_student_ids_are_graded_and_reported_as_text(box_run):
     text = (report if report.exists() else pages[0]).read_text(encoding="utf-8")
     assert "<b>gras" not in text and "<img src=x" not in text
     rows = list(csv.DictReader(io.StringIO((box_run["root"] / "exports" / "grades.csv").read_text(encoding="utf-8"))))
-    assert len(rows) == len(ATTACKS) + 1
+    assert len(rows) == len(box_run["everyone"])
 
 
 def test_class_time_is_printed(box_run):

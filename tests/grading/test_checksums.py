@@ -8,22 +8,22 @@ of a cell whose text is the release's without a warning; an edited test cell is 
 restored.
 """
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+import small_class
 from conftest import generated_course
+from small_class import edit
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import OverwriteCells
 from traitlets.config.loader import PyFileConfigLoader
 
-from tpkit import paths, release
+from tpkit import paths
 from tpkit.grading.preprocessors import HiddenTestsOverwriteCells
 
 A = paths.ASSIGNMENT
-EDITED = "q3_descente"
+EDITED = small_class.EDITED_CELL
 WARNING = "Attribute 'checksum' for cell"
 
 pytestmark = pytest.mark.slow  # a generated course (nbgrader generate_assignment)
@@ -31,13 +31,6 @@ pytestmark = pytest.mark.slow  # a generated course (nbgrader generate_assignmen
 
 def blank_release(root: Path):
     return nbformat.read(str(root / "release" / A / f"{A}.ipynb"), as_version=4)
-
-
-def edit(nb, grade_id: str):
-    """The release with the visible text of test cell `grade_id` changed (what a student may do)."""
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    cell.source += "\nprint('modifié')"
-    return nb
 
 
 def gradebook_sources(root: Path) -> dict:
@@ -79,20 +72,17 @@ def test_pristine_test_cells_get_their_hidden_tests_back_without_a_checksum_warn
     assert cell.source == full[EDITED] and "modifié" not in cell.source
 
 
-def test_grading_command_logs_no_checksum_warning_for_a_pristine_submission(session_dir, tmp_path):
+def test_grading_command_logs_no_checksum_warning_for_a_pristine_submission(session_dir):
     """`python -m tpkit.grading`: the blank release's log has no checksum warning; a submission whose
-    test cell was edited keeps its warning and its remark, and its hidden tests still run."""
-    root = generated_course(session_dir, tmp_path / "course")
-    for student, nb in {"vierge": blank_release(root), "modifie": edit(blank_release(root), EDITED)}.items():
-        folder = root / "submitted" / student / A
-        folder.mkdir(parents=True)
-        nbformat.write(nb, str(folder / f"{A}.ipynb"))
-    proc = subprocess.run([sys.executable, "-m", "tpkit.grading", "--root", str(root), "--submitted",
-                           "--students", "vierge,modifie"], cwd=root, env=release.nbgrader_env(),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    test cell was edited keeps its warning and its remark, and its hidden tests still run. (The class is
+    shared with test_inert.py, which hands the blank release in under a hostile folder name:
+    tests/grading/small_class.py.)"""
+    run = small_class.graded(session_dir)
+    root = run["root"]
+    assert run["returncode"] == 0, run["stdout"] + run["stderr"]
     logs = root / "exports" / "logs"
-    assert WARNING not in (logs / "vierge.log").read_text(encoding="utf-8")
+    blank = [p for p in logs.glob("*.log") if p.name != "modifie.log"]  # (its name is the student's, escaped)
+    assert len(blank) == 1 and WARNING not in blank[0].read_text(encoding="utf-8")
     edited = [line for line in (logs / "modifie.log").read_text(encoding="utf-8").splitlines()
               if WARNING in line]
     assert len(edited) == 1 and f"cell {EDITED} has changed" in edited[0], edited
