@@ -17,7 +17,7 @@ from tpkit.grading.export import GradesCsvExport
 from tpkit.grading.inert import inert
 from tpkit.grading.logs import InertFormatter, student_log, terminal_log
 from tpkit.grading.options import Options
-from tpkit.grading.precheck import _printable
+from tpkit.grading.submission_files import printable as _printable
 from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, RunReport, StudentResult
 
 #: Hostile student ids (folder names): clipboard write, cursor up + erase line, hidden text, mathtext,

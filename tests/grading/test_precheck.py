@@ -1,5 +1,6 @@
 """Pre-check of a submission (tpkit.grading.precheck): cell repairs against the gradebook, file-level
-reasons, staging without links, code or packages."""
+reasons, staging without links, code or packages (reading the folder and the notebook itself:
+test_submission_files.py)."""
 import copy
 import json
 import os
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 
 from tpkit import paths
-from tpkit.grading import collect, precheck
+from tpkit.grading import collect, precheck, submission_files
 from tpkit.grading.results import PARTIAL, StudentResult
 from tpkit.submissions import blank_submission, grade_id, solution_submission
 
@@ -107,18 +108,6 @@ def test_edited_test_cell_is_reported(expected, reference):
     findings = precheck.repair_cells(nb, expected)
     assert [f.kind for f in findings] == ["edited"]
     assert "q1_onehot" in findings[0].message
-
-
-def test_read_notebook_reasons(tmp_path, reference):
-    text = nbformat.writes(reference)
-    cases = {"tronque.ipynb": text[: len(text) // 2], "vide.ipynb": "", "autre.ipynb": json.dumps({"a": 1}),
-             "ok.ipynb": text}
-    for name, content in cases.items():
-        (tmp_path / name).write_text(content, encoding="utf-8")
-    assert "JSON invalide" in precheck.read_notebook(tmp_path / "tronque.ipynb")[1]
-    assert "vide" in precheck.read_notebook(tmp_path / "vide.ipynb")[1]
-    assert "pas un notebook" in precheck.read_notebook(tmp_path / "autre.ipynb")[1]
-    assert precheck.read_notebook(tmp_path / "ok.ipynb")[1] is None
 
 
 def test_locate_renamed_or_ambiguous(tmp_path, expected, reference):
@@ -234,7 +223,7 @@ def test_a_linked_notebook_is_never_read(tmp_path, expected):
     pre = precheck.stage("s", folder, tmp_path / "st", expected)
     assert pre.staged is None and not (tmp_path / "st").exists()
     assert "lien symbolique, non suivi" in pre.failure
-    nb, reason = precheck.read_notebook(folder / NB_NAME)
+    nb, reason = submission_files.read_notebook(folder / NB_NAME)
     assert nb is None and "lien symbolique (non suivi)" in reason
 
 
@@ -268,7 +257,7 @@ def test_linked_student_folders_are_failed_not_followed(tmp_path, expected, refe
 
 
 def test_notebook_over_the_size_cap_is_failed_unread(tmp_path, expected):
-    assert precheck.MAX_NOTEBOOK_BYTES == 20 * MB
+    assert submission_files.MAX_NOTEBOOK_BYTES == 20 * MB
     folder = tmp_path / "submitted" / "s" / ASSIGNMENT
     folder.mkdir(parents=True)
     with open(folder / NB_NAME, "wb") as fh:  # sparse: 21 MB that cost nothing
@@ -277,7 +266,7 @@ def test_notebook_over_the_size_cap_is_failed_unread(tmp_path, expected):
     assert pre.staged is None
     assert pre.failure == (f"fichier {NB_NAME} trop volumineux (21 Mo, limite 20 Mo : sorties trop longues "
                            "ou images ?)")
-    assert precheck.format_mo(1.5 * MB) == "1,5 Mo"
+    assert submission_files.format_mo(1.5 * MB) == "1,5 Mo"
 
 
 # ------------------------------------------------------------------ caps on what a notebook makes us do (issue 22)
@@ -300,19 +289,6 @@ def _stage(tmp_path, nb_or_text, expected):
     return precheck.stage("s", folder, tmp_path / "st", expected)
 
 
-def test_json_depth_counts_brackets_outside_strings():
-    def depth(value):
-        inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-        return 0 if not isinstance(value, (dict, list)) else 1 + max(map(depth, inner), default=0)
-
-    samples = [{}, [], "x", {"a": "[[{{", "b": [1, {"c": '\\"]]}}'}]}, [[[[]]], {"\\": "\\\\"}],
-               {"cells": [{"source": ['"[', "\\\\\\\"{"]}], "metadata": {"x": [[["]"]]]}}]
-    for value in samples:
-        for text in (json.dumps(value), json.dumps(value, indent=1, ensure_ascii=False)):
-            assert precheck.json_depth(text.encode()) == depth(value), text
-    assert precheck.json_depth(b'"' * 1001 + b"[[[") in (0, 3)  # invalid text: some number, no error
-
-
 def test_deep_json_nesting_is_refused_before_parsing(tmp_path, expected, reference):
     """100,000 nested arrays in a cell's metadata: refused with the reason, no RecursionError."""
     text = nbformat.writes(reference).replace('"metadata": {', '"metadata": {"x": ' + "[" * 100_000 + "]" * 100_000
@@ -320,7 +296,7 @@ def test_deep_json_nesting_is_refused_before_parsing(tmp_path, expected, referen
     pre = _stage(tmp_path, text, expected)
     assert pre.staged is None
     assert pre.failure == (f"notebook {NB_NAME} illisible : imbrication trop profonde (100004 niveaux de listes "
-                           f"ou d'objets JSON, limite {precheck.MAX_JSON_DEPTH})")
+                           f"ou d'objets JSON, limite {submission_files.MAX_JSON_DEPTH})")
     nested = {"data": {"application/json": {"a": [[[["fin"]]]]}}, "output_type": "display_data", "metadata": {}}
     nb = copy.deepcopy(reference)
     nb.cells[2].outputs = [nbformat.from_dict(nested)]
@@ -346,10 +322,10 @@ def test_thousands_of_fake_graded_cells_are_repaired_in_linear_time_and_dropped(
         assert pre.findings[-1].message == (f"{dropped} cellule(s) au-delà de la limite de {precheck.MAX_CELLS} "
                                             "cellules retirée(s) (non exécutées)")
     content = json.loads(nbformat.writes(reference))
-    content["cells"] += [{"cell_type": "raw", "source": "", "metadata": {}}] * precheck.MAX_CELLS_READ
+    content["cells"] += [{"cell_type": "raw", "source": "", "metadata": {}}] * submission_files.MAX_CELLS_READ
     pre = _stage(tmp_path / "trop", json.dumps(content), expected)  # never parsed by nbformat
     assert pre.failure == (f"notebook {NB_NAME} illisible : {len(content['cells'])} cellules "
-                           f"(limite {precheck.MAX_CELLS_READ})")
+                           f"(limite {submission_files.MAX_CELLS_READ})")
 
 
 def test_duplicated_cell_ids_get_unique_ones_in_linear_time():

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tpkit.grading import precheck, remote, secret
+from tpkit.grading import precheck, remote, secret, submission_files
 
 A = "devoir"
 
@@ -65,7 +65,7 @@ def test_pack_sends_notebooks_within_the_submission_budget_and_stops_past_the_pr
     assert sorted(type(v).__name__ for v in entries.values()) == ["bytes", "int"]  # the second: its size
     for i in range(10):
         (src / f"f{i}.txt").write_text("x")
-    monkeypatch.setattr(precheck, "MAX_SCANNED", 5)
+    monkeypatch.setattr(submission_files, "MAX_SCANNED", 5)
     assert len(remote.pack(src)["entries"]) == 6  # one more than the pre-check looks at
 
 

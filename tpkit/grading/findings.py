@@ -55,7 +55,7 @@ def execution_findings(nb, memory_mb: int = 0) -> list:
     """French remarks about how the notebook ran: cells stopped by the per-cell timeout or by the
     memory limit, cells never run because the kernel stopped, repairs that failed (written by the
     grader into the notebook's ``tpkit`` metadata, which it rewrites whole: never the student's)."""
-    from tpkit.grading.precheck import grade_id
+    from tpkit.vocabulary import grade_id
     out, stopped = [], None
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":

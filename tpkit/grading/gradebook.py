@@ -20,6 +20,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from tpkit.grading import compat, precheck
 from tpkit.grading.options import Options, course_id
 from tpkit.grading.results import FAILED, RunReport, StudentResult
+from tpkit.vocabulary import grade_id
 
 #: One lock for every gradebook access of this process (sqlite allows one writer at a time, and two
 #: connections that both upgrade a read to a write get "database is locked" instead of waiting).
@@ -115,7 +116,7 @@ def load_expected(db_url: str, course: Optional[str], assignment: str, notebook:
         release = nbformat.read(str(release_notebook), as_version=4)
         release_order = []
         for cell in release.cells:
-            gid = precheck.grade_id(cell)
+            gid = grade_id(cell)
             if gid in cells:
                 cells[gid].release_source = cell.source
                 cells[gid].release_cell = cell

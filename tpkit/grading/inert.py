@@ -5,7 +5,7 @@ in statuses, reasons and ids. Written raw, a control character acts on what show
 writes the instructor's clipboard, ``ESC[2A`` moves the cursor up over earlier lines, ``ESC[8m`` hides
 text, a newline forges a row, U+202E (right-to-left override) shows ``02/02`` as ``20/20``, a zero-width
 space makes two different ids look alike. :func:`inert` is the one boundary every such string goes
-through on its way out (and the pre-check's file names: :func:`tpkit.grading.precheck._printable`):
+through on its way out (and the pre-check's file names: :func:`tpkit.grading.submission_files.printable`):
 
 * every character that is not shown as itself — C0 and C1 controls (ESC, DEL, NEL…), format
   characters (bidi embeddings, overrides and isolates U+202A–202E and U+2066–2069, marks, zero-width

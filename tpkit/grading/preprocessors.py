@@ -38,9 +38,10 @@ from tpkit.checks import run_check
 from tpkit.grading import kernels, options, trusted
 from tpkit.grading.findings import failure_message, kernel_stop_reason, not_executed_output, timeout_output
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
-from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, format_mo, repair_cells, split_hidden, visible_source
+from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, repair_cells, visible_source
+from tpkit.grading.submission_files import format_mo
 from tpkit.grading.watchdog import Watchdog
-from tpkit.vocabulary import grade_id
+from tpkit.vocabulary import grade_id, split_hidden
 from tpkit.witness import Witness
 
 

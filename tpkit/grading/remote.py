@@ -44,7 +44,7 @@ import threading
 import time
 from pathlib import Path, PurePosixPath
 
-from tpkit.grading import precheck
+from tpkit.grading import precheck, submission_files
 from tpkit.grading.options import kernel_threads
 
 #: What goes back to the coordinator: the autograded notebook and the feedback page of one submission
@@ -52,7 +52,7 @@ from tpkit.grading.options import kernel_threads
 MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 MAX_LOG_BYTES = 4 * 1024 * 1024
 #: Content of a submission sent to a machine at most (the notebooks it holds, each at most
-#: precheck.MAX_NOTEBOOK_BYTES, which is all that the pre-check reads of a file that large).
+#: submission_files.MAX_NOTEBOOK_BYTES, which is all that the pre-check reads of a file that large).
 MAX_SUBMISSION_BYTES = 256 * 1024 * 1024
 #: What a machine needs of the course (hashed by :func:`fingerprint`).
 COURSE_PARTS = ("release", "data", "secret", "kit")
@@ -147,23 +147,23 @@ def pack(folder: Path) -> dict:
     (a link is sent as its target's text), special files by kind, a file's content only where the
     pre-check reads it (notebooks up to its limit, small files), otherwise its size."""
     folder = Path(folder)
-    if precheck._is_link(folder) or precheck._is_link(folder.parent):
+    if submission_files.is_link(folder) or submission_files.is_link(folder.parent):
         return {"state": "linked", "entries": []}
     if not folder.is_dir():
         return {"state": "absent", "entries": []}
     entries, budget = [], MAX_SUBMISSION_BYTES
     # one entry more than the pre-check looks at: enough for it to say "more than"
-    for rel, path, st in itertools.islice(precheck.walk(folder), precheck.MAX_SCANNED + 1):
-        what = precheck.entry_kind(st)
+    for rel, path, st in itertools.islice(submission_files.walk(folder), submission_files.MAX_SCANNED + 1):
+        what = submission_files.entry_kind(st)
         if what == "link":
-            entries.append((rel, "link", precheck.link_target(path)))
+            entries.append((rel, "link", submission_files.link_target(path)))
         elif what == "file":
             wanted = st.st_size <= precheck.MAX_KEPT_FILE_BYTES or (
-                rel.endswith(".ipynb") and st.st_size <= min(precheck.MAX_NOTEBOOK_BYTES, budget))
+                rel.endswith(".ipynb") and st.st_size <= min(submission_files.MAX_NOTEBOOK_BYTES, budget))
             data = None
             if wanted:
                 try:
-                    data = precheck.read_bytes_nofollow(Path(path), precheck.MAX_NOTEBOOK_BYTES)
+                    data = submission_files.read_bytes_nofollow(Path(path), submission_files.MAX_NOTEBOOK_BYTES)
                     budget -= len(data)
                 except OSError:
                     data = None
@@ -220,7 +220,7 @@ def collect(folder: Path, budget: int) -> dict:
             path = Path(directory) / name
             if not stat.S_ISREG(path.lstat().st_mode):
                 continue
-            data = precheck.read_bytes_nofollow(path, budget)
+            data = submission_files.read_bytes_nofollow(path, budget)
             budget -= len(data)
             if budget < 0:
                 raise ValueError("sorties trop volumineuses")
@@ -368,7 +368,7 @@ def grade(base: bytes, task: dict) -> dict:
         out = {"result": None, "exitcode": exitcode, "failure": killed, "files": {}, "log": b"",
                "host": socket.gethostname()}
         try:
-            out["result"] = precheck.read_bytes_nofollow(work / worker.RESULT_NAME, worker.MAX_RESULT_BYTES)
+            out["result"] = submission_files.read_bytes_nofollow(work / worker.RESULT_NAME, worker.MAX_RESULT_BYTES)
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise

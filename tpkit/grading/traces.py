@@ -12,7 +12,7 @@ import re
 
 from nbgrader import utils
 
-from tpkit.grading.precheck import grade_id
+from tpkit.vocabulary import grade_id
 from tpkit.witness import REFUSED
 
 #: Code aimed at the grader or the system (in the student's own cells).

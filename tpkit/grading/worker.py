@@ -72,6 +72,7 @@ sys.modules.setdefault("rfc3987_syntax", None)  # as the grading command does (1
 from tpkit.grading import kernels, precheck  # noqa: E402
 from tpkit.grading.options import Options  # noqa: E402
 from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, Status  # noqa: E402
+from tpkit.vocabulary import grade_id  # noqa: E402
 
 #: What the fork server imports once for every worker (the coordinator imports none of the heavy ones:
 #: nbconvert, the trusted checks and torch are the workers' business).
@@ -456,7 +457,7 @@ def _cell_sources(path: Optional[Path]) -> Optional[dict]:
         return None
     try:
         nb = nbformat.read(str(path), as_version=4)
-        return {precheck.grade_id(c): c.get("source", "") for c in nb.cells if precheck.grade_id(c)}
+        return {grade_id(c): c.get("source", "") for c in nb.cells if grade_id(c)}
     except Exception:
         return None
 
@@ -477,7 +478,7 @@ def keep_manual_grades(cfg, options: Options, student: str, expected: precheck.E
     from tpkit.grading.feedback import question_label
     from tpkit.grading.gradebook import open_gradebook
     before = _cell_sources(previous)
-    now = {precheck.grade_id(c): c.get("source", "") for c in graded_nb.cells if precheck.grade_id(c)}
+    now = {grade_id(c): c.get("source", "") for c in graded_nb.cells if grade_id(c)}
     remarks = []
     with open_gradebook(cfg) as gb:
         snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
