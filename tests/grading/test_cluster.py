@@ -24,6 +24,7 @@ from test_pipeline import CELL_TIMEOUT, course, first_run, read_csv, scores, sha
 from tpkit import paths, release
 from tpkit.grading import bookcopy, cluster, options, precheck, remote, trusted
 from tpkit.grading.options import Options
+from tpkit.grading.expected import Expected
 
 A = paths.ASSIGNMENT
 
@@ -51,7 +52,7 @@ def test_a_packed_submission_is_seen_by_the_pre_check_as_the_original(tmp_path):
     assert os.readlink(dest / "lien") == "/etc/passwd"
     assert (dest / "gros.bin").stat().st_size == 50 * 1024 * 1024
     assert (dest / "timestamp.txt").stat().st_mtime == (src / "timestamp.txt").stat().st_mtime
-    expected = precheck.Expected(A, A, {}, [], 1.0)
+    expected = Expected(A, A, {}, [], 1.0)
     assert precheck.locate(dest, expected)[0] == dest / f"{A}.ipynb"
 
 
@@ -59,7 +60,7 @@ def test_a_linked_or_missing_submission_folder_stays_so(tmp_path):
     (tmp_path / "ailleurs").mkdir()
     (tmp_path / "s1").mkdir()
     os.symlink(tmp_path / "ailleurs", tmp_path / "s1" / A)
-    expected = precheck.Expected(A, A, {}, [], 1.0)
+    expected = Expected(A, A, {}, [], 1.0)
     remote.unpack(remote.pack(tmp_path / "s1" / A), tmp_path / "copie" / "s1" / A)
     assert precheck.locate(tmp_path / "copie" / "s1" / A, expected)[2] == precheck.LINKED_FOLDER
     remote.unpack(remote.pack(tmp_path / "s2" / A), tmp_path / "copie" / "s2" / A)

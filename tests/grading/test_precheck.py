@@ -11,13 +11,14 @@ import pytest
 
 from tpkit import paths
 from tpkit.grading import collect, precheck, submission_files
+from tpkit.grading.expected import expected_from_notebooks
 from tpkit.grading.results import PARTIAL, StudentResult
 from tpkit.submissions import blank_submission, grade_id, solution_submission
 
 
 @pytest.fixture(scope="module")
 def expected():
-    return precheck.expected_from_notebooks(paths.SOURCE_NOTEBOOK, paths.RELEASE_NOTEBOOK, paths.ASSIGNMENT)
+    return expected_from_notebooks(paths.SOURCE_NOTEBOOK, paths.RELEASE_NOTEBOOK, paths.ASSIGNMENT)
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +32,6 @@ def _ids(nb):
 
 def _cell(nb, gid):
     return next(c for c in nb.cells if grade_id(c) == gid)
-
-
-def test_expected_matches_the_notebook(expected):
-    assert expected.max_score == 20
-    assert len(expected.graded_ids) >= 15
-    assert expected.graded_ids[0].startswith("q1_")
 
 
 def test_clean_submissions_have_no_findings(expected, reference):

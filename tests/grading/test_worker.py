@@ -23,7 +23,7 @@ from tpkit import examples, paths, release
 from tpkit.grading import pipeline, worker
 from tpkit.grading.gradebook import graded_students
 from tpkit.grading.options import Options
-from tpkit.grading.precheck import Expected, ExpectedCell
+from tpkit.grading.expected import Expected, ExpectedCell
 
 A = paths.ASSIGNMENT
 HONEST = "partiel"  # a mix of full, partial and zero scores

@@ -17,7 +17,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from tpkit.grading import compat, precheck
+from tpkit.grading import compat
+from tpkit.grading.expected import Expected, ExpectedCell, visible_source
 from tpkit.grading.options import Options, course_id
 from tpkit.grading.results import FAILED, RunReport, StudentResult
 from tpkit.vocabulary import grade_id
@@ -92,7 +93,7 @@ def open_gradebook(cfg) -> Gradebook:
 
 
 def load_expected(db_url: str, course: Optional[str], assignment: str, notebook: str,
-                  release_notebook: Optional[Path] = None) -> precheck.Expected:
+                  release_notebook: Optional[Path] = None) -> Expected:
     """Read the expected cells from the gradebook (flags, points, sources) and the release (order,
     student-visible text). Falls back to the gradebook's order when the release is missing."""
     cells: dict = {}
@@ -101,8 +102,8 @@ def load_expected(db_url: str, course: Optional[str], assignment: str, notebook:
         nb = gb.find_notebook(notebook, assignment)
         max_score = float(nb.max_score)
         for sc in nb.source_cells:
-            cells[sc.name] = precheck.ExpectedCell(sc.name, sc.cell_type, locked=bool(sc.locked),
-                                                   release_source=precheck.visible_source(sc.source))
+            cells[sc.name] = ExpectedCell(sc.name, sc.cell_type, locked=bool(sc.locked),
+                                                   release_source=visible_source(sc.source))
             order.append(sc.name)
         for gc in nb.grade_cells:
             cells[gc.name].grade = True
@@ -122,7 +123,7 @@ def load_expected(db_url: str, course: Optional[str], assignment: str, notebook:
                 cells[gid].release_cell = cell
                 release_order.append(gid)
         order = release_order + [g for g in order if g not in release_order]
-    return precheck.Expected(assignment, notebook, cells, order, max_score)
+    return Expected(assignment, notebook, cells, order, max_score)
 
 
 def submission_scores(gb: Gradebook, assignment: str, student: str, columns: list) -> tuple:
@@ -139,7 +140,7 @@ def submission_scores(gb: Gradebook, assignment: str, student: str, columns: lis
     return {c: scores[c] for c in columns if c in scores}, round(total, 4), float(sub.max_score)
 
 
-def read_scores(cfg, result: StudentResult, expected: precheck.Expected) -> None:
+def read_scores(cfg, result: StudentResult, expected: Expected) -> None:
     with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
         result.scores, result.score, result.max_score = submission_scores(
             gb, expected.assignment, result.student, expected.graded_ids)

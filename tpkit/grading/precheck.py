@@ -37,12 +37,12 @@ from typing import Optional
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
 
+from tpkit.grading.expected import NBGRADER_FLAGS, Expected, role_of, same_text
 from tpkit.grading.submission_files import (MAX_SCANNED, is_link, is_regular_file,
                                             notebook_candidates, printable, read_bytes_nofollow, read_notebook,
                                             scan)
-from tpkit.vocabulary import BEGIN_HIDDEN, END_HIDDEN, grade_id, split_hidden
+from tpkit.vocabulary import BEGIN_HIDDEN, END_HIDDEN, grade_id
 
 
 #: Files of the submission folder staged with the notebook (nbgrader reads the submission time there),
@@ -65,99 +65,6 @@ TRUNCATED = "[texte tronqué]"
 #: Findings listed one by one for cells that are not the assignment's (fake graded cells, copies...); the
 #: others are counted in one more finding. Findings about the assignment's own cells are all listed.
 MAX_FOREIGN_FINDINGS = 10
-NBGRADER_FLAGS = ("grade", "solution", "locked", "task")
-
-
-@dataclass
-class ExpectedCell:
-    grade_id: str
-    cell_type: str
-    grade: bool = False
-    solution: bool = False
-    locked: bool = False
-    task: bool = False
-    points: Optional[float] = None
-    release_source: Optional[str] = None
-    release_cell: Optional[NotebookNode] = None
-
-    @property
-    def role(self) -> str:
-        return role_of_flags(self.grade, self.solution, self.locked, self.task)
-
-
-@dataclass
-class Expected:
-    """What a submission must contain, from the gradebook and the release notebook."""
-
-    assignment: str
-    notebook: str  # notebook name without .ipynb
-    cells: dict  # grade_id -> ExpectedCell
-    order: list  # grade ids in release order
-    max_score: float
-
-    @property
-    def graded_ids(self) -> list:
-        """Grade ids that carry points (tests, manually graded answers, tasks), in notebook order."""
-        return [g for g in self.order if self.cells[g].grade or self.cells[g].task]
-
-    @property
-    def filename(self) -> str:
-        return self.notebook + ".ipynb"
-
-
-def role_of_flags(grade, solution, locked, task) -> str:
-    if task:
-        return "task"
-    if grade and solution:
-        return "manual"
-    if grade:
-        return "test"
-    if solution:
-        return "answer"
-    if locked:
-        return "readonly"
-    return "none"
-
-
-def role_of(cell) -> str:
-    """The role of a cell whose nbgrader metadata is a dict (or absent), by nbgrader's own predicates."""
-    return role_of_flags(*(bool(f(cell)) for f in (utils.is_grade, utils.is_solution, utils.is_locked,
-                                                   utils.is_task)))
-
-
-def visible_source(source: str) -> str:
-    """The source without its hidden-test region (what the release shows)."""
-    return "\n".join(split_hidden(source)[0])
-
-
-def _same_text(a: str, b: str) -> bool:
-    norm = lambda s: "\n".join(line.rstrip() for line in s.strip().split("\n"))  # noqa: E731
-    return norm(a) == norm(b)
-
-
-def expected_from_notebooks(source_notebook: Path, release_notebook: Path, assignment: str) -> Expected:
-    """The same as :func:`tpkit.grading.gradebook.load_expected`, read from the instructor notebook instead of the gradebook
-    (the gradebook's cells are what ``generate_assignment`` saved from it)."""
-    source = nbformat.read(str(source_notebook), as_version=4)
-    release = nbformat.read(str(release_notebook), as_version=4)
-    released = {grade_id(c): c for c in release.cells if grade_id(c)}
-    cells, order = {}, []
-    for cell in source.cells:
-        gid = grade_id(cell)
-        if gid is None:
-            continue
-        md = cell.metadata.nbgrader
-        flags = {k: bool(md.get(k)) for k in NBGRADER_FLAGS}
-        if flags["grade"] or flags["solution"]:
-            flags["locked"] = flags["locked"] and not flags["solution"]
-        points = float(md["points"]) if (flags["grade"] or flags["task"]) else None
-        rc = released.get(gid)
-        cells[gid] = ExpectedCell(gid, cell.cell_type, points=points,
-                                  release_source=rc.source if rc is not None else None,
-                                  release_cell=rc, **flags)
-        order.append(gid)
-    max_score = sum(c.points or 0 for c in cells.values())
-    return Expected(assignment, Path(source_notebook).stem, cells, order, max_score)
 
 
 @dataclass
@@ -318,7 +225,7 @@ def repair_cells(nb: NotebookNode, expected: Expected) -> list:
             findings.append(Finding("metadata", f"métadonnées de la cellule {gid} modifiées "
                                                 f"({', '.join(changed)}) : rétablies", gid))
         if exp.locked and not exp.solution and exp.release_source is not None \
-                and not _same_text(cell.source, exp.release_source):
+                and not same_text(cell.source, exp.release_source):
             what = "de test" if exp.grade else "verrouillée"
             findings.append(Finding("edited", f"cellule {what} {gid} modifiée : version d'origine "
                                               "rétablie", gid))

@@ -38,7 +38,8 @@ from tpkit.checks import run_check
 from tpkit.grading import kernels, options, trusted
 from tpkit.grading.findings import failure_message, kernel_stop_reason, not_executed_output, timeout_output
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
-from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, repair_cells, visible_source
+from tpkit.grading.expected import visible_source
+from tpkit.grading.precheck import MAX_MARKDOWN_CHARS, repair_cells
 from tpkit.grading.submission_files import format_mo
 from tpkit.grading.watchdog import Watchdog
 from tpkit.vocabulary import grade_id, split_hidden

@@ -70,6 +70,7 @@ from typing import Optional
 sys.modules.setdefault("rfc3987_syntax", None)  # as the grading command does (1.3 s of CPU at import)
 
 from tpkit.grading import kernels, precheck  # noqa: E402
+from tpkit.grading.expected import Expected  # noqa: E402
 from tpkit.grading.options import Options  # noqa: E402
 from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, Status  # noqa: E402
 from tpkit.vocabulary import grade_id  # noqa: E402
@@ -100,7 +101,7 @@ class Job:
     private: Path  # the worker's own folder (0700 staging of the run)
     submitted: Path  # the course's submitted/<student>/<assignment>/ (read, never written)
     gradebook: Optional[Path]  # the run's sqlite copy of the gradebook (copied again here), even of a server's
-    expected: precheck.Expected
+    expected: Expected
     data_files: frozenset
     settings: kernels.KernelSettings
     remarks: list = field(default_factory=list)
@@ -466,7 +467,7 @@ def _points(value) -> str:
     return "—" if value is None else f"{float(value):g}"
 
 
-def keep_manual_grades(cfg, options: Options, student: str, expected: precheck.Expected, by_hand: dict,
+def keep_manual_grades(cfg, options: Options, student: str, expected: Expected, by_hand: dict,
                        graded_nb, previous: Optional[Path]) -> list:
     """A cell graded by hand stays graded (its manual score, not flagged) when what was graded did not
     change: a written answer's text (compared with the last autograded notebook, the one the formgrader
@@ -563,7 +564,7 @@ def _text(value, limit: int, what: str, allow_none: bool = False):
     return value
 
 
-def read_result(path: Path, student: str, expected: precheck.Expected) -> dict:
+def read_result(path: Path, student: str, expected: Expected) -> dict:
     """The worker's result file, size-capped, parsed as JSON and checked field by field against what
     the submission can hold (its cells, their points); :class:`ResultError` otherwise."""
     try:
