@@ -1,5 +1,5 @@
 """The workers' fork server pre-warms the caches every worker would otherwise fill again
-(:func:`tpkit.grading.worker.prewarm`): a feedback page of a notebook the kernel executed then finds the
+(:func:`tpkit.grading.forkserver.prewarm`): a feedback page of a notebook the kernel executed then finds the
 statement's code already highlighted."""
 import json
 import subprocess
@@ -11,11 +11,11 @@ SCRIPT = r"""
 import json, sys
 import nbformat
 from tpkit import paths
-from tpkit.grading import converters, worker
-worker.prewarm()
+from tpkit.grading import converters, forkserver
+forkserver.prewarm()
 warm = converters._highlighted.cache_info()
 nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
-nb.metadata["language_info"] = worker.kernel_language_info()  # what an executed notebook holds
+nb.metadata["language_info"] = forkserver.kernel_language_info()  # what an executed notebook holds
 from nbconvert.filters.highlight import Highlight2HTML  # noqa: F401  (nbconvert's own filter, memoized)
 h = converters.MemoHighlight2HTML(pygments_lexer=nb.metadata["language_info"]["pygments_lexer"])
 for cell in nb.cells:

@@ -192,7 +192,8 @@ def test_a_broken_worker_costs_its_own_submission_only(fault_course, monkeypatch
     rows = (course / "exports" / "grading_report.json").read_text(encoding="utf-8")
     assert json.loads(rows)["results"]["tue"]["status"] == "failed"
     import psutil  # nothing a worker started outlives the run
-    server = psutil.Process(worker.multiprocessing.forkserver._forkserver._forkserver_pid)
+    from multiprocessing import forkserver
+    server = psutil.Process(forkserver._forkserver._forkserver_pid)
     assert server.children(recursive=True) == []
 
 

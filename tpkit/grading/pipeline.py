@@ -37,7 +37,7 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import bookcopy, cgroups, compat, incremental, kernels, proctools, quota, runlock, worker
+from tpkit.grading import bookcopy, cgroups, compat, forkserver, incremental, kernels, proctools, quota, runlock, worker
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, name_student, open_gradebook, read_scores,
@@ -163,7 +163,7 @@ class Grader:
     def _run(self, students: list, preset_failures: dict, staging: Path) -> RunReport:
         options = self.options
         if self.local_kernels and any(s not in preset_failures for s in students):
-            worker.boot_forkserver()  # its imports and pre-warm overlap what follows
+            forkserver.boot()  # its imports and pre-warm overlap what follows
         t0 = time.monotonic()
         cfg = load_config(options)
         cd = CourseDirectory(config=cfg)
@@ -235,7 +235,7 @@ class Grader:
         report.seconds = round(time.monotonic() - t0, 2)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         # the coordinator, the fork server (its imports) and the workers: what grading cost besides kernels
-        report.own_cpu_seconds = round(usage.ru_utime + usage.ru_stime + worker.forkserver_cpu_seconds()
+        report.own_cpu_seconds = round(usage.ru_utime + usage.ru_stime + forkserver.cpu_seconds()
                                        + self._worker_cpu, 2)
         report.kernels_cpu_seconds = round(self._kernel_cpu, 2)
         report.results = dict(sorted(report.results.items()))
@@ -272,7 +272,7 @@ class Grader:
 
     def _schedule(self, jobs: collections.deque, settings) -> None:
         options = self.options
-        ctx = worker.context() if jobs else None
+        ctx = forkserver.context() if jobs else None
         running: dict = {}
         try:
             while (jobs or running) and not self.interrupted.is_set():

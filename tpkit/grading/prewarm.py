@@ -1,5 +1,5 @@
-"""Imported by the workers' fork server only (the last of :data:`tpkit.grading.worker.PRELOAD`): fills
-the caches every worker would otherwise fill again (:func:`tpkit.grading.worker.prewarm`)."""
-from tpkit.grading import worker
+"""Imported by the workers' fork server only (the last of :data:`tpkit.grading.forkserver.PRELOAD`): fills
+the caches every worker would otherwise fill again (:func:`tpkit.grading.forkserver.prewarm`)."""
+from tpkit.grading import forkserver
 
-worker.prewarm()
+forkserver.prewarm()

@@ -294,8 +294,8 @@ def _kill_self_once(marker: Path) -> None:
 def _run_worker(job, settings, kill_marker) -> tuple:
     """Start the job's worker process, relay its fork requests, enforce its wall clock:
     (exit code, why it was killed or None), as the local coordinator does (pipeline.Grader._schedule)."""
-    from tpkit.grading import cgroups, proctools, worker
-    ctx = worker.context()
+    from tpkit.grading import cgroups, forkserver, proctools, worker
+    ctx = forkserver.context()
     mine, theirs = ctx.Pipe()
     proc = ctx.Process(target=worker.main, args=(job, theirs), name=f"tpkit-worker-{job.student}", daemon=True)
     proc.start()
