@@ -197,7 +197,7 @@ def test_warm_kernel_is_in_its_group_filtered_and_capped():
         if seccomp.program() is not None:
             assert set(k.json(PROBE).values()) == {"EPERM"}
         if quota.available():
-            limits = kernels.KernelSettings().sandbox_limits()
+            limits = kernels.default_settings().sandbox_limits()
             size, files = k.json("import os, json; s = os.statvfs('.'); "
                                  "print(json.dumps([s.f_blocks * s.f_frsize >> 20, s.f_files]))")
             assert (size, files) == (limits.folders_mb, limits.folders_files)
@@ -222,7 +222,8 @@ def test_memfd_and_shm_beyond_the_limit_stop_the_kernel_and_the_finding_says_mem
                 os.write(fd, b"x" * (1 << 20))
             blocs.append(fd)
     """)), nbformat.v4.new_code_cell("print('encore là')")]
-    executor = LimitedExecute(timeout=60, time_limit=120, memory_limit=512, warm=True)
+    supply = kernels.KernelSupply(kernels.default_settings(time_limit=120, memory_mb=512, warm=True))
+    executor = LimitedExecute(timeout=60, supply=supply)
     nb, _ = executor.preprocess(nb, {})
     findings = execution_findings(nb, 512)
     assert any("limite de mémoire (512 Mo) dépassée" in f for f in findings), findings

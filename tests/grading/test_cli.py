@@ -6,7 +6,7 @@ import sys
 
 from tpkit import paths
 from tpkit.grading import __main__ as grading_main
-from tpkit.grading import export, options
+from tpkit.grading import config, export
 from test_export import old_exports  # tests/grading/test_export.py
 
 
@@ -54,7 +54,8 @@ def test_export_only_finds_the_report_set_aside(tmp_path, monkeypatch, capsys):
 
 
 def test_grader_memory_limit():
-    assert grading_main.parse_args([]).grader_memory_limit == options.GRADER_MEMORY_MB == 8192
+    assert grading_main.parse_args([]).grader_memory_limit is None  # not given: the configuration or the default
+    assert config.default("grader_memory_limit") == 8192
     code = ("import resource\n"
             "from tpkit.grading.__main__ import limit_own_memory\n"
             "hard = resource.getrlimit(resource.RLIMIT_DATA)[1]\n"

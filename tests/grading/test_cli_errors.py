@@ -186,41 +186,20 @@ def test_cell_timeout_of_the_course_configuration_too(course):
 
 def test_limits_of_the_course_configuration_are_checked_too(course):
     config = course / "nbgrader_config.py"
-    config.write_text(config.read_text(encoding="utf-8") + "\nc.LimitedExecute.memory_limit = 10\n", encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8") + "\nc.TpkitGrading.memory_limit = 10\n", encoding="utf-8")
     before = tree(course)
-    assert_refused(run(course), course, before, "c.LimitedExecute.memory_limit (nbgrader_config.py) = 10 :",
+    assert_refused(run(course), course, before, "c.TpkitGrading.memory_limit (nbgrader_config.py) = 10 :",
                    "au moins 1024 Mo")
 
 
-def test_limits_precedence_default_configuration_flag(course):
-    """defaults < nbgrader_config.py < the flags given: a limit the instructor writes in the course's
-    configuration reaches the executor (it used to be overwritten by the command's defaults)."""
-    from tpkit.grading import __main__ as cli, options
-
-    def executor_limits(*argv):
-        args = cli.parse_args(["--root", str(course), *argv])
-        cli.check_limits(args, course)
-        opts = options.Options(root=course, workers=1, time_limit=args.time_limit, memory_mb=args.memory_limit)
-        cfg = options.load_config(opts).LimitedExecute
-        return cfg.time_limit, cfg.memory_limit
-
-    assert executor_limits() == (options.TIME_LIMIT_S, options.MEMORY_MB)
+def test_an_old_setting_name_is_refused_with_its_new_one(course):
+    """c.LimitedExecute.time_limit (the name documented before c.TpkitGrading) would be silently ignored:
+    the command refuses it and says what to write instead."""
     config = course / "nbgrader_config.py"
-    config.write_text(config.read_text(encoding="utf-8")
-                      + "\nc.LimitedExecute.time_limit = 120\nc.LimitedExecute.memory_limit = 2048\n", encoding="utf-8")
-    assert executor_limits() == (120, 2048)
-    assert executor_limits("--time-limit", "200") == (200, 2048)
-    assert executor_limits("--memory-limit", "3000", "--time-limit", "90") == (90, 3000)
-
-
-def test_floors_are_below_the_defaults_and_configuration():
-    from tpkit.grading import __main__ as cli, options
-    assert options.MIN_MEMORY_MB <= options.MEMORY_MB <= options.MAX_MEMORY_MB
-    assert options.MIN_GRADER_MEMORY_MB <= options.GRADER_MEMORY_MB
-    assert options.MIN_TIME_LIMIT_S <= options.TIME_LIMIT_S <= options.MAX_SECONDS
-    assert cli.configured_cell_timeout(paths.ROOT) >= options.MIN_CELL_TIMEOUT_S  # the kit's own course
-    args = cli.parse_args(["--root", str(paths.ROOT)])
-    cli.check_limits(args, paths.ROOT)  # the defaults pass
+    config.write_text(config.read_text(encoding="utf-8") + "\nc.LimitedExecute.time_limit = 120\n", encoding="utf-8")
+    before = tree(course)
+    assert_refused(run(course), course, before, "c.LimitedExecute.time_limit dans nbgrader_config.py",
+                   "s'appelle maintenant c.TpkitGrading.time_limit", "renommez-le")
 
 
 def _setup_cell_runs(memory_mb: int) -> bool:
@@ -235,7 +214,7 @@ def _setup_cell_runs(memory_mb: int) -> bool:
     probe = nbformat.v4.new_code_cell("z = th.randn(200, 200) @ th.randn(200, 200)\npl.plot([1, 2]); pl.show()\n"
                                       "print('fini')")
     nb.cells = [setup, probe]
-    kernel = kernels.start_kernel(kernels.KernelSettings(memory_mb=memory_mb, warm=True))
+    kernel = kernels.start_kernel(kernels.default_settings(memory_mb=memory_mb, warm=True))
     try:
         for data in paths.release_dir(A).glob("*.npz"):
             shutil.copy(data, kernel.scratch / data.name)
@@ -255,11 +234,11 @@ def test_memory_floor_runs_the_setup_cell_and_less_does_not():
     """The floor is not a guess: an empty kernel at MIN_MEMORY_MB runs the setup cell; at 200 MB it does
     not (measured: 420 MB fails, 430 MB runs, docs/threat-model.md)."""
     from test_sandbox import _UNAVAILABLE
-    from tpkit.grading import kernels, options
+    from tpkit.grading import config, kernels
     if _UNAVAILABLE is not None:
         pytest.skip(f"sandbox unavailable on this host: {_UNAVAILABLE}")
     try:
-        assert _setup_cell_runs(options.MIN_MEMORY_MB)
+        assert _setup_cell_runs(config.TpkitGrading.class_own_traits()["memory_limit"].metadata["floor"])
         assert not _setup_cell_runs(200)
     finally:
         kernels.close_zygotes()

@@ -168,15 +168,18 @@ def test_a_machine_with_another_course_or_no_secret_refuses_to_grade(tmp_path):
 
 
 def test_the_cluster_and_a_server_gradebook_come_from_the_configuration(tmp_path):
+    from tpkit.grading import config
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
-    run = Options(root=tmp_path, workers=1)
-    assert options.dask_target(run) == (None, str(run.root)) and options.server_db_url(tmp_path) is None
+    root = tmp_path.resolve()
+    assert config.dask_target(config.build(root), root) == (None, str(root))
+    assert options.server_db_url(tmp_path) is None
     with open(tmp_path / "nbgrader_config.py", "a") as f:
-        f.write('c.TpkitDask.scheduler = "tcp://ordonnanceur:8786"\n'
-                'c.TpkitDask.course_root = "/partage/cours"\n'
+        f.write('c.TpkitGrading.dask_scheduler = "tcp://ordonnanceur:8786"\n'
+                'c.TpkitGrading.dask_course_root = "/partage/cours"\n'
                 'c.CourseDirectory.db_url = "postgresql://tpkit@serveur/notes"\n')
-    assert options.dask_target(run) == ("tcp://ordonnanceur:8786", "/partage/cours")
-    assert options.dask_target(run, "local:2")[0] == "local:2"  # the command line wins
+    assert config.dask_target(config.build(root), root) == ("tcp://ordonnanceur:8786", "/partage/cours")
+    given = config.build(root, {"dask_scheduler": "local:2"})
+    assert config.dask_target(given, root)[0] == "local:2"  # the command line wins
     assert options.server_db_url(tmp_path) == "postgresql://tpkit@serveur/notes"
 
 
@@ -233,7 +236,7 @@ def _cluster():  # a cluster object from the configuration, as dask-jobqueue's S
     from distributed import LocalCluster
     dask.config.set({"distributed.worker.daemon": False})
     return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-c.TpkitDask.cluster = _cluster
+c.TpkitGrading.dask_cluster = _cluster
 '''
 
 

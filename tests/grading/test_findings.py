@@ -11,6 +11,9 @@ def test_failure_messages_are_french():
     assert failure_message({"ename": "NameError", "evalue": "name 'x' is not defined"}).startswith("NameError")
     assert "300 s" in kernel_stop_reason("time", 300, 4096)
     assert "4096 Mo" in kernel_stop_reason("memory", 300, 4096)
+    # the watchdog's backstop acts at its own threshold: the message names it, and the memory limit
+    resident = kernel_stop_reason("resident", 300, 4096, 5120)
+    assert "mémoire résidente" in resident and "5120 Mo" in resident and "4096 Mo" in resident
 
 
 def test_execution_findings():

@@ -22,7 +22,7 @@ from test_sandbox import host_processes, pytestmark  # noqa: F401 (pytestmark: s
 from tpkit.grading import kernels, sandbox
 
 
-SETTINGS = kernels.KernelSettings(warm=True)
+SETTINGS = kernels.default_settings(warm=True)
 
 
 class Kernel:
@@ -208,7 +208,7 @@ def test_kernels_with_two_threads_are_still_forked():
     """A run with fewer workers than cores gives each kernel several threads: the zygote still imports
     with one (OpenBLAS would otherwise start its pool and nothing could be forked), and the kernel
     then sets torch's threads to the run's."""
-    settings = kernels.KernelSettings(warm=True, threads=2)
+    settings = kernels.default_settings(warm=True, threads=2)
     k = kernels.start_kernel(settings)
     try:
         assert k.forked, "a cold kernel: the zygote refused to fork"
@@ -259,7 +259,7 @@ def test_a_check_whose_call_never_returns_times_out_and_the_notebook_goes_on():
             cell.source = ("import time\n_appels = []\n\ndef cout(Y, Yhat):\n    _appels.append(1)\n"
                            "    while len(_appels) > 1:\n        time.sleep(0.01)\n"
                            "    return -th.mean(th.sum(Y * th.log(Yhat + 1e-16), dim=1))\n\n\nloss = cout(Y, Yhat)\n")
-    executor = LimitedExecute(timeout=4, time_limit=120, warm=True)
+    executor = LimitedExecute(timeout=4, supply=kernels.KernelSupply(kernels.default_settings(time_limit=120, warm=True)))
     t0 = time.monotonic()
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(paths.SOURCE)}})
     by_id = {grade_id(c): c for c in nb.cells if grade_id(c) and c.cell_type == "code"}

@@ -10,7 +10,7 @@ def test_kernel_startup_line_binds_nothing(tmp_path):
 
     from tpkit.grading import trusted
     trusted.install_agent(tmp_path)
-    line = kernels.KernelSettings(preload=("math",), memory_mb=0).startup_line(str(tmp_path))
+    line = kernels.default_settings(preload=("math",), memory_mb=0).startup_line(str(tmp_path))
     ns = {}
     try:
         exec(line, ns)

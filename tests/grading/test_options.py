@@ -1,38 +1,33 @@
-"""Every setting of a grading run has one default (tpkit.grading.options), read by the command line,
-Options, the executor's traits, the kernels' settings and the sandbox's limits."""
+"""A run's options: its course, assignment and settings (tpkit.grading.config, each defined once), what
+nbgrader's configuration gets of them, the course's folders."""
 import shutil
 import subprocess
 import sys
 
+import pytest
+from traitlets import TraitError
+
 from tpkit import paths
-from tpkit.grading import __main__ as cli
-from tpkit.grading import kernels, options, sandbox
-from tpkit.grading.preprocessors import LimitedExecute
+from tpkit.grading import options
 
 
-def test_limits_have_one_default():
-    args = cli.parse_args([])
-    cli.resolve_limits(args, options.Options(workers=1).root)  # the kit's course sets no limit of its own
-    run = options.Options(workers=1)
-    executor = LimitedExecute()
-    settings = kernels.KernelSettings()
-    assert args.time_limit == run.time_limit == executor.time_limit == settings.time_limit == options.TIME_LIMIT_S
-    assert args.memory_limit == run.memory_mb == executor.memory_limit == settings.memory_mb == options.MEMORY_MB
-    # the sandbox's address space beyond the baseline: the same default, also when RLIMIT_DATA is off (0)
-    assert (sandbox.Limits().memory_mb == settings.sandbox_limits().memory_mb
-            == kernels.KernelSettings(memory_mb=0).sandbox_limits().memory_mb == options.MEMORY_MB)
-    assert kernels.KernelSettings(memory_mb=13).sandbox_limits().memory_mb == 13
-    assert args.grader_memory_limit == options.GRADER_MEMORY_MB
-    assert tuple(executor.preload) == run.preload == settings.preload == options.PRELOAD
+def test_options_carry_a_copy_of_the_settings_with_the_changes_given():
+    base = options.Options(workers=1).settings
+    run = options.Options(settings=base, time_limit=11, memory_limit=13)
+    assert (run.settings.time_limit, run.settings.memory_limit, run.settings.workers) == (11, 13, 1)
+    assert (base.time_limit, base.memory_limit) == (300, 4096)  # the settings given are left as they were
+    with pytest.raises(TraitError):
+        options.Options(memory_mb=13)  # an old or mistyped name is refused, not kept aside
+    assert options.Options(workers=0).settings.workers >= 1  # 0: one per core
 
 
 def test_a_run_maps_its_settings_to_nbgrader_config(tmp_path):
-    run = options.Options(workers=1, cell_timeout=7, time_limit=11, memory_mb=13, sandbox=False)
+    run = options.Options(workers=1, cell_timeout=7, time_limit=11, memory_limit=13, sandbox=False)
     cfg = options.load_config(run)
     assert cfg.Execute.timeout == 7
-    assert (cfg.LimitedExecute.time_limit, cfg.LimitedExecute.memory_limit) == (11, 13)
-    assert cfg.LimitedExecute.sandbox is False
-    assert LimitedExecute(config=cfg).time_limit == 11
+    # the executor's limits come with its kernel supply, never through nbgrader's configuration
+    assert "time_limit" not in cfg.LimitedExecute and "memory_limit" not in cfg.LimitedExecute
+    assert cfg.LimitedExecute.trusted_checks is True
 
 
 def test_course_folders_follow_nbgrader_layout():

@@ -89,19 +89,14 @@ def test_missing_result_is_refused(tmp_path):
 
 
 def test_a_dead_worker_says_why_in_french():
-    options = Options(worker_cpu_s=7)
+    options = Options(worker_cpu_limit=7)
     assert worker.death_reason(-signal.SIGKILL, options) == "processus de correction mort (signal 9)"
     assert worker.death_reason(-signal.SIGXCPU, options) == \
         "temps de calcul du correcteur dépassé (7 s de CPU pour ce rendu)"
     assert worker.death_reason(1, options) == "processus de correction mort (code 1)"
-    assert worker.wall_reason(Options(worker_wall_s=42)) == \
+    assert worker.wall_reason(Options(worker_wall_limit=42)) == \
         "correction interrompue : délai de 42 s dépassé pour ce rendu"
-    assert Options(time_limit=100).worker_wall == 100 + worker_margin()
-
-
-def worker_margin() -> int:
-    from tpkit.grading.options import WORKER_WALL_MARGIN_S
-    return WORKER_WALL_MARGIN_S
+    assert Options(time_limit=100).settings.worker_wall() == 100 + Options().settings.worker_wall_margin
 
 
 def test_a_worker_cannot_ask_for_a_fork_into_a_process_it_did_not_start():
@@ -165,7 +160,7 @@ def test_a_broken_worker_costs_its_own_submission_only(fault_course, monkeypatch
     (its row, its feedback page, its automatic scores cleared), the run completes, and the honest
     submission graded beside them gets exactly the grades and page it gets when graded alone."""
     course = fault_course
-    options = Options(root=course, workers=2, cell_timeout=10, worker_wall_s=WALL)
+    options = Options(root=course, workers=2, cell_timeout=10, worker_wall_limit=WALL)
     lay_out(course, [HONEST])
     t0 = time.monotonic()
     alone = pipeline.grade([HONEST], options)

@@ -5,15 +5,15 @@
 
 or, in ``nbgrader_config.py`` (the command line wins)::
 
-    c.TpkitDask.scheduler = "tcp://ordonnanceur:8786"
+    c.TpkitGrading.dask_scheduler = "tcp://ordonnanceur:8786"
     def cluster():                       # called once per run, by the coordinator only
         from dask_jobqueue import SLURMCluster
         c = SLURMCluster(cores=16, processes=1, memory="64GB", walltime="01:00:00",
                          job_script_prologue=["export DASK_DISTRIBUTED__WORKER__DAEMON=False"])
         c.scale(jobs=4)
         return c
-    c.TpkitDask.cluster = cluster
-    c.TpkitDask.course_root = "/partage/cours/rn_pytorch"   # the course folder on the workers (default: this one)
+    c.TpkitGrading.dask_cluster = cluster
+    c.TpkitGrading.dask_course_root = "/partage/cours/rn_pytorch"   # the course folder on the workers (default: this one)
 
 The run is the local one (:class:`tpkit.grading.pipeline.Grader`: pre-check order, held results, the
 stop on dead first kernels, the gradebook and the exports written here only) but for where each
@@ -145,7 +145,7 @@ class DaskGrader(pipeline.Grader):
         try:
             client = conn.client
             problems = {addr: msg for addr, msg in client.run(remote.check_worker, self.course_root,
-                                                               options.assignment, stamp, options.sandbox).items()
+                                                               options.assignment, stamp, options.settings.sandbox).items()
                         if msg}
             if problems:
                 raise ClusterError("correction non lancée, workers Dask inutilisables : "
@@ -168,7 +168,7 @@ class DaskGrader(pipeline.Grader):
         pending, waiting = {}, as_completed()
 
         def submit():
-            limit = max(AHEAD * max(_threads(client), 1), options.workers)
+            limit = max(AHEAD * max(_threads(client), 1), options.settings.workers)
             while jobs and len(pending) < limit:
                 job = jobs.popleft()
                 task = {"student": job.student, "submission": remote.pack(job.submitted),

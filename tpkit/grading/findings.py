@@ -31,12 +31,17 @@ def timeout_output(timeout: int) -> dict:
     return {"ename": CELL_TIMEOUT, "evalue": message, "traceback": [f"{CELL_TIMEOUT}: {message}"]}
 
 
-def kernel_stop_reason(reason: Optional[str], time_limit: int, memory_mb: int) -> str:
-    """French explanation of why the kernel stopped ('time', 'memory', 'cpu', None = died by itself)."""
+def kernel_stop_reason(reason: Optional[str], time_limit: int, memory_mb: int, resident_mb: int = 0) -> str:
+    """French explanation of why the kernel stopped ('time', 'memory': its cgroup's limit, 'resident': the
+    watchdog's resident-memory backstop at ``resident_mb``, 'cpu', None = died by itself), naming the
+    limit that acted."""
     if reason == "time":
         return f"limite de temps du notebook ({time_limit} s) dépassée : l'exécution a été arrêtée"
     if reason == "memory":
         return f"limite de mémoire ({memory_mb} Mo) dépassée : l'exécution a été arrêtée"
+    if reason == "resident":
+        return (f"mémoire résidente du noyau au-delà de {resident_mb} Mo (limite de mémoire de {memory_mb} Mo, "
+                "plus les bibliothèques chargées) : l'exécution a été arrêtée")
     if reason == "cpu":
         from tpkit.grading.watchdog import CPU_HOG_WINDOW_S
         return (f"part du processeur dépassée pendant plus de {CPU_HOG_WINDOW_S:g} s (processus "

@@ -58,7 +58,7 @@ from jupyter_core.utils import run_sync
 
 from tpkit.environment import THREAD_VARIABLES, kernel_variables, venv_on_path
 from tpkit.grading.proctools import cpu_seconds, descendants, kill_tree, process_tree
-from tpkit.grading.options import MEMORY_MB, PRELOAD, TIME_LIMIT_S
+from tpkit.grading import config
 
 #: IPython's traceback mode in grading kernels (see the module docstring)
 TRACEBACKS = "Plain"
@@ -84,24 +84,36 @@ if {free_cpu}:  # unsandboxed: the grading worker's own CPU limit is not the ker
 """
 
 
+#: Resident memory a kernel may hold beyond its memory limit before the watchdog kills it: shared
+#: libraries (torch's alone: about 600 MB) count in resident memory, not in RLIMIT_DATA.
+RESIDENT_MARGIN_MB = 1024
+
+
 @dataclass(frozen=True)
 class KernelSettings:
-    """How grading kernels are started (the same for every submission of a run)."""
+    """How grading kernels are started (the same for every submission of a run), derived from the run's
+    settings by :func:`settings_for`, the one place that turns them into a kernel's limits."""
 
+    preload: tuple
+    threads: int
+    memory_mb: int  # RLIMIT_DATA inside the kernel, its cgroup's memory, its address space (sandbox_limits); 0 = none
+    sandbox: bool  # run the kernel inside bubblewrap (tpkit.grading.sandbox)
+    time_limit: int  # seconds for a notebook (the watchdog; the sandbox's CPU-time limit is derived from it)
     kernel_name: str = "python3"
-    preload: tuple = PRELOAD
     seed: int = 0
-    threads: int = 1
-    memory_mb: int = MEMORY_MB  # RLIMIT_DATA inside the kernel (+ the sandbox's address-space limit); 0 = none
     extra_env: dict = field(default_factory=dict)
-    sandbox: bool = True  # run the kernel inside bubblewrap (tpkit.grading.sandbox)
-    time_limit: int = TIME_LIMIT_S  # seconds for a notebook (the sandbox's CPU-time limit is derived from it)
     # sandboxed kernels forked from a pre-imported zygote (tpkit.grading.zygote); TPKIT_KERNELS=cold
     # in the environment starts each kernel from scratch instead (bench/grading_bench.py --cold)
     warm: bool = field(default_factory=lambda: os.environ.get("TPKIT_KERNELS", "warm") != "cold")
     # where each kernel's folders are made (None: the system's temporary folder); the grading run
     # gives one of its own, removed at its end (a killed worker cannot leave them behind)
     tmp_root: Optional[str] = None
+
+    @property
+    def resident_mb(self) -> int:
+        """The watchdog's resident-memory threshold (0: none): the memory limit plus the shared libraries
+        (:data:`RESIDENT_MARGIN_MB`); a backstop, RLIMIT_DATA or the cgroup act first."""
+        return self.memory_mb + RESIDENT_MARGIN_MB if self.memory_mb else 0
 
     def startup_line(self, exchange: str) -> str:
         from tpkit.grading import trusted
@@ -114,9 +126,9 @@ class KernelSettings:
 
     def sandbox_limits(self):
         from tpkit.grading import sandbox
-        # memory_mb 0 (no RLIMIT_DATA): the address space stays bounded, at the default
-        return sandbox.Limits(memory_mb=self.memory_mb or MEMORY_MB,
-                              cpu_seconds=max(60, 3 * int(self.time_limit or TIME_LIMIT_S)))
+        # memory_mb 0 (no RLIMIT_DATA): the address space and the cgroup stay bounded, at the default
+        return sandbox.Limits(memory_mb=self.memory_mb or config.default("memory_limit"),
+                              cpu_seconds=max(60, 3 * int(self.time_limit or config.default("time_limit"))))
 
     def env(self) -> dict:
         extra = kernel_variables(self.threads)
@@ -205,7 +217,7 @@ def start_kernel(settings: KernelSettings, forker: Optional[Callable[[dict], int
     if settings.sandbox:
         from tpkit.grading import cgroups, sandbox, zygote
         # its cgroup before its first process: the launcher joins it, everything after inherits it
-        kernel.cgroup = cgroups.create(settings.memory_mb or MEMORY_MB, limits.processes)
+        kernel.cgroup = cgroups.create(limits.memory_mb, limits.processes)
         procs = kernel.cgroup.procs_files if kernel.cgroup is not None else []
         kernel.uid = _uid_pool().acquire()
         kernel.workdir = sandbox.WORKDIR_INSIDE
@@ -362,12 +374,20 @@ def _zygote(settings: KernelSettings) -> Zygote:
         return z
 
 
-def settings_for(options, tmp_root: Optional[str] = None) -> KernelSettings:
-    """The kernels of a grading run (:class:`tpkit.grading.options.Options`)."""
-    from tpkit.grading.options import kernel_threads
-    return KernelSettings(preload=tuple(options.preload), threads=kernel_threads(options),
-                          memory_mb=options.memory_mb, sandbox=options.sandbox, time_limit=options.time_limit,
-                          tmp_root=tmp_root)
+def settings_for(run, tmp_root: Optional[str] = None, **changes) -> KernelSettings:
+    """The kernels of a grading run: ``run`` an :class:`~tpkit.grading.options.Options` or its
+    :class:`~tpkit.grading.config.TpkitGrading` settings; ``changes``: fields of :class:`KernelSettings`
+    set otherwise (tests, a cluster machine's threads)."""
+    settings = getattr(run, "settings", run)
+    return dataclasses.replace(
+        KernelSettings(preload=tuple(settings.preload), threads=settings.kernel_threads(),
+                       memory_mb=int(settings.memory_limit or 0), sandbox=bool(settings.sandbox),
+                       time_limit=int(settings.time_limit or 0), tmp_root=tmp_root), **changes)
+
+
+def default_settings(**changes) -> KernelSettings:
+    """The kernels of a run with the default settings (one worker), with ``changes``."""
+    return settings_for(config.TpkitGrading(workers=1), **{"threads": 1, **changes})
 
 
 def prestart(settings: KernelSettings) -> None:

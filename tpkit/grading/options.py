@@ -1,81 +1,39 @@
-"""The settings of a grading run: one definition of each, with its default, and how each maps to
-nbgrader's traitlets configuration (:func:`load_config`).
+"""A grading run: its course, its assignment, whether it writes feedback, and its settings
+(:class:`~tpkit.grading.config.TpkitGrading`, each setting defined there once); how they map to
+nbgrader's traitlets configuration (:func:`load_config`) and to the course's folders.
 
-The command line (``__main__``), :class:`Options`, the executor's traits
-(:class:`~tpkit.grading.preprocessors.LimitedExecute`), :class:`~tpkit.grading.kernels.KernelSettings`
-and the sandbox's :class:`~tpkit.grading.sandbox.Limits` all read their defaults here. Light to import (no nbgrader): the command parses its arguments first.
+Light to import (no nbgrader): the command parses its arguments first.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from tpkit import paths
-
-#: Seconds for a whole notebook (the sandbox's CPU-time limit is derived from it).
-TIME_LIMIT_S = 300
-#: Memory of each kernel, MB (RLIMIT_DATA inside the kernel, and the sandbox's address-space limit).
-MEMORY_MB = 4096
-#: RLIMIT_DATA of the grading run's coordinator, MB (kernels and workers excluded: processes of their own).
-GRADER_MEMORY_MB = 8192
-#: Floors of the settings above, below which every kernel of a class fails (each checked before anything
-#: runs, by the grading command: a typo must not zero a class). Measured on 2 busy cores, sandboxed warm
-#: kernels (forked from the zygote: RLIMIT_DATA counts the imports they inherit): each TP's setup cell plus
-#: a torch product and a figure fails at 420 MB (torch's allocator) and runs at 430 MB (cold kernels: 400);
-#: the reference solution of tp_reseaux_neurones runs whole at 500 MB. The floor leaves a student's less
-#: frugal code twice that (docs/threat-model.md).
-MIN_MEMORY_MB = 1024
-#: The setup cell takes 1 s in a warm kernel, 8-11 s in a cold one counting the kernel's start-up (2 busy
-#: cores). (The reference notebooks' slowest cell takes about 2 s, nbgrader_config.py; the whole reference
-#: solution 40-56 s: TIME_LIMIT_S leaves room for it, a lower --time-limit cuts notebooks, on purpose.)
-MIN_CELL_TIMEOUT_S = 5
-MIN_TIME_LIMIT_S = 20
-#: The grading process imports nbgrader, nbconvert, torch and matplotlib: 315 MB of RLIMIT_DATA (VmData).
-MIN_GRADER_MEMORY_MB = 1024
-#: Ceilings (a limit in bytes past 2**63 overflows every rlimit: each kernel would fail to start).
-MAX_MEMORY_MB = 1 << 20
-MAX_SECONDS = 7 * 24 * 3600
-#: Each submission is graded by a worker process of its own (:mod:`tpkit.grading.worker`: pre-check,
-#: kernel supervision, trusted checks, feedback page), boxed by three limits; past one, that submission
-#: alone fails, with the reason in French:
-#: - RLIMIT_DATA of a worker, MB (its share of the imported modules included: about 600 MB);
-WORKER_MEMORY_MB = 4096
-#: - RLIMIT_CPU of a worker, seconds of its own CPU (its kernel's excluded: the reference notebook costs
-#:   a worker about 2 s, checks and feedback included);
-WORKER_CPU_S = 120
-#: - wall clock: the notebook's time limit plus this margin (kernel start, checks after the last cell,
-#:   feedback), after which the coordinator kills the worker and everything it started.
-WORKER_WALL_MARGIN_S = 120
-#: Modules imported by the kernel before the notebook runs (those whose import is slow).
-PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
+from tpkit.grading.config import TpkitGrading, course_config as _read_config
 
 
-@dataclass
+@dataclass(init=False)
 class Options:
-    root: Path = paths.ROOT
-    assignment: str = paths.ASSIGNMENT
-    workers: int = 0  # 0: one per core
-    cell_timeout: Optional[int] = None  # None: Execute.timeout from nbgrader_config.py
-    time_limit: int = TIME_LIMIT_S
-    memory_mb: int = MEMORY_MB
-    feedback: bool = True
-    preload: tuple = PRELOAD
-    sandbox: bool = True  # False: kernels run unsandboxed (`--sans-bac-a-sable`), said in the summary
-    worker_memory_mb: int = WORKER_MEMORY_MB
-    worker_cpu_s: int = WORKER_CPU_S
-    worker_wall_s: Optional[int] = None  # None: time_limit + WORKER_WALL_MARGIN_S
+    """``Options(root, assignment, feedback, settings, **changes)``: ``settings`` (a copy is kept) with
+    ``changes`` (names of :class:`TpkitGrading`'s settings, ``workers=1``...); ``workers`` 0 becomes
+    the number of cores."""
 
-    def __post_init__(self):
-        self.root = Path(self.root).resolve()
-        if not self.workers:
-            self.workers = os.cpu_count() or 1
+    root: Path
+    assignment: str
+    feedback: bool
+    settings: TpkitGrading
 
-    @property
-    def worker_wall(self) -> int:
-        """Seconds a submission's worker may run (see :data:`WORKER_WALL_MARGIN_S`)."""
-        return int(self.worker_wall_s or (self.time_limit + WORKER_WALL_MARGIN_S))
+    def __init__(self, root=paths.ROOT, assignment: str = paths.ASSIGNMENT, feedback: bool = True,
+                 settings: Optional[TpkitGrading] = None, **changes):
+        import os
+        self.root = Path(root).resolve()
+        self.assignment = assignment
+        self.feedback = feedback
+        self.settings = (settings or TpkitGrading()).copy(**changes)
+        if not self.settings.workers:
+            self.settings.workers = os.cpu_count() or 1
 
     @property
     def notebook(self) -> str:
@@ -101,50 +59,29 @@ def exports_dir(root: Path, assignment: str) -> Path:
 
 def course_config(options: Options):
     """The course's nbgrader_config.py (a traitlets ``Config``), rooted at the course folder."""
-    from traitlets.config.loader import PyFileConfigLoader
-    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(options.root)).load_config()
-    cfg.CourseDirectory.root = str(options.root)
-    return cfg
+    return _read_config(options.root)
 
 
 def server_db_url(root: Path) -> Optional[str]:
     """The course's ``c.CourseDirectory.db_url`` when it names a server database (PostgreSQL), else None
     (sqlite, the default ``gradebook.db``, or a configuration that cannot be read)."""
     try:
-        cfg = course_config(Options(root=root, workers=1))
+        cfg = _read_config(Path(root).resolve())
         url = str(cfg.CourseDirectory.db_url) if "db_url" in cfg.CourseDirectory else ""
     except Exception:
         return None
     return url if url and not url.startswith("sqlite:") else None
 
 
-def dask_target(options: Options, scheduler: Optional[str] = None) -> tuple:
-    """(target, course folder on the workers) of a run on a Dask cluster (:mod:`tpkit.grading.cluster`):
-    ``scheduler`` (the command line's ``--dask-scheduler``), else the course's ``c.TpkitDask.scheduler``
-    or ``c.TpkitDask.cluster``; target None: the workers run on this machine."""
-    cfg = course_config(options).get("TpkitDask", {})
-    target = scheduler or cfg.get("scheduler") or cfg.get("cluster") or None
-    return target, str(cfg.get("course_root") or options.root)
-
-
-def kernel_threads(options: Options) -> int:
-    """torch/BLAS threads of each kernel: the cores shared by the workers."""
-    return max(1, (os.cpu_count() or 1) // max(1, options.workers))
-
-
 def load_config(options: Options, staging: Optional[Path] = None):
-    """The course's nbgrader_config.py, plus this run's settings (a traitlets ``Config``)."""
+    """The course's nbgrader_config.py, plus what nbgrader's own classes need of this run (a traitlets
+    ``Config``); the executor gets the rest with its kernel supply (:mod:`tpkit.grading.kernels`)."""
     from tpkit.grading.secret import course_salt
     cfg = course_config(options)
     if staging is not None:
         cfg.CourseDirectory.submitted_directory = str(staging)
-    if options.cell_timeout:
-        cfg.Execute.timeout = int(options.cell_timeout)
-    cfg.LimitedExecute.time_limit = int(options.time_limit)
-    cfg.LimitedExecute.memory_limit = int(options.memory_mb)
-    cfg.LimitedExecute.threads = kernel_threads(options)
-    cfg.LimitedExecute.preload = list(options.preload)
-    cfg.LimitedExecute.sandbox = bool(options.sandbox)
+    if options.settings.cell_timeout:
+        cfg.Execute.timeout = int(options.settings.cell_timeout)
     cfg.LimitedExecute.trusted_checks = True
     cfg.LimitedExecute.salt = course_salt(options.root)
     # nbconvert validates the whole notebook after each of the ~6 preprocessors of a step; once at the end

@@ -148,7 +148,7 @@ class Grader:
             raise GradingError(str(exc)) from None
         preset_failures = dict(preset_failures or {})
         self.preset_remarks = dict(preset_remarks or {})
-        if options.sandbox and students and self.local_kernels:  # (a cluster's machines check their own)
+        if options.settings.sandbox and students and self.local_kernels:  # (a cluster's machines check their own)
             from tpkit.grading import sandbox
             try:
                 sandbox.check_available()  # before anything is written
@@ -183,8 +183,8 @@ class Grader:
         self._names = full_names(options.root / "submitted")  # an LMS's roster: names for the formgrader
         report = RunReport(options.assignment, expected.graded_ids,
                            {g: expected.cells[g].points for g in expected.graded_ids},
-                           expected.max_score, {}, workers=options.workers, sandbox=options.sandbox,
-                           isolation=cgroups.isolation_notice(options.sandbox))
+                           expected.max_score, {}, workers=options.settings.workers, sandbox=options.settings.sandbox,
+                           isolation=cgroups.isolation_notice(options.settings.sandbox))
         self._total = len(students)
         self._done = 0
         self._cfg, self._expected, self._report = cfg, expected, report
@@ -285,7 +285,7 @@ class Grader:
                 for student, r in list(running.items()):
                     if r.proc.sentinel in ready:
                         self._finish(r, None)
-                    elif now - r.t0 > options.worker_wall:
+                    elif now - r.t0 > options.settings.worker_wall():
                         self._finish(r, worker.wall_reason(options))
                     else:
                         continue
@@ -301,7 +301,7 @@ class Grader:
                 self._stop(r)
 
     def _start_workers(self, ctx, jobs: collections.deque, running: dict, settings) -> None:
-        while jobs and len(running) < self.options.workers:
+        while jobs and len(running) < self.options.settings.workers:
             job = jobs.popleft()
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(target=worker.main, args=(job, theirs), name=f"tpkit-worker-{job.student}",

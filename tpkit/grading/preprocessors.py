@@ -32,10 +32,10 @@ from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import (AssignLatePenalties, Execute, GetGrades,
                                     NbGraderPreprocessor, OverwriteCells, SaveAutoGrades)
 from jupyter_core.utils import ensure_async, run_sync
-from traitlets import Bool, Integer, List, Unicode, default
+from traitlets import Any, Bool, Integer, Unicode, default
 
 from tpkit.checks import run_check
-from tpkit.grading import kernels, options, trusted
+from tpkit.grading import kernels, trusted
 from tpkit.grading.findings import failure_message, kernel_stop_reason, not_executed_output, timeout_output
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected
 from tpkit.grading.expected import visible_source
@@ -68,27 +68,20 @@ class RepairGradedCells(NbGraderPreprocessor):
 
 
 class LimitedExecute(Execute):
-    """nbgrader's ``Execute`` with a warm kernel from the :class:`KernelSupply` it is given (``supply``,
-    set by :class:`~tpkit.grading.converters.ParallelAutograde`; None: a fresh kernel started here), a
-    whole-notebook time limit and a memory limit.
+    """nbgrader's ``Execute`` with a warm kernel from the :class:`~tpkit.grading.kernels.KernelSupply` it
+    is given (``supply``, set by :class:`~tpkit.grading.converters.ParallelAutograde`), a whole-notebook
+    time limit and a memory limit: those of the supply's settings (one derivation of the run's settings,
+    :func:`tpkit.grading.kernels.settings_for`). Without a supply (plain ``nbgrader autograde``), one for
+    this notebook from the course's ``c.TpkitGrading`` settings.
 
     If the kernel dies or a limit kills it, execution stops there, every code cell that did not
-    complete gets an error output (``ename`` :data:`NOT_EXECUTED`, French reason) so that its test
-    scores 0 instead of the full marks nbgrader gives an output-less test cell, and the grades of the
-    cells that did run are kept. A kernel that stops before its first cell is recorded in the
-    notebook's ``metadata.tpkit.kernel_start_failure`` (the run stops when its first kernels all do)."""
+    complete gets an error output (``ename`` :data:`NOT_EXECUTED`, French reason naming the limit that
+    acted) so that its test scores 0 instead of the full marks nbgrader gives an output-less test cell,
+    and the grades of the cells that did run are kept. A kernel that stops before its first cell is
+    recorded in the notebook's ``metadata.tpkit.kernel_start_failure`` (the run stops when its first
+    kernels all do)."""
 
-    #: where kernels come from (see the class docstring)
-    supply = None
-
-    time_limit = Integer(options.TIME_LIMIT_S, help="Seconds for the whole notebook (0: no limit).").tag(config=True)
-    memory_limit = Integer(options.MEMORY_MB, help="Memory limit of the kernel in MB (0: no limit).").tag(config=True)
-    threads = Integer(1, help="torch/BLAS threads of the kernel.").tag(config=True)
-    preload = List(Unicode(), list(options.PRELOAD),
-                   help="Modules imported before the notebook runs (not bound in its namespace).").tag(config=True)
-    sandbox = Bool(True, help="Run the kernel in the bubblewrap sandbox.").tag(config=True)
-    warm = Bool(True, help="Sandboxed kernels forked from a pre-imported zygote (no import cost per "
-                "submission; tpkit.grading.zygote).").tag(config=True)
+    supply = Any(None, allow_none=True, help="Where kernels come from, and their settings (a KernelSupply).")
     trusted_checks = Bool(True, help="Run the hidden `verifier` lines in the grading process, the kernel "
                           "answering through the witness protocol (False: in the kernel).").tag(config=True)
     salt = Integer(0, help="Secret that seeds the inputs the trusted checks draw (0: fixed inputs).").tag(config=True)
@@ -101,14 +94,17 @@ class LimitedExecute(Execute):
     def _error_on_timeout_default(self):
         return timeout_output(self.timeout)
 
-    def kernel_settings(self) -> kernels.KernelSettings:
-        return kernels.KernelSettings(preload=tuple(self.preload), threads=self.threads,
-                                      memory_mb=self.memory_limit, sandbox=self.sandbox,
-                                      time_limit=self.time_limit, warm=self.warm)
+    def _supply(self) -> tuple:
+        """(the supply, whether it is this notebook's own: closed at its end)."""
+        if self.supply is not None:
+            return self.supply, False
+        from tpkit.grading.config import TpkitGrading
+        return kernels.KernelSupply(kernels.settings_for(TpkitGrading(config=self.config))), True
 
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
-        supply = self.supply
-        kernel = supply.take() if supply is not None else kernels.start_kernel(self.kernel_settings())
+        supply, own_supply = self._supply()
+        settings = supply.settings
+        kernel = supply.take()
         km = kernel.km
         self.kernel = kernel
         path = (resources or {}).get("metadata", {}).get("path") or None
@@ -126,9 +122,8 @@ class LimitedExecute(Execute):
             await ensure_async(self.async_wait_for_reply(msg_id))
 
         self.on_notebook_start = enter_directory
-        # RLIMIT_DATA (in the kernel) stops allocations first; resident memory adds shared libraries
-        watch_mb = self.memory_limit + 1024 if self.memory_limit else 0
-        watchdog = Watchdog.for_kernel(kernel, self.time_limit, watch_mb, self.threads)
+        # RLIMIT_DATA (in the kernel) and the cgroup stop allocations first; resident memory is a backstop
+        watchdog = Watchdog.for_kernel(kernel, settings.time_limit, settings.resident_mb, settings.threads)
         try:
             with watchdog:
                 nb, resources = super().preprocess(nb, resources, km=km)
@@ -142,7 +137,8 @@ class LimitedExecute(Execute):
         except (DeadKernelError, RuntimeError) as exc:
             if isinstance(exc, RuntimeError) and "kernel" not in str(exc).lower():
                 raise
-            reason = kernel_stop_reason(watchdog.stop_reason(), self.time_limit, self.memory_limit)
+            reason = kernel_stop_reason(watchdog.stop_reason(), settings.time_limit, settings.memory_mb,
+                                        settings.resident_mb)
             self.log.warning("kernel stopped: %s", reason)
             if self._running is None:  # before any cell: the kernel did not start
                 start_failure = reason
@@ -164,6 +160,8 @@ class LimitedExecute(Execute):
                     pass
                 self.kc = None
             kernels.discard_kernel(kernel)
+            if own_supply:
+                supply.close()
             self.km = None
         return nb, resources
 

@@ -45,7 +45,6 @@ import time
 from pathlib import Path, PurePosixPath
 
 from tpkit.grading import precheck, submission_files
-from tpkit.grading.options import kernel_threads
 
 #: What goes back to the coordinator: the autograded notebook and the feedback page of one submission
 #: (outputs are capped by LimitOutputBytes), and the tail of its log.
@@ -305,7 +304,7 @@ def _run_worker(job, settings, kill_marker) -> tuple:
     relay.start()
     if kill_marker is not None:
         _kill_self_once(kill_marker)
-    proc.join(job.options.worker_wall)
+    proc.join(job.options.settings.worker_wall())
     killed = None
     if proc.is_alive():
         killed = worker.wall_reason(job.options)
@@ -349,10 +348,10 @@ def grade(base: bytes, task: dict) -> dict:
     try:
         view = _course_view(root, private / "cours")
         # the cores of this machine shared by the submissions it grades at once, as on one machine
-        # (options.kernel_threads): its Dask workers' threads
+        # (TpkitGrading.kernel_threads): its Dask workers' threads
         options = dataclasses.replace(options, root=view, workers=_slots(base.get("host_threads") or {}))
         (private / "noyaux").mkdir()
-        settings = dataclasses.replace(base["settings"], threads=kernel_threads(options),
+        settings = dataclasses.replace(base["settings"], threads=options.settings.kernel_threads(),
                                        tmp_root=str(private / "noyaux"))
         submitted = private / "rendus" / student / assignment
         unpack(task["submission"], submitted)

@@ -42,12 +42,12 @@ import sys
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from tpkit.grading.launcher import blocking_dir
-from tpkit.grading.options import MEMORY_MB
+from tpkit.grading import config
 
 #: The launcher (tpkit/grading/launcher.py: standard library only, run with ``python -I -S``).
 LAUNCHER = os.path.realpath(Path(__file__).with_name("launcher.py"))
@@ -86,7 +86,9 @@ class Limits:
     """Resource limits of one sandboxed kernel. rlimits apply per process (RLIMIT_NPROC per uid:
     per kernel with :class:`UidPool`); tmpfs sizes are per sandbox."""
 
-    memory_mb: int = MEMORY_MB  # address space of the kernel beyond its baseline, counting MAP_SHARED
+    # address space of the kernel beyond its baseline, counting MAP_SHARED (a kernel's: its memory limit,
+    # kernels.settings_for; by default the run's default)
+    memory_mb: int = field(default_factory=lambda: config.default("memory_limit"))
     processes: int = 256       # RLIMIT_NPROC (threads count too)
     open_files: int = 256      # RLIMIT_NOFILE
     file_size_mb: int = 64     # RLIMIT_FSIZE

@@ -26,7 +26,8 @@ class Watchdog:
     with ``cpu_cores`` (a kernel without cgroup), when its processes use more than that many cores
     (+ :data:`CPU_HOG_MARGIN`) over :data:`CPU_HOG_WINDOW_S` seconds.
 
-    ``reason`` is None, ``"time"``, ``"memory"`` or ``"cpu"`` after the fact; :meth:`stop_reason`
+    ``reason`` is None, ``"time"``, ``"memory"`` (the cgroup's limit), ``"resident"`` (the backstop) or
+    ``"cpu"`` after the fact (the message then names the limit that acted); :meth:`stop_reason`
     also sees an out-of-memory kill that the kernel's death reported before the watchdog did."""
 
     def __init__(self, pid, time_limit: float = 0, memory_mb: int = 0,
@@ -100,7 +101,7 @@ class Watchdog:
             elif self.cgroup is not None and self.cgroup.oom_killed():
                 self.reason = "memory"
             elif self.memory_bytes and self._rss() > self.memory_bytes:
-                self.reason = "memory"
+                self.reason = "resident"
             elif self.cpu_cores and self._cpu_hog():
                 self.reason = "cpu"
             if self.reason:

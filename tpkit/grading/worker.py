@@ -130,8 +130,8 @@ def _limit_self(options: Options) -> None:
     the kernel's start-up line when unsandboxed)."""
     _libc = ctypes.CDLL(None, use_errno=True)
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the fork server (and the run)
-    for which, value in ((resource.RLIMIT_DATA, options.worker_memory_mb * 1024 * 1024),
-                         (resource.RLIMIT_CPU, options.worker_cpu_s)):
+    for which, value in ((resource.RLIMIT_DATA, options.settings.worker_memory_limit * 1024 * 1024),
+                         (resource.RLIMIT_CPU, options.settings.worker_cpu_limit)):
         if value > 0:
             soft, hard = resource.getrlimit(which)
             if hard != resource.RLIM_INFINITY:
@@ -181,7 +181,7 @@ def main(job: Job, conn) -> None:
 
 
 def memory_reason(options: Options) -> str:
-    return f"mémoire du correcteur dépassée (limite de {options.worker_memory_mb} Mo pour ce rendu)"
+    return f"mémoire du correcteur dépassée (limite de {options.settings.worker_memory_limit} Mo pour ce rendu)"
 
 
 def _inject(job: Job, where: str) -> None:
@@ -197,7 +197,7 @@ def _inject(job: Job, where: str) -> None:
         while True:
             pass
     if fault == "memory":
-        hog = bytearray((job.options.worker_memory_mb + 256) * 1024 * 1024)
+        hog = bytearray((job.options.settings.worker_memory_limit + 256) * 1024 * 1024)
         del hog
     if fault == "signal":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -288,7 +288,7 @@ def _autograde(cfg, job: Job, pre, supply, logger) -> dict:
         return {"status": FAILED, "reasons": [f"erreur pendant la correction automatique (détails : {log}.log)"]}
     graded_nb = nbformat.read(str(graded), as_version=4)
     kernel_start = graded_nb.metadata.get("tpkit", {}).get("kernel_start_failure") or "ok"
-    remarks = pre.messages + execution_findings(graded_nb, options.memory_mb)
+    remarks = pre.messages + execution_findings(graded_nb, options.settings.memory_limit)
     remarks += keep_manual_grades(cfg, options, student, expected, by_hand, graded_nb, job.previous_autograded)
     # files dropped at staging (links, code, packages) are attempts too
     dropped = [f.message for f in pre.findings if f.kind == "dropped"]
@@ -423,13 +423,13 @@ def death_reason(exitcode: Optional[int], options: Options) -> str:
     if exitcode is not None and exitcode < 0:
         sig = -exitcode
         if sig == signal.SIGXCPU:
-            return f"temps de calcul du correcteur dépassé ({options.worker_cpu_s} s de CPU pour ce rendu)"
+            return f"temps de calcul du correcteur dépassé ({options.settings.worker_cpu_limit} s de CPU pour ce rendu)"
         return f"processus de correction mort (signal {sig})"
     return f"processus de correction mort (code {exitcode})"
 
 
 def wall_reason(options: Options) -> str:
-    return f"correction interrompue : délai de {options.worker_wall} s dépassé pour ce rendu"
+    return f"correction interrompue : délai de {options.settings.worker_wall()} s dépassé pour ce rendu"
 
 
 def _number(value, low: float, high: float, what: str, allow_none: bool = False):
