@@ -23,7 +23,6 @@ from test_pipeline import CELL_TIMEOUT, course, first_run, read_csv, scores, sha
 
 from tpkit import paths, release
 from tpkit.grading import bookcopy, cluster, options, precheck, remote, trusted
-from tpkit.grading.options import Options
 from tpkit.grading.expected import Expected
 
 A = paths.ASSIGNMENT

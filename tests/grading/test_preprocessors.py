@@ -105,30 +105,6 @@ def test_output_cap_is_wired_after_execution_and_in_the_feedback(tmp_path):
     assert LimitOutputBytes in feedback.preprocessors
 
 
-def test_executor_link_interrupts_with_the_async_kernel_manager():
-    """The grading kernel's manager is asynchronous: the witness session's interrupt must be awaited
-    (a bare call only creates a coroutine and the kernel runs on)."""
-    import logging
-
-    from tpkit.grading.preprocessors import _ExecutorLink
-    calls = []
-
-    class Manager:
-        async def interrupt_kernel(self):
-            calls.append("interrupt")
-
-    class Executor:
-        km, log = Manager(), logging.getLogger("test")
-
-        def _get_timeout(self, cell):
-            return 7
-
-    link = _ExecutorLink(Executor())
-    assert link.timeout == 7
-    link.interrupt()
-    assert calls == ["interrupt"]
-
-
 def test_long_markdown_outputs_are_shown_as_text():
     """A text/markdown output of 108 kB of `\\begin{x}` (the Markdown renderer is quadratic on it) loses
     its Markdown form, after execution and in the feedback; a short one keeps it."""
