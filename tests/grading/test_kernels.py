@@ -19,7 +19,7 @@ from jupyter_client import BlockingKernelClient
 
 from test_sandbox import host_processes, pytestmark  # noqa: F401 (pytestmark: skipped where the sandbox is unavailable)
 
-from tpkit.grading import kernels, sandbox
+from tpkit.grading import kernels, sandbox, zygote_client
 
 
 SETTINGS = kernels.default_settings(warm=True)
@@ -78,7 +78,7 @@ def test_nothing_left_by_one_submission_reaches_the_next():
     marker = f"tpkit-daemon-{uuid.uuid4().hex}"
     first = Kernel()
     try:
-        zygote = kernels._zygote(SETTINGS).proc.pid
+        zygote = zygote_client._zygote(SETTINGS).proc.pid
         before = first.json(PROBE)
         first.run(f"""
 import builtins, os, subprocess, sys, numpy, torch
@@ -116,7 +116,7 @@ if os.fork() == 0:  # a double-forked daemon
 
     second = Kernel()
     try:
-        assert kernels._zygote(SETTINGS).proc.pid == zygote  # same zygote, fresh kernel
+        assert zygote_client._zygote(SETTINGS).proc.pid == zygote  # same zygote, fresh kernel
         after = second.json(PROBE)
         assert after.pop("uid") == second.k.uid or os.geteuid() != 0
         before.pop("uid")
@@ -202,29 +202,6 @@ def test_kernel_death_ends_its_sandbox():
         assert not run_sync(kernel.k.km.is_alive)()
     finally:
         kernel.close()
-
-
-def test_kernels_with_two_threads_are_still_forked():
-    """A run with fewer workers than cores gives each kernel several threads: the zygote still imports
-    with one (OpenBLAS would otherwise start its pool and nothing could be forked), and the kernel
-    then sets torch's threads to the run's."""
-    settings = kernels.default_settings(warm=True, threads=2)
-    k = kernels.start_kernel(settings)
-    try:
-        assert k.forked, "a cold kernel: the zygote refused to fork"
-        kc = BlockingKernelClient(connection_file=k.km.connection_file)
-        kc.load_connection_file()
-        kc.start_channels()
-        try:
-            kc.wait_for_ready(timeout=120)
-            out = []
-            kc.execute_interactive("import torch; print(torch.get_num_threads())", timeout=60,
-                                   output_hook=lambda m: out.append(m["content"].get("text", "")))
-            assert "".join(out).strip() == "2"
-        finally:
-            kc.stop_channels()
-    finally:
-        kernels.discard_kernel(k)
 
 
 def test_tracebacks_are_plain():

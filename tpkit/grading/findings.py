@@ -1,6 +1,6 @@
 """Both ends of the protocol by which an execution that stopped is told to the grading.
 
-Writer side (:class:`~tpkit.grading.preprocessors.LimitedExecute`): a cell interrupted by the per-cell
+Writer side (:class:`~tpkit.grading.executor.LimitedExecute`): a cell interrupted by the per-cell
 timeout gets the error output :func:`timeout_output` (``ename`` :data:`CELL_TIMEOUT`), and when the
 kernel stops (time or memory limit, crash) every code cell that did not complete gets
 :func:`not_executed_output` (``ename`` :data:`NOT_EXECUTED`, French reason from

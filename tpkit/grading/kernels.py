@@ -4,7 +4,7 @@ Every submission runs in a kernel of its own, never reused. Sandboxed kernels st
 (:mod:`tpkit.grading.zygote`): one zygote per grading process imports torch, numpy, matplotlib and
 ipykernel once (about 3 s of CPU, see shared/notes/nbgrader-facts.md), and each kernel is a process
 forked from it into a fresh sandbox of its own (:func:`start_kernel` starts the sandbox, whose holder
-waits; :func:`_fork_into` asks the zygote). ``TPKIT_KERNELS=cold`` starts every kernel from scratch
+waits; :func:`tpkit.grading.zygote_client.fork_into` asks the zygote). ``TPKIT_KERNELS=cold`` starts every kernel from scratch
 instead (and a warm start that fails falls back to a cold one). The zygote belongs to the grading
 run's coordinator (:mod:`tpkit.grading.pipeline`): a submission's worker process asks it for a fork
 through a *forker* (:class:`KernelSupply`), and the coordinator checks that the sandbox named belongs
@@ -24,7 +24,7 @@ A kernel is started with:
   OpenMP thread count, the inline matplotlib backend, ``PYTHONHASHSEED``.
 
 Each kernel has two folders of its own: a *scratch* copy of the submission's files (its working
-directory, filled by :class:`~tpkit.grading.preprocessors.LimitedExecute` before the first cell runs;
+directory, filled by :class:`~tpkit.grading.executor.LimitedExecute` before the first cell runs;
 nothing is ever copied back) and an *exchange* folder (its connection file and ZeroMQ ipc sockets, the
 witness agent's source, the answers of the trusted checks). With ``sandbox=True`` (the default of the
 grading command) the kernel runs inside bubblewrap (:mod:`tpkit.grading.sandbox`): it sees those two
@@ -37,9 +37,7 @@ out-of-memory kills and, for a kernel without cgroup, its CPU share, by killing 
 """
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -47,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -56,9 +53,11 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-from tpkit.environment import THREAD_VARIABLES, kernel_variables, venv_on_path
+from tpkit.environment import kernel_variables, venv_on_path
 from tpkit.grading.proctools import cpu_seconds, descendants, kill_tree, process_tree
-from tpkit.grading import config
+from tpkit.grading import config, zygote_client
+# the run's side of the zygote, named here with the kernels it starts
+from tpkit.grading.zygote_client import close_zygotes, prestart, zygote_fork  # noqa: F401
 
 #: IPython's traceback mode in grading kernels (see the module docstring)
 TRACEBACKS = "Plain"
@@ -242,136 +241,12 @@ def start_kernel(settings: KernelSettings, forker: Optional[Callable[[dict], int
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if kernel_cmd:
         try:
-            kernel.forked = _fork_into(kernel, kernel_cmd, settings, forker)
+            kernel.forked = zygote_client.fork_into(kernel, kernel_cmd, settings, forker)
         except Exception as exc:  # a cold kernel then: slower, same sandbox
             logging.getLogger("tpkit.grading").warning("warm kernel failed (%s): cold start", exc)
             discard_kernel(kernel)
             return start_kernel(dataclasses.replace(settings, warm=False))
     return kernel
-
-
-def _fork_into(kernel: GradingKernel, cmd: list, settings: KernelSettings, forker=None) -> int:
-    """Have the zygote fork the kernel into the sandbox just started (whose holder waits for it)."""
-    request = {"holder": _find_holder(kernel.pid), "uid": kernel.uid,
-               "args": cmd[cmd.index("ipykernel_launcher") + 1:],
-               "cgroup": kernel.cgroup.procs_files if kernel.cgroup is not None else []}
-    if forker is not None:
-        return int(forker(request))
-    return zygote_fork(settings, request)
-
-
-def zygote_fork(settings: KernelSettings, request: dict) -> int:
-    """Fork a kernel from this process's zygote into the sandbox of ``request["holder"]`` as
-    ``request["uid"]`` with ipykernel's ``request["args"]``; everything else of the request (limits,
-    environment, paths) comes from ``settings``, never from the asker."""
-    from tpkit.grading import cgroups, sandbox
-    full = {"holder": int(request["holder"]), "uid": request["uid"],
-            "rlimits": sandbox.rlimits(settings.sandbox_limits()), "env": settings.env(),
-            "args": [str(a) for a in request["args"]], "cwd": sandbox.WORKDIR_INSIDE,
-            "python_dirs": sandbox._python_dirs(),
-            # the kernel's group: only one the holder is already in (checked, not taken on trust)
-            "cgroup": cgroups.member_procs_files(int(request["holder"]), request.get("cgroup") or []),
-            "seccomp": (sandbox.seccomp_program() or b"").hex() or None}
-    return _zygote(settings).fork(full)
-
-
-def _find_holder(pid: Optional[int], timeout: float = 60) -> int:
-    """Host pid of the sandbox's holder (a descendant of bwrap), once it runs. Walks the sandbox's own
-    tree (:func:`process_tree`), not the machine's process table: on a busy machine the wait can last
-    seconds, and a full scan every few milliseconds then costs the grader more than the kernel's start."""
-    from tpkit.grading import zygote
-    mark = zygote.HOLDER_MARK.encode()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid or not os.path.exists(f"/proc/{pid}"):
-            raise RuntimeError("the kernel's sandbox ended before its kernel started")
-        for child in process_tree([pid])[1:]:
-            try:
-                with open(f"/proc/{child}/comm", "rb") as f:
-                    if f.read().strip() == b"bwrap":  # bwrap's own processes carry the holder's code too
-                        continue
-                with open(f"/proc/{child}/cmdline", "rb") as f:
-                    if mark in f.read():
-                        return child
-            except OSError:
-                continue
-        time.sleep(0.01)
-    raise RuntimeError("the kernel's sandbox did not start")
-
-
-class Zygote:
-    """The grading process's pre-imported kernel parent (:mod:`tpkit.grading.zygote`), one per set of
-    preloaded modules and environment; shared by the grading threads (a fork takes milliseconds).
-
-    Creating it only starts the process; the first :meth:`fork` waits until it has imported its modules
-    (:func:`prestart` starts it early from the grading run's main thread: the zygote dies with the
-    thread that started it, ``PR_SET_PDEATHSIG``)."""
-
-    def __init__(self, settings: KernelSettings):
-        from tpkit.grading import sandbox, zygote
-        env = settings.env()
-        # fork copies one thread: with OMP/OPENBLAS_NUM_THREADS > 1 (a run with fewer workers than cores)
-        # `import numpy` starts OpenBLAS's pool and no kernel could be forked. The zygote imports with
-        # one thread; each kernel then sets torch's threads itself (startup_line), numpy's BLAS stays at one
-        env.update({k: "1" for k in THREAD_VARIABLES})
-        fontlist = sandbox.mpl_fontlist()
-        if fontlist is not None:  # the font list the sandbox shows, without rebuilding it
-            env["MPLCONFIGDIR"] = str(fontlist.parent)
-        # what a kernel imports before its first cell (the debugger: ~0.2 s of CPU, 110 modules)
-        modules = [*settings.preload, "ipykernel.kernelapp", "ipykernel.ipkernel",
-                   "ipykernel.debugger", "matplotlib_inline.backend_inline", "pdb", "sqlite3"]
-        self.lock = threading.Lock()
-        self.proc = subprocess.Popen([sys.executable, "-s", "-P", zygote.__file__, *modules],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                     stderr=subprocess.DEVNULL,  # as a cold kernel's (import warnings)
-                                     # Ctrl-C stops the run, whose coordinator ends the zygote itself
-                                     start_new_session=True,
-                                     cwd="/", text=True, bufsize=1)
-        self._ready = False
-
-    def _wait_ready(self) -> None:
-        """(Holding ``self.lock``.) Raise RuntimeError when the zygote cannot fork kernels."""
-        if self._ready:
-            return
-        ready = json.loads(self.proc.stdout.readline() or "{}")
-        if not ready.get("ready"):
-            self.close()
-            raise RuntimeError("the zygote did not start")
-        if ready.get("threads") != 1:  # fork would copy one thread of several
-            self.close()
-            raise RuntimeError(f"the zygote runs {ready.get('threads')} threads")
-        self._ready = True
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def fork(self, request: dict) -> int:
-        with self.lock:
-            self._wait_ready()
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
-            answer = json.loads(self.proc.stdout.readline() or '{"error": "the zygote died"}')
-        if "error" in answer:
-            raise RuntimeError(f"warm kernel: {answer['error']}")
-        return int(answer["pid"])
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-_zygotes: dict = {}
-_zygotes_lock = threading.Lock()
-
-
-def _zygote(settings: KernelSettings) -> Zygote:
-    key = (tuple(settings.preload), tuple(sorted(settings.env().items())))
-    with _zygotes_lock:
-        z = _zygotes.get(key)
-        if z is None or not z.alive():
-            z = _zygotes[key] = Zygote(settings)
-        return z
 
 
 def settings_for(run, tmp_root: Optional[str] = None, **changes) -> KernelSettings:
@@ -388,25 +263,6 @@ def settings_for(run, tmp_root: Optional[str] = None, **changes) -> KernelSettin
 def default_settings(**changes) -> KernelSettings:
     """The kernels of a run with the default settings (one worker), with ``changes``."""
     return settings_for(config.TpkitGrading(workers=1), **{"threads": 1, **changes})
-
-
-def prestart(settings: KernelSettings) -> None:
-    """Start the zygote of these settings now, without waiting for it: it imports its modules while
-    the caller goes on (the pre-check), and dies with the calling thread (call it from one that lives
-    as long as the run)."""
-    if settings.sandbox and settings.warm:
-        _zygote(settings)
-
-
-def close_zygotes() -> None:
-    """Stop the zygotes (at exit; they also die with this process)."""
-    with _zygotes_lock:
-        for z in _zygotes.values():
-            z.close()
-        _zygotes.clear()
-
-
-atexit.register(close_zygotes)
 
 
 def kernel_pid(km) -> Optional[int]:
