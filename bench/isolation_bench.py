@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tpkit.grading import cgroups, quota, sandbox, seccomp
+from tpkit.grading import cgroups, quota, sandbox, sandbox_oneoff, seccomp
 
 
 def _ms(fn, runs: int) -> float | None:
@@ -54,7 +54,7 @@ def main(runs: int = 20) -> dict:
     out["seccomp_compile_ms_once"] = _ms(seccomp._compile, runs) if program else None
     out["seccomp_instructions"] = len(program) // 8 if program else None
 
-    with sandbox._scratch_sandbox() as (workdir, exchange, uid):
+    with sandbox_oneoff._scratch_sandbox() as (workdir, exchange, uid):
         def start(filtered: bool, grouped: bool):
             def run():
                 g = cgroups.create(4096, 256) if grouped else None
