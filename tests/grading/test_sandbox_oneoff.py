@@ -24,3 +24,14 @@ def test_the_baseline_is_read_from_its_cache(tmp_path, monkeypatch):
     cache.write_text(json.dumps({"measured_mb": 1, "baseline_mb": 4321}))
     assert sandbox_oneoff.baseline_mb() == 4321
     assert sandbox.Limits(memory_mb=100).address_space_bytes() == (4321 + 100) << 20
+
+
+def test_the_probe_runs_once_per_process(monkeypatch):
+    """The command checks the sandbox before anything is written, the grader again: one probe."""
+    calls = []
+    monkeypatch.setattr(sandbox_oneoff, "_probed", False)
+    monkeypatch.setattr(sandbox_oneoff, "_unavailable", None)
+    monkeypatch.setattr(sandbox_oneoff, "_probe", lambda: calls.append("probe"))
+    sandbox.check_available()
+    sandbox.check_available()
+    assert calls == ["probe"]

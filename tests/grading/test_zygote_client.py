@@ -46,3 +46,21 @@ def test_kernels_with_two_threads_are_still_forked():
             kc.stop_channels()
     finally:
         kernels.discard_kernel(k)
+
+
+def test_a_run_starts_one_zygote_however_often_it_is_asked(monkeypatch):
+    """The command starts it early, the grader asks again (with its own folder for kernels): one zygote."""
+    made = []
+
+    class Fake:
+        def __init__(self, settings):
+            made.append(settings)
+
+        def alive(self):
+            return True
+
+    monkeypatch.setattr(zygote_client, "Zygote", Fake)
+    monkeypatch.setattr(zygote_client, "_zygotes", {})
+    zygote_client.prestart(kernels.default_settings(warm=True))
+    zygote_client.prestart(kernels.default_settings(warm=True, tmp_root="/tmp/noyaux"))
+    assert len(made) == 1

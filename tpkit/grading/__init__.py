@@ -2,19 +2,24 @@
 
 ``python -m tpkit.grading`` (``__main__``) runs it; one module per concern:
 
-``options``        every setting of a run and its single default (time and memory limits, workers…),
-                   mapped to nbgrader's traitlets configuration; nbgrader's ``CourseDirectory`` paths
+``config``         every setting of a run, once (``TpkitGrading``: default, help, flag, floor), built with the
+                   precedence defaults < nbgrader_config.py < flags; ``arguments``: the command's arguments
+``options``        a run (course, assignment, settings), mapped to nbgrader's traitlets configuration;
+                   nbgrader's ``CourseDirectory`` paths
 ``collect``        submissions from ``submitted/``, the bundled examples or an LMS's zip
 ``precheck``       file and cell checks against the gradebook, repairs, staging
 ``pipeline``       the run: a worker process per submission, one gradebook writer; Ctrl-C stops it cleanly
 ``results``        statuses (an enum), per-student results, the run's report and its JSON file
 ``gradebook``      every query of the gradebook, and the lock that serializes them
 ``findings``       both ends of the timeout / kernel-stop protocol (error outputs written, remarks read)
-``kernels``        warm per-submission kernels (scratch and exchange folders), time and memory limits
-``sandbox``        bubblewrap around each kernel: own user and namespaces, no view of the course, limits
+``kernels``        per-submission kernels (scratch and exchange folders), their limits derived from the run's
+                   settings (``settings_for``); ``zygote_client``: the warm kernels' parent, this side
+``sandbox``        bubblewrap around each kernel: own user and namespaces, no view of the course, limits;
+                   ``sandbox_oneoff``: the probe, the kernel baseline and font list, measured once
+``executor``       the executor: a kernel from its supply, the run's limits, trusted checks
 ``trusted``        hidden checks run here, the kernel answering through the witness protocol
 ``traces``         flags for submissions that tried something against the grader or the system
-``preprocessors``  nbgrader preprocessors of the kit (cell repairs, limited and trusted execution,
+``preprocessors``  nbgrader preprocessors of the kit (cell repairs, the executor named here too,
                    serialized gradebook access, output byte caps, student-safe feedback outputs)
 ``converters``     nbgrader's Autograde / GenerateFeedback as the run uses them; ``FeedbackExporter``,
                    the French feedback page of every entry (also the formgrader, via nbgrader_config.py)
