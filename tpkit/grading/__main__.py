@@ -38,7 +38,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from tpkit import paths  # noqa: E402
 from tpkit.environment import venv_on_path  # noqa: E402
 from tpkit.grading import config  # noqa: E402
-from tpkit.grading.arguments import (OPTIONS_LMS, UsageError, _names, check_arguments,  # noqa: E402,F401
+from tpkit.grading.arguments import (OPTIONS_LMS, UsageError, _names, check_arguments,  # noqa: E402
                                      parse_args)
 from tpkit.grading.inert import inert  # noqa: E402
 from tpkit.grading.options import Options  # noqa: E402

@@ -58,6 +58,8 @@ class TpkitGrading(Configurable):
         negative=True, what="un noyau (torch, numpy, matplotlib importés, puis le TP)",
         aide="mémoire par noyau, en Mo (par défaut : c.TpkitGrading.memory_limit de nbgrader_config.py, "
              "sinon {})")
+    # a feedback page or a notebook blown up by a hostile submission then stops with MemoryError (that
+    # student's grading fails) instead of taking the machine
     grader_memory_limit = Integer(8192, help="RLIMIT_DATA of the grading run's coordinator, MB (0: none; "
                                   "kernels and workers are processes of their own).").tag(
         config=True, flag="--grader-memory-limit", metavar="MB", floor=1024, ceiling=MAX_MEGABYTES, unit="Mo",
