@@ -96,8 +96,10 @@ class TpkitGrading(Configurable):
     dask_course_root = Unicode(None, allow_none=True, help="The course folder on the cluster's machines "
                                "(None: the same path as here).").tag(config=True)
 
-    #: where each setting came from: "flag", "config" (absent: the default); see :func:`source_name`
-    sources: dict = {}
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        #: where each setting came from: "flag", "config" (absent: the default); see :func:`source_name`
+        self.sources: dict = {}
 
     # ---------------------------------------------------------------- derived values
 
