@@ -14,10 +14,11 @@ RELEASE_NOTEBOOK = RELEASE / NOTEBOOK
 # Other assignments of the course: one folder per assignment under source/, holding one notebook
 # named like it (the main assignment above stays the default everywhere).
 def assignments(root: Path = ROOT) -> tuple:
-    """Every assignment of the course (the main one first): the folders of source/."""
-    others = sorted(p.name for p in (root / "source").iterdir()
-                    if p.is_dir() and (p / f"{p.name}.ipynb").is_file() and p.name != ASSIGNMENT)
-    return (ASSIGNMENT, *others)
+    """Every assignment of the course (the main one first, when the course has it): the folders of
+    source/ holding a notebook named like them."""
+    found = sorted(p.name for p in (Path(root) / "source").iterdir()
+                   if p.is_dir() and (p / f"{p.name}.ipynb").is_file())
+    return tuple(sorted(found, key=lambda name: name != ASSIGNMENT))
 
 
 def notebook_name(assignment: str = ASSIGNMENT) -> str:

@@ -43,7 +43,8 @@ def solution_and_blank(source_nb: Path):
     for cell in solution.cells:
         if submissions.is_answer(cell):
             cell.source = submissions.strip_markers(cell.source)
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(paths.ROOT)).load_config()
+    course = Path(source_nb).resolve().parents[2]  # <course>/source/<assignment>/<notebook>
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     blank, _ = ClearSolutions(config=config).preprocess(copy.deepcopy(nb), {})
     return solution, blank
 
@@ -112,9 +113,16 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m tpkit.release",
                                      description="Régénère la version étudiante (release/) de chaque devoir, après "
                                      "avoir corrigé sa solution (tous les points) et sa version vierge (aucun).")
-    parser.add_argument("--assignment", choices=paths.assignments(),
-                        help="ce devoir seulement (par défaut : chaque devoir de source/)")
+    parser.add_argument("--root", type=Path, default=paths.ROOT, metavar="DOSSIER",
+                        help="dossier du cours (par défaut : ce kit)")
+    parser.add_argument("--assignment", help="ce devoir seulement (par défaut : chaque devoir de source/)")
     args = parser.parse_args()
-    for name in [args.assignment] if args.assignment else paths.assignments():
-        out = generate(assignment=name, check=True)
-        print(f"version étudiante écrite : {out.relative_to(paths.ROOT)}")
+    root = args.root.resolve()
+    if not (root / "nbgrader_config.py").is_file() or not (root / "source").is_dir():
+        parser.error(f"{root} n'est pas un dossier de cours (nbgrader_config.py et source/ attendus)")
+    known = paths.assignments(root)
+    if args.assignment and args.assignment not in known:
+        parser.error(f"devoir inconnu « {args.assignment} » (devoirs de {root} : {', '.join(known)})")
+    for name in [args.assignment] if args.assignment else known:
+        out = generate(root=root, assignment=name, check=True)
+        print(f"version étudiante écrite : {out.relative_to(root)}")

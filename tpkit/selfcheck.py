@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import nbformat
 
@@ -67,6 +68,7 @@ PREREQUISITES = {
         "q6_activations": ("q6_mlp", "q6_entrainer"), "q6_minibatch": ("q6_mlp", "q6_entrainer"),
         "q6_cnn_apprentissage": ("q6_cnn", "q6_entrainer"),
     },
+    "tp_exemple": {"e2_descente": ("e1_softmax", "e1_cout")},
 }
 
 
@@ -273,11 +275,15 @@ def write(path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tpkit.selfcheck")
-    parser.add_argument("--assignment", choices=paths.assignments(),
-                        help="only this assignment (default: every assignment of source/)")
+    parser.add_argument("--root", type=Path, default=paths.ROOT,
+                        help="the course folder (default: this kit); docs/exemple for the worked example")
+    parser.add_argument("--assignment", help="only this assignment (default: every assignment of source/)")
     args = parser.parse_args(argv)
-    for name in [args.assignment] if args.assignment else paths.assignments():
-        write(paths.source_notebook(name))
+    known = paths.assignments(args.root)
+    if args.assignment and args.assignment not in known:
+        parser.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(known)}")
+    for name in [args.assignment] if args.assignment else known:
+        write(args.root / "source" / name / paths.notebook_name(name))
     return 0
 
 

@@ -23,6 +23,7 @@ from typing import Callable, Optional
 
 # importing each assignment's checks registers them
 from tpkit.checks import reseaux, curieux, pima_jouet  # noqa: F401  (reseaux first: registration order unchanged)
+from tpkit.assignments.tp_exemple import checks as _exemple  # noqa: F401,E402  (the worked example, docs/authoring.md)
 from tpkit.checks.registry import CHECKS, REPAIRS
 from tpkit.checks.tools import CheckFailed, quiet
 from tpkit.witness import LocalTransport, Witness, WitnessError
