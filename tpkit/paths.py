@@ -1,4 +1,6 @@
 """Where things live in the course directory (one place, so nothing hard-codes paths)."""
+import contextlib
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,12 +27,38 @@ def notebook_name(assignment: str = ASSIGNMENT) -> str:
     return f"{assignment}.ipynb"
 
 
+#: The course a command works on when it is not this kit's folder: the grading and release commands set
+#: it from their --root, so that the question labels, rubrics and statement read by the feedback and
+#: the exports are that course's (a temporary course built from docs/exemple/, another term's course).
+ROOT_VARIABLE = "TPKIT_COURSE_ROOT"
+
+
+def course_root() -> Path:
+    """The course being worked on: $TPKIT_COURSE_ROOT when a command set it, else this kit's folder."""
+    return Path(os.environ.get(ROOT_VARIABLE) or ROOT)
+
+
+@contextlib.contextmanager
+def course(root: Path):
+    """`root` as the course of this process and of the processes it starts, for the time of a
+    command given --root (restored after: a test may run several commands in one process)."""
+    previous = os.environ.get(ROOT_VARIABLE)
+    os.environ[ROOT_VARIABLE] = str(Path(root).resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ROOT_VARIABLE, None)
+        else:
+            os.environ[ROOT_VARIABLE] = previous
+
+
 def source_dir(assignment: str = ASSIGNMENT) -> Path:
-    return ROOT / "source" / assignment
+    return course_root() / "source" / assignment
 
 
 def release_dir(assignment: str = ASSIGNMENT) -> Path:
-    return ROOT / "release" / assignment
+    return course_root() / "release" / assignment
 
 
 def source_notebook(assignment: str = ASSIGNMENT) -> Path:

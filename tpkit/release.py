@@ -123,6 +123,7 @@ if __name__ == "__main__":
     known = paths.assignments(root)
     if args.assignment and args.assignment not in known:
         parser.error(f"devoir inconnu « {args.assignment} » (devoirs de {root} : {', '.join(known)})")
-    for name in [args.assignment] if args.assignment else known:
-        out = generate(root=root, assignment=name, check=True)
-        print(f"version étudiante écrite : {out.relative_to(root)}")
+    with paths.course(root):  # the question names of its messages: this course's notebooks
+        for name in [args.assignment] if args.assignment else known:
+            out = generate(root=root, assignment=name, check=True)
+            print(f"version étudiante écrite : {out.relative_to(root)}")

@@ -384,7 +384,8 @@ def main(argv=None) -> int:
             return 2
     from tpkit.grading import runlock  # light: a second run is refused before nbgrader and torch load
     try:
-        with runlock.course_lock(args.root / "exports"):  # grading and exports: one run at a time
+        # one run at a time; the labels, rubrics and statement read from this course's notebooks
+        with runlock.course_lock(args.root / "exports"), paths.course(args.root):
             return grade_or_export(args)
     except runlock.RunInProgress as exc:
         print_error(f"erreur : {exc}")

@@ -32,7 +32,7 @@ def run_seed(seed: int) -> dict:
 
 def table(seeds: int) -> str:
     runs = [run_seed(s) for s in range(seeds)]
-    lines = [f"| quantity | min | median | max | limit | worst margin |", "|---|---|---|---|---|---|"]
+    lines = ["| quantity | min | median | max | limit | worst margin |", "|---|---|---|---|---|---|"]
     for key, limit in LIMITS.items():
         if key not in runs[0]:
             continue

@@ -23,7 +23,7 @@ MISTAKES = [
             loses="e1_softmax", message="instable numériquement"),
     mistake("softmax_max_global", "maximum de toute la matrice retiré au lieu de celui de chaque ligne",
             {"r1_softmax": [("Z.max(dim=1, keepdim=True).values", "Z.max()")]},
-            loses="e1_softmax", message="NaN"),
+            loses="e1_softmax", message="son propre maximum"),
     mistake("cout_somme", "coût sommé sur les exemples au lieu d'être moyenné",
             {"r1_cout": [("-th.mean(th.sum(", "-th.sum(th.sum(")]},
             loses="e1_cout", message="la somme et non la moyenne"),

@@ -17,7 +17,7 @@ from tpkit.assignments.tp_exemple import reference as ref
 from tpkit.assignments.tp_exemple import thresholds as T
 from tpkit.checks.common import draws, gen, grad_flows, judge_cost, softmax_diagnosis, student_output
 from tpkit.checks.registry import check, repair
-from tpkit.checks.tools import (as_float64, at_least, call, close, fail, finite_tensor, get, number_list,
+from tpkit.checks.tools import (all_finite, as_float64, at_least, call, close, fail, finite_tensor, get, number_list,
                                 require_shape, within)
 
 # Keys of the checks' draws (unique across the course's checks: the 9xx are the example's).
@@ -41,11 +41,17 @@ def check_e1_softmax(ns):
             fail(f"`softmax(Z)` ne renvoie pas exp(Z) / somme de chaque ligne (essai sur une matrice {m} × {p}).")
     # large scores: exp overflows unless each row's maximum is taken off first
     big = torch.tensor([[1000.0, 0.0, -5.0], [0.0, 1.0, 2.0]], dtype=torch.float64)
-    out = student_output("softmax", fn, (big,), (2, 3))
-    softmax_diagnosis("softmax", as_float64(out, "softmax"), None)
-    if not close(as_float64(out, "softmax"), ref.softmax(big)):
-        fail("`softmax(Z)` est fausse quand les lignes de Z ont des échelles très différentes : "
-             "retirez à chaque ligne son propre maximum (Z.max(dim=1, keepdim=True)).")
+    got = as_float64(student_output("softmax", fn, (big,), (2, 3)), "softmax")
+    if not close(got, ref.softmax(big)):
+        if all_finite(got[0]) and not all_finite(got[1]):
+            fail("`softmax(Z)` renvoie NaN pour la ligne [0, 1, 2] quand une autre ligne contient 1000 : "
+                 "retirez à chaque ligne son propre maximum (Z.max(dim=1, keepdim=True)), pas celui de "
+                 "toute la matrice.")
+        if not all_finite(got):
+            fail("`softmax(Z)` renvoie NaN ou inf quand Z contient une grande valeur (1000) : exp déborde, "
+                 "la softmax est instable numériquement ; retirez d'abord le maximum de chaque ligne.")
+        fail("`softmax(Z)` est fausse quand Z contient une grande valeur (1000) : retirez à chaque ligne "
+             "son maximum avant th.exp.")
 
 
 @repair("e1_softmax")
@@ -75,11 +81,12 @@ def _same_losses(got, good) -> bool:
 
 
 def _judge_descent(fn, g):
-    """The student's descente on a problem the check draws (other sizes, 4 classes, random start),
-    its costs against the reference trajectory, with the usual slips named."""
-    X, labels = g.randn(25, 3), g.randint(0, 4, (25,))
-    Y = torch.eye(4, dtype=torch.float64)[labels]
-    W0, B0 = 0.3 * g.randn(3, 4), 0.1 * g.randn(1, 4)
+    """The student's descente on a problem the check draws (other points, random start), its costs
+    against the reference trajectory, with the usual slips named. The sizes are the notebook's (2
+    variables, 3 classes): a function that reads the global X, Y then runs, and its first cost says so."""
+    X, labels = g.randn(25, 2), g.randint(0, ref.P, (25,))
+    Y = torch.eye(ref.P, dtype=torch.float64)[labels]
+    W0, B0 = 0.3 * g.randn(2, ref.P), 0.1 * g.randn(1, ref.P)
     step, niter = 0.4, 12
     out = call("descente", fn, X, Y, W0.clone().requires_grad_(True), B0.clone().requires_grad_(True), step, niter)
     got = number_list(out, "la liste renvoyée par descente", niter)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 
 EPS = 1e-16                   # the guard inside the log (Q1.2)
