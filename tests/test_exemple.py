@@ -1,10 +1,13 @@
-"""The worked example of docs/authoring.md, `tp_exemple`: its notebook follows the kit's conventions,
-its generated parts are in sync, it stays out of the course's own source/, and a temporary course built
-from it is released by `python -m tpkit.release --root` and graded by `python -m tpkit.grading --root`
-(reference: every autograded point; blank: zero; two catalogue mistakes: each loses its own question
-only, with its French message; a valid variant: every point)."""
+"""The worked example of docs/authoring.md, `tp_exemple` (its course folder: docs/exemple/): its notebook
+follows the kit's conventions, its generated parts are in sync, it stays out of the course's own
+source/, and a temporary course built from it is released by `python -m tpkit.release --root` and
+graded by `python -m tpkit.grading --root` (reference: every autograded point; blank: zero; two
+catalogue mistakes: each loses its own question only, with its French message; a valid variant: every
+point)."""
+import filecmp
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,19 +17,20 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import TEST_SECRET, once
-from tpkit import labels, paths, release, rubrics, selfcheck, submissions
-from tpkit.assignments.tp_exemple import catalogue
+from tpkit import assignments, labels, paths, release, rubrics, selfcheck, submissions
+from tpkit.assignments.tp_exemple import mistakes, variants
 from tpkit.checks import CHECKS
 from tpkit.grading.trusted import validate_hidden_tests
 
 A = "tp_exemple"
-COURSE = paths.ROOT / "docs" / "exemple"            # the example's course folder: source/ only
+COURSE = paths.ROOT / "docs" / "exemple"            # the example's course folder
 SOURCE_NB = COURSE / "source" / A / f"{A}.ipynb"
+RELEASE_DIR = COURSE / "release" / A
 #: what the grading test hands in besides the reference and the blank release: two mistakes and a
 #: variant; every entry of the catalogue under TPKIT_CATALOGUE=full (`make test-full`)
 _FULL = os.environ.get("TPKIT_CATALOGUE") == "full"
-GRADED_MISTAKES = [m.name for m in catalogue.MISTAKES] if _FULL else ["softmax_colonnes", "descente_gradients_accumules"]
-GRADED_VARIANTS = [v.name for v in catalogue.VARIANTS] if _FULL else ["descente_optim_sgd"]
+GRADED_MISTAKES = [m.name for m in mistakes.MISTAKES] if _FULL else ["softmax_colonnes", "descente_gradients_accumules"]
+GRADED_VARIANTS = [v.name for v in variants.VARIANTS] if _FULL else ["descente_optim_sgd"]
 GRADED_ENTRIES = GRADED_MISTAKES + GRADED_VARIANTS
 
 
@@ -61,7 +65,7 @@ def test_notebook_conventions():
     deps = selfcheck.PREREQUISITES[A]
     assert set(deps) <= set(tests) and all(set(d) <= set(tests) for d in deps.values())
     written = rubrics.rubrics_of(nb)
-    assert set(written) == {"m2_pas"}
+    assert set(written) == {"m2_confiance"}
     for rubric in written.values():
         assert rubric.criteria and sum(p for p, _ in rubric.criteria) == rubric.points
 
@@ -79,12 +83,11 @@ def test_selfcheck_parts_are_in_sync():
 def test_catalogue_entries_apply_and_cover_every_question():
     nb = submissions.read(SOURCE_NB)
     qids = set(_graded(nb))
-    mistakes = catalogue.MISTAKES
-    assert len(mistakes) >= 2 and len(catalogue.VARIANTS) >= 1
-    assert {m.own for m in mistakes} == qids
-    # the perfect submission as a student would hand it in: answer cells of the source, markers removed
+    wrong, right = assignments.get(A).module("mistakes").MISTAKES, assignments.get(A).module("variants").VARIANTS
+    assert len(wrong) >= 2 and len(right) >= 1
+    assert {m.own for m in wrong} == qids
     perfect = nb
-    for entry in mistakes + catalogue.VARIANTS:
+    for entry in wrong + right:
         assert set(entry.loses) <= qids, entry.name
         changed = entry.notebook(perfect)  # each old text occurs exactly once, or this raises
         assert [c.source for c in changed.cells] != [c.source for c in perfect.cells], entry.name
@@ -123,9 +126,12 @@ def _release_and_grade(course: Path) -> dict:
     if out["release"]["rc"] != 0:
         return out
     out["released_text"] = released.read_text(encoding="utf-8")
+    names = sorted(p.name for p in released.parent.iterdir())
+    out["release_in_sync"] = names == sorted(p.name for p in RELEASE_DIR.iterdir()) and \
+        filecmp.cmpfiles(released.parent, RELEASE_DIR, names, shallow=False)[0] == names
     pin_secret(course, TEST_SECRET)
     perfect = submissions.solution_submission(SOURCE_NB, released)
-    entries = {e.name: e for e in catalogue.MISTAKES + catalogue.VARIANTS}
+    entries = {e.name: e for e in mistakes.MISTAKES + variants.VARIANTS}
     handed_in = {"reference": perfect, "vierge": submissions.read(released),
                  **{name: entries[name].notebook(perfect) for name in GRADED_ENTRIES}}
     for student, nb in handed_in.items():
@@ -141,6 +147,9 @@ def _release_and_grade(course: Path) -> dict:
                                       if not g.needs_manual_grade}
     out["feedback"] = {s: (course / "feedback" / s / A / f"{A}.html").read_text(encoding="utf-8")
                        for s in handed_in}
+    graded_nb = submissions.read(course / "autograded" / "reference" / A / f"{A}.ipynb")
+    run = next(c for c in graded_nb.cells if _meta(c).get("grade_id") == "r2_descente")
+    out["reference_printed"] = "".join(o.get("text", "") for o in run.outputs if o.get("output_type") == "stream")
     return out
 
 
@@ -157,8 +166,29 @@ AUTOGRADED = {"e1_softmax": 1.0, "e1_cout": 1.0, "e2_descente": 2.0}
 def test_release_command_releases_the_example(graded):
     assert graded["release"]["rc"] == 0, graded["release"]["log"]
     text = graded["released_text"]
-    for marker in release.LEAK_MARKERS + ("verifier(", "saute par-dessus"):
+    for marker in release.LEAK_MARKERS + ("verifier(", "tendre vers 0"):
         assert marker not in text, marker
+
+
+@pytest.mark.slow
+def test_release_is_in_sync(graded):
+    """`python -m tpkit.release --root docs/exemple` would write exactly the committed
+    docs/exemple/release/ (the temporary course's release is the same command's)."""
+    assert graded["release"]["rc"] == 0, graded["release"]["log"]
+    assert graded["release_in_sync"], "run `python -m tpkit.release --root docs/exemple`"
+
+
+@pytest.mark.slow
+def test_model_answer_quotes_the_reference_run(graded):
+    """The numbers the model answer quotes are those the graded reference printed."""
+    printed = re.search(r"coût : [\d.]+ -> ([\d.]+) ; taux de bonne reconnaissance en test : ([\d.]+)",
+                        graded["reference_printed"])
+    assert printed, graded["reference_printed"]
+    answer = rubrics.rubrics_of(submissions.read(SOURCE_NB))["m2_confiance"]
+    quoted = dict(re.findall(r"<!-- ref:(\w+) -->(.*?)<!-- /ref -->",
+                             next(c.source for c in submissions.read(SOURCE_NB).cells
+                                  if _meta(c).get("grade_id") == "m2_confiance")))
+    assert quoted == {"cout_final": printed.group(1), "taux_test": printed.group(2)}, answer.answer
 
 
 @pytest.mark.slow
@@ -180,7 +210,7 @@ def test_grading_gives_a_valid_variant_every_point(graded, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", GRADED_MISTAKES)
 def test_grading_catches_a_catalogue_mistake_in_its_own_question_only(graded, name):
-    entry = next(m for m in catalogue.MISTAKES if m.name == name)
+    entry = next(m for m in mistakes.MISTAKES if m.name == name)
     assert graded["grading"]["rc"] == 0, graded["grading"]["log"]
     got = {q: s for q, (s, _) in graded["scores"][name].items()}
     assert got == {**AUTOGRADED, entry.own: 0.0}, json.dumps(got)

@@ -1,6 +1,35 @@
-"""The worked example assignment `tp_exemple` (docs/authoring.md): a softmax, a cost on a batch, a few
-steps of gradient descent on toy data generated in the notebook, and one written answer.
+"""« TP exemple », the worked example of docs/authoring.md: a softmax, a cost on a batch, a few steps of
+gradient descent on toy points generated in the notebook, and one written answer.
 
-Its source notebook is not in the course's source/ (the class's release must not change):
-docs/exemple/source/tp_exemple/tp_exemple.ipynb. The test suite builds a temporary course from it,
-releases it and grades it (tests/test_exemple.py)."""
+Not an assignment of this course: its folder is docs/exemple/ (a course of its own: nbgrader_config.py,
+source/, release/), so the class's release never changes with it. The commands take it with
+``--root docs/exemple``; tests/test_exemple.py releases and grades it in a temporary course."""
+from tpkit.assignments import Assignment, Number
+
+_P = "tpkit.assignments.tp_exemple"
+
+ASSIGNMENT = Assignment(
+    name="tp_exemple",
+    order=90,                       # after the course's own assignments (never the default)
+    package=__name__,
+    aliases=("exemple",),
+    checks=f"{_P}.checks",
+    reference=f"{_P}.reference",
+    thresholds=f"{_P}.thresholds",
+    calibration=f"{_P}.calibration",
+    probes=f"{_P}.probes",
+    mistakes=f"{_P}.mistakes",
+    variants=f"{_P}.variants",
+    experiment_cells=(),
+    seeded_cells=("setup",),
+    typical=("softmax_colonnes", "descente_gradients_accumules"),
+    catalogue_doc="docs/exemple/catalogue.md",
+    catalogue_test="tests/test_exemple.py",
+    thresholds_doc="docs/authoring.md",
+    exports_subdir="tp_exemple",
+    prerequisites={"e2_descente": ("e1_softmax", "e1_cout")},
+    model_answers=(
+        Number("cout_final", "e2_descente", "lst_loss[-1]", fmt="{:.3f}"),
+        Number("taux_test", "e2_descente", "taux_test", fmt="{:.3f}"),
+    ),
+)
