@@ -93,6 +93,19 @@ def test_catalogue_entries_apply_and_cover_every_question():
         assert [c.source for c in changed.cells] != [c.source for c in perfect.cells], entry.name
 
 
+def test_catalogue_report_is_the_whole_catalogue_and_proves_it_right():
+    """docs/exemple/catalogue.md, written by `python -m tpkit.catalogue --root docs/exemple --assignment
+    tp_exemple --doc docs/exemple/catalogue.md`: every entry, every mistake caught in its own question
+    only, every variant at full marks (rerun that command after changing the catalogue or the checks)."""
+    text = (paths.ROOT / assignments.get(A).catalogue_doc).read_text(encoding="utf-8")
+    for entry in mistakes.MISTAKES + variants.VARIANTS:
+        assert f"| `{entry.name}` |" in text, f"{entry.name}: not in the report, rerun the command"
+    n, v = len(mistakes.MISTAKES), len(variants.VARIANTS)
+    for figure in (f"| {n + v} entries × 3 questions |", f"| {n}/{n} = 100.0% |", f"| {v}/{v} = 100.0% |",
+                   f"| 0/{n} = 0.0% |", "**Problems:** none"):
+        assert figure in text, figure
+
+
 def test_thresholds_have_direction_and_calibration():
     from tpkit.assignments.tp_exemple import thresholds
     for name, limit in thresholds.LIMITS.items():

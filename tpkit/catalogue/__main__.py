@@ -34,6 +34,8 @@ def main(argv=None) -> int:
                         "the real grading command (trusted checks, sandboxed kernels; slowest)")
     p.add_argument("--assignment", default=None, help="the assignment whose catalogue is graded "
                    "(default: the main one)")
+    p.add_argument("--root", type=Path, default=None, metavar="DIR",
+                   help="another course folder holding the assignment (docs/exemple for the worked example)")
     p.add_argument("--doc", type=Path, metavar="PATH", help="also write the Markdown report there")
     p.add_argument("--with-flakiness", action="store_true",
                    help="with --doc: run the flakiness audit too and add it to the report")
@@ -45,11 +47,19 @@ def main(argv=None) -> int:
                    help="course secrets the catalogue is graded under (audit; default: "
                         "flakiness.AUDIT_SECRETS = 10; 0: none)")
     args = p.parse_args(argv)
+    if args.root is not None:  # the assignment's notebooks are that course's
+        from tpkit import paths
+        with paths.course(args.root):
+            return _main(p, args)
+    return _main(p, args)
 
+
+def _main(p, args) -> int:
     from tpkit import paths
     from tpkit.catalogue import flakiness, runner
     assignment = args.assignment or paths.ASSIGNMENT
-    if assignment != paths.ASSIGNMENT and assignment not in runner.CATALOGUES:
+    if assignment != paths.ASSIGNMENT and assignment not in runner.CATALOGUES and \
+            assignment not in paths.assignments(paths.course_root()):
         print(f"erreur : pas de catalogue pour le devoir « {assignment} » "
               f"(devoirs : {', '.join([paths.ASSIGNMENT, *runner.CATALOGUES])})", file=sys.stderr)
         return 2

@@ -32,8 +32,10 @@ def _catalogue(assignment: str):
     """(mistakes, variants, experiment cells) of an assignment."""
     if assignment == paths.ASSIGNMENT:
         return MISTAKES, VARIANTS, EXPERIMENT_CELLS
-    if assignment not in CATALOGUES:
-        raise ValueError(f"no catalogue for assignment {assignment!r}")
+    if assignment not in CATALOGUES:  # a package of tpkit.assignments (the worked example)
+        from tpkit import assignments
+        declared = assignments.get(assignment)
+        return declared.module("mistakes").MISTAKES, declared.module("variants").VARIANTS, declared.experiment_cells
     module = importlib.import_module(CATALOGUES[assignment])
     return module.MISTAKES, module.VARIANTS, module.EXPERIMENT_CELLS
 
@@ -325,8 +327,14 @@ def markdown(report: Report, flaky=None, assignment: str = paths.ASSIGNMENT) -> 
     gives each entry, and the figures."""
     f = report.figures()
     qs = report.questions
-    doc, test = DOCS[assignment]
+    if assignment in DOCS:
+        doc, test = DOCS[assignment]
+    else:  # a package of tpkit.assignments (the worked example)
+        from tpkit import assignments
+        doc, test = assignments.get(assignment).catalogue_doc, assignments.get(assignment).catalogue_test
     option = "" if assignment == paths.ASSIGNMENT else f"--assignment {assignment} "
+    if paths.course_root().resolve() != paths.ROOT.resolve():  # --root: another course folder
+        option = f"--root {paths.course_root().resolve().relative_to(paths.ROOT)} " + option
     title = "" if assignment == paths.ASSIGNMENT else f" of `{assignment}`"
     out = [f"# Catalogue of mistakes and valid variants{title}",
            "",
