@@ -166,10 +166,15 @@ def main(argv=None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--doc", type=Path, metavar="PATH", help="rewrite the visibility section there")
-    p.add_argument("--assignment", choices=paths.assignments(), default=paths.ASSIGNMENT)
+    p.add_argument("--assignment", default=paths.ASSIGNMENT)
+    p.add_argument("--root", type=Path, default=paths.ROOT, metavar="DIR",
+                   help="another course folder holding the assignment (docs/exemple for the worked example)")
     args = p.parse_args(argv)
-    seen, bad = run(workers=args.workers, assignment=args.assignment)
-    print(text(seen, bad, args.assignment))
+    if args.assignment not in paths.assignments(args.root):
+        p.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(paths.assignments(args.root))}")
+    with paths.course(args.root):
+        seen, bad = run(workers=args.workers, assignment=args.assignment)
+        print(text(seen, bad, args.assignment))
     if args.doc and args.assignment == paths.ASSIGNMENT:
         write_doc(args.doc, markdown(seen, bad))
         print(f"written: {args.doc}")
