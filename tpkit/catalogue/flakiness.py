@@ -46,8 +46,11 @@ class Target:
 def target(assignment: str = paths.ASSIGNMENT) -> Target:
     if assignment == paths.ASSIGNMENT:
         return Target(assignment, SEEDED_CELLS, probes.__name__, probes.limits, probes.margin)
-    if assignment not in runner.CATALOGUES:
-        raise ValueError(f"no flakiness audit for assignment {assignment!r}")
+    if assignment not in runner.CATALOGUES:  # a package of tpkit.assignments (the worked example)
+        from tpkit import assignments
+        declared = assignments.get(assignment)
+        measured = declared.module("probes")
+        return Target(assignment, declared.seeded_cells, declared.probes, measured.limits, measured.margin)
     cells = importlib.import_module(runner.CATALOGUES[assignment]).SEEDED_CELLS
     return Target(assignment, cells, probes_other.__name__, functools.partial(probes_other.limits, assignment),
                   functools.partial(probes_other.margin, assignment))
