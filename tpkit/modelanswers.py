@@ -19,6 +19,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 
@@ -102,6 +103,14 @@ def _probe(numbers) -> str:
     return "\n".join(lines)
 
 
+def numbers_of(assignment: str) -> list:
+    """The numbers an assignment's model answers quote (NUMBERS, or its package's `model_answers`)."""
+    if assignment in NUMBERS:
+        return NUMBERS[assignment]
+    from tpkit import assignments
+    return list(assignments.get(assignment).model_answers)
+
+
 def reference_notebook(assignment: str) -> nbformat.NotebookNode:
     """The perfect submission with a probe cell after each cell that makes a number, and a last cell
     that prints them all."""
@@ -109,7 +118,7 @@ def reference_notebook(assignment: str) -> nbformat.NotebookNode:
         nb = submissions.solution_submission(assignment=assignment)
     except KeyError as exc:  # an answer cell of the source that the release does not have yet
         raise SystemExit(f"release/{assignment} is older than its source ({exc}): run python -m tpkit.release first")
-    read_in_kernel = [k for k in NUMBERS[assignment] if k.expr]
+    read_in_kernel = [k for k in numbers_of(assignment) if k.expr]
     cells = []
     for cell in nb.cells:
         cells.append(cell)
@@ -135,7 +144,7 @@ def numbers_from(executed: nbformat.NotebookNode, assignment: str) -> dict[str, 
     last = _stdout(executed.cells[-1])
     values = json.loads(last[last.index(_MARK) + len(_MARK):])
     out = {}
-    for k in NUMBERS[assignment]:
+    for k in numbers_of(assignment):
         if k.printed:
             cell = next(c for c in executed.cells if submissions.grade_id(c) == k.after)
             found = re.search(k.printed, _stdout(cell))
@@ -172,12 +181,21 @@ def out_of_sync(nb, numbers: dict[str, str]) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tpkit.modelanswers")
-    parser.add_argument("--assignment", choices=paths.assignments(),
-                        help="only this assignment (default: every assignment of source/)")
+    parser.add_argument("--assignment", help="only this assignment (default: every assignment of source/)")
+    parser.add_argument("--root", type=Path, default=paths.ROOT, metavar="DIR",
+                        help="another course folder (docs/exemple for the worked example)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when out of sync")
     args = parser.parse_args(argv)
+    known = paths.assignments(args.root)
+    if args.assignment and args.assignment not in known:
+        parser.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(known)}")
+    with paths.course(args.root):
+        return _fill(args, [args.assignment] if args.assignment else known)
+
+
+def _fill(args, names) -> int:
     stale = []
-    for name in [args.assignment] if args.assignment else paths.assignments():
+    for name in names:
         numbers = run_reference(name)
         path = paths.source_notebook(name)
         nb = nbformat.read(str(path), as_version=4)
