@@ -193,7 +193,8 @@ def test_release_is_in_sync(graded):
 
 @pytest.mark.slow
 def test_model_answer_quotes_the_reference_run(graded):
-    """The numbers the model answer quotes are those the graded reference printed."""
+    """The numbers the model answer quotes (filled by `python -m tpkit.modelanswers --root docs/exemple`)
+    are those the graded reference submission printed."""
     printed = re.search(r"coût : [\d.]+ -> ([\d.]+) ; taux de bonne reconnaissance en test : ([\d.]+)",
                         graded["reference_printed"])
     assert printed, graded["reference_printed"]
@@ -201,7 +202,8 @@ def test_model_answer_quotes_the_reference_run(graded):
     quoted = dict(re.findall(r"<!-- ref:(\w+) -->(.*?)<!-- /ref -->",
                              next(c.source for c in submissions.read(SOURCE_NB).cells
                                   if _meta(c).get("grade_id") == "m2_confiance")))
-    assert quoted == {"cout_final": printed.group(1), "taux_test": printed.group(2)}, answer.answer
+    assert quoted == {"cout_final": printed.group(1), "taux_test": printed.group(2)}, \
+        f"run `python -m tpkit.modelanswers --root docs/exemple`: {answer.answer}"
 
 
 @pytest.mark.slow
