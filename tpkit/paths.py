@@ -1,40 +1,36 @@
-"""Where things live in the course directory (one place, so nothing hard-codes paths)."""
+"""Where things live in the course directory (one place, so nothing hard-codes paths).
+
+An assignment is named by its folder ``source/<assignment>/`` holding ``<assignment>.ipynb``; which
+assignments the course has, and in which order, is :mod:`tpkit.assignments`' registry. Every function
+here takes the assignment: library code has no default one.
+"""
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENT = "tp_reseaux_neurones"
-NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 DATA = ROOT / "data"
-SOURCE = ROOT / "source" / ASSIGNMENT
-RELEASE = ROOT / "release" / ASSIGNMENT
-SOURCE_NOTEBOOK = SOURCE / NOTEBOOK
-RELEASE_NOTEBOOK = RELEASE / NOTEBOOK
 
 
-# Other assignments of the course: one folder per assignment under source/, holding one notebook
-# named like it (the main assignment above stays the default everywhere).
 def assignments(root: Path = ROOT) -> tuple:
-    """Every assignment of the course (the main one first): the folders of source/."""
-    others = sorted(p.name for p in (root / "source").iterdir()
-                    if p.is_dir() and (p / f"{p.name}.ipynb").is_file() and p.name != ASSIGNMENT)
-    return (ASSIGNMENT, *others)
+    """Every assignment of the course, in course order (:func:`tpkit.assignments.names`)."""
+    from tpkit import assignments as registry
+    return registry.names(root)
 
 
-def notebook_name(assignment: str = ASSIGNMENT) -> str:
+def notebook_name(assignment: str) -> str:
     return f"{assignment}.ipynb"
 
 
-def source_dir(assignment: str = ASSIGNMENT) -> Path:
+def source_dir(assignment: str) -> Path:
     return ROOT / "source" / assignment
 
 
-def release_dir(assignment: str = ASSIGNMENT) -> Path:
+def release_dir(assignment: str) -> Path:
     return ROOT / "release" / assignment
 
 
-def source_notebook(assignment: str = ASSIGNMENT) -> Path:
+def source_notebook(assignment: str) -> Path:
     return source_dir(assignment) / notebook_name(assignment)
 
 
-def release_notebook(assignment: str = ASSIGNMENT) -> Path:
+def release_notebook(assignment: str) -> Path:
     return release_dir(assignment) / notebook_name(assignment)

@@ -8,11 +8,11 @@ and the sandbox's :class:`~tpkit.grading.sandbox.Limits` all read their defaults
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tpkit import paths
+from tpkit import assignments, paths
 
 #: Seconds for a whole notebook (the sandbox's CPU-time limit is derived from it).
 TIME_LIMIT_S = 300
@@ -55,7 +55,7 @@ PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
 @dataclass
 class Options:
     root: Path = paths.ROOT
-    assignment: str = paths.ASSIGNMENT
+    assignment: str = field(default_factory=assignments.default)  # the command line's default: the course's first
     workers: int = 0  # 0: one per core
     cell_timeout: Optional[int] = None  # None: Execute.timeout from nbgrader_config.py
     time_limit: int = TIME_LIMIT_S
@@ -93,10 +93,9 @@ class Options:
 
 
 def exports_dir(root: Path, assignment: str) -> Path:
-    """``exports/`` for the main assignment (its paths unchanged), ``exports/<assignment>/`` for each
-    other one: grading an assignment never overwrites another's grades, report or class report."""
-    base = Path(root) / "exports"
-    return base if assignment == paths.ASSIGNMENT else base / assignment
+    """The assignment's own exports folder (:func:`tpkit.assignments.exports_dir`): grading an
+    assignment never overwrites another's grades, report or class report."""
+    return assignments.exports_dir(root, assignment)
 
 
 def course_config(options: Options):

@@ -196,6 +196,6 @@ VARIANTS = [
 ]
 
 # Second generation (issue #13), written by method: see tpkit/catalogue/generalisation.py.
-from tpkit.catalogue import generalisation as _generalisation  # noqa: E402
+from tpkit.assignments.tp_reseaux_neurones import generalisation as _generalisation  # noqa: E402
 
 VARIANTS += _generalisation.VARIANTS
