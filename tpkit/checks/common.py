@@ -199,7 +199,7 @@ def linear_layers(model):
 def judge_cost(fn, Y, Yhat, suffix: str = ""):
     """The student's `cout(Y, Yhat)` against J = −1/n Σ Y log Ŷ (one number, the right value, linked
     to Ŷ for autograd), naming the usual slip (sign, sum instead of mean, mean over the classes too).
-    Shared by the main TP's Q2.5 and the Pima/toy assignment; returns the student's output."""
+    Shared by the cost questions of several assignments; returns the student's output."""
     n, p = Y.shape
     out = call("cout", fn, Y, Yhat)
     if not isinstance(out, torch.Tensor) or out.numel() != 1:

@@ -24,7 +24,7 @@ GRADER_MEMORY_MB = 8192
 #: runs, by the grading command: a typo must not zero a class). Measured on 2 busy cores, sandboxed warm
 #: kernels (forked from the zygote: RLIMIT_DATA counts the imports they inherit): each TP's setup cell plus
 #: a torch product and a figure fails at 420 MB (torch's allocator) and runs at 430 MB (cold kernels: 400);
-#: the reference solution of tp_reseaux_neurones runs whole at 500 MB. The floor leaves a student's less
+#: the reference solution of the course's first assignment runs whole at 500 MB. The floor leaves a student's less
 #: frugal code twice that (docs/threat-model.md).
 MIN_MEMORY_MB = 1024
 #: The setup cell takes 1 s in a warm kernel, 8-11 s in a cold one counting the kernel's start-up (2 busy
