@@ -1,11 +1,15 @@
-"""Only an assignment's own package and the command lines name an assignment (issue 24, item 2).
+"""The kit's layout, as the README says.
 
-Library code takes the assignment as an argument and asks the registry (:mod:`tpkit.assignments`) for
-the rest: adding or renaming an assignment touches its package, never the kit. The scan looks, in every
-module of ``tpkit/`` outside ``tpkit/assignments/<name>/``, for each registered assignment's name and
-its declared aliases (``Assignment.aliases``: the short names its modules use), as whole words in the
-code, its strings and its comments. The command lines are not exempt: their ``--assignment`` default
-is the registry's first (:func:`tpkit.assignments.default`), so none needs a name either.
+* The tests mirror the package: each module of ``tpkit/grading/`` has its own
+  ``tests/grading/test_<module>.py`` (the command, ``__main__``, has ``test_cli.py`` and
+  ``test_cli_errors.py``). A new module without a test file of its name fails here.
+* Only an assignment's own package names an assignment (issue 24, item 2): library code takes the
+  assignment as an argument and asks the registry (:mod:`tpkit.assignments`) for the rest, so adding
+  or renaming an assignment touches its package, never the kit. The scan looks, in every file of
+  ``tpkit/`` outside ``tpkit/assignments/<name>/``, for each registered assignment's name and its
+  declared aliases (``Assignment.aliases``: the short names its modules use), as whole words in the
+  code, its strings and its comments. The command lines are not exempt: their ``--assignment``
+  default is the registry's first (:func:`tpkit.assignments.default`), so none needs a name either.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from pathlib import Path
 from tpkit import assignments, paths
 
 TPKIT = paths.ROOT / "tpkit"
+#: modules whose tests live in files of another name
+ELSEWHERE = {"__init__": [], "__main__": ["test_cli.py", "test_cli_errors.py"]}
 #: words that are not an assignment there, and why
 ALLOWED = {
     "tpkit/datasets.py": {"pima": "a data file's name (data/pima.npz), which any assignment may load"},
@@ -67,3 +73,12 @@ def test_every_assignment_has_its_words_and_the_scan_finds_them():
 def test_the_registry_module_itself_names_none():
     text = (TPKIT / "assignments" / "__init__.py").read_text(encoding="utf-8")
     assert namings(text, _words()) == []
+
+
+def test_every_grading_module_has_a_test_file_of_its_name():
+    tests = paths.ROOT / "tests" / "grading"
+    missing = []
+    for module in sorted((paths.ROOT / "tpkit" / "grading").glob("*.py")):
+        names = ELSEWHERE.get(module.stem, [f"test_{module.stem}.py"])
+        missing += [f"{module.name}: {name}" for name in names if not (tests / name).is_file()]
+    assert missing == []

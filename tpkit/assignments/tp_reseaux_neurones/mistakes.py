@@ -392,7 +392,7 @@ MISTAKES = [
             loses="q5_minibatch", message="`taux_test_mb` vaut 0.97"),
 ]
 
-# Second generation (issue #13), written by method: see tpkit/catalogue/generalisation.py.
+# Second generation (issue #13), written by method: see generalisation.py (this package).
 from tpkit.assignments.tp_reseaux_neurones import generalisation as _generalisation  # noqa: E402
 
 MISTAKES += _generalisation.MISTAKES
