@@ -1,7 +1,7 @@
 """What makes a grading run incremental and resumable, and what the course remembers between runs.
 
 * **Fingerprints.** A submission's grade depends on its submitted files and on the grading code: the
-  kit's checks, witness and grading modules, the course's ``nbgrader_config.py``, secret, source
+  kit's checks, assignment packages, witness and grading modules, the course's ``nbgrader_config.py``, secret, source
   assignment (hidden tests, data) and release notebook, the hidden evaluation data. Each result of the
   class report (``grading_report.json``) keeps both hashes (:func:`submission_hash`,
   :func:`grading_hash`); a run skips the students whose two hashes are unchanged and whose grade is
