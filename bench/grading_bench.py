@@ -70,7 +70,7 @@ def make_course(dest: Path) -> Path:
 
 def lay_out(course: Path, k: int) -> list:
     from tpkit import examples
-    built = examples.build(course / "source" / MAIN / paths.notebook_name(MAIN),
+    built = examples.build(MAIN, course / "source" / MAIN / paths.notebook_name(MAIN),
                            course / "release" / MAIN / paths.notebook_name(MAIN))
     students = []
     for i in range(k):

@@ -150,7 +150,7 @@ def _stopped_on_a_stub() -> dict:
     k = next(i for i, c in enumerate(nb.cells) if submissions.grade_id(c) == "r2_pred")
     nb.cells[k].source = blank["r2_pred"]
     nb.cells = nb.cells[:k + 1] + [nb.cells[-1]]
-    done, stopped = execution.run_as_student(nb, stop_on_error=False)
+    done, stopped = execution.run_as_student(nb, assignment=MAIN, stop_on_error=False)
     return {"stopped": stopped, "k": k, "table": _table(done)}
 
 
