@@ -62,7 +62,7 @@ def test_notebook_conventions():
         assert f'with _verification("{found[gid].short}"):' in visible and "assert" in visible, gid
         assert gid in CHECKS, f"{gid}: no registered check"
         assert found[gid].number.startswith("Q"), f"{gid}: no **Qx.y** marker above it"
-    deps = selfcheck.PREREQUISITES[A]
+    deps = assignments.get(A).prerequisites
     assert set(deps) <= set(tests) and all(set(d) <= set(tests) for d in deps.values())
     written = rubrics.rubrics_of(nb)
     assert set(written) == {"m2_confiance"}

@@ -79,7 +79,7 @@ def pregrade(source_nb: Path, blank_too: bool = True) -> list[str]:
     return problems
 
 
-def generate(root: Path = paths.ROOT, assignment: str = paths.ASSIGNMENT, check: bool = False) -> Path:
+def generate(assignment: str, root: Path = paths.ROOT, check: bool = False) -> Path:
     """Write the release; with `check` (the command line), grade the source first (`pregrade`)."""
     # the trusted executor runs hidden regions on the grader's side: they may only call verifier(...)
     from tpkit.grading.trusted import HiddenTestError, validate_hidden_tests

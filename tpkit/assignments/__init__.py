@@ -68,14 +68,16 @@ class Assignment:
     variants: str = ""             # VARIANTS
     experiment_cells: tuple = ()   # ungraded experiment cells the catalogue empties
     seeded_cells: tuple = ()       # cells whose seed calls the flakiness audit replaces
+    hidden_reasons: dict = field(default_factory=dict)  # mistake -> why its visible check stays silent
     prerequisites: dict = field(default_factory=dict)  # grade id -> graded questions its visible check uses
     model_answers: tuple = ()      # Number, in the order the model answers are filled
-    full_examples: bool = False    # the nine bundled examples (grading robustness); else reference, blank...
-    typical: tuple = ()            # ...and `erreurs_typiques`: these catalogue entries applied together
+    example_edits: dict = field(default_factory=dict)  # the nine examples' edits (tpkit.examples); none:
+    typical: tuple = ()            # reference, vierge and erreurs_typiques: these catalogue entries together
     catalogue_doc: str = ""        # where `python -m tpkit.catalogue --doc` writes its report
     catalogue_test: str = ""       # the test that checks that report's figures
+    generalisation: str = ""       # a module adding a section to that report (markdown(report)), if any
     thresholds_doc: str = ""
-    exports_subdir: str = ""       # its exports under exports/ ("" : exports/ itself, see exports_dir)
+    exports_in_root: bool = False  # its exports in exports/ itself, not exports/<name>/ (exports_dir)
     prewarm: str = ""              # "module:function" computed once in a fork server before the forks
 
     def module(self, role: str) -> ModuleType:
@@ -85,13 +87,19 @@ class Assignment:
             raise LookupError(f"assignment {self.name} has no {role} module")
         return importlib.import_module(dotted)
 
+    def warm(self) -> None:
+        """Run its `prewarm` function, if it declares one (a fork server, before its forks)."""
+        if self.prewarm:
+            module, function = self.prewarm.split(":")
+            getattr(importlib.import_module(module), function)()
+
     def entries(self) -> list:
         """Its catalogue: mistakes then variants."""
         return list(self.module("mistakes").MISTAKES) + list(self.module("variants").VARIANTS)
 
     def exports(self, root: Path) -> Path:
-        base = Path(root) / "exports"
-        return base / self.exports_subdir if self.exports_subdir else base
+        """Its exports folder in the course folder `root`."""
+        return exports_dir(root, self.name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -126,6 +134,15 @@ def names(root: Path | None = None) -> tuple:
     from tpkit import paths
     root = Path(paths.ROOT if root is None else root)
     return tuple(a.name for a in _registered() if (root / "source" / a.name / f"{a.name}.ipynb").is_file())
+
+
+def exports_dir(root: Path, name: str) -> Path:
+    """``exports/<name>/`` for every assignment, except the one whose package keeps ``exports/`` itself
+    (``exports_in_root``: the main TP's grades stay at the paths its instructors and the README know,
+    ``exports/grades.csv``...). Course-level files (the run lock, the error log) are in ``exports/``."""
+    base = Path(root) / "exports"
+    declared = next((a for a in _registered() if a.name == name), None)
+    return base if declared is not None and declared.exports_in_root else base / name
 
 
 def default() -> str:

@@ -54,14 +54,15 @@ def main(argv=None) -> int:
     return _main(p, args)
 
 
+
 def _main(p, args) -> int:
-    from tpkit import paths
+    from tpkit import assignments
     from tpkit.catalogue import flakiness, runner
-    assignment = args.assignment or paths.ASSIGNMENT
-    if assignment != paths.ASSIGNMENT and assignment not in runner.CATALOGUES and \
-            assignment not in paths.assignments(paths.course_root()):
+    known = [a.name for a in assignments.registry()]
+    assignment = args.assignment or known[0]
+    if assignment not in known:
         print(f"erreur : pas de catalogue pour le devoir « {assignment} » "
-              f"(devoirs : {', '.join([paths.ASSIGNMENT, *runner.CATALOGUES])})", file=sys.stderr)
+              f"(devoirs : {', '.join(known)})", file=sys.stderr)
         return 2
     if args.flakiness:
         audit = flakiness.audit(range(args.seeds), range(args.seeds_2_threads), workers=args.workers,
@@ -98,7 +99,7 @@ def _main(p, args) -> int:
         print("\n" + flaky_text)
     if args.doc:
         args.doc.parent.mkdir(parents=True, exist_ok=True)
-        args.doc.write_text(runner.markdown(report, flaky_text, assignment), encoding="utf-8")
+        args.doc.write_text(runner.markdown(report, assignment, flaky_text), encoding="utf-8")
         print(f"written: {args.doc}")
     return 1 if problems or flaky else 0
 

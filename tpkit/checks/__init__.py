@@ -12,7 +12,8 @@ Authoring stays nbgrader's: a hidden test cell reads
   :func:`verifier` runs the same :func:`run_check` over an in-process transport. The student's code
   shares that process and could tamper with it: use it for validation, not for grades.
 
-On failure the question's repair puts reference values in the notebook (see :mod:`tpkit.checks.reseaux`).
+On failure the question's repair puts reference values in the notebook (see the ``checks`` package of each
+assignment, :mod:`tpkit.assignments`).
 """
 from __future__ import annotations
 
@@ -21,15 +22,17 @@ import logging
 import os
 from typing import Callable, Optional
 
-# importing each assignment's checks registers them
-from tpkit.checks import reseaux, curieux, pima_jouet  # noqa: F401  (reseaux first: registration order unchanged)
-from tpkit.assignments.tp_exemple import checks as _exemple  # noqa: F401,E402  (the worked example, docs/authoring.md)
+from tpkit import assignments
 from tpkit.checks.registry import CHECKS, REPAIRS
 from tpkit.checks.tools import CheckFailed, quiet
 from tpkit.witness import LocalTransport, Witness, WitnessError
 from tpkit.witness import agent
 
 __all__ = ["verifier", "run_check", "CHECKS"]
+
+# importing each registered assignment's checks registers them (course order)
+for _assignment in assignments.registry():
+    _assignment.module("checks")
 
 
 def run_check(qid: str, witness: Witness,

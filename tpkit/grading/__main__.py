@@ -37,7 +37,7 @@ from pathlib import Path
 # the grading command never needs it.
 sys.modules.setdefault("rfc3987_syntax", None)
 
-from tpkit import paths  # noqa: E402
+from tpkit import assignments, paths  # noqa: E402
 from tpkit.environment import venv_on_path  # noqa: E402
 from tpkit.grading import options as defaults  # noqa: E402
 from tpkit.grading.inert import inert  # noqa: E402
@@ -168,8 +168,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "sont interdits ; le code des étudiant·es peut alors lire et modifier les fichiers du cours)")
     p.add_argument("--root", type=Path, default=paths.ROOT, metavar="DOSSIER",
                    help="dossier du cours (par défaut : ce kit)")
-    p.add_argument("--assignment", default=paths.ASSIGNMENT, metavar="DEVOIR", help="devoir à corriger (par défaut : "
-                   f"{paths.ASSIGNMENT})")
+    p.add_argument("--assignment", default=assignments.default(), metavar="DEVOIR",
+                   help=f"devoir à corriger (par défaut : {assignments.default()}, le premier du cours)")
     return p.parse_args(argv)
 
 
@@ -529,7 +529,7 @@ def resume_arguments(args: argparse.Namespace) -> list:
     out = ["--examples"] if args.examples else []
     if Path(args.root).resolve() != paths.ROOT.resolve():
         out += ["--root", str(args.root)]
-    if args.assignment != paths.ASSIGNMENT:
+    if args.assignment != assignments.default():
         out += ["--assignment", args.assignment]
     if args.students:
         out += ["--students", args.students]

@@ -8,11 +8,11 @@ and the sandbox's :class:`~tpkit.grading.sandbox.Limits` all read their defaults
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from tpkit import paths
+from tpkit import assignments, paths
 
 #: Seconds for a whole notebook (the sandbox's CPU-time limit is derived from it).
 TIME_LIMIT_S = 300
@@ -24,7 +24,7 @@ GRADER_MEMORY_MB = 8192
 #: runs, by the grading command: a typo must not zero a class). Measured on 2 busy cores, sandboxed warm
 #: kernels (forked from the zygote: RLIMIT_DATA counts the imports they inherit): each TP's setup cell plus
 #: a torch product and a figure fails at 420 MB (torch's allocator) and runs at 430 MB (cold kernels: 400);
-#: the reference solution of tp_reseaux_neurones runs whole at 500 MB. The floor leaves a student's less
+#: the reference solution of the course's first assignment runs whole at 500 MB. The floor leaves a student's less
 #: frugal code twice that (docs/threat-model.md).
 MIN_MEMORY_MB = 1024
 #: The setup cell takes 1 s in a warm kernel, 8-11 s in a cold one counting the kernel's start-up (2 busy
@@ -55,7 +55,7 @@ PRELOAD = ("numpy", "torch", "matplotlib.pyplot")
 @dataclass
 class Options:
     root: Path = paths.ROOT
-    assignment: str = paths.ASSIGNMENT
+    assignment: str = field(default_factory=assignments.default)  # the command line's default: the course's first
     workers: int = 0  # 0: one per core
     cell_timeout: Optional[int] = None  # None: Execute.timeout from nbgrader_config.py
     time_limit: int = TIME_LIMIT_S
@@ -93,10 +93,9 @@ class Options:
 
 
 def exports_dir(root: Path, assignment: str) -> Path:
-    """``exports/`` for the main assignment (its paths unchanged), ``exports/<assignment>/`` for each
-    other one: grading an assignment never overwrites another's grades, report or class report."""
-    base = Path(root) / "exports"
-    return base if assignment == paths.ASSIGNMENT else base / assignment
+    """The assignment's own exports folder (:func:`tpkit.assignments.exports_dir`): grading an
+    assignment never overwrites another's grades, report or class report."""
+    return assignments.exports_dir(root, assignment)
 
 
 def course_config(options: Options):

@@ -6,27 +6,24 @@ source/, release/), so the class's release never changes with it. The commands t
 ``--root docs/exemple``; tests/test_exemple.py releases and grades it in a temporary course."""
 from tpkit.assignments import Assignment, Number
 
-_P = "tpkit.assignments.tp_exemple"
-
 ASSIGNMENT = Assignment(
     name="tp_exemple",
     order=90,                       # after the course's own assignments (never the default)
     package=__name__,
-    aliases=("exemple",),
-    checks=f"{_P}.checks",
-    reference=f"{_P}.reference",
-    thresholds=f"{_P}.thresholds",
-    calibration=f"{_P}.calibration",
-    probes=f"{_P}.probes",
-    mistakes=f"{_P}.mistakes",
-    variants=f"{_P}.variants",
+    aliases=("exemple_resolu",),   # its modules use no short name; a word no other module writes
+    checks=f"{__name__}.checks",
+    reference=f"{__name__}.reference",
+    thresholds=f"{__name__}.thresholds",
+    calibration=f"{__name__}.calibration",
+    probes=f"{__name__}.probes",
+    mistakes=f"{__name__}.mistakes",
+    variants=f"{__name__}.variants",
     experiment_cells=(),
     seeded_cells=("setup",),
     typical=("softmax_colonnes", "descente_gradients_accumules"),
     catalogue_doc="docs/exemple/catalogue.md",
     catalogue_test="tests/test_exemple.py",
     thresholds_doc="docs/authoring.md",
-    exports_subdir="tp_exemple",
     prerequisites={"e2_descente": ("e1_softmax", "e1_cout")},
     model_answers=(
         Number("cout_final", "e2_descente", "lst_loss[-1]", fmt="{:.3f}"),

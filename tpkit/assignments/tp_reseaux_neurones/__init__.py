@@ -10,22 +10,57 @@ ASSIGNMENT = Assignment(
     order=1,
     package=__name__,
     aliases=("reseaux",),
-    checks="tpkit.checks.reseaux",
-    reference="tpkit.checks.reference",
-    thresholds="tpkit.checks.thresholds",
-    calibration="tpkit.checks.calibration",
-    reexec="tpkit.checks.reexec",
-    probes="tpkit.catalogue.probes",
-    mistakes="tpkit.catalogue.mistakes",
-    variants="tpkit.catalogue.variants",
+    checks="tpkit.assignments.tp_reseaux_neurones.checks",
+    reference=f"{__name__}.reference",
+    thresholds=f"{__name__}.thresholds",
+    calibration="tpkit.assignments.tp_reseaux_neurones.calibration",
+    reexec=f"{__name__}.reexec",
+    probes=f"{__name__}.probes",
+    mistakes=f"{__name__}.mistakes",
+    variants=f"{__name__}.variants",
     experiment_cells=("r3_experiences", "r3_quadratique", "r4_experiences"),
     seeded_cells=("setup", "r3_descente", "r3_sgd", "r4_mlp_manuel", "r4_mlp_apprentissage", "r5_minibatch"),
-    full_examples=True,
+    # the nine examples of tpkit.examples (grading robustness): the grade ids each one changes
+    example_edits={
+        "partial_sections": ("r1_", "r2_", "m2_"),       # answer cells completed in "partiel"
+        "mistakes": {
+            "r2_pred": [("dim=1", "dim=0")],  # softmax over the wrong axis
+            "r2_cout": [("return -th.mean(", "return th.mean(")],  # cost without its minus sign
+            "r3_sgd": [("\n    optimiseur.zero_grad()", "")],  # gradients never zeroed
+        },
+        "infinite_loop": {"r3_precision": [("taux_app = ", "while True:\n    pass\ntaux_app = ")]},
+        "duplicated": "r2_pred",
+        "deleted": "q2_cout",
+    },
     catalogue_doc="docs/catalogue.md",
     catalogue_test="tests/test_catalogue.py",
+    generalisation=f"{__name__}.generalisation",
     thresholds_doc="docs/thresholds.md",
     # its exports stay in exports/ itself (the paths instructors and the README know: exports/grades.csv)
-    exports_subdir="",
+    exports_in_root=True,
+    prewarm=f"{__name__}.checks.section3_descent:prewarm",
+    # mistakes whose visible check stays silent on purpose, and why (tpkit.catalogue.visibility)
+    hidden_reasons={
+
+    "chargement_x_xt_inverses": "a visible check would have to name which array is the test set "
+                                "(the shapes alone are valid); the hidden check compares with the file",
+    "chargement_pixels_divises_par_255": "checking the pixel range would give the values away; "
+                                         "the hidden check compares with the file",
+    "etiquettes_mauvais_ordre": "the visible check would state the mapping of each image, i.e. the answer",
+    "onehot_colonnes_inversees": "a visible check would need the answer (column of each class)",
+    "onehot_test_depuis_y": "a visible check would need the answer (Yt rebuilt from yt)",
+    "softmax_naive_a_la_main": "stability shows only on extreme inputs the checks feed privately",
+    "backward_appele_deux_fois": "a visible check would print the analytic gradient (the answer of Q2.7)",
+    "cout_1e-16_hors_du_log": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
+    "cout_sans_1e-16": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
+    "pred2_biais_apres_relu": "the visible check would spell out the formula with its own weights",
+    "mlp_forward_sans_relu": "a visible check would spell out forward's formula (the answer of Q4.8); "
+                             "the training checks below it fail visibly",
+    "stub_courbe": "the inline backend closes each figure after its cell: a visible check cannot see the "
+                   "plot (the hidden check reads the figures recorded while grading)",
+    "courbe_partielle": "the inline backend closes each figure after its cell: a visible check cannot see "
+                        "the plot (the hidden check reads the figures recorded while grading)",
+    },
     prerequisites={
         "q1_etiquettes": ("q1_chargement",), "q1_dimensions": ("q1_chargement",),
         "q1_onehot": ("q1_etiquettes", "q1_dimensions"), "q1_tenseurs": ("q1_onehot",),

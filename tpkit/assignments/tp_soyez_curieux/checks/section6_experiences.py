@@ -1,14 +1,5 @@
-"""Hidden checks of the bonus assignment `tp_soyez_curieux` (section 6 of the statement and a small
-convolutional network), registered in the same registry as the main TP's checks.
-
-Each experiment is a function of the student's; the check calls it on a small configuration it draws
-itself, receives the trained models as handles and recomputes, on its side, what was asked (layer
-sizes, activation, test accuracy, train loss). The repairs put the reference MLP, entrainer and CNN
-in place, so that a faulty class or training function costs its own question only.
-
-Each check and repair is named after the grade id of its cell, as in :mod:`tpkit.checks.reseaux`
-(``check_q6_mlp``, ``repair_q6_mlp``); the id carries the section of the statement (``q6_``).
-"""
+"""Hidden checks of tp_soyez_curieux, section 6: the experiments and the small convolutional network
+(see the package's docstring)."""
 from __future__ import annotations
 
 import math
@@ -17,8 +8,10 @@ import time
 import numpy as np
 import torch
 
-from tpkit.checks import curieux_ref as C
-from tpkit.checks import curieux_reexec, reexec
+from tpkit.assignments.tp_soyez_curieux import reference as C
+from tpkit.assignments.tp_soyez_curieux import thresholds as T
+from tpkit.assignments.tp_soyez_curieux import reexec as curieux_reexec
+from tpkit.checks import reexec
 from tpkit.checks import reference as ref
 from tpkit.checks.common import gen as _gen, is_module as _is_module, softmax_diagnosis as _softmax_diagnosis
 from tpkit.checks.common import hidden_call as _hidden_call, student_rate as _student_rate
@@ -198,7 +191,7 @@ def check_q6_entrainer(ns):
     if not at_least(max(abs(a - b) / abs(b) for a, b in zip(losses2, full)), 1e-6):  # NaN: fails too
         fail("`entrainer(..., mb=4)` calcule le coût sur tous les exemples : tirez mb exemples "
              "(idx = th.randint(n, (mb,))) à chaque itération.")
-    if not at_least(_rises(losses2), C.MB_MIN_RISE_SHARE):
+    if not at_least(_rises(losses2), T.MB_MIN_RISE_SHARE):
         fail("avec mb = 4, le coût renvoyé par `entrainer` n'est pas bruité : tirez un nouveau minibatch "
              "aléatoire à chaque itération, dans la boucle.")
     ns.run("del _tpkit_modele, _tpkit_torch\n")
@@ -212,9 +205,9 @@ def repair_q6_entrainer(ns):
 # ---------------------------------------------------------------- Q6.3-Q6.6: experiments
 def _trained(losses: list):
     """One run may stay stuck (a few dead ReLUs); no network that learnt at all is a mistake."""
-    if not under(min(losses), C.TRAIN_LOSS_MAX):
+    if not under(min(losses), T.TRAIN_LOSS_MAX):
         fail(f"aucun des réseaux renvoyés n'a appris : coûts d'apprentissage {['%.3g' % v for v in losses]} "
-             f"(≥ {C.TRAIN_LOSS_MAX}) ; entraînez chaque réseau avec entrainer(modele, X, Y, niter, step).")
+             f"(≥ {T.TRAIN_LOSS_MAX}) ; entraînez chaque réseau avec entrainer(modele, X, Y, niter, step).")
 
 
 def _experience(ns, fn_name: str, args, values: list, sizes_of):
@@ -319,7 +312,7 @@ def check_q6_minibatch(ns):
     if min(seconds) <= 0 or not within(sum(seconds), 1.05 * wall + 0.05):
         fail(f"les durées {['%.3g' % s for s in seconds]} s ne sont pas celles des apprentissages "
              f"(l'appel a pris {wall:.3g} s) : mesurez-les avec time.perf_counter() autour de chacun.")
-    if not at_least(_rises(curves[0]), C.MB_MIN_RISE_SHARE):
+    if not at_least(_rises(curves[0]), T.MB_MIN_RISE_SHARE):
         fail("avec mb = 5 le coût n'est pas bruité : chaque apprentissage doit utiliser sa taille de "
              "minibatch (entrainer(..., mb=mb)), avec un nouveau tirage à chaque itération.")
     if not np.mean(curves[1][-5:]) < np.mean(curves[1][:5]):
@@ -348,8 +341,8 @@ def check_q6_cnn(ns):
     if any(t.dtype != torch.float64 for _, t in params):
         fail("les couches de `CNN` doivent être en double précision (.double()), comme les images.")
     count = sum(t.numel() for _, t in params)
-    if not between(count, C.CNN_PARAMS_MIN, C.CNN_PARAMS_MAX):
-        fail(f"`CNN()` a {count} paramètres : restez entre {C.CNN_PARAMS_MIN} et {C.CNN_PARAMS_MAX} "
+    if not between(count, T.CNN_PARAMS_MIN, T.CNN_PARAMS_MAX):
+        fail(f"`CNN()` a {count} paramètres : restez entre {T.CNN_PARAMS_MIN} et {T.CNN_PARAMS_MAX} "
              "pour apprendre en quelques secondes.")
     x = _gen(ns, 67).rand(4, 1, 28, 28)
     out = _outputs(model, "cnn(x)", x, 4, ref.P)
@@ -371,8 +364,8 @@ def check_q6_cnn_apprentissage(ns):
     acc, _ = _accuracy_and_loss(model, "cnn(Xtimg)", images=True)
     _student_rate(ns, "taux_test_cnn", acc)
     acc = _hidden_accuracy(model, "cnn(Xtimg)", images=True)
-    if not at_least(acc, C.CNN_TEST_ACC_MIN):
-        fail(f"taux de bonne reconnaissance sur des images de test cachées {acc:.3f} < {C.CNN_TEST_ACC_MIN} pour le réseau "
+    if not at_least(acc, T.CNN_TEST_ACC_MIN):
+        fail(f"taux de bonne reconnaissance sur des images de test cachées {acc:.3f} < {T.CNN_TEST_ACC_MIN} pour le réseau "
              f"convolutionnel (niter = {C.CNN_NITER}, step = {C.CNN_STEP}, mb = {C.CNN_MB} attendus).")
     if reexec.active(ns):  # trusted grading: the cell run again on other images, classes renamed
         curieux_reexec.judge_cnn(ns)

@@ -1,4 +1,4 @@
-"""Values the statement imposes (step, niter, nb_hidden, mb, seeds), read from the *given* lines of
+"""Values tp_reseaux_neurones' statement imposes (step, niter, nb_hidden, mb, seeds), read from the *given* lines of
 the source notebook: the lines of its answer cells outside `### BEGIN SOLUTION` regions, which the
 student receives as they are (`step = 1`, `niter = 200`, `np.random.seed(1)`...).
 
@@ -27,7 +27,7 @@ REQUIRED = {"r3_descente": ("step", "niter", "seed"), "r3_sgd": ("step", "niter"
 
 
 def source_notebook() -> Path:
-    return Path(os.environ.get("TPKIT_SOURCE_NOTEBOOK") or paths.SOURCE_NOTEBOOK)
+    return Path(os.environ.get("TPKIT_SOURCE_NOTEBOOK") or paths.source_notebook("tp_reseaux_neurones"))
 
 
 def given_lines(source: str) -> list[str]:

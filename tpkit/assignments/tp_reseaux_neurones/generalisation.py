@@ -4,7 +4,7 @@ repeated or moved, every plausible representation of each result. They were grad
 were changed; the figures per question are in docs/catalogue.md ("Generalisation").
 
 Kept apart from the first catalogue so that the before/after figures stay reproducible
-(`python -m tpkit.catalogue --only $(python -c "from tpkit.catalogue import generalisation as g;
+(`python -m tpkit.catalogue --only $(python -c "from tpkit.assignments.tp_reseaux_neurones import generalisation as g;
 print(g.names())")`); `mistakes.MISTAKES` and `variants.VARIANTS` include them.
 """
 from tpkit.catalogue.entries import mistake, variant
@@ -342,7 +342,7 @@ def markdown(report) -> str:
     before_caught = sum(c for c, _, _ in BEFORE_FIX.values())
     out = ["## Generalisation (issue #13)", "",
            f"{len(MISTAKES)} mistakes and {len(VARIANTS)} valid variants written by method "
-           "(`tpkit/catalogue/generalisation.py`: for each graded question, every imposed value changed, "
+           "(`tpkit/assignments/tp_reseaux_neurones/generalisation.py`: for each graded question, every imposed value changed, "
            "every recipe step skipped, repeated or moved, every plausible representation of each result), "
            "graded once **before** any change of the checks, then with the checks of this run.", "",
            f"- before the fix: mistakes caught {before_caught}/{len(MISTAKES)}, variants at full marks "

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import torch
 
-from tpkit.checks import reference as ref
-from tpkit.checks import thresholds as T
+from tpkit.assignments.tp_reseaux_neurones import reference as ref
+from tpkit.assignments.tp_reseaux_neurones import thresholds as T
 
 LOG3 = math.log(3)
 
@@ -107,7 +107,7 @@ PROBES = {"q2_W": _q2_W, "q2_gradient": _q2_gradient, "q3_descente": _q3_descent
 
 
 # Every measure the probes above return; their thresholds, directions and calibrations live once,
-# in tpkit.checks.thresholds.LIMITS (shared with the checks and tpkit.checks.calibration).
+# in tpkit.checks.thresholds.LIMITS (shared with the checks and tpkit.assignments.tp_reseaux_neurones.calibration).
 MEASURES = ("W_std", "W_abs_mean", "W_init_loss_gap", "grad_rel_error",
             "gd_init_loss_gap", "gd_rises", "gd_final_loss", "gd_test_acc", "gd_consistency",
             "sgd_init_loss_gap", "sgd_rises", "sgd_final_loss", "sgd_test_acc", "sgd_consistency",

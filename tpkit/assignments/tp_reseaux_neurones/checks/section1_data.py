@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tpkit.checks import reference as ref
+from tpkit.assignments.tp_reseaux_neurones import reference as ref
 from tpkit.checks.tools import (close, fail, get, require_loaded_arrays, require_number, require_tensor)
 from tpkit.checks.registry import check, repair
 

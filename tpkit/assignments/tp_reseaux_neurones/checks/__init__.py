@@ -9,7 +9,7 @@ Rules every check follows (issue #13):
 
 * **Judge every submission.** For each graded run, what must hold whatever the seed and the path is
   checked always: the imposed values where the statement imposes them (read from the source
-  notebook's given lines, :mod:`tpkit.checks.imposed`), a fresh initialisation as asked, the optimiser
+  notebook's given lines, :mod:`tpkit.assignments.tp_reseaux_neurones.imposed`), a fresh initialisation as asked, the optimiser
   asked (plain SGD, lr = step), the data it was trained on (the cost of the final parameters on X, Y
   agrees with the last reported cost), reported values equal to recomputed ones. An exact replay of
   the statement's seeded recipe is only an extra that can fail a run, never a gate that lets one
@@ -30,5 +30,5 @@ The checks of tp_reseaux_neurones, one module per section of the notebook, each 
 question (``check_q2_pred``, ``repair_q2_pred``) and registered in :mod:`tpkit.checks.registry`;
 helpers shared with other sections and assignments are in :mod:`tpkit.checks.common`.
 """
-from tpkit.checks.reseaux import (section1_data, section2_cost, section3_descent, section4_mlp,  # noqa: F401
+from tpkit.assignments.tp_reseaux_neurones.checks import (section1_data, section2_cost, section3_descent, section4_mlp,  # noqa: F401
                                   section5_minibatch)

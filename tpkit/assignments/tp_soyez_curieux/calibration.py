@@ -1,5 +1,5 @@
 """Spread over seeds of what the checks of `tp_soyez_curieux` measure, to set their thresholds:
-`python -m tpkit.checks.curieux_calibration [--seeds 30]` prints a Markdown table (docs/thresholds.md).
+`python -m tpkit.assignments.tp_soyez_curieux.calibration [--seeds 30]` prints a Markdown table (docs/thresholds.md).
 
 Each quantity is measured on the configuration its check uses, with the reference MLP, entrainer and
 CNN (`curieux_ref`), one torch thread. The CNN's accuracy that decides points is measured on the hidden
@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from tpkit.checks import curieux_ref as C
+from tpkit.assignments.tp_soyez_curieux import reference as C
+from tpkit.assignments.tp_soyez_curieux import thresholds as T
 from tpkit.checks import reference as ref
 
 
@@ -38,18 +39,18 @@ def run_seed(seed: int) -> dict:
 
     draw = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=g))  # noqa: E731
     out["q6_neurones: best train loss"] = (min(loss_after(draw(8, 16), 2), loss_after(draw(25, 40), 2)),
-                                           C.TRAIN_LOSS_MAX, "below")
-    out["q6_couches: best train loss"] = (min(loss_after(30, 1), loss_after(30, 2)), C.TRAIN_LOSS_MAX, "below")
+                                           T.TRAIN_LOSS_MAX, "below")
+    out["q6_couches: best train loss"] = (min(loss_after(30, 1), loss_after(30, 2)), T.TRAIN_LOSS_MAX, "below")
     # q6_entrainer: mb = 4 on 40 random examples, 40 iterations
     Xs = torch.randn(40, 5, generator=g, dtype=torch.float64)
     Ys = torch.eye(3, dtype=torch.float64)[torch.randint(0, 3, (40,), generator=g)]
     net = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3),
                               torch.nn.Softmax(dim=1)).double()
     out["entrainer mb=4: share of rises"] = (_rises(entrainer(net, Xs, Ys, 40, 0.3, 4)),
-                                             C.MB_MIN_RISE_SHARE, "above")
+                                             T.MB_MIN_RISE_SHARE, "above")
     # q6_minibatch: mb = 5, 30 iterations
     out["experience_minibatch mb=5: share of rises"] = (
-        _rises(entrainer(MLP(D["d"], 30, ref.P, 2), X, Y, 30, C.STEP, 5)), C.MB_MIN_RISE_SHARE, "above")
+        _rises(entrainer(MLP(D["d"], 30, ref.P, 2), X, Y, 30, C.STEP, 5)), T.MB_MIN_RISE_SHARE, "above")
     # q6_cnn_apprentissage: the notebook's recipe
     t0 = time.perf_counter()
     cnn = CNN()
@@ -57,7 +58,7 @@ def run_seed(seed: int) -> dict:
     with torch.no_grad():
         out["CNN test accuracy (hidden set)"] = (
             ref.accuracy(cnn(ref.hidden_tensor().reshape(-1, 1, 28, 28)), ref.hidden()["yh"]),
-            C.CNN_TEST_ACC_MIN, "above")
+            T.CNN_TEST_ACC_MIN, "above")
         out["CNN shipped test accuracy"] = (ref.accuracy(cnn(Xt.reshape(-1, 1, 28, 28)), D["yt"]), None, "")
     out["CNN training seconds"] = (time.perf_counter() - t0, None, "")
     return out
@@ -76,7 +77,7 @@ def table(seeds) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m tpkit.checks.curieux_calibration", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tpkit.assignments.tp_soyez_curieux.calibration", description=__doc__)
     p.add_argument("--seeds", type=int, default=30)
     args = p.parse_args(argv)
     torch.set_num_threads(1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from tpkit.checks import imposed, reexec
-from tpkit.checks import reference as ref
+from tpkit.assignments.tp_reseaux_neurones import imposed, reexec
+from tpkit.assignments.tp_reseaux_neurones import reference as ref
 from tpkit.checks import repairs_code
-from tpkit.checks import thresholds as T
+from tpkit.assignments.tp_reseaux_neurones import thresholds as T
 from tpkit.checks.tools import (as_float64, at_least, between, call, close, fail, finite_tensor, get, number_list, require_shape,
                                 student_call, within)
 from tpkit.checks.common import (check_asked_values, check_sgd, draws, find_sgd, grad_flows, is_module, linear_layers, mlp_test_accuracy, softmax_diagnosis, student_output, student_rate, trained_on_training_data)
@@ -113,7 +113,7 @@ def check_q4_mlp_manuel(ns):
              f"initialisés comme demandé, np.random.randn(...) * {ref.MLP_INIT_SCALE}.")
     with torch.no_grad():
         final = float(ref.cout(R["Y"], ref.pred2(R["X"], *(as_float64(t, "W") for t in params))))
-    trained_on_training_data(losses, final, "lst_loss2", "le réseau")
+    trained_on_training_data(losses, final, "lst_loss2", "le réseau", T.CONSISTENCY_MAX)
     W1, B1, W2, B2 = (as_float64(t, "W") for t in params)
     student_rate(ns, "taux_test2", mlp_test_accuracy(lambda x: ref.pred2(x, W1, B1, W2, B2)))
     acc = mlp_test_accuracy(lambda x: ref.pred2(x, W1, B1, W2, B2), hidden=True)
@@ -211,7 +211,7 @@ def check_q4_mlp_apprentissage(ns):
     out = student_call("mlp", lambda: model(R["X"]))
     if isinstance(out, torch.Tensor) and tuple(out.shape) == (R["X"].shape[0], ref.P):
         final = float(ref.cout(R["Y"], out.detach().to(torch.float64)))
-        trained_on_training_data(losses, final, "lst_loss_mlp", "le réseau")
+        trained_on_training_data(losses, final, "lst_loss_mlp", "le réseau", T.CONSISTENCY_MAX)
     student_rate(ns, "taux_test_mlp", mlp_test_accuracy(model))
     acc = mlp_test_accuracy(model, hidden=True)
     if not at_least(acc, T.MLP_TEST_ACC_MIN):

@@ -1,5 +1,5 @@
-"""Spread of assignment 2's results (`tp_pima_jouet`) over many seeds, behind the thresholds of
-`tpkit/checks/pima_jouet.py`: `python -m tpkit.checks.calibration_pima_jouet [--seeds 30] [--out FILE]`.
+"""Spread of assignment 2's results (`tp_pima_jouet`) over many seeds, behind its thresholds.LIMITS:
+`python -m tpkit.assignments.tp_pima_jouet.calibration [--seeds 30] [--out FILE]`.
 
 Trains, for each seed, the notebook's recipes (its own settings) and prints min / median / max of
 each measured quantity, the threshold and the margin (docs/thresholds-pima-jouet.md). The accuracies
@@ -13,10 +13,10 @@ import time
 
 import torch
 
-from tpkit.checks import pima_jouet as pj
+from tpkit.assignments.tp_pima_jouet import reference as pj
+from tpkit.assignments.tp_pima_jouet import thresholds as T
 from tpkit.checks import reference as ref
-from tpkit.checks import calibration as base
-from tpkit.checks.thresholds import Limit
+from tpkit.checks.thresholds import report as table
 
 
 def _mlp(d, h, p):
@@ -72,21 +72,9 @@ def run_seed(seed: int) -> dict:
 MEASURED = ("pima_lin_final_loss", "pima_lin_test_acc", "pima_lin_shipped_acc", "pima_mlp_test_acc",
             "pima_mlp_shipped_acc", "pima_mb_rise_share", "pima_mb_test_acc", "pima_mb_shipped_acc",
             "toy_lin_test_acc", "toy_lin_shipped_acc", "toy_mlp_test_acc", "toy_mlp_shipped_acc")
-#: The thresholds of tp_pima_jouet's checks (tpkit.checks.pima_jouet) that this script measures.
-# Pima: both the hidden-set threshold and the shipped-test one decide (see pima_jouet.PIMA_HIDDEN_ACC_MIN).
-_HIDDEN = Limit(pj.PIMA_HIDDEN_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet")
-LIMITS = {
-    "pima_lin_test_acc": _HIDDEN, "pima_mlp_test_acc": _HIDDEN, "pima_mb_test_acc": _HIDDEN,
-    "pima_lin_shipped_acc": Limit(pj.PIMA_LIN_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
-    "pima_mlp_shipped_acc": Limit(pj.PIMA_MLP_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
-    "pima_mb_shipped_acc": Limit(pj.PIMA_MB_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
-    "toy_mlp_test_acc": Limit(pj.TOY_MLP_TEST_ACC_MIN, "min", "python -m tpkit.checks.calibration_pima_jouet"),
-}
-
-
 def report(rows: list[dict]) -> str:
-    """The main calibration's table, with this assignment's quantities and thresholds."""
-    return base.report(rows, LIMITS, MEASURED)
+    """The calibration table of every assignment, with this one's quantities and thresholds."""
+    return table(rows, T.LIMITS, MEASURED)
 
 
 def main(argv=None):

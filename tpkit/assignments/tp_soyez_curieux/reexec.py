@@ -8,11 +8,11 @@ training images chosen and ordered by the secret, *their classes renamed* by a s
 becomes another one: 1 → "7", 7 → "8", 8 → "1" or the other way round), seeds mixed with the secret. The
 network the cell then holds in `cnn` (a new object: the notebook's own is put back) must have learnt the
 renamed classes: its accuracy on the hidden images (never shipped), renamed the same way, must reach
-`RERUN_CNN_ACC_MIN`. A network trained on the test set, or one copied from the notebook's run, learnt
+`thresholds.RERUN_CNN_ACC_MIN`. A network trained on the test set, or one copied from the notebook's run, learnt
 the true classes and scores near 0; one that learns from the training set it is given scores like the
 reference. The witness also records the images of each call of `cnn` (flattened to rows, seen through
 the secret's probe): its training minibatches of `mb` images must come from the training set given and
-visit nearly all of it (`thresholds.RERUN_MB_COVERAGE_MIN`, as the other minibatch questions). A
+visit nearly all of it (`tpkit.checks.thresholds.RERUN_MB_COVERAGE_MIN`, as the other minibatch questions). A
 network trained on a fixed subset (`Ximg[:50]` at every iteration) can still reach the accuracy, and
 fails there.
 """
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from tpkit.checks import curieux_ref as C
+from tpkit.assignments.tp_soyez_curieux import reference as C
+from tpkit.assignments.tp_soyez_curieux import thresholds as T
 from tpkit.checks import reexec
 from tpkit.checks import reference as ref
 from tpkit.checks.common import gen, hidden_call, is_module
@@ -29,11 +30,6 @@ from tpkit.checks.tools import at_least, fail
 from tpkit.witness import StudentError
 
 KEY = 85
-#: Accuracy of the re-run's CNN on the 1,500 hidden images, classes renamed (reexec.SUBSET = 128 training
-#: images, niter = 100, mb = 50): the reference and the catalogue's CNN variants reach 0.939-0.971 over 10
-#: secrets each (tests/test_reexec_curieux.py); trained on the test set: 0.009-0.031; on a fixed subset of
-#: 50 images: 0.908-0.959 (its minibatches fail instead: 50 of 128 images, 39 %).
-RERUN_CNN_ACC_MIN = 0.8
 
 
 def judge_cnn(ns, cell_id: str = "r6_cnn_apprentissage") -> None:
@@ -58,7 +54,7 @@ def judge_cnn(ns, cell_id: str = "r6_cnn_apprentissage") -> None:
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (images.shape[0], ref.P):
         fail(f"{RERUN}, `cnn` ne renvoie pas un tenseur de taille ({images.shape[0]}, {ref.P}).")
     acc = ref.accuracy(out.detach().to(torch.float64), (ref.hidden()["yh"] + shift) % ref.P)
-    if not at_least(acc, RERUN_CNN_ACC_MIN):
+    if not at_least(acc, T.RERUN_CNN_ACC_MIN):
         fail(f"{RERUN}, avec des classes renommées, le réseau `cnn` appris par la cellule ne reconnaît que "
              f"{acc:.0%} des images de test cachées : la cellule doit créer le réseau et l'apprendre sur "
              "les données d'apprentissage X, Y (pas sur Xt, Yt, ni un réseau appris auparavant).")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tpkit.checks import imposed, reexec
-from tpkit.checks import reference as ref
-from tpkit.checks import thresholds as T
+from tpkit.assignments.tp_reseaux_neurones import imposed, reexec
+from tpkit.assignments.tp_reseaux_neurones import reference as ref
+from tpkit.assignments.tp_reseaux_neurones import thresholds as T
 from tpkit.checks.tools import (at_least, fail, get, number_list, require_number, require_tensor)
 from tpkit.checks.common import (check_asked_values, check_sgd, find_sgd, is_module, mlp_test_accuracy, student_rate)
 from tpkit.checks.registry import check

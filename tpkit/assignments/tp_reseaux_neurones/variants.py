@@ -195,7 +195,7 @@ VARIANTS = [
             keep_experiments=True),
 ]
 
-# Second generation (issue #13), written by method: see tpkit/catalogue/generalisation.py.
-from tpkit.catalogue import generalisation as _generalisation  # noqa: E402
+# Second generation (issue #13), written by method: see generalisation.py (this package).
+from tpkit.assignments.tp_reseaux_neurones import generalisation as _generalisation  # noqa: E402
 
 VARIANTS += _generalisation.VARIANTS

@@ -1,5 +1,5 @@
 """Measure the spread of the TP's results over many seeds, to set the thresholds of the
-hidden checks with margin: `python -m tpkit.checks.calibration [--seeds 30] [--out FILE]`.
+hidden checks with margin: `python -m tpkit.assignments.tp_reseaux_neurones.calibration [--seeds 30] [--out FILE]`.
 
 Runs the reference recipe (the solution notebook's own settings) for each seed and prints,
 for every measured quantity, min / median / max and the threshold in `thresholds.py`.
@@ -13,14 +13,14 @@ examples) and prints their hidden-set accuracy next to the honest runs'.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
 import torch
 
-from tpkit.checks import reference as ref
-from tpkit.checks import thresholds as T
+from tpkit.assignments.tp_reseaux_neurones import reference as ref
+from tpkit.assignments.tp_reseaux_neurones import thresholds as T
+from tpkit.checks.thresholds import report
 
 
 def run_seed(seed: int, niter_mb: int = 1000) -> dict:
@@ -34,7 +34,7 @@ def run_seed(seed: int, niter_mb: int = 1000) -> dict:
 
     out = {}
     W, B = ref.statement_init(seed, D["d"])
-    losses, W, B = ref.gradient_descent(X, Y, W, B)
+    losses, W, B = ref.gradient_descent(X, Y, W, B, ref.STEP, ref.NITER)
     out["gd_init_loss_gap"] = abs(losses[0] - np.log(3))
     out["gd_final_loss"] = losses[-1]
     out["gd_rises"] = sum(b > a + 1e-12 for a, b in zip(losses, losses[1:]))
@@ -45,19 +45,19 @@ def run_seed(seed: int, niter_mb: int = 1000) -> dict:
                              scale=ref.MLP_INIT_SCALE)
     B1 = torch.zeros(1, ref.NB_HIDDEN, dtype=torch.float64, requires_grad=True)
     B2 = torch.zeros(1, ref.P, dtype=torch.float64, requires_grad=True)
-    ref.train([W1, B1, W2, B2], lambda x: ref.pred2(x, W1, B1, W2, B2), X, Y, ref.NITER)
+    ref.train([W1, B1, W2, B2], lambda x: ref.pred2(x, W1, B1, W2, B2), X, Y, ref.NITER, ref.STEP)
     accuracies("mlp_manual_test_acc", lambda x: ref.pred2(x, W1, B1, W2, B2))
     out["mlp_manual_W1_std"] = float(W1.std())
     # nn.Module MLP (torch's default initialisation, seeded)
     torch.manual_seed(seed)
     mlp = ref.MLP()
-    ref.train(list(mlp.parameters()), mlp, X, Y, ref.NITER)
+    ref.train(list(mlp.parameters()), mlp, X, Y, ref.NITER, ref.STEP)
     accuracies("mlp_test_acc", mlp)
     # minibatch SGD
     torch.manual_seed(seed)
     mlp = ref.MLP()
     gen = torch.Generator().manual_seed(seed)
-    losses = ref.train(list(mlp.parameters()), mlp, X, Y, niter_mb, batch=ref.MB, gen=gen)
+    losses = ref.train(list(mlp.parameters()), mlp, X, Y, niter_mb, ref.STEP, batch=ref.MB, gen=gen)
     out["mb_rise_share"] = sum(b > a for a, b in zip(losses, losses[1:])) / (len(losses) - 1)
     accuracies("mb_test_acc", mlp)
     with torch.no_grad():
@@ -77,7 +77,7 @@ def mistakes_seed(seed: int, niter_mb: int = 1000) -> dict:
         mlp = ref.MLP()
         gen = torch.Generator().manual_seed(seed)
         Xs, Ys = (X, Y) if rows is None else (X[:rows], Y[:rows])   # randint(mb, ...) = first mb rows
-        ref.train(list(mlp.parameters()), mlp, Xs, Ys, niter_mb, batch=ref.MB, gen=gen)
+        ref.train(list(mlp.parameters()), mlp, Xs, Ys, niter_mb, ref.STEP, batch=ref.MB, gen=gen)
         with torch.no_grad():
             out[f"{name}: hidden acc"] = ref.accuracy(mlp(Xh), H["yh"])
             out[f"{name}: train acc"] = ref.accuracy(mlp(R["X"]), D["y"])
@@ -88,26 +88,6 @@ def mistakes_seed(seed: int, niter_mb: int = 1000) -> dict:
 MEASURED = ("gd_init_loss_gap", "gd_final_loss", "gd_rises", "gd_test_acc", "gd_shipped_acc",
             "mlp_manual_test_acc", "mlp_manual_shipped_acc", "mlp_manual_W1_std", "mlp_test_acc",
             "mlp_shipped_acc", "mb_rise_share", "mb_test_acc", "mb_shipped_acc", "mb_train_acc")
-
-
-def report(rows: list[dict], limits: dict = T.LIMITS, measured=MEASURED) -> str:
-    """Markdown table: each measured quantity's spread next to its limit (``limits``: name -> Limit;
-    a quantity without one is shown without threshold)."""
-    lines = ["| quantity | min | median | max | threshold | margin |", "|---|---|---|---|---|---|"]
-    for key in measured:
-        vals = [r[key] for r in rows]
-        lo, med, hi = min(vals), statistics.median(vals), max(vals)
-        limit = limits.get(key)
-        if limit is None:
-            lines.append(f"| {key} | {lo:.4g} | {med:.4g} | {hi:.4g} | — | — |")
-            continue
-        margin = min(limit.margin(lo), limit.margin(hi))
-        if limit.kind == "range":
-            shown = f"in [{limit.value[0]:g}, {limit.value[1]:g}]"
-        else:
-            shown = f"{'≥' if limit.kind == 'min' else '≤'} {limit.value:g}"
-        lines.append(f"| {key} | {lo:.4g} | {med:.4g} | {hi:.4g} | {shown} | {margin:.4g} |")
-    return "\n".join(lines)
 
 
 def main():
@@ -122,7 +102,7 @@ def main():
     torch.set_num_threads(args.threads)
     t0 = time.time()
     rows = [run_seed(s, args.niter_mb) for s in range(args.seeds)]
-    table = report(rows)
+    table = report(rows, T.LIMITS, MEASURED)
     if args.mistakes:
         bad = [mistakes_seed(s, args.niter_mb) for s in range(args.seeds)]
         table += "\n\nMinibatch mistakes (same seeds; threshold of mb_test_acc):\n\n" + \

@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from tpkit.checks import reference as ref
+from tpkit.assignments.tp_reseaux_neurones import reference as ref
 from tpkit.checks import repairs_code
-from tpkit.checks import thresholds as T
+from tpkit.assignments.tp_reseaux_neurones import thresholds as T
 from tpkit.checks.tools import (all_finite, as_float64, between, call, close, fail, get, rel_error,
                                 require_finite, require_shape, require_tensor, vjp, within)
 from tpkit.checks.common import (LOG3, draws, grad_flows, judge_cost, linear_loss, softmax_diagnosis,

@@ -3,6 +3,8 @@ submission; the autograder must take points off its own question (first of `lose
 French (`message` appears in that cell's message), and nowhere else unless `also_loses` says why."""
 from tpkit.catalogue.entries import mistake, stub
 
+A = "tp_reseaux_neurones"
+
 # Recurring fragments of the solution cells.
 _REMAP = ("y = np.argmax(y[:, None] == classes, axis=1)\n"
           "yt = np.argmax(yt[:, None] == classes, axis=1)")
@@ -72,7 +74,7 @@ MISTAKES = [
             loses="q1_tenseurs", message="`Y` doit être un tenseur torch"),
     mistake("stub_onehot",
             "cellule One-Hot laissée telle que distribuée",
-            edits=[stub("r1_onehot")],
+            edits=[stub("r1_onehot", A)],
             loses="q1_onehot", message="la variable `Y` n'existe pas"),
 
     # ------------------------------------------------------------ 2. cost and gradient
@@ -180,7 +182,7 @@ MISTAKES = [
             loses="q2_cout", message="au lieu de cout(Y, Yhat)"),
     mistake("stub_cout",
             "fonction cout laissée telle que distribuée",
-            edits=[stub("r2_cout")],
+            edits=[stub("r2_cout", A)],
             loses="q2_cout", message="n'est pas encore écrite"),
     mistake("backward_oublie",
             "loss.backward() jamais appelé",
@@ -234,7 +236,7 @@ MISTAKES = [
             loses="q3_descente", message="contient 1 valeurs au lieu de 200"),
     mistake("stub_courbe",
             "cellule de la courbe laissée telle que distribuée",
-            edits=[stub("r3_courbe")],
+            edits=[stub("r3_courbe", A)],
             loses="q3_courbe", message="aucune figure ne montre"),
     mistake("courbe_partielle",
             "courbe des 50 premiers coûts seulement",
@@ -318,7 +320,7 @@ MISTAKES = [
             loses="q4_mlp_identite", message="a levé une erreur"),
     mistake("stub_mlp_identite",
             "forward de la classe identité laissée telle que distribuée",
-            edits=[stub("r4_mlp_identite")],
+            edits=[stub("r4_mlp_identite", A)],
             loses="q4_mlp_identite", message="n'est pas encore écrite"),
     mistake("mlp_sans_double",
             "couches de MLP sans .double()",
@@ -390,7 +392,7 @@ MISTAKES = [
             loses="q5_minibatch", message="`taux_test_mb` vaut 0.97"),
 ]
 
-# Second generation (issue #13), written by method: see tpkit/catalogue/generalisation.py.
-from tpkit.catalogue import generalisation as _generalisation  # noqa: E402
+# Second generation (issue #13), written by method: see generalisation.py (this package).
+from tpkit.assignments.tp_reseaux_neurones import generalisation as _generalisation  # noqa: E402
 
 MISTAKES += _generalisation.MISTAKES

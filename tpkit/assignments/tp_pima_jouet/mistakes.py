@@ -3,12 +3,9 @@ only, with a French diagnostic) and valid variants (each must get full marks).
 
     python -m tpkit.catalogue --assignment tp_pima_jouet
 """
-from tpkit.catalogue.entries import mistake, variant
+from tpkit.catalogue.entries import mistake
 
 A = "tp_pima_jouet"
-EXPERIMENT_CELLS = ()      # no ungraded experiment cell in this notebook
-# The cells with seed lines (the flakiness audit replaces each seed; it checks none is missing).
-SEEDED_CELLS = ("setup", "r2_pima_lineaire", "comparaison_sgd", "r3_pima", "r4_jouet")
 
 _LOAD = 'x, y, xt, yt = donnees["x"], donnees["y"], donnees["xt"], donnees["yt"]'
 _STD_RETURN = "    return (x_app - moyenne) / ecart_type, (x_test - moyenne) / ecart_type"
@@ -170,39 +167,4 @@ MISTAKES = [
     pl.scatter(x2[:, 0], x2[:, 1], c=y2, s=8, cmap="brg")
     pl.title(titre)""")]},
             loses="j4_regions", message="aucune figure à deux panneaux"),
-]
-
-VARIANTS = [
-    variant("standardisation_ddof1", "écart-type non biaisé (ddof=1, comme torch.std)",
-            {"r1_standardisation": [("x_app.std(axis=0)", "x_app.std(axis=0, ddof=1)")]}),
-    variant("onehot_np_eye", "one_hot avec np.eye(p)[y]",
-            {"r1_onehot": [("    Y = np.zeros((len(y), p))\n    Y[np.arange(len(y)), y] = 1\n    return Y",
-                            "    return np.eye(p)[y]")]}),
-    variant("onehot_torch", "one_hot avec torch.nn.functional.one_hot (renvoie un tenseur)",
-            {"r1_onehot": [("    Y = np.zeros((len(y), p))\n    Y[np.arange(len(y)), y] = 1\n    return Y",
-                            "    return th.nn.functional.one_hot(th.as_tensor(y), p).double()"),
-                           ("Y, Yt = th.tensor(one_hot(y, p)), th.tensor(one_hot(yt, p))",
-                            "Y, Yt = one_hot(y, p), one_hot(yt, p)")],
-             "r4_donnees": [("Y2, Yt2 = th.tensor(one_hot(y2, p2)), th.tensor(one_hot(yt2, p2))",
-                             "Y2, Yt2 = one_hot(y2, p2), one_hot(yt2, p2)")]}),
-    variant("pred_fonctionnelle", "X @ W et torch.nn.functional.softmax",
-            {"r2_pred": [("th.softmax(th.mm(X, W) + B, dim=1)", "th.nn.functional.softmax(X @ W + B, dim=-1)")]}),
-    variant("cout_nll_loss", "coût via torch.nn.functional.nll_loss sur le log des probabilités",
-            {"r2_cout": [("-th.mean(th.sum(Y * th.log(Yhat + 1e-16), dim=1))",
-                          "th.nn.functional.nll_loss(th.log(Yhat + 1e-16), Y.argmax(dim=1))")]}),
-    variant("liste_float_python", "coûts ajoutés avec float(loss), comme dans l'énoncé (avertissement de torch)",
-            {"r2_descente": [("lst_loss.append(loss.item())", "lst_loss.append(float(loss))")],
-             "r2_sgd": [("lst_loss.append(loss.item())", "lst_loss.append(float(loss))")]}),
-    variant("sgd_zero_grad_en_tete", "zero_grad() au début de chaque itération",
-            {"r2_sgd": [(_SGD_LOOP, "        optimiseur.zero_grad()\n        loss = cout(Y, pred(X, W, B))\n"
-                                    "        lst_loss.append(loss.item())\n        loss.backward()\n        optimiseur.step()")]}),
-    variant("mlp_sequentiel", "réseau écrit avec th.nn.Sequential",
-            {"r3_mlp": [(_MLP_INIT, "        self.reseau = th.nn.Sequential(th.nn.Linear(d, nb_hidden), th.nn.ReLU(),\n"
-                                    "                                       th.nn.Linear(nb_hidden, p), th.nn.Softmax(dim=1)).double()"),
-                        (_MLP_FORWARD, "        return self.reseau(x)")]}),
-    variant("minibatch_randperm", "minibatch tiré sans remise avec th.randperm",
-            {"r3_minibatch": [(_DRAW, "        idx = th.randperm(len(X))[:mb]\n")]}),
-    variant("regions_pcolormesh", "régions dessinées avec pcolormesh",
-            {"r4_regions": [('ax.contourf(xx, yy, Z, levels=[-0.5, 0.5, 1.5, 2.5], alpha=0.3, cmap="brg")',
-                             'ax.pcolormesh(xx, yy, Z, alpha=0.3, cmap="brg", shading="auto")')]}),
 ]
