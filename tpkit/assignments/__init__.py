@@ -88,8 +88,10 @@ class Assignment:
         return importlib.import_module(dotted)
 
     def warm(self) -> None:
-        """Run its `prewarm` function, if it declares one (a fork server, before its forks)."""
-        if self.prewarm:
+        """Run its `prewarm` function, if it declares one (a fork server, before its forks) and the course
+        being worked on has the assignment (a course folder given --root may hold others only)."""
+        from tpkit import paths
+        if self.prewarm and paths.source_notebook(self.name).is_file():
             module, function = self.prewarm.split(":")
             getattr(importlib.import_module(module), function)()
 

@@ -69,7 +69,7 @@ def _main(p, args) -> int:
                                 assignment=assignment)
         print(flakiness.report_text(audit), flush=True)
         count = flakiness.AUDIT_SECRETS if args.secrets is None else args.secrets
-        runs = flakiness.catalogue_under_secrets(flakiness.audit_secrets(count), assignment,
+        runs = flakiness.catalogue_under_secrets(assignment, flakiness.audit_secrets(count),
                                                  workers=args.workers) if count else []
         if runs:
             print("\n" + flakiness.secrets_report_text(runs, assignment))
