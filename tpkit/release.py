@@ -44,6 +44,7 @@ def solution_and_blank(source_nb: Path):
         if submissions.is_answer(cell):
             cell.source = submissions.strip_markers(cell.source)
     course = Path(source_nb).resolve().parents[2]  # <course>/source/<assignment>/<notebook>
+    course = course if (course / "nbgrader_config.py").is_file() else paths.ROOT  # a bare copy: the kit's stub
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     blank, _ = ClearSolutions(config=config).preprocess(copy.deepcopy(nb), {})
     return solution, blank
