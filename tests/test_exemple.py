@@ -179,7 +179,7 @@ AUTOGRADED = {"e1_softmax": 1.0, "e1_cout": 1.0, "e2_descente": 2.0}
 def test_release_command_releases_the_example(graded):
     assert graded["release"]["rc"] == 0, graded["release"]["log"]
     text = graded["released_text"]
-    for marker in release.LEAK_MARKERS + ("verifier(", "tendre vers 0"):
+    for marker in release.LEAK_MARKERS + ("verifier(", "scores XW + B infinis", "**Barème** (1 pt"):
         assert marker not in text, marker
 
 
@@ -213,6 +213,19 @@ def test_grading_gives_the_reference_every_point_and_the_blank_zero(graded):
     assert {q: s for q, (s, _) in scores["reference"].items()} == AUTOGRADED, json.dumps(scores)
     assert {q: m for q, (_, m) in scores["vierge"].items() if q in AUTOGRADED} == AUTOGRADED
     assert all(s == 0 for s, _ in scores["vierge"].values()), json.dumps(scores)
+
+
+@pytest.mark.slow
+def test_feedback_names_questions_and_shows_the_rubric_of_this_course(graded):
+    """The feedback reads the labels and the rubric from the course graded (--root), not from the kit's
+    own source/: questions named « Q1.1 softmax », the written answer's criteria shown, never its model
+    answer (the blank submission's page: the student wrote nothing)."""
+    page = graded["feedback"]["vierge"].replace("&#39;", "'")
+    found = labels.question_labels(SOURCE_NB)
+    assert all(found[q].short in page for q in AUTOGRADED), [found[q].short for q in AUTOGRADED]
+    rubric = rubrics.rubrics_of(submissions.read(SOURCE_NB))["m2_confiance"]
+    assert all(text[:60] in page for _, text in rubric.criteria)
+    assert "−log 0.6" not in page and "scores XW + B infinis" not in page
 
 
 @pytest.mark.slow
