@@ -104,5 +104,7 @@ def test_every_assignments_checks_are_part_of_the_grading_code():
     hashed = [kit / part for part in incremental.KIT_PARTS]
     for a in assignments.registry():
         for role in ("checks", "reference", "thresholds", "reexec"):
+            if not getattr(a, role):  # no re-executed training cell (the worked example)
+                continue
             path = Path(a.module(role).__file__).resolve()
             assert any(path.is_relative_to(part) for part in hashed), (a.name, role)
