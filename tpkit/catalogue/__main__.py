@@ -56,9 +56,9 @@ def main(argv=None) -> int:
 
 
 def _main(p, args) -> int:
-    from tpkit import assignments
+    from tpkit import assignments, paths
     from tpkit.catalogue import flakiness, runner
-    known = [a.name for a in assignments.registry()]
+    known = list(assignments.names(paths.course_root()))  # the course's (--root: that folder's)
     assignment = args.assignment or known[0]
     if assignment not in known:
         print(f"erreur : pas de catalogue pour le devoir « {assignment} » "
