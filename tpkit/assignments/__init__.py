@@ -88,7 +88,9 @@ class Assignment:
         return importlib.import_module(dotted)
 
     def warm(self) -> None:
-        """Run its `prewarm` function, if it declares one (a fork server, before its forks)."""
+        """Import its checks and run its `prewarm` function, if it declares one (a fork server, before
+        its forks: every fork shares them)."""
+        self.module("checks")
         if self.prewarm:
             module, function = self.prewarm.split(":")
             getattr(importlib.import_module(module), function)()
