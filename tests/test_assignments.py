@@ -57,3 +57,30 @@ def test_module_of_a_missing_role_says_so():
     with pytest.raises(LookupError, match="no probes module"):
         blank.module("probes")
     assert a.module("mistakes").MISTAKES
+
+
+def test_each_part_of_a_package_imports_on_its_own():
+    """Any module of a package can be the first one imported (a calibration run with ``python -m``, a
+    fork server loading probes): none may need the checks registry to be built first. One interpreter
+    that has imported torch, one fork per module."""
+    import subprocess
+    import sys
+    roles = ("checks", "reference", "thresholds", "calibration", "reexec", "probes", "mistakes", "variants")
+    names = [getattr(a, r) for a in assignments.registry() for r in roles if getattr(a, r)]
+    code = ("import importlib, os, sys, numpy, torch\n"
+            "bad = []\n"
+            f"for name in {names!r}:\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        try:\n"
+            "            importlib.import_module(name)\n"
+            "        except Exception as exc:\n"
+            "            print(name, repr(exc))\n"
+            "            os._exit(1)\n"
+            "        os._exit(0)\n"
+            "    if os.waitpid(pid, 0)[1]:\n"
+            "        bad.append(name)\n"
+            "sys.exit(1 if bad else 0)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(names) == len(roles) * len(assignments.registry())

@@ -88,9 +88,11 @@ class Assignment:
         return importlib.import_module(dotted)
 
     def warm(self) -> None:
-        """Run its `prewarm` function, if it declares one (a fork server, before its forks) and the course
-        being worked on has the assignment (a course folder given --root may hold others only)."""
+        """Import its checks and run its `prewarm` function, if it declares one and the course worked on
+        has the assignment (a fork server, before its forks: every fork shares them; a course folder given
+        --root may hold other assignments only, and a prewarm may read the assignment's notebook)."""
         from tpkit import paths
+        self.module("checks")
         if self.prewarm and paths.source_notebook(self.name).is_file():
             module, function = self.prewarm.split(":")
             getattr(importlib.import_module(module), function)()
