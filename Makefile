@@ -7,7 +7,7 @@ PY     := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup release grade test test-fast test-full lint data bench bench-attacks catalogue
+.PHONY: all setup release grade test test-fast test-full lint data bench bench-attacks catalogue exemple
 all: grade
 
 # Virtual environment with the pinned packages, and the kit installed in it in editable mode
@@ -59,3 +59,11 @@ bench-attacks: release
 catalogue: release
 	status=0; for a in $$($(PY) -c "from tpkit import paths; print(*paths.assignments())"); do \
 	  echo "== $$a"; $(PY) -m tpkit.catalogue --assignment $$a || status=1; done; exit $$status
+
+# The worked example of docs/authoring.md, a course folder of its own (docs/exemple/): its generated
+# parts (self-check, release, model answers' numbers, catalogue report), as tests/test_exemple.py expects.
+exemple: setup
+	$(PY) -m tpkit.selfcheck --root docs/exemple
+	$(PY) -m tpkit.release --root docs/exemple
+	$(PY) -m tpkit.modelanswers --root docs/exemple
+	$(PY) -m tpkit.catalogue --root docs/exemple --assignment tp_exemple --doc docs/exemple/catalogue.md

@@ -13,6 +13,8 @@ import time
 
 import matplotlib
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 matplotlib.use("Agg")
 
 
@@ -24,10 +26,10 @@ def main():
     torch.set_num_threads(1)
     from tpkit import paths, submissions
     from tpkit.checks import verifier
-    nb = submissions.read(paths.SOURCE_NOTEBOOK)
+    nb = submissions.read(paths.source_notebook(MAIN))
     for _ in range(args.repeat):
         ns, check_s, code_s, per = {}, 0.0, 0.0, {}
-        os.chdir(paths.SOURCE)
+        os.chdir(paths.source_dir(MAIN))
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue

@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -61,20 +63,20 @@ def make_course(dest: Path) -> Path:
     from tpkit import release
     dest.mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", dest)
-    shutil.copytree(paths.SOURCE, dest / "source" / paths.ASSIGNMENT)
-    release.generate(root=dest)
+    shutil.copytree(paths.source_dir(MAIN), dest / "source" / MAIN)
+    release.generate(MAIN, root=dest)
     return dest
 
 
 def lay_out(course: Path, k: int) -> list:
     from tpkit import examples
-    built = examples.build(course / "source" / paths.ASSIGNMENT / paths.NOTEBOOK,
-                           course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK)
+    built = examples.build(MAIN, course / "source" / MAIN / paths.notebook_name(MAIN),
+                           course / "release" / MAIN / paths.notebook_name(MAIN))
     students = []
     for i in range(k):
         name, data = built[BENCH_SET[i % len(BENCH_SET)]]
         student = f"bench_{i:03d}"
-        folder = course / "submitted" / student / paths.ASSIGNMENT
+        folder = course / "submitted" / student / MAIN
         folder.mkdir(parents=True)
         (folder / name).write_bytes(data)
         students.append(student)
@@ -89,15 +91,15 @@ def compute_floor(course: Path, students: list, repeat: int) -> dict:
     import nbformat
     from tpkit import execution
     from tpkit.catalogue import forkrun
-    source = course / "source" / paths.ASSIGNMENT
+    source = course / "source" / MAIN
     distinct: dict = {}
     for s in students:
-        data = (course / "submitted" / s / paths.ASSIGNMENT / paths.NOTEBOOK).read_bytes()
+        data = (course / "submitted" / s / MAIN / paths.notebook_name(MAIN)).read_bytes()
         distinct.setdefault(data, len(distinct))
     jobs = {}
     for data, i in distinct.items():
         nb = execution.with_hidden_tests(nbformat.reads(data.decode(), as_version=4),
-                                         source_nb=source / paths.NOTEBOOK)
+                                         source_nb=source / paths.notebook_name(MAIN))
         for r in range(repeat):
             jobs[f"nb{i}-{r}"] = nb
     done = forkrun.execute_many(jobs, base=None, workers=1, threads=1, assignment_dir=source)
@@ -107,7 +109,7 @@ def compute_floor(course: Path, students: list, repeat: int) -> dict:
 
 def floor(course: Path, students: list, per_notebook: dict) -> float:
     """Total compute-only seconds of the class (a submission costs what its notebook costs)."""
-    return sum(per_notebook[(course / "submitted" / s / paths.ASSIGNMENT / paths.NOTEBOOK).read_bytes()]
+    return sum(per_notebook[(course / "submitted" / s / MAIN / paths.notebook_name(MAIN)).read_bytes()]
                for s in students)
 
 
@@ -156,7 +158,7 @@ def serial_nbgrader(course: Path, students: list, sample: int, scratch: Path, th
     chosen = students[:sample] if sample else students
     for s in chosen:
         shutil.copytree(course / "submitted" / s, copy / "submitted" / s)
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", paths.ASSIGNMENT, "--force", "--log-level=ERROR"]
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", MAIN, "--force", "--log-level=ERROR"]
     env = env_with_venv()
     env["TPKIT_AUTOGRADE_NON_SECURISE"] = "1"  # the baseline: plain nbgrader, untrusted mode on purpose
     if threads:

@@ -16,8 +16,8 @@ import argparse
 import numpy as np
 import torch
 
-from tpkit.checks import reexec, reference as ref
-from tpkit.checks import thresholds as T
+from tpkit.assignments.tp_reseaux_neurones import reexec, reference as ref
+from tpkit.assignments.tp_reseaux_neurones import thresholds as T
 
 EPS = 1e-16
 

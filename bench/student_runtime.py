@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -33,17 +35,17 @@ def complete_notebook(ref: str | None, folder: Path) -> Path:
     """The complete notebook of `ref` (a git revision) or of the working tree (None), in `folder`."""
     folder.mkdir(parents=True)
     if ref is None:
-        source, release = paths.SOURCE_NOTEBOOK, paths.RELEASE_NOTEBOOK
+        source, release = paths.source_notebook(MAIN), paths.release_notebook(MAIN)
     else:
         source, release = folder / "source.ipynb", folder / "release.ipynb"
-        for rel, out in ((paths.SOURCE_NOTEBOOK, source), (paths.RELEASE_NOTEBOOK, release)):
+        for rel, out in ((paths.source_notebook(MAIN), source), (paths.release_notebook(MAIN), release)):
             out.write_bytes(subprocess.run(["git", "show", f"{ref}:{rel.relative_to(paths.ROOT)}"],
                                            cwd=paths.ROOT, capture_output=True, check=True).stdout)
     nb = submissions.solution_submission(source, release)
-    out = folder / paths.NOTEBOOK
+    out = folder / paths.notebook_name(MAIN)
     import nbformat
     nbformat.write(nb, str(out))
-    for f in paths.SOURCE.iterdir():
+    for f in paths.source_dir(MAIN).iterdir():
         if f.is_file() and f.suffix != ".ipynb":
             shutil.copy(f, folder)
     return out

@@ -13,11 +13,13 @@ import pytest  # noqa: E402
 
 from tpkit import execution, paths, submissions  # noqa: E402
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def _executed(session_dir, name, make):
     """An executed notebook computed once per test session, shared by the xdist workers."""
     import nbformat
-    text = once(session_dir, name, lambda: nbformat.writes(execution.run(make())))
+    text = once(session_dir, name, lambda: nbformat.writes(execution.run(make(), assignment=MAIN)))
     return nbformat.reads(text, as_version=4)
 
 
@@ -25,14 +27,14 @@ def _executed(session_dir, name, make):
 def graded_solution(session_dir):
     """The perfect submission, executed with the hidden tests restored (what autograde runs)."""
     return _executed(session_dir, "graded_solution",
-                     lambda: execution.with_hidden_tests(submissions.solution_submission()))
+                     lambda: execution.with_hidden_tests(submissions.solution_submission(assignment=MAIN), assignment=MAIN))
 
 
 @pytest.fixture(scope="session")
 def graded_blank(session_dir):
     """The blank release, executed with the hidden tests restored."""
     return _executed(session_dir, "graded_blank",
-                     lambda: execution.with_hidden_tests(submissions.blank_submission()))
+                     lambda: execution.with_hidden_tests(submissions.blank_submission(assignment=MAIN), assignment=MAIN))
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +65,7 @@ def once(folder, name: str, compute):
 TEST_SECRET = int("9f1c2a7e5b3d4f608e7a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f61", 16)
 
 
-def generated(session_dir, assignment: str = paths.ASSIGNMENT) -> Path:
+def generated(session_dir, assignment: str = MAIN) -> Path:
     """A fresh course (nbgrader_config.py, source/, and what `release.generate` writes: release/ and
     gradebook.db with the hidden tests; its secret pinned to `TEST_SECRET`), generated once per
     assignment and test session (`nbgrader generate_assignment` costs ~7 s of CPU). Read it, never
@@ -82,7 +84,7 @@ def generated(session_dir, assignment: str = paths.ASSIGNMENT) -> Path:
     return Path(once(session_dir, f"generated_{assignment}", compute))
 
 
-def generated_course(session_dir, dest: Path, assignment: str = paths.ASSIGNMENT) -> Path:
+def generated_course(session_dir, dest: Path, assignment: str = MAIN) -> Path:
     """A copy of the generated course at `dest`, for a test to grade in."""
     shutil.copytree(generated(session_dir, assignment), dest)
     return Path(dest)

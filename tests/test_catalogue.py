@@ -24,16 +24,18 @@ from nbgrader.api import Gradebook
 from conftest import generated_course, once
 from tpkit import execution, paths, release, submissions
 from tpkit.catalogue import forkrun, runner, sampling
-from tpkit.catalogue.mistakes import MISTAKES
-from tpkit.catalogue.variants import VARIANTS
+from tpkit.assignments.tp_reseaux_neurones.mistakes import MISTAKES
+from tpkit.assignments.tp_reseaux_neurones.variants import VARIANTS
 
-A = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+A = MAIN
 WORKERS = os.cpu_count() or 2
 BLAST_RADIUS_MAX = 0.05
 
 
 def autograded_ids() -> list:
-    return [submissions.grade_id(c) for c in submissions.read(paths.SOURCE_NOTEBOOK).cells
+    return [submissions.grade_id(c) for c in submissions.read(paths.source_notebook(MAIN)).cells
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
 
 
@@ -41,7 +43,7 @@ def autograded_ids() -> list:
 def test_catalogue_size_and_coverage():
     assert len(MISTAKES) >= 40 and len(VARIANTS) >= 15
     qids = autograded_ids()
-    entries = runner.entries()  # names are unique
+    entries = runner.entries(MAIN)  # names are unique
     for e in entries:
         assert e.description and e.kind in ("mistake", "variant"), e.name
         assert set(e.loses) <= set(qids) and set(e.also_loses) <= set(qids), e.name
@@ -56,10 +58,10 @@ def test_catalogue_size_and_coverage():
 
 def test_every_entry_applies_to_the_current_notebook():
     """Each change must find its text exactly once: a catalogue gone stale fails here, cheaply."""
-    perfect = submissions.solution_submission()
-    base = runner.base_notebook(perfect)
-    for e in runner.entries():
-        nb = runner.build(e, perfect)
+    perfect = submissions.solution_submission(assignment=MAIN)
+    base = runner.base_notebook(MAIN, perfect)
+    for e in runner.entries(MAIN):
+        nb = runner.build(e, MAIN, perfect)
         assert [c.source for c in nb.cells] != [c.source for c in base.cells] or e.keep_experiments, \
             f"{e.name} changes nothing"
 
@@ -75,14 +77,14 @@ def graded_sample(session_dir) -> runner.Report:
     """The suite's sample and the FIDELITY entries, graded once per test session by the catalogue
     runner (forked executor, `WORKERS` processes); read back as a Report, executed notebooks included."""
     def compute():
-        report = runner.run(sampling.for_suite(runner.entries(), also=FIDELITY), workers=WORKERS)
+        report = runner.run(sampling.for_suite(runner.entries(MAIN), also=FIDELITY), workers=WORKERS, assignment=MAIN)
         return {"wall_seconds": report.wall_seconds, "questions": report.questions,
                 "outcomes": [{"entry": o.entry.name, "status": o.status, "seconds": o.seconds,
                               "shared_cells": o.shared_cells, "nb": o.nb,
                               "results": {q: dataclasses.asdict(r) for q, r in o.results.items()}}
                              for o in report.outcomes]}
     data = once(session_dir, "catalogue_sample", compute)
-    by_name = {e.name: e for e in runner.entries()}
+    by_name = {e.name: e for e in runner.entries(MAIN)}
     outcomes = [runner.Outcome(by_name[o["entry"]], {q: execution.Result(**r) for q, r in o["results"].items()},
                                o["status"], o["seconds"], o["shared_cells"], nbformat.from_dict(o["nb"]))
                 for o in data["outcomes"]]
@@ -98,7 +100,7 @@ def test_catalogue_proves_the_autograder_right(session_dir):
     (unless a written reason says why); every variant gets full marks. One test for the whole run:
     the catalogue (or its sample) is graded once, on whichever worker asks first (its own
     processes use the cores); the failure message lists every problem and the matrix."""
-    selected = sampling.for_suite(runner.entries(), also=FIDELITY)
+    selected = sampling.for_suite(runner.entries(MAIN), also=FIDELITY)
     report = graded_sample(session_dir)
     summary = runner.matrix_text(report) + "\n\n" + runner.summary_text(report)
     print("\n" + summary)
@@ -118,7 +120,7 @@ def test_the_suite_sample_covers_every_question_and_is_stable(monkeypatch):
     """The sample: every question's first mistake, the released solution, a stable hash-picked
     fraction of the rest (appending an entry does not change which others are picked); the whole
     catalogue on demand."""
-    entries = runner.entries()
+    entries = runner.entries(MAIN)
     monkeypatch.delenv("TPKIT_CATALOGUE", raising=False)
     chosen = sampling.for_suite(entries)
     names = [e.name for e in chosen]
@@ -166,7 +168,8 @@ def test_forkrun_scores_like_a_kernel_and_isolates_jobs():
         "dies": nb(_cell("import os"), _cell("os._exit(3)", "t", 1)),
         "loops": nb(_cell("pass"), _cell("while True:\n    pass", "t", 1)),
     }
-    done = forkrun.execute_many(jobs, base=nb(_cell("x = 1")), workers=2, timeout=5)
+    done = forkrun.execute_many(jobs, base=nb(_cell("x = 1")), workers=2, timeout=5,
+                                assignment_dir=paths.source_dir(MAIN))
     points = {k: execution.results(x.nb)["t"].points for k, x in done.items() if x.status == "ok"}
     assert points == {"ok": 1, "error": 0, "stderr": 0, "fd2": 0, "warn_a": 0, "warn_b": 0}
     assert "faux" in execution.results(done["error"].nb)["t"].message
@@ -186,14 +189,14 @@ def test_grading_command_gives_the_same_scores_messages_and_numbers(tmp_path, se
     catalogue test) and handed in as student notebooks to `python -m tpkit.grading` (nbgrader
     autograde in fresh kernels, hidden tests restored from the gradebook) get the same points per
     test cell, the same French messages and print the same numbers (losses, accuracies)."""
-    by_name = {e.name: e for e in runner.entries()}
+    by_name = {e.name: e for e in runner.entries(MAIN)}
     course = generated_course(session_dir, tmp_path / "course")
-    perfect = submissions.solution_submission()
+    perfect = submissions.solution_submission(assignment=MAIN)
     for name in FIDELITY:
         e = by_name[name]
         nb = e.notebook(perfect)
         if not e.keep_experiments:
-            nb = runner.empty_experiments(nb)
+            nb = runner.empty_experiments(nb, MAIN)
         folder = course / "submitted" / name / A
         folder.mkdir(parents=True)
         nbformat.write(nb, str(folder / f"{A}.ipynb"))
@@ -204,7 +207,7 @@ def test_grading_command_gives_the_same_scores_messages_and_numbers(tmp_path, se
     if CATALOGUE_TEST in {item.nodeid for item in request.session.items}:
         fast = {o.entry.name: o for o in graded_sample(session_dir).outcomes}
     else:
-        fast = {o.entry.name: o for o in runner.run([by_name[n] for n in FIDELITY], workers=WORKERS).outcomes}
+        fast = {o.entry.name: o for o in runner.run([by_name[n] for n in FIDELITY], workers=WORKERS, assignment=MAIN).outcomes}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "rn_pytorch") as gb:
         for name in FIDELITY:
             sub = gb.find_submission_notebook(A, A, name)

@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tpkit.checks import imposed  # noqa: E402
+from tpkit.assignments.tp_reseaux_neurones import imposed  # noqa: E402
 from tpkit.checks.tools import CheckFailed, as_number, number_list, require_number  # noqa: E402
 from tpkit.witness import LocalTransport, Witness, agent  # noqa: E402
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 from nbgrader.api import Gradebook
 
-from tpkit import labels, paths, release, submissions
-from tpkit.catalogue import curieux as catalogue
+from tpkit import assignments, labels, paths, release, submissions
+from tpkit.assignments.tp_soyez_curieux import mistakes as catalogue
 from tpkit.catalogue import runner, sampling
 
 from conftest import generated_course, once
@@ -56,7 +56,7 @@ def test_checks_are_registered():
 
 
 def test_catalogue_size():
-    assert runner.CATALOGUES[A] == catalogue.__name__
+    assert assignments.get(A).mistakes == catalogue.__name__
     mistakes = [e for e in runner.entries(A) if e.kind == "mistake"]
     variants = [e for e in runner.entries(A) if e.kind == "variant"]
     assert len(mistakes) >= 15 and len(variants) >= 5
@@ -96,7 +96,7 @@ def test_grading_command_grades_the_examples(session_dir):
     assert set(auto) <= set(blank) and all(s[0] == 0 for s in blank.values()), blank
     own = {e.name: e.own for e in runner.entries(A)}
     lost = {q for q, (s, m, manual) in run["erreurs_typiques"].items() if not manual and s < m}
-    assert lost == {own[name] for name in examples.TYPICAL[A]}, run["erreurs_typiques"]
+    assert lost == {own[name] for name in assignments.get(A).typical}, run["erreurs_typiques"]
 
 
 @pytest.mark.slow

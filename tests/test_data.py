@@ -13,6 +13,8 @@ import torch as th
 
 from tpkit import datasets, paths
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 SPEC = importlib.util.spec_from_file_location("data_build", paths.DATA / "build.py")
 build = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(build)
@@ -193,7 +195,7 @@ def test_readme_documents_current_checksums():
 
 
 def test_assignment_copy_is_identical():
-    copy = paths.SOURCE / "digitz.npz"
+    copy = paths.source_dir(MAIN) / "digitz.npz"
     assert copy.exists(), f"{copy} missing: run `make data`"
     assert copy.read_bytes() == (paths.DATA / "digitz.npz").read_bytes(), \
         f"{copy} differs from data/digitz.npz: run `make data`"

@@ -3,7 +3,8 @@ NaN error (NaN compares false with everything) and `err <= tol` accepts -inf. Ev
 measured value with a tolerance or a threshold goes through the helpers of `tpkit.checks.tools`
 (`within`, `under`, `at_least`, `between`), which answer False unless the value is a finite number.
 
-The source scan's rule, over every module of `tpkit/checks/` (the calibration scripts excepted: they
+The source scan's rule, over every module of `tpkit/checks/` and of each assignment's checks, reference,
+re-runs and thresholds (`tpkit/assignments/<name>/`; the calibration scripts excepted: they
 measure the reference offline and decide nothing, and so are the helpers' own bodies): an ordering
 comparison (`<`, `<=`, `>`, `>=`) is a *tolerance comparison*, and must be one of the helpers, when
 one of its operands mentions
@@ -28,13 +29,16 @@ import numpy as np
 import pytest
 import torch
 
-from tpkit import paths
+from tpkit import assignments, paths
 from tpkit.checks import run_check
 from tpkit.checks.tools import (CheckFailed, at_least, between, close, rel_error, require_finite,
                                 require_number, under, within)
 from tpkit.witness import LocalTransport, Witness
 
 CHECKS = paths.ROOT / "tpkit" / "checks"
+ASSIGNMENTS = paths.ROOT / "tpkit" / "assignments"
+#: an assignment's modules that judge nothing: its catalogue, probes (the audit's), calibration
+NOT_CHECKS = ("calibration", "mistakes.py", "variants.py", "generalisation.py", "probes.py")
 HELPERS = {"within", "under", "at_least", "between", "_finite_real", "all_finite"}
 ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 THRESHOLD_WORDS = {"tol", "rtol", "atol", "limit", "limits", "threshold", "seuil", "minimum", "maximum"}
@@ -101,12 +105,14 @@ def open_comparisons(source: str, filename: str = "<source>") -> list[str]:
 
 
 def _check_modules() -> list[Path]:
-    return [f for f in sorted(CHECKS.rglob("*.py")) if "calibration" not in f.name]
+    found = sorted(CHECKS.rglob("*.py")) + sorted(ASSIGNMENTS.rglob("*.py"))
+    return [f for f in found if not any(n in f.name for n in NOT_CHECKS)]
 
 
 def test_every_tolerance_comparison_of_the_checks_fails_closed():
     modules = _check_modules()
-    assert len(modules) >= 10 and any(f.parent.name == "reseaux" for f in modules)
+    assert len(modules) >= 10 and all(any(f.parent == ASSIGNMENTS / a.name / "checks" for f in modules)
+                                       for a in assignments.registry())
     found = [line for f in modules for line in open_comparisons(f.read_text(encoding="utf-8"),
                                                                  str(f.relative_to(paths.ROOT)))]
     assert not found, "comparisons to write with within/under/at_least/between:\n" + "\n".join(found)
@@ -187,7 +193,7 @@ def test_a_number_read_from_the_notebook_must_be_finite(value):
 # ------------------------------------------------------------------ the attack: W.grad = NaN
 def _section_2_state(grad_W, grad_B):
     """The notebook after section 2 with gradients written by hand instead of loss.backward()."""
-    from tpkit.checks import reference as ref
+    from tpkit.assignments.tp_reseaux_neurones import reference as ref
     W, B = ref.statement_init(0, ref.data()["d"])
     W.grad, B.grad = grad_W(W), grad_B(B)
     return {"W": W, "B": B}
@@ -204,7 +210,7 @@ def test_gradient_written_non_finite_loses_q2_7(grads):
 
 
 def test_gradient_from_backward_still_passes():
-    from tpkit.checks import reference as ref
+    from tpkit.assignments.tp_reseaux_neurones import reference as ref
     W, B = ref.statement_init(0, ref.data()["d"])
     R = ref.tensors()
     ref.cout(R["Y"], ref.pred(R["X"], W, B)).backward()

@@ -18,6 +18,8 @@ from tpkit.catalogue import flakiness, runner
 from tpkit.checks import AUDIT_MARK
 from tpkit.execution import Result
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 SEEDS_1_THREAD = range(4)
 SEEDS_2_THREADS = range(1)
 
@@ -26,21 +28,21 @@ SEEDS_2_THREADS = range(1)
 def test_every_seed_line_is_replaced(assignment):
     """Every assignment's audit finds a seed line in each cell it declares seeded, and no other."""
     cells = flakiness.target(assignment).seeded_cells
-    base = runner.base_notebook(assignment=assignment)
+    base = runner.base_notebook(assignment)
     seeded_before = {submissions.grade_id(c) for c in base.cells
                      if c.cell_type == "code" and flakiness.SEED_CALL.search(c.source)}
     assert seeded_before == set(cells)
     text = "\n".join(c.source for c in flakiness.seeded(base, 123, cells).cells if c.cell_type == "code")
     calls = [m.group(0) for m in flakiness.SEED_CALL.finditer(text)]
     assert len(calls) >= len(cells) and all(c.endswith("(123)") for c in calls)
-    if assignment == paths.ASSIGNMENT:  # the setup cell and each training cell seed numpy and torch
+    if assignment == MAIN:  # the setup cell and each training cell seed numpy and torch
         assert len(calls) == 2 * len(cells) and "np.random.seed(123)" in text and "th.manual_seed(123)" in text
 
 
 @pytest.mark.slow
 def test_reference_gets_full_marks_under_every_seed_and_thread_count():
     """One test for the whole audit (pytest 9 ignores xdist_group: a shared fixture would run twice)."""
-    audit = flakiness.audit(SEEDS_1_THREAD, SEEDS_2_THREADS)
+    audit = flakiness.audit(SEEDS_1_THREAD, SEEDS_2_THREADS, assignment=MAIN)
     report = flakiness.report_text(audit)
     print("\n" + report)
     assert len(audit.runs) == len(SEEDS_1_THREAD) + len(SEEDS_2_THREADS)
@@ -71,7 +73,7 @@ def test_one_audited_run_reads_back_as_one_report_per_secret():
         {"qid": "q2_pred", "verdicts": {str(a): None, str(b): "`pred` ne renvoie pas softmax"}})})]
     nb = nbformat.v4.new_notebook(cells=[cell])
     assert flakiness.verdicts(nb) == {"q2_pred": {a: None, b: "`pred` ne renvoie pas softmax"}}
-    entry = next(e for e in runner.entries() if e.kind == "variant")
+    entry = next(e for e in runner.entries(MAIN) if e.kind == "variant")
     failed = {"q2_pred": Result("q2_pred", 0.0, 1.0, "AssertionError: `pred` ne renvoie pas softmax"),
               "q2_cout": Result("q2_cout", 1.0, 1.0, "")}
     report = runner.Report([runner.Outcome(entry, failed, nb=nb)], 1.0, list(failed))
@@ -82,9 +84,9 @@ def test_one_audited_run_reads_back_as_one_report_per_secret():
 
 @pytest.mark.slow
 def test_entries_are_judged_alike_under_other_course_secrets():
-    runs = flakiness.catalogue_under_secrets(SECRETS, selected=[e for e in runner.entries()
+    runs = flakiness.catalogue_under_secrets(MAIN, SECRETS, selected=[e for e in runner.entries(MAIN)
                                                                 if e.name in SECRET_ENTRIES])
-    report = flakiness.secrets_report_text(runs)
+    report = flakiness.secrets_report_text(runs, MAIN)
     print("\n" + report)
     assert [r.secret for r in runs] == SECRETS
     assert not flakiness.secrets_flaky(runs), report

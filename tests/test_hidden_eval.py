@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from tpkit.checks import reference as ref
-from tpkit.checks import thresholds as T
+from tpkit.assignments.tp_reseaux_neurones import reference as ref
+from tpkit.assignments.tp_reseaux_neurones import thresholds as T
 from tpkit.checks.common import mlp_test_accuracy
-from tpkit.checks.reseaux.section4_mlp import check_q4_mlp_apprentissage
-from tpkit.checks.reseaux.section5_minibatch import check_q5_minibatch
+from tpkit.assignments.tp_reseaux_neurones.checks.section4_mlp import check_q4_mlp_apprentissage
+from tpkit.assignments.tp_reseaux_neurones.checks.section5_minibatch import check_q5_minibatch
 from tpkit.checks.tools import CheckFailed
 from tpkit.witness import LocalTransport, Witness
 
@@ -86,7 +86,7 @@ def test_a_trained_network_keeps_q5():
     torch.manual_seed(4)
     mlp = ref.MLP()
     gen = torch.Generator().manual_seed(4)
-    losses = ref.train(list(mlp.parameters()), mlp, R["X"], R["Y"], 1000, batch=20, gen=gen)
+    losses = ref.train(list(mlp.parameters()), mlp, R["X"], R["Y"], 1000, ref.STEP, batch=20, gen=gen)
     with torch.no_grad():
         rate = ref.accuracy(mlp(R["Xt"]), D["yt"])
     ns = _namespace("mlp_mb", mlp, niter_mb=1000, lst_loss_mb=losses, taux_test_mb=rate,

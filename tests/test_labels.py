@@ -1,15 +1,17 @@
 """Questions are named for people from the source notebook's own question markers."""
 from tpkit import labels, paths, submissions
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def test_every_graded_cell_has_a_question_number():
-    found = labels.question_labels()
-    graded = [submissions.grade_id(c) for c in submissions.read(paths.SOURCE_NOTEBOOK).cells
+    found = labels.question_labels(paths.source_notebook(MAIN))
+    graded = [submissions.grade_id(c) for c in submissions.read(paths.source_notebook(MAIN)).cells
               if c.metadata.get("nbgrader", {}).get("grade")]
     assert list(found) == graded
     assert all(lab.number.startswith("Q") for lab in found.values())
-    assert labels.label("q2_pred") == "Q2.3 pred"
-    assert labels.label("inconnu") == "inconnu"
+    assert labels.label("q2_pred", paths.source_notebook(MAIN)) == "Q2.3 pred"
+    assert labels.label("inconnu", paths.source_notebook(MAIN)) == "inconnu"
 
 
 def test_marker_of_the_nearest_question_above():

@@ -12,6 +12,8 @@ from conftest import generated
 from tpkit import execution, paths
 from tpkit.submissions import grade_id, read
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 AUTOGRADED_POINTS = 17.5
 
 
@@ -20,7 +22,7 @@ def _graded_cells(nb):
 
 
 def test_points_and_grade_ids():
-    nb = read(paths.SOURCE_NOTEBOOK)
+    nb = read(paths.source_notebook(MAIN))
     ids = [grade_id(c) for c in nb.cells if grade_id(c)]
     assert len(ids) == len(set(ids)), "grade ids must be unique"
     assert all(re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)
@@ -67,18 +69,18 @@ def _solution_lines(nb):
 
 
 def test_release_leaks_no_solution_and_no_hidden_test():
-    source = read(paths.SOURCE_NOTEBOOK)
-    release_text = "\n".join(c.source for c in read(paths.RELEASE_NOTEBOOK).cells)
+    source = read(paths.source_notebook(MAIN))
+    release_text = "\n".join(c.source for c in read(paths.release_notebook(MAIN)).cells)
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "tpkit", "verifier("):
         assert marker not in release_text
     leaked = [line for line in _solution_lines(source) if line in release_text]
     assert not leaked, leaked
-    raw = paths.RELEASE_NOTEBOOK.read_text(encoding="utf-8")
+    raw = paths.release_notebook(MAIN).read_text(encoding="utf-8")
     assert "BEGIN SOLUTION" not in raw and "HIDDEN" not in raw
 
 
 def test_release_keeps_the_statement_skeleton():
-    text = "\n".join(c.source for c in read(paths.RELEASE_NOTEBOOK).cells)
+    text = "\n".join(c.source for c in read(paths.release_notebook(MAIN)).cells)
     for skeleton in ("def pred(X, W, B):", "def cout(Y, Yhat):", "def pred2(X, W1, B1, W2, B2):",
                      "class MLP(th.nn.Module):", "super(MLP, self).__init__()",
                      "def forward(self, x):", "for i in range(niter):", "for i in range(niter_mb):",
@@ -91,10 +93,10 @@ def test_release_keeps_the_statement_skeleton():
 def test_committed_release_is_what_nbgrader_generates(session_dir):
     """`nbgrader generate_assignment` (run once per session by `release.generate` in a fresh course,
     the one the grading tests copy) writes exactly the committed release."""
-    fresh = generated(session_dir) / "release" / paths.ASSIGNMENT
+    fresh = generated(session_dir) / "release" / MAIN
     names = sorted(p.name for p in fresh.iterdir())
-    assert names == sorted(p.name for p in paths.RELEASE.iterdir())
-    match, mismatch, errors = filecmp.cmpfiles(fresh, paths.RELEASE, names, shallow=False)
+    assert names == sorted(p.name for p in paths.release_dir(MAIN).iterdir())
+    match, mismatch, errors = filecmp.cmpfiles(fresh, paths.release_dir(MAIN), names, shallow=False)
     assert not mismatch and not errors, f"release out of date, run `make release`: {mismatch}"
 
 
@@ -136,13 +138,13 @@ def _validate(path, *flags):
 
 @pytest.mark.slow
 def test_nbgrader_validate_passes_on_source():
-    out = _validate(paths.SOURCE_NOTEBOOK)
+    out = _validate(paths.source_notebook(MAIN))
     assert "Success! Your notebook passes all the tests." in out, out[-3000:]
 
 
 @pytest.mark.slow
 def test_nbgrader_validate_invert_passes_on_release():
-    out = _validate(paths.RELEASE_NOTEBOOK, "--invert")
+    out = _validate(paths.release_notebook(MAIN), "--invert")
     assert "Success! The notebook does not pass any tests." in out, out[-3000:]
 
 
@@ -252,7 +254,7 @@ def _asking_cell(cells, number: str, words: str):
 
 def question_map(nb=None) -> list:
     """(statement number, statement words, notebook number, index of the cell that asks it)."""
-    cells = (nb or read(paths.SOURCE_NOTEBOOK)).cells
+    cells = (nb or read(paths.source_notebook(MAIN))).cells
     return [(s, sw, n, _asking_cell(cells, n, nw)) for s, sw, n, nw in QUESTION_MAP]
 
 
@@ -262,14 +264,14 @@ def test_every_statement_question_is_asked_in_the_notebook():
     statement = _flat(STATEMENT.read_text(encoding="utf-8"))
     missing_statement = [sw for _, sw, _, _ in QUESTION_MAP if _flat(sw) not in statement]
     assert not missing_statement, f"not in the statement file: {missing_statement}"
-    for nb in (read(paths.SOURCE_NOTEBOOK), read(paths.RELEASE_NOTEBOOK)):
+    for nb in (read(paths.source_notebook(MAIN)), read(paths.release_notebook(MAIN))):
         unasked = [(s, n, nw) for (s, _, n, nw), (_, _, _, cell) in zip(QUESTION_MAP, question_map(nb))
                    if cell is None]
         assert not unasked, f"statement questions the notebook does not ask: {unasked}"
 
 
 def test_question_numbers_follow_the_statement_order():
-    cells = read(paths.SOURCE_NOTEBOOK).cells
+    cells = read(paths.source_notebook(MAIN)).cells
     first = {}
     for i, c in enumerate(cells):
         if c.cell_type == "markdown":
@@ -282,7 +284,7 @@ def test_question_numbers_follow_the_statement_order():
 
 def test_each_written_answer_sits_right_below_its_question():
     from tpkit import labels
-    nb = read(paths.SOURCE_NOTEBOOK)
+    nb = read(paths.source_notebook(MAIN))
     found = labels.labels_of(nb)
     for i, c in enumerate(nb.cells):
         meta = c.metadata.get("nbgrader", {})
@@ -295,8 +297,8 @@ def test_each_written_answer_sits_right_below_its_question():
 
 def test_visible_checks_state_the_hidden_thresholds():
     """The hidden requirements a student must meet are written in the notebook (issue #10)."""
-    from tpkit.checks import thresholds as T
-    text = "\n".join(c.source for c in read(paths.RELEASE_NOTEBOOK).cells)
+    from tpkit.assignments.tp_reseaux_neurones import thresholds as T
+    text = "\n".join(c.source for c in read(paths.release_notebook(MAIN)).cells)
     assert f"niter_mb >= {T.MB_NITER_MIN}" in text and f"au moins {T.MB_NITER_MIN}" in text
     for value in (T.GD_FINAL_LOSS_MAX, T.GD_TEST_ACC_MIN, T.MLP_MANUAL_TEST_ACC_MIN, T.MLP_TEST_ACC_MIN,
                   T.MB_TEST_ACC_MIN, T.W_STD_MIN, T.W_STD_MAX, T.GD_MAX_RISES, T.MB_MIN_RISE_SHARE):
@@ -305,7 +307,7 @@ def test_visible_checks_state_the_hidden_thresholds():
 
 def test_self_check_cell_is_in_sync_and_test_cells_are_titled():
     from tpkit import labels, selfcheck
-    nb = read(paths.SOURCE_NOTEBOOK)
+    nb = read(paths.source_notebook(MAIN))
     assert nb.cells[-1].source == selfcheck.code_source(nb), "run `python -m tpkit.selfcheck` then `make release`"
     found = labels.labels_of(nb)
     for c in _graded_cells(nb):

@@ -11,10 +11,12 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import generated, generated_course, once
-from tpkit import labels, paths, release, submissions
+from tpkit import assignments, labels, paths, release, submissions
 from tpkit.catalogue import runner, sampling
 from tpkit.checks import CHECKS
 from tpkit.grading.trusted import validate_hidden_tests
+
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
 
 A = "tp_pima_jouet"
 SOURCE_NB = paths.source_notebook(A)
@@ -31,8 +33,8 @@ def _test_cells(nb):
 
 # ------------------------------------------------------------------ notebook and release (no execution)
 def test_assignment_is_known_to_the_kit():
-    assert A in paths.assignments() and paths.assignments()[0] == paths.ASSIGNMENT
-    assert A in runner.CATALOGUES
+    assert A in paths.assignments() and paths.assignments()[0] == MAIN
+    assert A in {a.name for a in assignments.registry()}
 
 
 def test_data_copies_are_the_canonical_files():
@@ -86,10 +88,10 @@ def test_catalogue_entries_apply_and_cover_every_question():
     qids = {_meta(c)["grade_id"] for c in _test_cells(submissions.read(SOURCE_NB))}
     assert {m.own for m in mistakes} == qids
     perfect = submissions.solution_submission(assignment=A)
-    base = runner.base_notebook(perfect, A)
+    base = runner.base_notebook(A, perfect)
     for e in runner.entries(A):
         assert set(e.loses) <= qids, e.name
-        nb = runner.build(e, perfect, A)
+        nb = runner.build(e, A, perfect)
         assert [c.source for c in nb.cells] != [c.source for c in base.cells], f"{e.name} changes nothing"
 
 
@@ -115,7 +117,7 @@ def test_exports_and_question_names_are_per_assignment():
     assert Options().exports == Options(assignment=A).course_exports == paths.ROOT / "exports"
     found = labels.question_labels(SOURCE_NB)
     assert feedback.question_label("j1_standardisation", A) == found["j1_standardisation"].short
-    assert feedback.question_label("j1_standardisation") == "j1_standardisation"  # unknown to the main TP
+    assert feedback.question_label("j1_standardisation", MAIN) == "j1_standardisation"  # unknown to the main TP
     assert question_names(["j2_pred"], SOURCE_NB) == {"j2_pred": found["j2_pred"].short}
 
 
@@ -200,10 +202,9 @@ def test_grading_command_gives_the_blank_release_zero(graded):
 
 @pytest.mark.slow
 def test_typical_mistakes_example_loses_their_own_questions_only(graded):
-    from tpkit import examples
     own = {e.name: e.own for e in runner.entries(A)}
     lost = {q for q, (s, m) in graded["scores"]["erreurs_typiques"].items() if s < m}
-    assert lost == {own[name] for name in examples.TYPICAL[A]}, json.dumps(graded["scores"]["erreurs_typiques"])
+    assert lost == {own[name] for name in assignments.get(A).typical}, json.dumps(graded["scores"]["erreurs_typiques"])
 
 
 @pytest.mark.slow
@@ -211,7 +212,6 @@ def test_moodle_round_trip(graded):
     """The Moodle zip is imported (renamed notebook), graded as the same notebook was by --examples, the
     worksheet filled with the provisional grade and the questions to revisit named as in this notebook,
     the feedback zip laid out for Moodle; the exports live in exports/tp_pima_jouet/, the class kept."""
-    from tpkit import examples
     assert graded["moodle_rc"] == 0, graded["moodle_log"]
     assert graded["moodle_scores"] == graded["scores"]["erreurs_typiques"]
     assert not graded["main_exports_written"]
@@ -224,7 +224,7 @@ def test_moodle_round_trip(graded):
     assert f"Note provisoire : {total}/20" in comment
     found = labels.question_labels(SOURCE_NB)
     own = {e.name: e.own for e in runner.entries(A)}
-    assert all(found[own[name]].short in comment for name in examples.TYPICAL[A]), comment
+    assert all(found[own[name]].short in comment for name in assignments.get(A).typical), comment
     [(name, page)] = graded["feedback_zip"].items()
     assert name == f"Élodie Lefèvre_1234567_assignsubmission_file_/{A}.html"
     assert f"Vérification — {found['j1_standardisation'].short}" in page and "verifier(" not in page

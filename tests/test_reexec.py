@@ -12,17 +12,19 @@ import pytest
 import torch
 
 from tpkit import paths
-from tpkit.checks import reexec
-from tpkit.checks.reseaux import section3_descent as s3, section4_mlp as s4, section5_minibatch as s5
+from tpkit.assignments.tp_reseaux_neurones import reexec
+from tpkit.assignments.tp_reseaux_neurones.checks import section3_descent as s3, section4_mlp as s4, section5_minibatch as s5
 from tpkit.checks.tools import CheckFailed
 from tpkit.witness import LocalTransport, Witness
 
 from reexec_helpers import SECRET, Notebook, attack, data_folder, judge
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 SKIPPED = ("r3_experiences", "r3_quadratique", "r4_experiences")  # ungraded, slow
 
 
-NB = Notebook(paths.SOURCE_NOTEBOOK)
+NB = Notebook(paths.source_notebook(MAIN))
 CELLS = NB.cells
 ORDER = list(CELLS)
 
@@ -31,7 +33,7 @@ ORDER = list(CELLS)
 def base(tmp_path_factory):
     """The namespace after sections 1 and 2 and the cells of section 4 that define functions and the
     class (cheap); the training cells run in each test."""
-    folder = data_folder(tmp_path_factory, "reexec", paths.SOURCE_NOTEBOOK.parent, ("digitz.npz",))
+    folder = data_folder(tmp_path_factory, "reexec", paths.source_notebook(MAIN).parent, ("digitz.npz",))
     ns = NB.namespace(folder, ORDER[:ORDER.index("r2_gradient") + 1])
     ns["nb_hidden"] = 100  # set by the Q4.2 cell, which runs in its own tests
     return NB.namespace(folder, ("r4_pred2", "r4_mlp_identite", "r4_mlp_classe"), ns=ns)
@@ -66,7 +68,7 @@ USED_BY = {"r2_pred": ("r3_descente", "r3_sgd"), "r2_cout": tuple(TRAINING), "r4
 def _catalogue_variants():
     """The catalogue's valid variants that change the training cells or what they call (and no
     structure): each must pass every re-run."""
-    from tpkit.catalogue.variants import VARIANTS
+    from tpkit.assignments.tp_reseaux_neurones.variants import VARIANTS
     return [v for v in VARIANTS if not v.edits and v.changes and set(v.changes) <= set(TRAINING) | set(USED_BY)]
 
 

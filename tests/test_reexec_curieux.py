@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from tpkit import paths
-from tpkit.checks import curieux, curieux_reexec
+from tpkit.assignments.tp_soyez_curieux.checks import section6_experiences as curieux
+from tpkit.assignments.tp_soyez_curieux import reexec as curieux_reexec
 from tpkit.submissions import grade_id, is_answer, strip_markers
 
 from reexec_helpers import SECRET, Notebook, attack, data_folder, judge
@@ -66,7 +67,7 @@ def _variant_sources(variant) -> dict:
 
 def _cnn_variants():
     """The catalogue's valid variants that change what the CNN cell runs (the CNN, entrainer, seeds)."""
-    from tpkit.catalogue.curieux import VARIANTS
+    from tpkit.assignments.tp_soyez_curieux.variants import VARIANTS
     wanted = {"r6_cnn", "r6_entrainer", GID}
     return [v for v in VARIANTS if set(v.changes) & wanted or any(
         getattr(e, "__name__", "").startswith("replace(") and e.__name__[8:-1] in wanted for e in v.edits)]

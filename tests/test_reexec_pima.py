@@ -11,14 +11,15 @@ catalogue's valid variants pass in both."""
 import pytest
 
 from tpkit import paths
-from tpkit.checks import pima_jouet as PJ
-from tpkit.checks import pima_reexec
+from tpkit.assignments.tp_pima_jouet.checks import section2_regression, section3_mlp, section4_toy
+from tpkit.assignments.tp_pima_jouet import reexec as pima_reexec
 from tpkit.witness import LocalTransport, Witness
 
 from reexec_helpers import Notebook, attack, data_folder, judge
 
 A = "tp_pima_jouet"
-TRAINING = {"r2_pima_lineaire": PJ.check_j2_pima_lineaire, "r3_pima": PJ.check_j3_pima, "r4_jouet": PJ.check_j4_jouet}
+TRAINING = {"r2_pima_lineaire": section2_regression.check_j2_pima_lineaire, "r3_pima": section3_mlp.check_j3_pima,
+            "r4_jouet": section4_toy.check_j4_jouet}
 
 
 NB = Notebook(paths.source_notebook(A))
@@ -57,7 +58,7 @@ def test_the_reference_passes_with_its_cell_rerun(base, gid):
 def _catalogue_variants():
     """The catalogue's valid variants that change answer cells (and no structure): the training
     cells call what they change, so each must pass every re-run."""
-    from tpkit.catalogue.pima_jouet import VARIANTS
+    from tpkit.assignments.tp_pima_jouet.variants import VARIANTS
     return [v for v in VARIANTS if not v.edits and v.changes]
 
 

@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from tpkit.checks import reference as ref
+from tpkit.assignments.tp_reseaux_neurones import reference as ref
 
 
 def _mlp(seed):

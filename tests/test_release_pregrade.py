@@ -7,11 +7,13 @@ import pytest
 
 from tpkit import paths, release
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def _copy_source(tmp_path, edit):
-    folder = tmp_path / "source" / paths.ASSIGNMENT
-    shutil.copytree(paths.SOURCE, folder)
-    nb_path = folder / paths.NOTEBOOK
+    folder = tmp_path / "source" / MAIN
+    shutil.copytree(paths.source_dir(MAIN), folder)
+    nb_path = folder / paths.notebook_name(MAIN)
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
     for cell in nb["cells"]:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
@@ -39,11 +41,11 @@ def test_checks_follow_the_source_and_release_names_a_broken_question(tmp_path):
 def test_release_refuses_before_writing_anything(tmp_path, monkeypatch, capsys):
     """Cheap: pregrade's verdict stops `generate` before nbgrader runs (nothing written), exit 2."""
     course = tmp_path / "course"
-    shutil.copytree(paths.SOURCE, course / "source" / paths.ASSIGNMENT)
+    shutil.copytree(paths.source_dir(MAIN), course / "source" / MAIN)
     monkeypatch.setattr(release, "pregrade",
                         lambda nb: ["la solution de l'enseignant perd des points à la question Q2.2 B"])
     with pytest.raises(SystemExit) as exc:
-        release.generate(root=course, check=True)
+        release.generate(MAIN, root=course, check=True)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("publication refusée") and "Q2.2 B" in err

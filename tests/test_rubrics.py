@@ -10,6 +10,8 @@ from conftest import once
 
 from tpkit import labels, modelanswers, paths, rubrics, submissions
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 ASSIGNMENTS = ["tp_reseaux_neurones", "tp_pima_jouet", "tp_soyez_curieux"]
 #: the main statement's written questions (tests/test_notebook.py QUESTION_MAP), one graded answer each
 MAIN_WRITTEN = {"Q2.4": "m2_approximation", "Q3.3": "m3_convergence", "Q3.4": "m3_experiences",
@@ -50,7 +52,7 @@ def test_model_answers_type_no_measured_number(assignment):
     value the student's notebook states (an imposed value such as 0.01, a reference rate such as 0.672)."""
     nb, _, _ = _written(assignment)
     stated = set(_TYPED_NUMBER.findall("\n".join(c.source for c in submissions.read(paths.release_notebook(assignment)).cells)))
-    names = {k.name for k in modelanswers.NUMBERS[assignment]}
+    names = {k.name for k in modelanswers.numbers(assignment)}
     for cell in modelanswers.model_answer_cells(nb):
         untagged = modelanswers.TAG.sub("", cell.source)
         untagged = re.sub(r"(?m)^- \d+(?:\.\d+)? pt : |\*\*Barème\*\* \([\d.]+ pt", "", untagged)

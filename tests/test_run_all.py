@@ -11,6 +11,8 @@ from conftest import once
 from tpkit import execution, labels, paths, selfcheck, submissions
 from tpkit.catalogue import runner
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 #: one typical mistake per assignment (the main one: the issue's example, softmax on the wrong axis)
 MISTAKE = {"tp_reseaux_neurones": "softmax_mauvais_axe",
            "tp_pima_jouet": "standardisation_test_propres_stats",
@@ -46,7 +48,7 @@ def _setup_namespace(assignment, monkeypatch, grading: bool) -> dict:
 
 
 def test_failing_visible_check_prints_for_the_student_and_raises_under_nbgrader(monkeypatch, capsys):
-    ns = _setup_namespace(paths.ASSIGNMENT, monkeypatch, grading=False)
+    ns = _setup_namespace(MAIN, monkeypatch, grading=False)
     with ns["_verification"]("Q2.3 pred"):
         assert False, "les lignes de Ŷ ne somment pas à 1"
     with ns["_verification"]("Q2.5 et Q2.6 cout"):
@@ -54,7 +56,7 @@ def test_failing_visible_check_prints_for_the_student_and_raises_under_nbgrader(
     shown = capsys.readouterr().out
     assert "✗ Q2.3 pred : les lignes de Ŷ ne somment pas à 1" in shown
     assert "✗ Q2.5 et Q2.6 cout : corrigez d'abord Q2.3 pred" in shown and "au départ le coût vaut 6.9" in shown
-    ns = _setup_namespace(paths.ASSIGNMENT, monkeypatch, grading=True)
+    ns = _setup_namespace(MAIN, monkeypatch, grading=True)
     with pytest.raises(AssertionError, match="somment"):
         with ns["_verification"]("Q2.3 pred"):
             assert False, "les lignes de Ŷ ne somment pas à 1"
@@ -67,7 +69,7 @@ def test_failing_visible_check_prints_for_the_student_and_raises_under_nbgrader(
 def test_table_says_where_and_why_a_run_stopped(monkeypatch):
     """Run All stopped on the stub of Q2.3 (the last error IPython kept): that question is « non exécutée »
     with the error, the later ones name it, the ones above keep their verdicts."""
-    ns = _setup_namespace(paths.ASSIGNMENT, monkeypatch, grading=False)
+    ns = _setup_namespace(MAIN, monkeypatch, grading=False)
     for q in ("Q1.1 chargement", "Q1.2 etiquettes", "Q1.3 dimensions", "Q1.4 onehot", "Q1.5 tenseurs", "Q2.1 W"):
         ns["_verifications"][q] = None
     ns["_verifications"]["Q2.2 B"] = AssertionError("B doit être initialisé à zéro (th.zeros)")
@@ -90,8 +92,8 @@ def test_setup_and_table_are_generated_in_every_assignment():
         setup = selfcheck.setup_cell(nb).source
         assert setup.endswith(selfcheck.setup_source(nb)), f"{assignment}: run `python -m tpkit.selfcheck`"
         found = labels.labels_of(nb)
-        assert set(selfcheck.PREREQUISITES[assignment]) <= set(found)
-        assert all(set(deps) <= set(found) for deps in selfcheck.PREREQUISITES[assignment].values())
+        assert set(selfcheck.prerequisites()[assignment]) <= set(found)
+        assert all(set(deps) <= set(found) for deps in selfcheck.prerequisites()[assignment].values())
         for c in nb.cells:
             meta = c.metadata.get("nbgrader", {})
             if c.cell_type == "code" and meta.get("grade"):
@@ -143,12 +145,12 @@ def test_softmax_on_the_wrong_axis_blames_pred_not_the_correct_cost(session_dir)
 def _stopped_on_a_stub() -> dict:
     """The solution with Q2.3's cell left as released (its stub raises): the cells up to it, then the
     table run by hand, as the student does after Run All stopped."""
-    nb = submissions.solution_submission()
-    blank = {submissions.grade_id(c): c.source for c in submissions.blank_submission().cells}
+    nb = submissions.solution_submission(assignment=MAIN)
+    blank = {submissions.grade_id(c): c.source for c in submissions.blank_submission(assignment=MAIN).cells}
     k = next(i for i, c in enumerate(nb.cells) if submissions.grade_id(c) == "r2_pred")
     nb.cells[k].source = blank["r2_pred"]
     nb.cells = nb.cells[:k + 1] + [nb.cells[-1]]
-    done, stopped = execution.run_as_student(nb, stop_on_error=False)
+    done, stopped = execution.run_as_student(nb, assignment=MAIN, stop_on_error=False)
     return {"stopped": stopped, "k": k, "table": _table(done)}
 
 
@@ -164,5 +166,5 @@ def test_a_stub_stops_run_all_and_the_table_run_by_hand_says_where(session_dir):
 
 def test_release_keeps_the_stub_that_raises():
     """The design choice of tpkit.selfcheck: a question not done raises (nbgrader's stub), loudly."""
-    text = nbformat.writes(submissions.read(paths.release_notebook(paths.ASSIGNMENT)))
+    text = nbformat.writes(submissions.read(paths.release_notebook(MAIN)))
     assert 'raise NotImplementedError(\\"cellule à compléter' in text

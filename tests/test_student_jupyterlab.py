@@ -15,6 +15,8 @@ import pytest
 
 from tpkit import paths, release, submissions
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 TOKEN = "tpkit-etudiant"
 #: JupyterLab's menus, in French (jupyterlab-language-pack-fr-fr: « Exécution », not « Exécuter ») and in English
 FRENCH_MENUS = ("Fichier", "Édition", "Affichage", "Exécution", "Noyau", "Onglets", "Paramètres", "Aide")
@@ -62,7 +64,7 @@ _MENU_ITEMS = ("[...document.querySelectorAll('.lm-Menu:not(.lm-MenuBar) .lm-Men
 def test_release_notebook_opens_in_french_jupyterlab_and_its_menu_paths_exist(tmp_path):
     packs = {e.name for e in importlib.metadata.entry_points(group="jupyterlab.languagepack")}
     assert "fr_FR" in packs, "jupyterlab-language-pack-fr-fr is missing: `make` installs requirements.txt"
-    assignment = paths.ASSIGNMENT
+    assignment = MAIN
     folder = tmp_path / "etudiant"
     shutil.copytree(paths.release_dir(assignment), folder)
     settings = tmp_path / "settings"

@@ -23,11 +23,11 @@ test_supprime       "partiel" + a test cell deleted                             
 notebook_renomme    "partiel" handed in as ``TP_Dupont.ipynb``                  as partiel, partial
 =================== ========================================================== =====================
 
-The other assignments (``tp_pima_jouet``, ``tp_soyez_curieux``) have three examples each, in the same
-student folders (``examples/submissions/<student>/<assignment>/``): ``reference`` (every autograded
-point), ``vierge`` (0) and ``erreurs_typiques``, three mistakes of the assignment's catalogue
-(:data:`TYPICAL`) made together: each costs its own question only.
-``python -m tpkit.grading --examples --assignment X`` grades them.
+An assignment's package says which examples it has (:mod:`tpkit.assignments`): the nine above when it
+declares their edits (``example_edits``: the grade ids each one changes), else three, in the same student
+folders (``examples/submissions/<student>/<assignment>/``): ``reference`` (every autograded point),
+``vierge`` (0) and ``erreurs_typiques``, the catalogue mistakes it names (``typical``) made together:
+each costs its own question only. ``python -m tpkit.grading --examples --assignment X`` grades them.
 """
 from __future__ import annotations
 
@@ -38,31 +38,20 @@ from pathlib import Path
 
 import nbformat
 
-from tpkit import paths
+from tpkit import assignments, paths
 from tpkit.submissions import apply_changes, blank_submission, grade_id, solution_submission
 
 EXAMPLES_DIR = paths.ROOT / "examples" / "submissions"
 
-#: grade ids of the answer cells completed in the "partiel" example
-PARTIAL_SECTIONS = ("r1_", "r2_", "m2_")
-
-MISTAKES = {
-    "r2_pred": [("dim=1", "dim=0")],  # softmax over the wrong axis
-    "r2_cout": [("return -th.mean(", "return th.mean(")],  # cost without its minus sign
-    "r3_sgd": [("\n    optimiseur.zero_grad()", "")],  # gradients never zeroed
-}
-INFINITE_LOOP = {"r3_precision": [("taux_app = ", "while True:\n    pass\ntaux_app = ")]}
-DUPLICATED = "r2_pred"
-DELETED = "q2_cout"
 RENAMED = "TP_Dupont.ipynb"
 
 
-def _partial(reference, blank):
+def _partial(reference, blank, sections):
     nb = copy.deepcopy(blank)
     done = {grade_id(c): c for c in reference.cells}
     for k, cell in enumerate(nb.cells):
         gid = grade_id(cell)
-        if gid and gid.startswith(PARTIAL_SECTIONS) and cell.metadata.nbgrader.get("solution"):
+        if gid and gid.startswith(tuple(sections)) and cell.metadata.nbgrader.get("solution"):
             nb.cells[k] = copy.deepcopy(done[gid])
     return nb
 
@@ -83,23 +72,16 @@ def _deleted(reference, gid):
     return nb
 
 
-#: The typical mistakes of the other assignments' examples: entries of their catalogues (one question each).
-TYPICAL = {
-    "tp_pima_jouet": ("standardisation_test_propres_stats", "pred_softmax_axe0", "sgd_sans_zero_grad"),
-    "tp_soyez_curieux": ("entrainer_sans_zero_grad", "activations_argument_oublie", "cnn_sans_pooling"),
-}
-
-
 def _text(nb) -> bytes:
     return nbformat.writes(nb).encode("utf-8") + b"\n"
 
 
-def _build_other(assignment: str) -> dict:
+def _build_three(assignment: str) -> dict:
     from tpkit.catalogue import runner
     reference = solution_submission(assignment=assignment)
     entries = {e.name: e for e in runner.entries(assignment)}
     mistaken = reference
-    for name in TYPICAL[assignment]:
+    for name in assignments.get(assignment).typical:
         mistaken = entries[name].notebook(mistaken)
     name = paths.notebook_name(assignment)
     return {"reference": (name, _text(reference)),
@@ -107,31 +89,35 @@ def _build_other(assignment: str) -> dict:
             "erreurs_typiques": (name, _text(mistaken))}
 
 
-def build(source_nb=paths.SOURCE_NOTEBOOK, release_nb=paths.RELEASE_NOTEBOOK, assignment: str = paths.ASSIGNMENT) -> dict:
-    """{student: (file name, bytes)} for every example of `assignment` (the main one: from `source_nb`
-    and `release_nb`, which a benchmark's course may give)."""
-    if assignment != paths.ASSIGNMENT:
-        return _build_other(assignment)
+def build(assignment: str, source_nb=None, release_nb=None) -> dict:
+    """{student: (file name, bytes)} for every example of `assignment` (from its source and release, or
+    from `source_nb` and `release_nb`, which a benchmark's course may give)."""
+    edits = assignments.get(assignment).example_edits
+    if not edits:
+        return _build_three(assignment)
+    name = paths.notebook_name(assignment)
+    source_nb = source_nb or paths.source_notebook(assignment)
+    release_nb = release_nb or paths.release_notebook(assignment)
     reference = solution_submission(source_nb, release_nb)
     blank = blank_submission(release_nb)
     ref_bytes = _text(reference)
-    partial = _partial(reference, blank)
+    partial = _partial(reference, blank, edits["partial_sections"])
     return {
-        "reference": (paths.NOTEBOOK, ref_bytes),
-        "vierge": (paths.NOTEBOOK, _text(blank)),
-        "partiel": (paths.NOTEBOOK, _text(partial)),
-        "erreurs_typiques": (paths.NOTEBOOK, _text(apply_changes(reference, MISTAKES))),
-        "boucle_infinie": (paths.NOTEBOOK, _text(apply_changes(reference, INFINITE_LOOP))),
-        "json_invalide": (paths.NOTEBOOK, ref_bytes[: len(ref_bytes) // 2]),
-        "cellule_dupliquee": (paths.NOTEBOOK, _text(_duplicated(partial, DUPLICATED))),
-        "test_supprime": (paths.NOTEBOOK, _text(_deleted(partial, DELETED))),
+        "reference": (name, ref_bytes),
+        "vierge": (name, _text(blank)),
+        "partiel": (name, _text(partial)),
+        "erreurs_typiques": (name, _text(apply_changes(reference, edits["mistakes"]))),
+        "boucle_infinie": (name, _text(apply_changes(reference, edits["infinite_loop"]))),
+        "json_invalide": (name, ref_bytes[: len(ref_bytes) // 2]),
+        "cellule_dupliquee": (name, _text(_duplicated(partial, edits["duplicated"]))),
+        "test_supprime": (name, _text(_deleted(partial, edits["deleted"]))),
         "notebook_renomme": (RENAMED, _text(partial)),
     }
 
 
-def assignments() -> tuple:
-    """The assignments that have examples: the main one and those of :data:`TYPICAL`."""
-    return (paths.ASSIGNMENT, *TYPICAL)
+def assignments_with_examples() -> tuple:
+    """The assignments that have examples: every registered one of the course."""
+    return paths.assignments()
 
 
 def write(out_dir: Path = EXAMPLES_DIR) -> list:
@@ -140,8 +126,8 @@ def write(out_dir: Path = EXAMPLES_DIR) -> list:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     written = []
-    for assignment in assignments():
-        for student, (name, data) in build(assignment=assignment).items():
+    for assignment in assignments_with_examples():
+        for student, (name, data) in build(assignment).items():
             folder = out_dir / student / assignment
             folder.mkdir(parents=True)
             (folder / name).write_bytes(data)

@@ -31,10 +31,13 @@ def kernel_env(threads: int = 1) -> dict:
     return dict(os.environ, **kernel_variables(threads))
 
 
-def with_hidden_tests(nb, source_nb=paths.SOURCE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:
-    """Restore the instructor's test cells (with their hidden part), as nbgrader autograde does."""
+def with_hidden_tests(nb, source_nb=None, assignment: str | None = None) -> nbformat.NotebookNode:
+    """Restore the instructor's test cells (with their hidden part), as nbgrader autograde does, from
+    `assignment`'s source notebook (or `source_nb`)."""
     if assignment:
         source_nb = paths.source_notebook(assignment)
+    if source_nb is None:
+        raise TypeError("name the assignment or its source notebook")
     tests = {grade_id(c): c for c in read(source_nb).cells
              if c.get("metadata", {}).get("nbgrader", {}).get("grade")
              and c.cell_type == "code"}
@@ -64,11 +67,14 @@ def kernel_log():
     return open(os.devnull, "wb")
 
 
-def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path = paths.SOURCE,
+def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path | None = None,
         assignment: str | None = None) -> nbformat.NotebookNode:
-    """Execute a copy of `nb` in a temporary copy of the assignment folder (for its data files)."""
+    """Execute a copy of `nb` in a temporary copy of the assignment folder (for its data files):
+    `assignment`'s source folder, or `assignment_dir`."""
     if assignment:
         assignment_dir = paths.source_dir(assignment)
+    if assignment_dir is None:
+        raise TypeError("name the assignment or its folder")
     nb = copy.deepcopy(nb)
     with tempfile.TemporaryDirectory(prefix="tp-run-") as tmp:
         for f in assignment_dir.iterdir():
@@ -82,13 +88,13 @@ def run(nb, timeout: int = 120, threads: int = 1, assignment_dir: Path = paths.S
     return nb
 
 
-def run_as_student(nb, timeout: int = 120, assignment: str | None = None, stop_on_error: bool = True):
+def run_as_student(nb, timeout: int = 120, *, assignment: str, stop_on_error: bool = True):
     """Execute a copy of `nb` as JupyterLab's « Redémarrer le noyau et exécuter toutes les cellules »
     does in a student's kernel: no ``NBGRADER_EXECUTION`` (the visible checks show their messages
     instead of raising, :mod:`tpkit.selfcheck`), and the run stops at the first cell that raises
     (`stop_on_error=False`: every cell runs, as when the student runs them one by one).
     Returns (executed notebook, index of the first cell that raised or None)."""
-    assignment_dir = paths.source_dir(assignment) if assignment else paths.SOURCE
+    assignment_dir = paths.source_dir(assignment)
     nb = copy.deepcopy(nb)
     env = kernel_env()
     env.pop("NBGRADER_EXECUTION", None)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from tpkit import paths
 
 _MARKER = re.compile(r"\*{1,2}(Q\d+\.\d+[^*]*?)\*{1,2}")
 
@@ -83,17 +82,17 @@ def _cached_cells(path: str, mtime: float) -> dict[str, QuestionLabel]:
     return cell_labels_of(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def cell_labels(notebook_path: Path | str = paths.SOURCE_NOTEBOOK) -> dict[str, QuestionLabel]:
+def cell_labels(notebook_path: Path | str) -> dict[str, QuestionLabel]:
     path = Path(notebook_path)
     return _cached_cells(str(path), path.stat().st_mtime)
 
 
-def question_labels(notebook_path: Path | str = paths.SOURCE_NOTEBOOK) -> dict[str, QuestionLabel]:
+def question_labels(notebook_path: Path | str) -> dict[str, QuestionLabel]:
     path = Path(notebook_path)
     return _cached(str(path), path.stat().st_mtime)
 
 
-def label(grade_id: str, notebook_path: Path | str = paths.SOURCE_NOTEBOOK) -> str:
+def label(grade_id: str, notebook_path: Path | str) -> str:
     """'Q2.3 pred' for a grade id; the id itself when the notebook does not know it."""
     found = question_labels(notebook_path).get(grade_id)
     return found.short if found else grade_id

@@ -5,7 +5,8 @@ A model answer (a written-answer cell of ``source/``, see :mod:`tpkit.rubrics`) 
 number: it writes ``<!-- ref:taux_quadratique -->0.9756<!-- /ref -->`` and this command fills the value
 in. Run it after ``python -m tpkit.release`` (the release holds no model answer: it does not change).
 The reference run is the perfect submission (the release with the instructor's answers), executed
-once with a probe after some cells: each :class:`Number` is read right after the cell that makes it
+once with a probe after some cells: each :class:`tpkit.assignments.Number` (the numbers an assignment's
+package declares) is read right after the cell that makes it
 (``after``), before a later cell changes its variables; a number an experiment only prints is read
 from that cell's output (``printed``). ``--check`` writes nothing and exits 1 when a model answer is
 out of sync; the slow test ``tests/test_rubrics.py`` does the same. The run is deterministic (seeds
@@ -18,82 +19,20 @@ import argparse
 import json
 import re
 import sys
-from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 
-from tpkit import execution, paths, submissions
+from tpkit import assignments, execution, paths, submissions
+from tpkit.assignments import Number  # noqa: F401  (what a package's model_answers holds)
 
 TAG = re.compile(r"<!-- ref:(\w+) -->(.*?)<!-- /ref -->")
 _MARK = "REFERENCE-NUMBERS "
 
 
-@dataclass(frozen=True)
-class Number:
-    name: str
-    after: str          # grade id of the cell that makes it
-    expr: str = ""      # read in the kernel right after that cell...
-    printed: str = ""   # ...or from that cell's printed output (a regex with one group)
-    fmt: str = "{:.4f}"  # a format string, or "%" (a percentage, French style: « 97.6 % »)
-
-    def text(self, value: float) -> str:
-        if self.fmt == "%":
-            return f"{100 * value:.1f} %"
-        return self.fmt.format(int(value) if self.fmt.endswith("d}") else value)
-
-
-_LOSS = "{:.3f}"
-NUMBERS = {
-    "tp_reseaux_neurones": [
-        Number("yhat_min", "r2_lignes", "Yhat.min().item()", fmt="{:.2f}"),
-        Number("yhat_max", "r2_lignes", "Yhat.max().item()", fmt="{:.2f}"),
-        Number("cout_debut", "q3_descente", "lst_loss[0]", fmt=_LOSS),
-        Number("cout_fin", "q3_descente", "lst_loss[-1]", fmt=_LOSS),
-        Number("cout_iteration_150", "q3_descente", "lst_loss[149]", fmt=_LOSS),
-        Number("exp_grand_pas_hausses", "r3_experiences", "sum(b > a for a, b in zip(lst_loss_exp, lst_loss_exp[1:]))",
-               fmt="{:d}"),
-        Number("exp_grand_pas_fin", "r3_experiences", "lst_loss_exp[-1]", fmt=_LOSS),
-        Number("taux_test", "q3_precision", "float(taux_test)"),
-        Number("taux_quadratique", "r3_quadratique", printed=r"coût quadratique, taux en test : ([\d.]+)"),
-        Number("taux_test2", "q4_mlp_manuel", "float(taux_test2)"),
-        Number("taux_5_neurones", "r4_experiences", printed=r"(?m)^5 neurones cachés, taux en test : ([\d.]+)"),
-        Number("taux_30_neurones", "r4_experiences", printed=r"(?m)^30 neurones cachés, taux en test : ([\d.]+)"),
-        Number("taux_test_mlp", "q4_mlp_apprentissage", "float(taux_test_mlp)"),
-        Number("mb_cout_debut", "q5_minibatch", "float(np.mean(lst_loss_mb[:100]))", fmt=_LOSS),
-        Number("mb_cout_fin", "q5_minibatch", "float(np.mean(lst_loss_mb[-100:]))", fmt=_LOSS),
-        Number("mb_part_hausses", "q5_minibatch",
-               "sum(b > a for a, b in zip(lst_loss_mb, lst_loss_mb[1:])) / (len(lst_loss_mb) - 1)", fmt="%"),
-        Number("niter_mb", "q5_minibatch", "niter_mb", fmt="{:d}"),
-        Number("taux_test_mb", "q5_minibatch", "float(taux_test_mb)"),
-        Number("n", "q1_dimensions", "n", fmt="{:d}"),
-        Number("n_sur_mb", "q5_minibatch", "n / mb", fmt="{:.0f}"),
-        Number("passages_mb", "q5_minibatch", "niter_mb * mb / n", fmt="{:.0f}"),
-    ],
-    "tp_pima_jouet": [
-        Number("majorite", "j1_onehot", "float(np.mean(yt == 0))", fmt="{:.3f}"),
-        Number("taux_test", "j2_pima_lineaire", "float(taux_test)", fmt="{:.3f}"),
-        Number("taux_test_mlp", "j3_pima", "float(taux_test_mlp)", fmt="{:.3f}"),
-        Number("taux_test_mb", "j3_pima", "float(taux_test_mb)", fmt="{:.3f}"),
-        Number("cout_lineaire_fin", "j2_pima_lineaire", "lst_loss[-1]", fmt=_LOSS),
-        Number("cout_mlp_fin", "j3_pima", "lst_loss_mlp[-1]", fmt=_LOSS),
-        Number("taux_test_lin_j", "j4_jouet", "float(taux_test_lin_j)", fmt="%"),
-        Number("taux_test_mlp_j", "j4_jouet", "float(taux_test_mlp_j)", fmt="%"),
-    ],
-    "tp_soyez_curieux": [
-        *[Number(f"taux_{k}_neurones", "q6_neurones", f"float(taux_neurones[{i}])", fmt="%")
-          for i, k in enumerate((2, 5, 20, 100))],
-        *[Number(f"taux_{k}_couches", "q6_couches", f"float(taux_couches[{i}])", fmt="%")
-          for i, k in enumerate((1, 2, 3, 5))],
-        *[Number(f"cout_fin_{a}", "q6_activations", f"couts_activations[{i}][-1]", fmt=_LOSS)
-          for i, a in enumerate(("relu", "tanh", "sigmoid"))],
-        Number("taux_test_cnn", "q6_cnn_apprentissage", "float(taux_test_cnn)", fmt="%"),
-        Number("taux_test_mlp_comparaison", "q6_cnn_apprentissage", "float(precision(mlp_comparaison, Xt, yt))",
-               fmt="%"),
-        Number("parametres_cnn", "q6_cnn_apprentissage", "sum(t.numel() for t in cnn.parameters())", fmt="{:d}"),
-        Number("parametres_mlp", "q6_cnn_apprentissage", "sum(t.numel() for t in mlp_comparaison.parameters())",
-               fmt="{:d}"),
-    ],
-}
+def numbers(assignment: str) -> tuple:
+    """The numbers `assignment`'s model answers quote (its package's ``model_answers``)."""
+    return assignments.get(assignment).model_answers
 
 
 def _probe(numbers) -> str:
@@ -109,7 +48,7 @@ def reference_notebook(assignment: str) -> nbformat.NotebookNode:
         nb = submissions.solution_submission(assignment=assignment)
     except KeyError as exc:  # an answer cell of the source that the release does not have yet
         raise SystemExit(f"release/{assignment} is older than its source ({exc}): run python -m tpkit.release first")
-    read_in_kernel = [k for k in NUMBERS[assignment] if k.expr]
+    read_in_kernel = [k for k in numbers(assignment) if k.expr]
     cells = []
     for cell in nb.cells:
         cells.append(cell)
@@ -135,7 +74,7 @@ def numbers_from(executed: nbformat.NotebookNode, assignment: str) -> dict[str, 
     last = _stdout(executed.cells[-1])
     values = json.loads(last[last.index(_MARK) + len(_MARK):])
     out = {}
-    for k in NUMBERS[assignment]:
+    for k in numbers(assignment):
         if k.printed:
             cell = next(c for c in executed.cells if submissions.grade_id(c) == k.after)
             found = re.search(k.printed, _stdout(cell))
@@ -172,12 +111,21 @@ def out_of_sync(nb, numbers: dict[str, str]) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tpkit.modelanswers")
-    parser.add_argument("--assignment", choices=paths.assignments(),
-                        help="only this assignment (default: every assignment of source/)")
+    parser.add_argument("--assignment", help="only this assignment (default: every assignment of source/)")
+    parser.add_argument("--root", type=Path, default=paths.ROOT, metavar="DIR",
+                        help="another course folder (docs/exemple for the worked example)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when out of sync")
     args = parser.parse_args(argv)
+    known = paths.assignments(args.root)
+    if args.assignment and args.assignment not in known:
+        parser.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(known)}")
+    with paths.course(args.root):
+        return _fill(args, [args.assignment] if args.assignment else known)
+
+
+def _fill(args, names) -> int:
     stale = []
-    for name in [args.assignment] if args.assignment else paths.assignments():
+    for name in names:
         numbers = run_reference(name)
         path = paths.source_notebook(name)
         nb = nbformat.read(str(path), as_version=4)

@@ -1,40 +1,67 @@
-"""Where things live in the course directory (one place, so nothing hard-codes paths)."""
+"""Where things live in the course directory (one place, so nothing hard-codes paths).
+
+An assignment is named by its folder ``source/<assignment>/`` holding ``<assignment>.ipynb``; which
+assignments the course has, and in which order, is :mod:`tpkit.assignments`' registry. Every function
+here takes the assignment: library code has no default one.
+
+The course is this kit's folder unless a command was given another one (``--root``, :func:`course`):
+then the assignment's notebooks are that course's (the worked example's ``docs/exemple/``, a temporary
+course of the tests, another term's course folder).
+"""
+import contextlib
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENT = "tp_reseaux_neurones"
-NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 DATA = ROOT / "data"
-SOURCE = ROOT / "source" / ASSIGNMENT
-RELEASE = ROOT / "release" / ASSIGNMENT
-SOURCE_NOTEBOOK = SOURCE / NOTEBOOK
-RELEASE_NOTEBOOK = RELEASE / NOTEBOOK
+
+#: The course folder of a command given --root, for this process and the processes it starts.
+ROOT_VARIABLE = "TPKIT_COURSE_ROOT"
 
 
-# Other assignments of the course: one folder per assignment under source/, holding one notebook
-# named like it (the main assignment above stays the default everywhere).
+def course_root() -> Path:
+    """The course being worked on: the one a command set (:func:`course`), else this kit's folder."""
+    return Path(os.environ.get(ROOT_VARIABLE) or ROOT)
+
+
+@contextlib.contextmanager
+def course(root: Path):
+    """`root` as the course of this process and of the processes it starts, for the time of a
+    command given --root: the question labels, rubrics and statement that the feedback, the exports and
+    the catalogue read come from its notebooks (restored after: a test may run several commands in one
+    process)."""
+    previous = os.environ.get(ROOT_VARIABLE)
+    os.environ[ROOT_VARIABLE] = str(Path(root).resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ROOT_VARIABLE, None)
+        else:
+            os.environ[ROOT_VARIABLE] = previous
+
+
 def assignments(root: Path = ROOT) -> tuple:
-    """Every assignment of the course (the main one first): the folders of source/."""
-    others = sorted(p.name for p in (root / "source").iterdir()
-                    if p.is_dir() and (p / f"{p.name}.ipynb").is_file() and p.name != ASSIGNMENT)
-    return (ASSIGNMENT, *others)
+    """Every assignment of the course, in course order (:func:`tpkit.assignments.names`)."""
+    from tpkit import assignments as registry
+    return registry.names(root)
 
 
-def notebook_name(assignment: str = ASSIGNMENT) -> str:
+def notebook_name(assignment: str) -> str:
     return f"{assignment}.ipynb"
 
 
-def source_dir(assignment: str = ASSIGNMENT) -> Path:
-    return ROOT / "source" / assignment
+def source_dir(assignment: str) -> Path:
+    return course_root() / "source" / assignment
 
 
-def release_dir(assignment: str = ASSIGNMENT) -> Path:
-    return ROOT / "release" / assignment
+def release_dir(assignment: str) -> Path:
+    return course_root() / "release" / assignment
 
 
-def source_notebook(assignment: str = ASSIGNMENT) -> Path:
+def source_notebook(assignment: str) -> Path:
     return source_dir(assignment) / notebook_name(assignment)
 
 
-def release_notebook(assignment: str = ASSIGNMENT) -> Path:
+def release_notebook(assignment: str) -> Path:
     return release_dir(assignment) / notebook_name(assignment)

@@ -43,7 +43,9 @@ def solution_and_blank(source_nb: Path):
     for cell in solution.cells:
         if submissions.is_answer(cell):
             cell.source = submissions.strip_markers(cell.source)
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(paths.ROOT)).load_config()
+    course = Path(source_nb).resolve().parents[2]  # <course>/source/<assignment>/<notebook>
+    course = course if (course / "nbgrader_config.py").is_file() else paths.ROOT  # a bare copy: the kit's stub
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     blank, _ = ClearSolutions(config=config).preprocess(copy.deepcopy(nb), {})
     return solution, blank
 
@@ -78,7 +80,7 @@ def pregrade(source_nb: Path, blank_too: bool = True) -> list[str]:
     return problems
 
 
-def generate(root: Path = paths.ROOT, assignment: str = paths.ASSIGNMENT, check: bool = False) -> Path:
+def generate(assignment: str, root: Path = paths.ROOT, check: bool = False) -> Path:
     """Write the release; with `check` (the command line), grade the source first (`pregrade`)."""
     # the trusted executor runs hidden regions on the grader's side: they may only call verifier(...)
     from tpkit.grading.trusted import HiddenTestError, validate_hidden_tests
@@ -112,9 +114,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m tpkit.release",
                                      description="Régénère la version étudiante (release/) de chaque devoir, après "
                                      "avoir corrigé sa solution (tous les points) et sa version vierge (aucun).")
-    parser.add_argument("--assignment", choices=paths.assignments(),
-                        help="ce devoir seulement (par défaut : chaque devoir de source/)")
+    parser.add_argument("--root", type=Path, default=paths.ROOT, metavar="DOSSIER",
+                        help="dossier du cours (par défaut : ce kit)")
+    parser.add_argument("--assignment", help="ce devoir seulement (par défaut : chaque devoir de source/)")
     args = parser.parse_args()
-    for name in [args.assignment] if args.assignment else paths.assignments():
-        out = generate(assignment=name, check=True)
-        print(f"version étudiante écrite : {out.relative_to(paths.ROOT)}")
+    root = args.root.resolve()
+    if not (root / "nbgrader_config.py").is_file() or not (root / "source").is_dir():
+        parser.error(f"{root} n'est pas un dossier de cours (nbgrader_config.py et source/ attendus)")
+    known = paths.assignments(root)
+    if args.assignment and args.assignment not in known:
+        parser.error(f"devoir inconnu « {args.assignment} » (devoirs de {root} : {', '.join(known)})")
+    with paths.course(root):  # the question names of its messages: this course's notebooks
+        for name in [args.assignment] if args.assignment else known:
+            out = generate(root=root, assignment=name, check=True)
+            print(f"version étudiante écrite : {out.relative_to(root)}")

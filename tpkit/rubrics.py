@@ -72,16 +72,19 @@ def _cached(path: str, mtime_ns: int) -> dict[str, Rubric]:
     return rubrics_of(nbformat.read(path, as_version=4))
 
 
-def rubrics(assignment: str | None = None) -> dict[str, Rubric]:
-    """The rubrics of an assignment's source notebook (none when it cannot be read)."""
-    path = paths.source_notebook(assignment or paths.ASSIGNMENT)
+def rubrics(assignment: str | None) -> dict[str, Rubric]:
+    """The rubrics of an assignment's source notebook (none when it cannot be read, or no assignment
+    is named)."""
+    if not assignment:
+        return {}
+    path = paths.source_notebook(assignment)
     try:
         return _cached(str(path), path.stat().st_mtime_ns)
     except (OSError, ValueError):
         return {}
 
 
-def criteria(grade_id: str, assignment: str | None = None) -> list:
+def criteria(grade_id: str, assignment: str | None) -> list:
     """[(points, text)] of a written answer's rubric, for the feedback page (no model answer)."""
     found = rubrics(assignment).get(grade_id)
     return list(found.criteria) if found else []

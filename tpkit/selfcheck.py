@@ -5,7 +5,7 @@
 (the given setup cell defines it). While a student works, a failing visible check does *not* raise: it
 notes the verdict and shows its French message in a red box under the cell, so « Exécuter tout » goes on
 to the last cell, whose table lists every question: ✓, ✗ with the message, or « non exécutée » with the
-reason. When a check fails while one of the questions it builds on has failed above (``PREREQUISITES``),
+reason. When a check fails while one of the questions it builds on has failed above (each assignment's ``prerequisites``, :mod:`tpkit.assignments`),
 its message starts with « corrigez d'abord Qx » (an earlier mistake must not be blamed on a correct cell).
 
 **What the grader sees is unchanged.** Under nbgrader (``nbgrader validate`` / ``autograde`` set
@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import nbformat
 
-from tpkit import labels, paths
+from tpkit import assignments, labels, paths
 from tpkit.vocabulary import grade_id
 
 MD_ID, CODE_ID = "autoverif-md", "autoverif-code"
@@ -40,34 +41,10 @@ TITLE_PREFIX = "# Vérification "
 SETUP_MARK = "# Vérifications visibles (cellules « Vérification ») et auto-vérification (dernière cellule)"
 _OLD_SETUP_MARK = "# Auto-vérification (dernière cellule du notebook)"
 
-#: grade id -> the graded questions its visible check builds on (their answers are used by the check)
-PREREQUISITES = {
-    "tp_reseaux_neurones": {
-        "q1_etiquettes": ("q1_chargement",), "q1_dimensions": ("q1_chargement",),
-        "q1_onehot": ("q1_etiquettes", "q1_dimensions"), "q1_tenseurs": ("q1_onehot",),
-        "q2_W": ("q1_dimensions",), "q2_B": ("q1_dimensions",),
-        "q2_pred": ("q1_tenseurs", "q2_W", "q2_B"), "q2_cout": ("q2_pred",), "q2_gradient": ("q2_cout",),
-        "q3_descente": ("q2_pred", "q2_cout"), "q3_courbe": ("q3_descente",),
-        "q3_precision": ("q3_descente",), "q3_sgd": ("q3_descente",),
-        "q4_mlp_manuel": ("q4_pred2", "q2_cout"), "q4_mlp_identite": ("q1_tenseurs",),
-        "q4_mlp_classe": ("q1_tenseurs",), "q4_mlp_apprentissage": ("q4_mlp_classe", "q2_cout"),
-        "q5_minibatch": ("q4_mlp_classe", "q2_cout"),
-    },
-    "tp_pima_jouet": {
-        "j1_standardisation": ("j1_chargement",), "j1_onehot": ("j1_standardisation",),
-        "j2_pred": ("j1_onehot",), "j2_cout": ("j2_pred",), "j2_initialisation": ("j1_chargement",),
-        "j2_descente": ("j2_pred", "j2_cout", "j2_initialisation"), "j2_pima_lineaire": ("j2_descente",),
-        "j2_sgd": ("j2_pred", "j2_cout", "j2_initialisation"), "j3_mlp": ("j1_onehot",),
-        "j3_apprendre": ("j3_mlp", "j2_cout"), "j3_minibatch": ("j3_mlp", "j2_cout"),
-        "j3_pima": ("j3_apprendre", "j3_minibatch"), "j4_donnees": ("j1_onehot",),
-        "j4_jouet": ("j4_donnees", "j2_sgd", "j3_apprendre"), "j4_regions": ("j4_jouet",),
-    },
-    "tp_soyez_curieux": {
-        "q6_neurones": ("q6_mlp", "q6_entrainer"), "q6_couches": ("q6_mlp", "q6_entrainer"),
-        "q6_activations": ("q6_mlp", "q6_entrainer"), "q6_minibatch": ("q6_mlp", "q6_entrainer"),
-        "q6_cnn_apprentissage": ("q6_cnn", "q6_entrainer"),
-    },
-}
+def prerequisites() -> dict:
+    """{assignment: {grade id: the graded questions its visible check builds on}}, as each assignment's
+    package declares them (:attr:`tpkit.assignments.Assignment.prerequisites`)."""
+    return {a.name: a.prerequisites for a in assignments.registry()}
 
 
 def guard_line(label: str) -> str:
@@ -212,16 +189,16 @@ display(Markdown(_tableau_verifications()))'''
 
 def _assignment_of(nb) -> str:
     ids = {grade_id(c) for c in nb.cells}
-    for assignment, deps in PREREQUISITES.items():
+    for assignment, deps in prerequisites().items():
         if ids & set(deps):
             return assignment
-    raise ValueError("unknown assignment: no grade id of PREREQUISITES in this notebook")
+    raise ValueError("unknown assignment: no grade id of a registered assignment's prerequisites in this notebook")
 
 
 def setup_source(nb) -> str:
     """The generated end of the setup cell (from SETUP_MARK on)."""
     found = labels.labels_of(nb)
-    deps = PREREQUISITES[_assignment_of(nb)]
+    deps = prerequisites()[_assignment_of(nb)]
     lines = [f"    {found[g].short!r}: ({', '.join(repr(found[d].short) for d in ds)},),"
              for g, ds in sorted(deps.items(), key=lambda kv: found[kv[0]].order)]
     return _SETUP.format(prerequisites="\n".join(lines))
@@ -273,11 +250,15 @@ def write(path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tpkit.selfcheck")
-    parser.add_argument("--assignment", choices=paths.assignments(),
-                        help="only this assignment (default: every assignment of source/)")
+    parser.add_argument("--root", type=Path, default=paths.ROOT,
+                        help="the course folder (default: this kit); docs/exemple for the worked example")
+    parser.add_argument("--assignment", help="only this assignment (default: every assignment of source/)")
     args = parser.parse_args(argv)
-    for name in [args.assignment] if args.assignment else paths.assignments():
-        write(paths.source_notebook(name))
+    known = paths.assignments(args.root)
+    if args.assignment and args.assignment not in known:
+        parser.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(known)}")
+    for name in [args.assignment] if args.assignment else known:
+        write(args.root / "source" / name / paths.notebook_name(name))
     return 0
 
 

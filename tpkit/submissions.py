@@ -20,16 +20,24 @@ def read(path) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
 
 
-def blank_submission(release_nb=paths.RELEASE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:
+def _given(path, what: str):
+    if path is None:
+        raise TypeError(f"name the assignment or its {what} notebook")
+    return path
+
+
+def blank_submission(release_nb=None, assignment: str | None = None) -> nbformat.NotebookNode:
+    """The release of `assignment` (or the release notebook `release_nb`) as a student receives it."""
     if assignment:
         release_nb = paths.release_notebook(assignment)
-    return read(release_nb)
+    return read(_given(release_nb, "release"))
 
 
-def solution_submission(source_nb=paths.SOURCE_NOTEBOOK,
-                        release_nb=paths.RELEASE_NOTEBOOK, assignment: str | None = None) -> nbformat.NotebookNode:
-    if assignment:  # another assignment than the main one
+def solution_submission(source_nb=None, release_nb=None, assignment: str | None = None) -> nbformat.NotebookNode:
+    """The release of `assignment` (or the pair of notebooks given) with the instructor's answers."""
+    if assignment:
         source_nb, release_nb = paths.source_notebook(assignment), paths.release_notebook(assignment)
+    source_nb, release_nb = _given(source_nb, "source"), _given(release_nb, "release")
     from tpkit import rubrics
     source = {grade_id(c): c for c in read(source_nb).cells if is_answer(c)}
     nb = read(release_nb)

@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tpkit import paths  # noqa: E402
+from tpkit import assignments, paths  # noqa: E402
 from tpkit.grading.lms.moodle.fixtures import minimal_notebook, write_moodle_zip, write_worksheet  # noqa: E402
+
+ASSIGNMENT = assignments.default()  # the course's first, as the grading command's default
 
 CLASS = [  # (full name, participant id)
     ("Élodie Lefèvre", 1234567),
@@ -42,11 +44,11 @@ def make_example(notebooks: Sequence[bytes], out_dir: Path) -> dict[str, Path]:
     for k, (name, pid) in enumerate(CLASS):
         nb = notebooks[k % len(notebooks)]
         if k == 1:  # renamed by the student: imported under the expected name, reported
-            files = {f"{paths.ASSIGNMENT} (1).ipynb": nb}
+            files = {f"{ASSIGNMENT} (1).ipynb": nb}
         elif k == 2:  # a stray file next to the notebook: ignored, reported
-            files = {paths.NOTEBOOK: nb, "notes.txt": "brouillon\n".encode()}
+            files = {paths.notebook_name(ASSIGNMENT): nb, "notes.txt": "brouillon\n".encode()}
         else:
-            files = {paths.NOTEBOOK: nb}
+            files = {paths.notebook_name(ASSIGNMENT): nb}
         submissions[name] = (pid, files)
     return {
         "zip": write_moodle_zip(out_dir / "moodle_submissions.zip", submissions, layout="folders"),
@@ -62,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.notebooks:
         contents = [p.read_bytes() for p in args.notebooks]
-    elif paths.RELEASE_NOTEBOOK.is_file():
-        contents = [paths.RELEASE_NOTEBOOK.read_bytes()]
+    elif paths.release_notebook(ASSIGNMENT).is_file():
+        contents = [paths.release_notebook(ASSIGNMENT).read_bytes()]
     else:
         contents = [minimal_notebook()]
     for kind, path in make_example(contents, args.out).items():

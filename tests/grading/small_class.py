@@ -14,9 +14,11 @@ from pathlib import Path
 import nbformat
 from conftest import generated_course, once
 
-from tpkit import paths, release
+from tpkit import release
 
-A = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+A = MAIN
 BLANK = "eve\x1b]52;c;aGk=\x07\u202e$\\boom$<b>x"  # the blank release, under a hostile folder name
 EDITED = "modifie"
 EDITED_CELL = "q3_descente"

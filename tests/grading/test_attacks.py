@@ -30,9 +30,11 @@ from tpkit.grading import sandbox
 from tpkit.grading.inert import inert
 from tpkit.submissions import grade_id, read
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 pytestmark = [pytest.mark.slow]
 
-A = paths.ASSIGNMENT
+A = MAIN
 CANARY = "canari-7f3a9c"  # in the grader's environment: must never reach a kernel or a page
 FIRST_ANSWER = "r1_chargement"
 HONEST = "honnete"
@@ -251,7 +253,7 @@ def lay_out(root: Path, attacks: dict) -> None:
     for student, (code, files, _) in attacks.items():
         folder = root / "submitted" / student / A
         folder.mkdir(parents=True)
-        nb = read(paths.RELEASE_NOTEBOOK)  # the blank release
+        nb = read(paths.release_notebook(MAIN))  # the blank release
         cells = code if isinstance(code, dict) else {FIRST_ANSWER: code}
         for cell in nb.cells:
             if cells.get(grade_id(cell)) is not None:
@@ -327,8 +329,8 @@ def test_gradebook_holds_only_what_the_grader_wrote(attack_run):
 def test_no_secret_reaches_a_feedback_page(attack_run):
     root = attack_run["root"]
     secret = (root / ".grading_secret").read_text().strip()
-    released = "\n".join(c.source for c in read(paths.RELEASE_NOTEBOOK).cells)
-    solution_lines = {line.strip() for c in read(paths.SOURCE_NOTEBOOK).cells if "BEGIN SOLUTION" in c.source
+    released = "\n".join(c.source for c in read(paths.release_notebook(MAIN)).cells)
+    solution_lines = {line.strip() for c in read(paths.source_notebook(MAIN)).cells if "BEGIN SOLUTION" in c.source
                       for line in c.source.split("\n") if len(line.strip()) > 25 and line.strip() not in released
                       and "SOLUTION" not in line}
     assert solution_lines

@@ -35,9 +35,11 @@ from tpkit.grading import precheck, sandbox
 from tpkit.grading.inert import inert
 from tpkit.submissions import grade_id, read, solution_submission
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 pytestmark = [pytest.mark.slow]
 
-A = paths.ASSIGNMENT
+A = MAIN
 MARK = "boite-7d1e"  # in the names of every process and file the attacks create (not "tpkit": a flag)
 CELL_TIMEOUT, TIME_LIMIT, MEMORY_MB = 10, 120, 2048  # as test_attacks.py
 REMOTE = "https://exemple.invalid"
@@ -151,7 +153,7 @@ def _submission(root: Path, student: str, code) -> None:
     if code is None and student not in ("json_profond", "cellules_par_milliers", "markdown_geant"):
         (folder / "notes.txt").write_text("rien\n")  # no notebook: failed at the pre-check, still a row
         return
-    nb = read(paths.RELEASE_NOTEBOOK)  # the blank release
+    nb = read(paths.release_notebook(MAIN))  # the blank release
     if code is not None:
         for cell in nb.cells:
             if grade_id(cell) == FIRST_ANSWER:
@@ -173,7 +175,7 @@ def _submission(root: Path, student: str, code) -> None:
 def _honest(root: Path) -> None:
     honest = root / "submitted" / HONEST / A
     honest.mkdir(parents=True)
-    nbformat.write(solution_submission(), str(honest / f"{A}.ipynb"))
+    nbformat.write(solution_submission(assignment=MAIN), str(honest / f"{A}.ipynb"))
 
 
 def _grade(root: Path, env: dict | None = None) -> dict:

@@ -19,10 +19,11 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import OverwriteCells
 from traitlets.config.loader import PyFileConfigLoader
 
-from tpkit import paths
 from tpkit.grading.preprocessors import HiddenTestsOverwriteCells
 
-A = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+A = MAIN
 EDITED = small_class.EDITED_CELL
 WARNING = "Attribute 'checksum' for cell"
 

@@ -9,6 +9,8 @@ from tpkit.grading import __main__ as grading_main
 from tpkit.grading import config, export
 from test_export import old_exports  # tests/grading/test_export.py
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def test_no_user_namespaces_stops_with_a_french_message(tmp_path, monkeypatch, capsys):
     """Where the host forbids user namespaces: one French line saying how to allow them or how to grade
@@ -22,14 +24,14 @@ def test_no_user_namespaces_stops_with_a_french_message(tmp_path, monkeypatch, c
                                          "--sans-bac-a-sable")
     monkeypatch.setattr(sandbox, "check_available", refuse)
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")  # a course (arguments are checked first)
-    (tmp_path / "release" / paths.ASSIGNMENT).mkdir(parents=True)
+    (tmp_path / "release" / MAIN).mkdir(parents=True)
     assert cli.main(["--root", str(tmp_path), "--examples"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("erreur : Bac à sable indisponible") and "--sans-bac-a-sable" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nbgrader_config.py", "release"]
 
 
-ASSIGNMENT = paths.ASSIGNMENT
+ASSIGNMENT = MAIN
 
 
 def test_export_only_finds_the_report_set_aside(tmp_path, monkeypatch, capsys):

@@ -11,7 +11,9 @@ import pytest
 
 from tpkit import paths, release
 
-A = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+A = MAIN
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def course(tmp_path):
         (root / step / A).mkdir(parents=True)
         shutil.copy(paths.ROOT / step / A / f"{A}.ipynb", root / step / A)
     (root / "submitted" / "alice" / A).mkdir(parents=True)
-    shutil.copy(paths.RELEASE_NOTEBOOK, root / "submitted" / "alice" / A)
+    shutil.copy(paths.release_notebook(MAIN), root / "submitted" / "alice" / A)
     (root / "exports").mkdir()
     (root / "exports" / "grades.csv").write_text("student_id,q1,total_20,status\nalice,1,20,ok\n", encoding="utf-8")
     return root
@@ -209,7 +211,7 @@ def _setup_cell_runs(memory_mb: int) -> bool:
     import nbformat
     from nbclient import NotebookClient
     from tpkit.grading import kernels
-    nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
+    nb = nbformat.read(str(paths.release_notebook(MAIN)), as_version=4)
     setup = next(c for c in nb.cells if c.cell_type == "code")
     probe = nbformat.v4.new_code_cell("z = th.randn(200, 200) @ th.randn(200, 200)\npl.plot([1, 2]); pl.show()\n"
                                       "print('fini')")

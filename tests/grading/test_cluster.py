@@ -21,11 +21,13 @@ from conftest import generated_course
 from nbgrader.api import Gradebook
 from test_pipeline import CELL_TIMEOUT, course, first_run, read_csv, scores, shared  # noqa: F401 (fixtures)
 
-from tpkit import paths, release
+from tpkit import release
 from tpkit.grading import bookcopy, cluster, options, precheck, remote, trusted
 from tpkit.grading.expected import Expected
 
-A = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+A = MAIN
 
 
 # ------------------------------------------------------------------ a submission as data

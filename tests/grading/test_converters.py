@@ -7,11 +7,12 @@ from html import unescape
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit import paths
 from tpkit.grading.converters import FrenchFeedback, safe_html
 from tpkit.grading.options import Options, load_config
 
-ASSIGNMENT = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+ASSIGNMENT = MAIN
 
 
 def _feedback_html(nb) -> str:
@@ -23,7 +24,8 @@ def _feedback_html(nb) -> str:
     for pp in fb.preprocessors:
         if pp.__name__ != "GetGradesFr":
             exporter.register_preprocessor(pp, enabled=True)
-    resources = {"nbgrader": {"notebook": ASSIGNMENT, "score": 1, "max_score": 20, "late_penalty": 0},
+    resources = {"nbgrader": {"assignment": ASSIGNMENT, "notebook": ASSIGNMENT, "score": 1, "max_score": 20,
+                              "late_penalty": 0},
                  "tpkit": {"student": "<b>s</b>", "remarks": ["<script>alert('remarque')</script>"]}}
     html, _ = exporter.from_notebook_node(nb, resources=resources)
     return html

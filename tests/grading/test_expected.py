@@ -5,14 +5,16 @@ import nbformat
 from tpkit import paths
 from tpkit.grading import expected as E
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def _expected():
-    return E.expected_from_notebooks(paths.SOURCE_NOTEBOOK, paths.RELEASE_NOTEBOOK, paths.ASSIGNMENT)
+    return E.expected_from_notebooks(paths.source_notebook(MAIN), paths.release_notebook(MAIN), MAIN)
 
 
 def test_expected_matches_the_notebook():
     exp = _expected()
-    assert exp.max_score == 20 and exp.filename == f"{paths.ASSIGNMENT}.ipynb"
+    assert exp.max_score == 20 and exp.filename == f"{MAIN}.ipynb"
     assert len(exp.graded_ids) >= 15 and exp.graded_ids[0].startswith("q1_")
     assert exp.order.index(exp.graded_ids[0]) < exp.order.index(exp.graded_ids[-1])
     roles = {c.role for c in exp.cells.values()}

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tpkit import paths
 from tpkit.grading import pipeline, results
 from tpkit.grading.export import GradesCsvExport
 from tpkit.grading.options import Options
 from tpkit.grading.results import FAILED, PARTIAL, StudentResult
 
-ASSIGNMENT = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+ASSIGNMENT = MAIN
 
 
 FORMULA = '=HYPERLINK("x","y")'

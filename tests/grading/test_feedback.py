@@ -8,16 +8,17 @@ import re
 import nbformat
 import pytest
 
-from tpkit import paths
 from tpkit.grading.converters import FeedbackExporter, FrenchFeedback
 from tpkit.submissions import grade_id, solution_submission
+
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     from nbgrader.coursedir import CourseDirectory
     config = FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path_factory.mktemp("course")))).config
-    nb = copy.deepcopy(solution_submission())
+    nb = copy.deepcopy(solution_submission(assignment=MAIN))
     for cell in nb.cells:
         md = cell.metadata.get("nbgrader", {})
         if not md.get("grade"):
@@ -35,7 +36,7 @@ def page(tmp_path_factory):
             cell.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'idx' is not defined",
                                                    traceback=[])]
     exporter = FeedbackExporter(config=config)
-    resources = {"nbgrader": {"notebook": "tp_reseaux_neurones", "score": 16, "max_score": 20, "late_penalty": 0}}
+    resources = {"nbgrader": {"assignment": "tp_reseaux_neurones", "notebook": "tp_reseaux_neurones", "score": 16, "max_score": 20, "late_penalty": 0}}
     html, _ = exporter.from_notebook_node(nb, resources=resources)
     return html
 
@@ -62,11 +63,11 @@ def test_text_wraps_and_nothing_comes_from_the_network(page):
 
 def test_feedback_folder_gets_no_data_file(tmp_path):
     from nbgrader.coursedir import CourseDirectory
-    src = tmp_path / "autograded" / "alice" / paths.ASSIGNMENT
+    src = tmp_path / "autograded" / "alice" / MAIN
     src.mkdir(parents=True)
     (src / "digitz.npz").write_bytes(b"data")
     conv = FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path)))
-    conv.init_assignment(paths.ASSIGNMENT, "alice")
+    conv.init_assignment(MAIN, "alice")
     assert not list((tmp_path / "feedback").rglob("*.npz"))
 
 
@@ -108,7 +109,7 @@ def test_accessibility_pass_is_nbconvert_s_without_the_round_trip(page):
 def test_an_answer_without_a_test_of_its_own_is_named_by_its_question():
     """« Votre réponse — r2_lignes » named the cell; it is the question above it that students know."""
     from tpkit.grading.feedback import question_label
-    assert question_label("r2_lignes").startswith("Q2.")
-    assert question_label("r2_pred") == question_label("q2_pred")
-    assert question_label("m2_approximation").startswith("Q2.")
-    assert question_label("inconnu") == "inconnu"
+    assert question_label("r2_lignes", MAIN).startswith("Q2.")
+    assert question_label("r2_pred", MAIN) == question_label("q2_pred", MAIN)
+    assert question_label("m2_approximation", MAIN).startswith("Q2.")
+    assert question_label("inconnu", MAIN) == "inconnu"

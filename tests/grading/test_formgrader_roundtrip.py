@@ -24,6 +24,8 @@ from test_pipeline import A, CELL_TIMEOUT, agree, class_numbers, gradebook, re_t
 from tpkit import examples
 from tpkit.grading.lms.moodle import fixtures as moodle_fixtures
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(headless.CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")]
 
@@ -143,7 +145,7 @@ def shown_in_formgrader(page, url: str) -> list:
 def test_formgrader_round_trip_keeps_every_export_in_agreement(session_dir, tmp_path):
     t0 = time.monotonic()
     root = generated_course(session_dir, tmp_path / "course")
-    built = examples.build()
+    built = examples.build(MAIN)
     moodle_zip = moodle_fixtures.write_moodle_zip(
         tmp_path / "travaux.zip", {name: (pid, built[ex][1]) for name, (pid, ex) in CLASS.items()}, layout="folders")
     sheet = moodle_fixtures.write_worksheet(tmp_path / "feuille.csv", {n: pid for n, (pid, _) in CLASS.items()},

@@ -3,13 +3,16 @@ grading code, and the course's memory of its worksheet (--export-only refreshes 
 import os
 import shutil
 import time
+from pathlib import Path
 
 from tpkit import paths
 from tpkit.grading import export, incremental
 from tpkit.grading.options import Options
 from tpkit.grading.results import RunReport, StudentResult
 
-A = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+A = MAIN
 
 
 def test_a_submission_is_the_same_while_its_bytes_are(tmp_path):
@@ -92,3 +95,16 @@ def test_the_worksheet_is_remembered_and_said_when_it_cannot_be_refreshed(tmp_pa
         and "--moodle-worksheet" in lines[0], lines
     # the state file is not one of the exports a new run sets aside
     assert incremental.STATE_NAME not in export.EXPORT_NAMES
+
+
+def test_every_assignments_checks_are_part_of_the_grading_code():
+    """A threshold or a check of any assignment changed: its submissions are graded again."""
+    from tpkit import assignments
+    kit = paths.ROOT / "tpkit"
+    hashed = [kit / part for part in incremental.KIT_PARTS]
+    for a in assignments.registry():
+        for role in ("checks", "reference", "thresholds", "reexec"):
+            if not getattr(a, role):  # no re-executed training cell (the worked example)
+                continue
+            path = Path(a.module(role).__file__).resolve()
+            assert any(path.is_relative_to(part) for part in hashed), (a.name, role)

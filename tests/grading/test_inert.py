@@ -20,6 +20,8 @@ from tpkit.grading.options import Options
 from tpkit.grading.submission_files import printable as _printable
 from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, RunReport, StudentResult
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 #: Hostile student ids (folder names): clipboard write, cursor up + erase line, hidden text, mathtext,
 #: HTML, right-to-left override, newline forging a row, zero-width space, an undecodable byte.
 CLIPBOARD = "eve\x1b]52;c;cm0gLXJmIH4=\x07"
@@ -91,7 +93,7 @@ def _hostile_run() -> RunReport:
         score = None if status == FAILED else 10.0 + k
         results[sid] = StudentResult(sid, status, [] if status == OK else [REASON, sid], {"q1": score},
                                      score, 20.0, seconds=1.0 + k)
-    return RunReport(paths.ASSIGNMENT, ["q1"], {"q1": 20.0}, 20.0, results, workers=2, seconds=12.0)
+    return RunReport(MAIN, ["q1"], {"q1": 20.0}, 20.0, results, workers=2, seconds=12.0)
 
 
 def test_terminal_progress_and_summary_are_inert():
@@ -221,7 +223,7 @@ def feedback_page():
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
     from test_converters import _feedback_html
 
-    statement = next(c.source for c in nbformat.read(str(paths.source_notebook()), as_version=4).cells
+    statement = next(c.source for c in nbformat.read(str(paths.source_notebook(MAIN)), as_version=4).cells
                      if c.cell_type == "markdown" and "nbgrader" not in c.metadata)
     answer = new_markdown_cell(LOOK_ALIKE + "Ma réponse rédigée.")
     answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "m2_approximation", "points": 0.5,
@@ -348,5 +350,5 @@ def test_a_hostile_folder_name_reaches_nobody_live(session_dir):
     page = (root / "exports" / classreport.PAGE).read_text(encoding="utf-8")
     assert f'data-student="{classreport.text(student)}"' in page and "$\\boom$&lt;b&gt;x" in page
     assert len(list((root / "exports" / classreport.FIGURES).glob("*.png"))) == 3
-    feedback = root / "feedback" / student / paths.ASSIGNMENT / f"{paths.ASSIGNMENT}.html"
+    feedback = root / "feedback" / student / MAIN / f"{MAIN}.html"
     assert "Content-Security-Policy" in feedback.read_text(encoding="utf-8")

@@ -21,6 +21,8 @@ from test_sandbox import host_processes, pytestmark  # noqa: F401 (pytestmark: s
 
 from tpkit.grading import kernels, sandbox, zygote_client
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 SETTINGS = kernels.default_settings(warm=True)
 
@@ -228,7 +230,7 @@ def test_a_check_whose_call_never_returns_times_out_and_the_notebook_goes_on():
     from tpkit import execution, paths, submissions
     from tpkit.grading.preprocessors import LimitedExecute
     from tpkit.submissions import grade_id
-    nb = execution.with_hidden_tests(submissions.solution_submission())
+    nb = execution.with_hidden_tests(submissions.solution_submission(assignment=MAIN), assignment=MAIN)
     last = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "q2_cout")
     nb.cells = nb.cells[:last + 1] + [nbformat.v4.new_code_cell("print('encore là', float(loss))")]
     for cell in nb.cells:
@@ -238,7 +240,7 @@ def test_a_check_whose_call_never_returns_times_out_and_the_notebook_goes_on():
                            "    return -th.mean(th.sum(Y * th.log(Yhat + 1e-16), dim=1))\n\n\nloss = cout(Y, Yhat)\n")
     executor = LimitedExecute(timeout=4, supply=kernels.KernelSupply(kernels.default_settings(time_limit=120, warm=True)))
     t0 = time.monotonic()
-    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(paths.SOURCE)}})
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(paths.source_dir(MAIN))}})
     by_id = {grade_id(c): c for c in nb.cells if grade_id(c) and c.cell_type == "code"}
     failed = {gid for gid, c in by_id.items() if any(o.output_type == "error" for o in c.outputs)}
     assert failed == {"q2_cout"}, failed

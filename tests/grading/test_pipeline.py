@@ -37,9 +37,11 @@ from tpkit import examples, paths, release
 from tpkit.grading.lms.moodle import fixtures as moodle_fixtures
 from tpkit.submissions import apply_changes, grade_id, read, solution_submission
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 pytestmark = [pytest.mark.slow]
 
-A = paths.ASSIGNMENT
+A = MAIN
 AUTO_POINTS = 17.5  # autograded points of the notebook; the remaining 2.5 are graded by hand
 EXAMPLES = ["boucle_infinie", "cellule_dupliquee", "erreurs_typiques", "json_invalide", "notebook_renomme",
             "partiel", "reference", "test_supprime", "vierge"]
@@ -76,8 +78,8 @@ def feedback(root: Path, student: str) -> str:
 
 def hidden_lines() -> set:
     """Lines of the instructor's test cells that the release does not show (the hidden tests)."""
-    released = {grade_id(c): c.source.split("\n") for c in read(paths.RELEASE_NOTEBOOK).cells}
-    return {line.strip() for c in read(paths.SOURCE_NOTEBOOK).cells
+    released = {grade_id(c): c.source.split("\n") for c in read(paths.release_notebook(MAIN)).cells}
+    return {line.strip() for c in read(paths.source_notebook(MAIN)).cells
             if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
             for line in c.source.split("\n")
             if line.strip() and line not in released.get(grade_id(c), []) and "HIDDEN TESTS" not in line}
@@ -85,9 +87,9 @@ def hidden_lines() -> set:
 
 def solution_lines() -> set:
     """Lines of the instructor's solutions that the release does not show."""
-    released = "\n".join(c.source for c in read(paths.RELEASE_NOTEBOOK).cells)
+    released = "\n".join(c.source for c in read(paths.release_notebook(MAIN)).cells)
     lines, inside = set(), False
-    for cell in read(paths.SOURCE_NOTEBOOK).cells:
+    for cell in read(paths.source_notebook(MAIN)).cells:
         for line in cell.source.split("\n"):
             if "BEGIN SOLUTION" in line:
                 inside = True
@@ -163,7 +165,7 @@ def second_run(shared, course, first_run):
 def limits_run(shared, course, second_run):
     """Run 2b: submissions that hit the limits, with tight limits."""
     def compute():
-        ref = solution_submission()
+        ref = solution_submission(assignment=MAIN)
         answers = [c for c in ref.cells if c.metadata.get("nbgrader", {}).get("solution")]
         for student, (prefixes, _) in LIMIT_CASES.items():
             nb = apply_changes(ref, {grade_id(c): [(c.source, prefix + c.source)]
@@ -184,7 +186,7 @@ MOODLE_CLASS = {"Élodie Lefèvre": 1234567, "Jean-Noël D'Arcy": 1234568, "Zoë
 def moodle_run(shared, course, limits_run):
     """Run 3: a Moodle zip (reference; blank handed in renamed; no notebook) + worksheet."""
     def compute():
-        ex = examples.build()
+        ex = examples.build(MAIN)
         work = shared / "moodle"
         work.mkdir()
         subs = {
@@ -287,7 +289,7 @@ def test_repaired_submissions_are_graded_and_flagged(first_run, student, words):
 def test_csv_columns(first_run):
     _, rows, _, saved = first_run
     header = (saved / "exports" / "grades.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
-    nb = read(paths.SOURCE_NOTEBOOK)
+    nb = read(paths.source_notebook(MAIN))
     graded = [grade_id(c) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert header == ["student_id", *graded, "total_20", "status"]
     row = rows["reference"]
@@ -394,7 +396,7 @@ def test_gradebook_is_consistent(limits_run, course):
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         con.close()
-    nb = read(paths.SOURCE_NOTEBOOK)
+    nb = read(paths.source_notebook(MAIN))
     n_graded = sum(1 for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
     _, rows, _ = limits_run
     with gradebook(course) as gb:
@@ -511,7 +513,7 @@ def test_export_only_after_manual_grading(moodle_run, course):
 
 #: the answers graded by hand (answer cells that are graded), read from the release: a written list went
 #: stale when Q5's answer was split in three, and its cells were then silently left out
-WRITTEN = [c.metadata["nbgrader"]["grade_id"] for c in read(paths.RELEASE_NOTEBOOK).cells
+WRITTEN = [c.metadata["nbgrader"]["grade_id"] for c in read(paths.release_notebook(MAIN)).cells
            if c.metadata.get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("solution")]
 NOTE = re.compile(r"note : ([\d.]+) / 20")
 

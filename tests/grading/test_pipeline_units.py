@@ -8,6 +8,8 @@ import pytest
 from tpkit import paths
 from tpkit.grading import converters, pipeline
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def test_queue_alternates_long_and_short_notebooks():
     """Long notebooks keep the kernels busy while short ones keep the grading process busy: taken in
@@ -21,7 +23,7 @@ def test_queue_alternates_long_and_short_notebooks():
 def test_cell_metadata_validation_gives_jsonschema_s_verdict():
     """nbgrader's metadata validation, schema compiled once: the same errors as jsonschema.validate."""
     from nbgrader.nbgraderformat import MetadataValidator, ValidationError
-    nb = nbformat.read(str(paths.SOURCE_NOTEBOOK), as_version=4)
+    nb = nbformat.read(str(paths.source_notebook(MAIN)), as_version=4)
     MetadataValidator().validate_nb(nb)  # valid: no error
     schema = MetadataValidator().schema
     for bad in ({"points": "abc"}, {"grade": 3}, {"grade_id": None}):

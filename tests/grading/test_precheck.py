@@ -15,15 +15,17 @@ from tpkit.grading.expected import expected_from_notebooks
 from tpkit.grading.results import PARTIAL, StudentResult
 from tpkit.submissions import blank_submission, grade_id, solution_submission
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 @pytest.fixture(scope="module")
 def expected():
-    return expected_from_notebooks(paths.SOURCE_NOTEBOOK, paths.RELEASE_NOTEBOOK, paths.ASSIGNMENT)
+    return expected_from_notebooks(paths.source_notebook(MAIN), paths.release_notebook(MAIN), MAIN)
 
 
 @pytest.fixture(scope="module")
 def reference():
-    return solution_submission()
+    return solution_submission(assignment=MAIN)
 
 
 def _ids(nb):
@@ -36,7 +38,7 @@ def _cell(nb, gid):
 
 def test_clean_submissions_have_no_findings(expected, reference):
     assert precheck.repair_cells(copy.deepcopy(reference), expected) == []
-    assert precheck.repair_cells(blank_submission(), expected) == []
+    assert precheck.repair_cells(blank_submission(assignment=MAIN), expected) == []
 
 
 def test_duplicated_answer_last_copy_graded(expected, reference):
@@ -127,7 +129,7 @@ def test_locate_renamed_or_ambiguous(tmp_path, expected, reference):
     assert "rapport.pdf" in precheck.locate(empty, expected)[2]
 
 
-ASSIGNMENT = paths.ASSIGNMENT
+ASSIGNMENT = MAIN
 
 
 NB_NAME = f"{ASSIGNMENT}.ipynb"
@@ -214,7 +216,7 @@ def test_a_linked_notebook_is_never_read(tmp_path, expected):
     """The notebook itself a link to the instructor's notebook (solutions): not followed, not graded."""
     folder = tmp_path / "submitted" / "s" / ASSIGNMENT
     folder.mkdir(parents=True)
-    os.symlink(paths.SOURCE_NOTEBOOK, folder / NB_NAME)
+    os.symlink(paths.source_notebook(MAIN), folder / NB_NAME)
     pre = precheck.stage("s", folder, tmp_path / "st", expected)
     assert pre.staged is None and not (tmp_path / "st").exists()
     assert "lien symbolique, non suivi" in pre.failure
@@ -225,7 +227,7 @@ def test_a_linked_notebook_is_never_read(tmp_path, expected):
 def test_a_linked_notebook_next_to_a_real_one(tmp_path, expected, reference):
     folder = tmp_path / "submitted" / "s" / ASSIGNMENT
     folder.mkdir(parents=True)
-    os.symlink(paths.SOURCE_NOTEBOOK, folder / NB_NAME)
+    os.symlink(paths.source_notebook(MAIN), folder / NB_NAME)
     nbformat.write(reference, str(folder / "TP_Dupont.ipynb"))
     pre = precheck.stage("s", folder, tmp_path / "st", expected)
     assert pre.failure is None
@@ -233,7 +235,7 @@ def test_a_linked_notebook_next_to_a_real_one(tmp_path, expected, reference):
         nbformat.read(str(folder / "TP_Dupont.ipynb"), as_version=4).cells
     kinds = {f.kind: f.message for f in pre.findings}
     assert "TP_Dupont.ipynb" in kinds["renamed"]
-    assert f"{NB_NAME} (lien → {paths.SOURCE_NOTEBOOK})" in kinds["dropped"]
+    assert f"{NB_NAME} (lien → {paths.source_notebook(MAIN)})" in kinds["dropped"]
 
 
 def test_linked_student_folders_are_failed_not_followed(tmp_path, expected, reference):

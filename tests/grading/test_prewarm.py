@@ -7,6 +7,8 @@ import sys
 
 from tpkit import paths
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 SCRIPT = r"""
 import json, sys
 import nbformat
@@ -14,7 +16,7 @@ from tpkit import paths
 from tpkit.grading import converters, forkserver
 forkserver.prewarm()
 warm = converters._highlighted.cache_info()
-nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
+nb = nbformat.read(str(paths.release_notebook(paths.assignments()[0])), as_version=4)  # the page prewarm renders
 nb.metadata["language_info"] = forkserver.kernel_language_info()  # what an executed notebook holds
 from nbconvert.filters.highlight import Highlight2HTML  # noqa: F401  (nbconvert's own filter, memoized)
 h = converters.MemoHighlight2HTML(pygments_lexer=nb.metadata["language_info"]["pygments_lexer"])

@@ -10,10 +10,12 @@ import pytest
 from tpkit.grading import submission_files
 from tpkit.submissions import solution_submission
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 @pytest.fixture(scope="module")
 def reference():
-    return solution_submission()
+    return solution_submission(assignment=MAIN)
 
 
 def test_read_notebook_reasons(tmp_path, reference):

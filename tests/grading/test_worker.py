@@ -19,13 +19,15 @@ import pytest
 from conftest import generated_course
 from nbgrader.api import Gradebook
 
-from tpkit import examples, paths, release
+from tpkit import examples, release
 from tpkit.grading import pipeline, worker
 from tpkit.grading.gradebook import graded_students
 from tpkit.grading.options import Options
 from tpkit.grading.expected import Expected, ExpectedCell
 
-A = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+A = MAIN
 HONEST = "partiel"  # a mix of full, partial and zero scores
 
 
@@ -129,7 +131,7 @@ WALL = 60
 
 
 def lay_out(course: Path, students) -> None:
-    name, data = examples.build()[HONEST]
+    name, data = examples.build(MAIN)[HONEST]
     for student in students:
         folder = course / "submitted" / student / A
         folder.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ def main(argv=None) -> int:
                         "the real grading command (trusted checks, sandboxed kernels; slowest)")
     p.add_argument("--assignment", default=None, help="the assignment whose catalogue is graded "
                    "(default: the main one)")
+    p.add_argument("--root", type=Path, default=None, metavar="DIR",
+                   help="another course folder holding the assignment (docs/exemple for the worked example)")
     p.add_argument("--doc", type=Path, metavar="PATH", help="also write the Markdown report there")
     p.add_argument("--with-flakiness", action="store_true",
                    help="with --doc: run the flakiness audit too and add it to the report")
@@ -45,20 +47,29 @@ def main(argv=None) -> int:
                    help="course secrets the catalogue is graded under (audit; default: "
                         "flakiness.AUDIT_SECRETS = 10; 0: none)")
     args = p.parse_args(argv)
+    if args.root is not None:  # the assignment's notebooks are that course's
+        from tpkit import paths
+        with paths.course(args.root):
+            return _main(p, args)
+    return _main(p, args)
 
-    from tpkit import paths
+
+
+def _main(p, args) -> int:
+    from tpkit import assignments, paths
     from tpkit.catalogue import flakiness, runner
-    assignment = args.assignment or paths.ASSIGNMENT
-    if assignment != paths.ASSIGNMENT and assignment not in runner.CATALOGUES:
+    known = list(assignments.names(paths.course_root()))  # the course's (--root: that folder's)
+    assignment = args.assignment or known[0]
+    if assignment not in known:
         print(f"erreur : pas de catalogue pour le devoir « {assignment} » "
-              f"(devoirs : {', '.join([paths.ASSIGNMENT, *runner.CATALOGUES])})", file=sys.stderr)
+              f"(devoirs : {', '.join(known)})", file=sys.stderr)
         return 2
     if args.flakiness:
         audit = flakiness.audit(range(args.seeds), range(args.seeds_2_threads), workers=args.workers,
                                 assignment=assignment)
         print(flakiness.report_text(audit), flush=True)
         count = flakiness.AUDIT_SECRETS if args.secrets is None else args.secrets
-        runs = flakiness.catalogue_under_secrets(flakiness.audit_secrets(count), assignment,
+        runs = flakiness.catalogue_under_secrets(assignment, flakiness.audit_secrets(count),
                                                  workers=args.workers) if count else []
         if runs:
             print("\n" + flakiness.secrets_report_text(runs, assignment))
@@ -88,7 +99,7 @@ def main(argv=None) -> int:
         print("\n" + flaky_text)
     if args.doc:
         args.doc.parent.mkdir(parents=True, exist_ok=True)
-        args.doc.write_text(runner.markdown(report, flaky_text, assignment), encoding="utf-8")
+        args.doc.write_text(runner.markdown(report, assignment, flaky_text), encoding="utf-8")
         print(f"written: {args.doc}")
     return 1 if problems or flaky else 0
 

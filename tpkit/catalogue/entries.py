@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from tpkit import paths, submissions
+from tpkit import submissions
 
 Edit = Callable  # nb -> nb
 
@@ -53,8 +53,8 @@ def variant(name, description, changes=None, *, edits=(), keep_experiments=False
 
 
 # ------------------------------------------------------------------ structural edits
-def stub(gid: str, assignment: str = paths.ASSIGNMENT) -> Edit:
-    """The answer cell left as released (`raise NotImplementedError()`)."""
+def stub(gid: str, assignment: str) -> Edit:
+    """The answer cell left as released (`raise NotImplementedError()`) in `assignment`'s release."""
     def edit(nb):
         released = {submissions.grade_id(c): c.source
                     for c in submissions.blank_submission(assignment=assignment).cells}

@@ -6,8 +6,8 @@ seed lines of §3–§5) is replaced by seed s. Each seed runs in a process of i
 server that has already imported torch (tpkit.catalogue.forkrun): a fresh interpreter state per
 seed, without paying the interpreter start-up twenty times. The ungraded experiment cells are
 emptied as in the catalogue (no check reads them, and every graded training cell re-seeds first).
-The other assignments declare their seeded cells in their catalogue module (`SEEDED_CELLS`) and their
-probes in `tpkit.catalogue.probes_other`.
+Each assignment's package declares its seeded cells (``seeded_cells``) and its probes (``probes``:
+`PROBES`, `limits()`, `margin()`), :mod:`tpkit.assignments`.
 
 The checks draw their inputs from the course secret: the audit also grades the catalogue (its sample;
 all of it with TPKIT_CATALOGUE=full) under `AUDIT_SECRETS` course secrets of 256 bits
@@ -17,20 +17,17 @@ any of them is a defect of the checks, as it would be under the only fixed input
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import importlib
 import json
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tpkit import paths, submissions
-from tpkit.catalogue import forkrun, probes, probes_other, runner, sampling
+from tpkit import assignments, paths, submissions
+from tpkit.catalogue import forkrun, runner, sampling
 
 SEED_CALL = re.compile(r"\b(np\.random\.seed|th\.manual_seed)\(\s*\d+\s*\)")
-SEEDED_CELLS = ("setup", "r3_descente", "r3_sgd", "r4_mlp_manuel", "r4_mlp_apprentissage", "r5_minibatch")
 
 
 @dataclass(frozen=True)
@@ -43,17 +40,13 @@ class Target:
     margin: Callable[[str, float], float]      # (measure, value) -> margin (negative: fails)
 
 
-def target(assignment: str = paths.ASSIGNMENT) -> Target:
-    if assignment == paths.ASSIGNMENT:
-        return Target(assignment, SEEDED_CELLS, probes.__name__, probes.limits, probes.margin)
-    if assignment not in runner.CATALOGUES:
-        raise ValueError(f"no flakiness audit for assignment {assignment!r}")
-    cells = importlib.import_module(runner.CATALOGUES[assignment]).SEEDED_CELLS
-    return Target(assignment, cells, probes_other.__name__, functools.partial(probes_other.limits, assignment),
-                  functools.partial(probes_other.margin, assignment))
+def target(assignment: str) -> Target:
+    a = assignments.get(assignment)
+    probes = a.module("probes")
+    return Target(assignment, a.seeded_cells, a.probes, probes.limits, probes.margin)
 
 
-def seeded(nb, seed: int, cells=SEEDED_CELLS):
+def seeded(nb, seed: int, cells):
     """A copy of `nb` where every seed call uses `seed` (each cell of `cells` must hold one)."""
     nb = submissions.replace_sources(nb, {})
     found = set()
@@ -105,7 +98,7 @@ class Audit:
 
 
 def run(seeds, threads: int = 1, workers: int = 2, timeout: int = 300,
-        assignment: str = paths.ASSIGNMENT) -> list[SeedRun]:
+        *, assignment: str) -> list[SeedRun]:
     t = target(assignment)
     base = runner.base_notebook(assignment=assignment)
     jobs = {f"seed{s}": seeded(base, s, t.seeded_cells) for s in seeds}
@@ -119,7 +112,7 @@ def run(seeds, threads: int = 1, workers: int = 2, timeout: int = 300,
     return out
 
 
-def audit(seeds_1=range(20), seeds_2=range(20), workers: int = 2, assignment: str = paths.ASSIGNMENT) -> Audit:
+def audit(seeds_1=range(20), seeds_2=range(20), workers: int = 2, *, assignment: str) -> Audit:
     """1-thread runs `workers` at a time; 2-thread runs one at a time (two cores each)."""
     runs, wall = [], {}
     for threads, seeds, w in ((1, list(seeds_1), workers), (2, list(seeds_2), max(1, workers // 2))):
@@ -212,7 +205,7 @@ def under_secret(report: runner.Report, secret: int) -> runner.Report:
     return runner.Report(outcomes, report.wall_seconds, report.questions)
 
 
-def catalogue_under_secrets(secrets=None, assignment: str = paths.ASSIGNMENT, selected=None,
+def catalogue_under_secrets(assignment: str, secrets=None, selected=None,
                             workers: int = 2) -> list[SecretRun]:
     """The catalogue (its suite sample unless `selected`; all of it with TPKIT_CATALOGUE=full) graded
     under each course secret: one execution of every entry, in which each check judges under every
@@ -228,7 +221,7 @@ def secrets_flaky(runs: list[SecretRun]) -> list[str]:
     return [f"secret {r.label}…: {p}" for r in runs for p in r.problems()]
 
 
-def secrets_report_text(runs: list[SecretRun], assignment: str = paths.ASSIGNMENT) -> str:
+def secrets_report_text(runs: list[SecretRun], assignment: str) -> str:
     wall = runs[0].report.wall_seconds if runs else 0
     lines = [f"assignment {assignment}: the catalogue ({len(runs[0].report.outcomes) if runs else 0} entries) "
              f"under {len(runs)} course secrets of 256 bits, each check judging under every secret "

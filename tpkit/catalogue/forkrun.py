@@ -35,7 +35,6 @@ from pathlib import Path
 
 import nbformat
 
-from tpkit import paths
 from tpkit.environment import kernel_variables
 from tpkit.submissions import grade_id
 
@@ -66,7 +65,7 @@ def divergence(base_sources: list[str], sources: list[str]) -> int:
 
 
 def execute_many(jobs: dict, base=None, workers: int = 2, threads: int = 1, timeout: int = 300,
-                 probes: str | None = None, assignment_dir: Path = paths.SOURCE,
+                 probes: str | None = None, *, assignment_dir: Path,
                  secret: int = 0, audit_secrets=()) -> dict[str, Execution]:
     """Execute every notebook of `jobs` ({name: notebook}); `base` is the notebook whose prefixes
     are shared (none: every job starts from a fresh interpreter state). `probes` names a module
@@ -272,13 +271,13 @@ def serve(root: Path) -> None:
     import numpy  # noqa: F401
     import torch
     torch.set_num_threads(1)   # the server computes on one thread: a fork never copies a thread pool
-    from tpkit.checks import imposed, reference as ref
-    from tpkit.checks.reseaux.section3_descent import gd_reference
+    from tpkit import assignments
+    from tpkit.checks import reference as ref
     probes = importlib.import_module(spec["probes"]).PROBES if spec["probes"] else {}
     ref.data(), ref.tensors()
-    if spec["threads"] == 1:  # the checks' reference descent, as the first q3_descente would compute it
-        cell = imposed.values()["r3_descente"]
-        gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
+    if spec["threads"] == 1:  # what each assignment's checks compute first, on one thread as they would
+        for assignment in assignments.registry():
+            assignment.warm()
     _prewarm()
     shell = _make_shell()
     os.chdir(_workdir(spec, root, "work-base"))

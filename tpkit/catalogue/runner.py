@@ -13,29 +13,10 @@ import importlib
 import time
 from dataclasses import dataclass, field
 
-from tpkit import execution, paths, submissions
+from tpkit import assignments, execution, paths, submissions
 from tpkit.catalogue.entries import Entry
-from tpkit.catalogue.mistakes import MISTAKES
-from tpkit.catalogue.variants import VARIANTS
 
-EXPERIMENT_CELLS = ("r3_experiences", "r3_quadratique", "r4_experiences")
 EMPTIED = "# cellule d'expériences (non notée) vidée pour le catalogue\n"
-
-# The catalogue of every other assignment: a module holding MISTAKES, VARIANTS and EXPERIMENT_CELLS.
-CATALOGUES = {
-    "tp_pima_jouet": "tpkit.catalogue.pima_jouet",
-    "tp_soyez_curieux": "tpkit.catalogue.curieux",
-}
-
-
-def _catalogue(assignment: str):
-    """(mistakes, variants, experiment cells) of an assignment."""
-    if assignment == paths.ASSIGNMENT:
-        return MISTAKES, VARIANTS, EXPERIMENT_CELLS
-    if assignment not in CATALOGUES:
-        raise ValueError(f"no catalogue for assignment {assignment!r}")
-    module = importlib.import_module(CATALOGUES[assignment])
-    return module.MISTAKES, module.VARIANTS, module.EXPERIMENT_CELLS
 
 
 def ignore_pattern() -> str | None:
@@ -56,9 +37,9 @@ def score(nb, pattern: str | None = None) -> dict:
     return execution.results(nb)
 
 
-def entries(assignment: str = paths.ASSIGNMENT) -> list[Entry]:
-    mistakes, variants, _ = _catalogue(assignment)
-    all_entries = list(mistakes) + list(variants)
+def entries(assignment: str) -> list[Entry]:
+    """`assignment`'s catalogue (its package's mistakes and variants)."""
+    all_entries = assignments.get(assignment).entries()
     names = [e.name for e in all_entries]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -66,13 +47,13 @@ def entries(assignment: str = paths.ASSIGNMENT) -> list[Entry]:
     return all_entries
 
 
-def empty_experiments(nb, assignment: str = paths.ASSIGNMENT):
+def empty_experiments(nb, assignment: str):
     present = {submissions.grade_id(c) for c in nb.cells}
-    cells = _catalogue(assignment)[2]
+    cells = assignments.get(assignment).experiment_cells
     return submissions.replace_sources(nb, {g: EMPTIED for g in cells if g in present})
 
 
-def build(entry: Entry, perfect=None, assignment: str = paths.ASSIGNMENT):
+def build(entry: Entry, assignment: str, perfect=None):
     """The notebook that the autograder executes for this entry."""
     perfect = perfect if perfect is not None else submissions.solution_submission(assignment=assignment)
     nb = entry.notebook(perfect)
@@ -81,7 +62,7 @@ def build(entry: Entry, perfect=None, assignment: str = paths.ASSIGNMENT):
     return execution.with_hidden_tests(nb, assignment=assignment)
 
 
-def base_notebook(perfect=None, assignment: str = paths.ASSIGNMENT):
+def base_notebook(assignment: str, perfect=None):
     perfect = perfect if perfect is not None else submissions.solution_submission(assignment=assignment)
     return execution.with_hidden_tests(empty_experiments(perfect, assignment), assignment=assignment)
 
@@ -180,7 +161,7 @@ def outcome_problems(o: Outcome) -> list[str]:
 
 
 def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "fork",
-        timeout: int = 300, assignment: str = paths.ASSIGNMENT, secret: int = 0, audit_secrets=()) -> Report:
+        timeout: int = 300, *, assignment: str, secret: int = 0, audit_secrets=()) -> Report:
     """Grade the entries (all by default) once each, in parallel; the checks draw their inputs from
     the course secret `secret` (0: the fixed inputs of the untrusted mode; the grading executor's
     course otherwise draws its own); `audit_secrets`: every check judges under each of them
@@ -190,11 +171,11 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
         raise ValueError("secrets: with the forked executor (and `secret` with the grading one) only")
     selected = entries(assignment) if selected is None else selected
     perfect = submissions.solution_submission(assignment=assignment)
-    jobs = {e.name: build(e, perfect, assignment) for e in selected}
+    jobs = {e.name: build(e, assignment, perfect) for e in selected}
     t0 = time.time()
     outcomes, pattern = [], ignore_pattern()
     if executor == "fork":
-        done = forkrun.execute_many(jobs, base=base_notebook(perfect, assignment), workers=workers,
+        done = forkrun.execute_many(jobs, base=base_notebook(assignment, perfect), workers=workers,
                                     timeout=timeout, assignment_dir=paths.source_dir(assignment), secret=secret,
                                     audit_secrets=audit_secrets)
         for e in selected:
@@ -219,7 +200,7 @@ def run(selected: list[Entry] | None = None, workers: int = 2, executor: str = "
     return Report(outcomes, time.time() - t0, questions)
 
 
-def _grading_run(jobs: dict, workers: int, timeout: int, assignment: str = paths.ASSIGNMENT,
+def _grading_run(jobs: dict, workers: int, timeout: int, assignment: str,
                  secret: int = 0) -> tuple:
     """Every job handed in as a student's notebook to the real grading command (trusted checks in the
     grading process, sandboxed kernels) in a temporary copy of the course; the autograded notebooks."""
@@ -261,7 +242,7 @@ def _grading_run(jobs: dict, workers: int, timeout: int, assignment: str = paths
         return out, seconds
 
 
-def _kernel_run(nb, timeout, assignment: str = paths.ASSIGNMENT):
+def _kernel_run(nb, timeout, assignment: str):
     t0 = time.time()
     try:
         return "ok", execution.run(nb, timeout=timeout, assignment=assignment), time.time() - t0
@@ -314,20 +295,19 @@ def summary_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-#: Where each assignment's catalogue report lives, and the test that checks its figures.
-DOCS = {paths.ASSIGNMENT: ("docs/catalogue.md", "tests/test_catalogue.py"),
-        "tp_pima_jouet": ("docs/catalogue-pima-jouet.md", "tests/test_pima_jouet.py"),
-        "tp_soyez_curieux": ("docs/catalogue-curieux.md", "tests/test_curieux.py")}
-
-
-def markdown(report: Report, flaky=None, assignment: str = paths.ASSIGNMENT) -> str:
-    """docs/catalogue.md (or another assignment's report, DOCS): the catalogue, what the autograder
-    gives each entry, and the figures."""
+def markdown(report: Report, assignment: str, flaky=None) -> str:
+    """An assignment's catalogue report (where its package says: ``catalogue_doc``, checked by
+    ``catalogue_test``): the catalogue, what the autograder gives each entry, and the figures. The
+    command line's default assignment (the course's first) needs no ``--assignment`` in the command."""
     f = report.figures()
     qs = report.questions
-    doc, test = DOCS[assignment]
-    option = "" if assignment == paths.ASSIGNMENT else f"--assignment {assignment} "
-    title = "" if assignment == paths.ASSIGNMENT else f" of `{assignment}`"
+    a = assignments.get(assignment)
+    doc, test = a.catalogue_doc, a.catalogue_test
+    first = assignment == assignments.default()
+    option = "" if first else f"--assignment {assignment} "
+    if paths.course_root().resolve() != paths.ROOT.resolve():  # --root: another course folder
+        option = f"--root {paths.course_root().resolve().relative_to(paths.ROOT)} " + option
+    title = "" if first else f" of `{assignment}`"
     out = [f"# Catalogue of mistakes and valid variants{title}",
            "",
            f"Generated by `python -m tpkit.catalogue {option}--doc {doc}`; checked by "
@@ -358,8 +338,7 @@ def markdown(report: Report, flaky=None, assignment: str = paths.ASSIGNMENT) -> 
         lost = ", ".join(f"{q} −{p:g}" for q, p in o.lost().items()) or "none"
         out.append(f"| `{o.entry.name}` | {o.entry.description} | {lost} |")
     out += ["", "## Matrix", "", "```", matrix_text(report), "```", ""]
-    from tpkit.catalogue import generalisation
-    out += [generalisation.markdown(report)]
+    out += [importlib.import_module(a.generalisation).markdown(report) if a.generalisation else ""]
     if flaky is not None:
         out += ["## Flakiness audit", "", flaky, ""]
     return "\n".join(out)

@@ -1,6 +1,6 @@
 """Which catalogue mistakes a student sees before handing in: `python -m tpkit.catalogue.visibility`.
 
-Every mistake of :mod:`tpkit.catalogue.mistakes` is run as the student runs it: the perfect submission
+Every mistake of an assignment's catalogue (its package's ``mistakes``) is run as the student runs it: the perfect submission
 with the mistake applied and the test cells in their released form (visible asserts only, no tpkit).
 A mistake is *visible* when its own question's visible check fails (the student reads a French message
 under that question); *elsewhere* when only another cell fails. Valid variants must pass every visible
@@ -9,7 +9,8 @@ check (a visible assert that fails also fails at grading). Executions reuse the 
 
 The test cells raise as they do under nbgrader (the kit's kernels set ``NBGRADER_EXECUTION``): a visible
 check that fails is an error there, while in a student's own kernel it shows its message and lets « Exécuter
-tout » go on (:mod:`tpkit.selfcheck`). ``--assignment A`` runs another assignment's catalogue.
+tout » go on (:mod:`tpkit.selfcheck`). ``--assignment A`` runs another assignment's catalogue; the
+mistakes that stay hidden on purpose, and why, are each package's ``hidden_reasons``.
 
 Prints the share per question and overall; `--doc docs/catalogue.md` rewrites the visibility section
 there (between the markers below), with the mistakes that stay hidden and why.
@@ -21,41 +22,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tpkit import execution, labels, paths, submissions
+from tpkit import assignments, execution, labels, paths, submissions
 from tpkit.catalogue import forkrun, runner
-from tpkit.catalogue.mistakes import MISTAKES
-from tpkit.catalogue.variants import VARIANTS
 
 BEGIN, END = "<!-- visibility:begin -->", "<!-- visibility:end -->"
 TARGET = 0.80
-
-#: Mistakes whose visible check stays silent on purpose, and why (shown in docs/catalogue.md).
-HIDDEN_REASONS = {
-    "chargement_x_xt_inverses": "a visible check would have to name which array is the test set "
-                                "(the shapes alone are valid); the hidden check compares with the file",
-    "chargement_pixels_divises_par_255": "checking the pixel range would give the values away; "
-                                         "the hidden check compares with the file",
-    "etiquettes_mauvais_ordre": "the visible check would state the mapping of each image, i.e. the answer",
-    "onehot_colonnes_inversees": "a visible check would need the answer (column of each class)",
-    "onehot_test_depuis_y": "a visible check would need the answer (Yt rebuilt from yt)",
-    "softmax_naive_a_la_main": "stability shows only on extreme inputs the checks feed privately",
-    "backward_appele_deux_fois": "a visible check would print the analytic gradient (the answer of Q2.7)",
-    "cout_1e-16_hors_du_log": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
-    "cout_sans_1e-16": "same value as the right cost on every real Ŷ: only a 0 in Ŷ shows it",
-    "pred2_biais_apres_relu": "the visible check would spell out the formula with its own weights",
-    "mlp_forward_sans_relu": "a visible check would spell out forward's formula (the answer of Q4.8); "
-                             "the training checks below it fail visibly",
-    "stub_courbe": "the inline backend closes each figure after its cell: a visible check cannot see the "
-                   "plot (the hidden check reads the figures recorded while grading)",
-    "courbe_partielle": "the inline backend closes each figure after its cell: a visible check cannot see "
-                        "the plot (the hidden check reads the figures recorded while grading)",
-    # tp_pima_jouet
-    "minibatch_indices_differents": "X and Y indexed by two different draws: only a replay of the loop "
-                                    "(the answer of Q3.3) tells it from a right one; the hidden check replays it",
-    "regions_deux_figures": "the inline backend closes each figure after its cell: a visible check cannot "
-                            "count the panels (the hidden check reads the figures recorded while grading)",
-}
-
 
 @dataclass
 class Seen:
@@ -79,10 +50,10 @@ def _job(entry, perfect, assignment):
 
 
 def run(workers: int = 2, timeout: int = 300, entries=None,
-        assignment: str = paths.ASSIGNMENT) -> tuple[list[Seen], list]:
+        *, assignment: str) -> tuple[list[Seen], list]:
     """(mistakes as seen, names of variants failing a visible check)."""
     if entries is None:
-        entries = list(MISTAKES) + list(VARIANTS) if assignment == paths.ASSIGNMENT else runner.entries(assignment)
+        entries = runner.entries(assignment)
     perfect = submissions.solution_submission(assignment=assignment)
     jobs = {e.name: _job(e, perfect, assignment) for e in entries}
     done = forkrun.execute_many(jobs, base=runner.empty_experiments(perfect, assignment), workers=workers,
@@ -101,7 +72,7 @@ def run(workers: int = 2, timeout: int = 300, entries=None,
     return seen, bad_variants
 
 
-def per_question(seen: list[Seen], assignment: str = paths.ASSIGNMENT) -> dict[str, tuple[int, int]]:
+def per_question(seen: list[Seen], assignment: str) -> dict[str, tuple[int, int]]:
     out: dict[str, list] = {}
     for s in seen:
         out.setdefault(s.own, [0, 0])
@@ -112,7 +83,8 @@ def per_question(seen: list[Seen], assignment: str = paths.ASSIGNMENT) -> dict[s
                                            if kv[0] in order else 99)}
 
 
-def text(seen: list[Seen], bad_variants: list, assignment: str = paths.ASSIGNMENT) -> str:
+def text(seen: list[Seen], bad_variants: list, assignment: str) -> str:
+    reasons = assignments.get(assignment).hidden_reasons
     lines = [f"{assignment}: question   visible before submission"]
     for q, (v, n) in per_question(seen, assignment).items():
         lines.append(f"{labels.label(q, paths.source_notebook(assignment)):<26}{v}/{n}")
@@ -129,11 +101,14 @@ def text(seen: list[Seen], bad_variants: list, assignment: str = paths.ASSIGNMEN
     for s in seen:
         if not s.visible:
             where = f" (visible elsewhere: {', '.join(s.elsewhere)})" if s.elsewhere else ""
-            lines.append(f"  {s.name}{where}: {HIDDEN_REASONS.get(s.name, 'NO WRITTEN REASON')}")
+            lines.append(f"  {s.name}{where}: {reasons.get(s.name, 'NO WRITTEN REASON')}")
     return "\n".join(lines)
 
 
-def markdown(seen: list[Seen], bad_variants: list) -> str:
+def markdown(seen: list[Seen], bad_variants: list, assignment: str) -> str:
+    """The visibility section of `assignment`'s catalogue report."""
+    source = paths.source_notebook(assignment)
+    reasons = assignments.get(assignment).hidden_reasons
     v = sum(s.visible for s in seen)
     out = [BEGIN, "## Visibility before submission", "",
            "Generated by `python -m tpkit.catalogue.visibility --doc docs/catalogue.md`: each mistake run "
@@ -141,13 +116,13 @@ def markdown(seen: list[Seen], bad_variants: list) -> str:
            f"**{v}/{len(seen)} = {v / len(seen):.1%}** of the mistakes fail their own question's visible "
            f"check with a French message; valid variants failing a visible check: {len(bad_variants)}.", "",
            "| question | visible / mistakes |", "|---|---|"]
-    out += [f"| {labels.label(q)} | {a}/{n} |" for q, (a, n) in per_question(seen).items()]
+    out += [f"| {labels.label(q, source)} | {a}/{n} |" for q, (a, n) in per_question(seen, assignment).items()]
     out += ["", "Mistakes that stay hidden until grading, and why:", "",
             "| mistake | question | why the visible check stays silent |", "|---|---|---|"]
     for s in seen:
         if not s.visible:
-            out.append(f"| `{s.name}` | {labels.label(s.own)} | "
-                       f"{HIDDEN_REASONS.get(s.name, 'no written reason')} |")
+            out.append(f"| `{s.name}` | {labels.label(s.own, source)} | "
+                       f"{reasons.get(s.name, 'no written reason')} |")
     out.append(END)
     return "\n".join(out)
 
@@ -166,12 +141,17 @@ def main(argv=None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--doc", type=Path, metavar="PATH", help="rewrite the visibility section there")
-    p.add_argument("--assignment", choices=paths.assignments(), default=paths.ASSIGNMENT)
+    p.add_argument("--assignment", default=assignments.default())
+    p.add_argument("--root", type=Path, default=paths.ROOT, metavar="DIR",
+                   help="another course folder holding the assignment (docs/exemple for the worked example)")
     args = p.parse_args(argv)
-    seen, bad = run(workers=args.workers, assignment=args.assignment)
-    print(text(seen, bad, args.assignment))
-    if args.doc and args.assignment == paths.ASSIGNMENT:
-        write_doc(args.doc, markdown(seen, bad))
+    if args.assignment not in paths.assignments(args.root):
+        p.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(paths.assignments(args.root))}")
+    with paths.course(args.root):
+        seen, bad = run(workers=args.workers, assignment=args.assignment)
+        print(text(seen, bad, args.assignment))
+    if args.doc:
+        write_doc(args.doc, markdown(seen, bad, args.assignment))
         print(f"written: {args.doc}")
     share = sum(s.visible for s in seen) / len(seen)
     return 0 if share >= TARGET and not bad else 1

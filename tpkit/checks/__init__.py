@@ -12,7 +12,8 @@ Authoring stays nbgrader's: a hidden test cell reads
   :func:`verifier` runs the same :func:`run_check` over an in-process transport. The student's code
   shares that process and could tamper with it: use it for validation, not for grades.
 
-On failure the question's repair puts reference values in the notebook (see :mod:`tpkit.checks.reseaux`).
+On failure the question's repair puts reference values in the notebook (see the ``checks`` package of each
+assignment, :mod:`tpkit.assignments`).
 """
 from __future__ import annotations
 
@@ -21,14 +22,29 @@ import logging
 import os
 from typing import Callable, Optional
 
-# importing each assignment's checks registers them
-from tpkit.checks import reseaux, curieux, pima_jouet  # noqa: F401  (reseaux first: registration order unchanged)
-from tpkit.checks.registry import CHECKS, REPAIRS
+from tpkit import assignments
+from tpkit.checks import registry
 from tpkit.checks.tools import CheckFailed, quiet
 from tpkit.witness import LocalTransport, Witness, WitnessError
 from tpkit.witness import agent
 
 __all__ = ["verifier", "run_check", "CHECKS"]
+
+
+
+def load() -> None:
+    """Register every assignment's checks and repairs (importing its ``checks`` package does), in course
+    order. On first use, not when this package is imported: an assignment's modules import the shared
+    ones here (``tpkit.checks.tools``...), which must not import them back half-built."""
+    for assignment in assignments.registry():
+        assignment.module("checks")
+
+
+def __getattr__(name):
+    if name in ("CHECKS", "REPAIRS"):  # the registry's tables, every assignment's checks loaded
+        load()
+        return getattr(registry, name)
+    raise AttributeError(name)
 
 
 def run_check(qid: str, witness: Witness,
@@ -46,9 +62,10 @@ def run_check(qid: str, witness: Witness,
 def judge(qid: str, witness: Witness) -> Optional[str]:
     """Question `qid`'s verdict alone: None when its check passes, else the French diagnostic."""
     message = None
+    load()
     try:
         witness.reset()
-        CHECKS[qid](witness)
+        registry.CHECKS[qid](witness)
     except CheckFailed as exc:
         message = str(exc)
     except WitnessError as exc:
@@ -62,10 +79,11 @@ def repair(qid: str, witness: Witness) -> Optional[str]:
     """Question `qid`'s repair (best effort: the check's failure is what counts); the name of the
     exception when it raised, which is logged: the questions that build on `qid` may then lose points
     that are not theirs, and the grading reports it (:func:`tpkit.grading.findings.execution_findings`)."""
-    if qid not in REPAIRS:
+    load()
+    if qid not in registry.REPAIRS:
         return None
     try:
-        REPAIRS[qid](witness)
+        registry.REPAIRS[qid](witness)
     except Exception as exc:
         logging.getLogger("tpkit.checks").warning("repair of %s failed: %s", qid, type(exc).__name__)
         return type(exc).__name__

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from tpkit.checks import reference as ref
-from tpkit.checks import thresholds as T
 from tpkit.checks.tools import (CheckFailed, all_finite, call, close, fail, get, require_finite, require_number,
                                 student_call, within)
 
@@ -114,12 +113,13 @@ def check_asked_values(ns, names_values):
                  "(expérimentez dans la cellule d'expériences, avec d'autres variables).")
 
 
-def trained_on_training_data(losses, final, name, what):
+def trained_on_training_data(losses, final, name, what, tolerance):
     """Reported vs recomputed: the cost of the final parameters on the training data must agree with
     the last cost the loop reported (they differ by about one step of the descent). A model trained on
-    other data (the test set) reports costs of that data: far from its cost on X, Y."""
+    other data (the test set) reports costs of that data: far from its cost on X, Y. `tolerance`: the
+    assignment's consistency threshold, in units of the last step plus 1 % of the last cost."""
     scale = abs(losses[-2] - losses[-1]) + 0.01 * abs(losses[-1])
-    if not within(abs(final - losses[-1]), T.CONSISTENCY_MAX * scale + 1e-12):
+    if not within(abs(final - losses[-1]), tolerance * scale + 1e-12):
         fail(f"le coût des paramètres appris sur les données d'apprentissage ({final:.4g}) ne correspond "
              f"pas au dernier coût de `{name}` ({losses[-1]:.4g}) : {what} doit être appris sur les "
              "données d'apprentissage X, Y, et la liste doit contenir le coût de chaque itération.")
@@ -199,7 +199,7 @@ def linear_layers(model):
 def judge_cost(fn, Y, Yhat, suffix: str = ""):
     """The student's `cout(Y, Yhat)` against J = −1/n Σ Y log Ŷ (one number, the right value, linked
     to Ŷ for autograd), naming the usual slip (sign, sum instead of mean, mean over the classes too).
-    Shared by the main TP's Q2.5 and the Pima/toy assignment; returns the student's output."""
+    Shared by the cost questions of several assignments; returns the student's output."""
     n, p = Y.shape
     out = call("cout", fn, Y, Yhat)
     if not isinstance(out, torch.Tensor) or out.numel() != 1:

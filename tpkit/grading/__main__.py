@@ -35,7 +35,7 @@ from pathlib import Path
 # the grading command never needs it.
 sys.modules.setdefault("rfc3987_syntax", None)
 
-from tpkit import paths  # noqa: E402
+from tpkit import assignments, paths  # noqa: E402
 from tpkit.environment import venv_on_path  # noqa: E402
 from tpkit.grading import config  # noqa: E402
 from tpkit.grading.arguments import (OPTIONS_LMS, UsageError, _names, check_arguments,  # noqa: E402
@@ -106,7 +106,8 @@ def main(argv=None) -> int:
             return 2
     from tpkit.grading import runlock  # light: a second run is refused before nbgrader and torch load
     try:
-        with runlock.course_lock(args.root / "exports"):  # grading and exports: one run at a time
+        # one run at a time; the labels, rubrics and statement read from this course's notebooks
+        with runlock.course_lock(args.root / "exports"), paths.course(args.root):
             return grade_or_export(args)
     except runlock.RunInProgress as exc:
         print_error(f"erreur : {exc}")
@@ -246,7 +247,7 @@ def resume_arguments(args: argparse.Namespace) -> list:
     out = ["--examples"] if args.examples else []
     if Path(args.root).resolve() != paths.ROOT.resolve():
         out += ["--root", str(args.root)]
-    if args.assignment != paths.ASSIGNMENT:
+    if args.assignment != assignments.default():
         out += ["--assignment", args.assignment]
     if args.students:
         out += ["--students", args.students]

@@ -9,7 +9,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from tpkit import paths
+from tpkit import assignments, paths
 from tpkit.grading import config
 
 #: The LMS of ``--moodle-zip`` and ``--moodle-worksheet`` (a key of :data:`tpkit.grading.lms.LMS`).
@@ -96,8 +96,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-feedback", action="store_true", help="ne pas écrire les retours HTML")
     p.add_argument("--root", type=Path, default=paths.ROOT, metavar="DOSSIER",
                    help="dossier du cours (par défaut : ce kit)")
-    p.add_argument("--assignment", default=paths.ASSIGNMENT, metavar="DEVOIR", help="devoir à corriger (par défaut : "
-                   f"{paths.ASSIGNMENT})")
+    p.add_argument("--assignment", default=assignments.default(), metavar="DEVOIR",
+                   help=f"devoir à corriger (par défaut : {assignments.default()}, le premier du cours)")
     return p.parse_args(argv)
 
 

@@ -37,7 +37,7 @@ from traitlets import List
 from traitlets.utils.importstring import import_item
 from traitlets.config import Config
 
-from tpkit import paths, rubrics
+from tpkit import rubrics
 from tpkit.grading import accessibility, compat, feedback
 from tpkit.grading.feedback import TEMPLATES
 from tpkit.grading.gradebook import GRADEBOOK_LOCK
@@ -372,11 +372,11 @@ class FeedbackExporter(SanitizedHTMLExporter):
         resources = super()._init_resources(resources)
         if "tpkit" not in resources:  # not the kit's grading command: the student's id and remarks
             student = str((resources.get("nbgrader") or {}).get("student", ""))
-            assignment = str((resources.get("nbgrader") or {}).get("assignment") or paths.ASSIGNMENT)
+            assignment = str((resources.get("nbgrader") or {}).get("assignment") or "")
             # the converters run from the course root: the assignment's exports hold its last report
-            exports = exports_dir(Path("."), assignment)
+            exports = exports_dir(Path("."), assignment) if assignment else None
             resources["tpkit"] = {"student": student,
-                                  "remarks": student_remarks(exports, student) if student else []}
+                                  "remarks": student_remarks(exports, student) if student and exports else []}
         return resources
 
 

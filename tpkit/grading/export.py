@@ -49,11 +49,12 @@ depuis le gradebook (avec les statuts du dernier rapport trouvé).
 """
 
 
-def question_names(columns, notebook=None) -> dict:
-    """{grade id: "Q2.3 pred"} for people (tpkit.labels); the grade id itself when unknown."""
+def question_names(columns, notebook) -> dict:
+    """{grade id: "Q2.3 pred"} for people (tpkit.labels, from the assignment's source `notebook`); the
+    grade id itself when unknown (no notebook, or one that cannot be read)."""
     from tpkit import labels
     try:
-        known = labels.question_labels(notebook) if notebook else labels.question_labels()
+        known = labels.question_labels(notebook) if notebook else {}
     except (OSError, ValueError):
         known = {}
     return {c: (known[c].short if c in known else c) for c in columns}

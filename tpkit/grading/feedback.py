@@ -30,12 +30,14 @@ from tpkit.grading.results import FAILED, RunReport
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def question_label(grade_id: str, assignment: str | None = None) -> str:
-    """"Q2.3 pred" for a grade id of `assignment` (default: the main one); an answer cell (r2_pred) is
-    named after its test cell (q2_pred), one without a test after the question above it ("Q2.1
-    lignes"); the id itself when the source notebook does not know it."""
+def question_label(grade_id: str, assignment: str | None) -> str:
+    """"Q2.3 pred" for a grade id of `assignment`; an answer cell (r2_pred) is named after its test cell
+    (q2_pred), one without a test after the question above it ("Q2.1 lignes"); the id itself when the
+    source notebook does not know it (or no assignment is named)."""
+    if not assignment:
+        return grade_id
     try:
-        notebook = paths.source_notebook(assignment or paths.ASSIGNMENT)
+        notebook = paths.source_notebook(assignment)
         found = labels.question_labels(notebook)
     except OSError:
         return grade_id
@@ -58,10 +60,12 @@ def _statement_texts(path: str, mtime_ns: int) -> frozenset:
     return frozenset(c.source for c in nb.cells if c.cell_type == "markdown" and not utils.is_solution(c))
 
 
-def from_statement(cell, assignment: str | None = None) -> bool:
-    """True when a Markdown cell is one of the statement's (source notebook of `assignment`, default:
-    the main one) word for word, answers excepted; False otherwise, or when the statement is unknown."""
-    path = paths.source_notebook(assignment or paths.ASSIGNMENT)
+def from_statement(cell, assignment: str | None) -> bool:
+    """True when a Markdown cell is one of the statement's (source notebook of `assignment`) word for
+    word, answers excepted; False otherwise, or when the statement is unknown (no assignment named)."""
+    if not assignment:
+        return False
+    path = paths.source_notebook(assignment)
     try:
         texts = _statement_texts(str(path), path.stat().st_mtime_ns)
     except Exception:  # no such notebook (another course), unreadable: everything is the student's

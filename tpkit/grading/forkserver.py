@@ -72,7 +72,7 @@ def prewarm() -> None:
     from nbgrader.nbgraderformat import MetadataValidator
     from traitlets.config import Config
 
-    from tpkit import paths
+    from tpkit import assignments, paths
     from tpkit.grading.converters import FeedbackExporter
     torch.set_num_threads(1)
     try:
@@ -89,17 +89,15 @@ def prewarm() -> None:
     except Exception:
         pass
     try:
-        from tpkit.checks import imposed, reference as ref
-        from tpkit.checks.reseaux.section3_descent import gd_reference
-        ref.data(), ref.tensors()
-        cell = imposed.values()["r3_descente"]
-        gd_reference(*ref.statement_init(cell["seed"], ref.data()["d"]), cell["step"], cell["niter"])
+        for assignment in assignments.registry():
+            assignment.warm()
     except Exception:
         pass
     try:
         from tpkit.grading import compat
         compat.apply()  # nbgrader's metadata validator, compiled once here for every worker
-        nb = nbformat.read(str(paths.RELEASE_NOTEBOOK), as_version=4)
+        name = paths.assignments()[0]  # one page warms the templates every assignment's pages share
+        nb = nbformat.read(str(paths.release_notebook(name)), as_version=4)
         # as the kernel rewrites it when it executes a notebook: the highlighting memo is keyed by the
         # lexer, which the release's bare metadata names otherwise (and every page missed the memo)
         nb.metadata["language_info"] = dict(kernel_language_info())
@@ -115,7 +113,7 @@ def prewarm() -> None:
         FeedbackExporter(config=cfg).from_notebook_node(nb, resources={
             "tpkit": {"student": "", "remarks": []},
             "nbgrader": {"score": 0.0, "max_score": 1.0, "late_penalty": 0.0, "student": "",
-                         "assignment": paths.ASSIGNMENT, "notebook": paths.ASSIGNMENT}})
+                         "assignment": name, "notebook": name}})
     except Exception:
         pass
     import gc

@@ -1,7 +1,7 @@
 """What makes a grading run incremental and resumable, and what the course remembers between runs.
 
 * **Fingerprints.** A submission's grade depends on its submitted files and on the grading code: the
-  kit's checks, witness and grading modules, the course's ``nbgrader_config.py``, secret, source
+  kit's checks, assignment packages, witness and grading modules, the course's ``nbgrader_config.py``, secret, source
   assignment (hidden tests, data) and release notebook, the hidden evaluation data. Each result of the
   class report (``grading_report.json``) keeps both hashes (:func:`submission_hash`,
   :func:`grading_hash`); a run skips the students whose two hashes are unchanged and whose grade is
@@ -73,11 +73,16 @@ def submission_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
+#: the kit's packages whose code decides a grade: the checks, each assignment's package (its checks,
+#: reference, thresholds, re-runs), the witness
+KIT_PARTS = ("checks", "assignments", "witness")
+
+
 def grading_hash(options: Options) -> str:
     """Hash of what decides a grade besides the submission (see the module docstring)."""
     h = hashlib.sha256(b"grading-v1")
     kit = Path(__file__).resolve().parents[1]
-    for part in ("checks", "witness"):
+    for part in KIT_PARTS:
         _update_with_tree(h, kit / part)
     grading = kit / "grading"
     _update_with_tree(h, grading, skip=lambda p: p.name in _EXPORT_SIDE or "lms" in p.relative_to(grading).parts)

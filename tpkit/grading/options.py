@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from tpkit import paths
+from tpkit import assignments, paths
 from tpkit.grading.config import TpkitGrading, course_config as _read_config
 
 
@@ -25,11 +25,11 @@ class Options:
     feedback: bool
     settings: TpkitGrading
 
-    def __init__(self, root=paths.ROOT, assignment: str = paths.ASSIGNMENT, feedback: bool = True,
+    def __init__(self, root=paths.ROOT, assignment: Optional[str] = None, feedback: bool = True,
                  settings: Optional[TpkitGrading] = None, **changes):
         import os
         self.root = Path(root).resolve()
-        self.assignment = assignment
+        self.assignment = assignment or assignments.default()  # the command line's default: the course's first
         self.feedback = feedback
         self.settings = (settings or TpkitGrading()).copy(**changes)
         if not self.settings.workers:
@@ -51,10 +51,9 @@ class Options:
 
 
 def exports_dir(root: Path, assignment: str) -> Path:
-    """``exports/`` for the main assignment (its paths unchanged), ``exports/<assignment>/`` for each
-    other one: grading an assignment never overwrites another's grades, report or class report."""
-    base = Path(root) / "exports"
-    return base if assignment == paths.ASSIGNMENT else base / assignment
+    """The assignment's own exports folder (:func:`tpkit.assignments.exports_dir`): grading an
+    assignment never overwrites another's grades, report or class report."""
+    return assignments.exports_dir(root, assignment)
 
 
 def course_config(options: Options):

@@ -1,10 +1,11 @@
 """The small Moodle class that the lms/moodle tests download, import and grade (accented and
 apostrophed names, three participants), written once for the three test modules."""
-from tpkit import paths
 from tpkit.grading.lms.moodle import import_moodle_zip
 from tpkit.grading.lms.moodle.fixtures import minimal_notebook
 
-ASSIGNMENT = paths.ASSIGNMENT
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
+ASSIGNMENT = MAIN
 NB = f"{ASSIGNMENT}.ipynb"
 NB_A = minimal_notebook("a = 1")
 NB_B = minimal_notebook("b = 2")

@@ -17,6 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
+from tpkit import assignments
+
 __all__ = [
     "DEFAULT_DATE_TIME",
     "WORKSHEET_HEADERS",
@@ -28,7 +30,7 @@ __all__ = [
 
 PathLike = Union[str, os.PathLike]
 DEFAULT_DATE_TIME = (2024, 3, 12, 14, 5, 32)
-DEFAULT_NOTEBOOK = "tp_reseaux_neurones.ipynb"
+DEFAULT_NOTEBOOK = f"{assignments.default()}.ipynb"  # the course's first assignment
 
 # Column headers of Moodle's grading worksheet (assignfeedback_offline), English and French strings
 # (French "Feedback par commentaires" is the plugin name in Moodle's fr pack; some sites show
