@@ -13,7 +13,7 @@ from tpkit.grading import config, kernels, options
 @pytest.fixture
 def course(tmp_path):
     root = tmp_path / "course"
-    (root / "release" / paths.ASSIGNMENT).mkdir(parents=True)
+    (root / "release" / "tp_reseaux_neurones").mkdir(parents=True)
     shutil.copy(paths.ROOT / "nbgrader_config.py", root)
     return root
 

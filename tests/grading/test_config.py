@@ -112,7 +112,7 @@ def test_a_configured_limit_reaches_the_kernel_and_the_executor(tmp_path):
     from tpkit.grading.options import Options, load_config
     from tpkit.grading.preprocessors import LimitedExecute
     course = _course(tmp_path, "\nc.TpkitGrading.time_limit = 120\nc.TpkitGrading.memory_limit = 2048\n")
-    (course / "release" / paths.ASSIGNMENT).mkdir(parents=True)
+    (course / "release" / "tp_reseaux_neurones").mkdir(parents=True)
     args = cli.parse_args(["--root", str(course), "--workers", "1"])
     cli.check_arguments(args)
     run = Options(root=course, settings=args.settings)

@@ -34,7 +34,7 @@ class TpkitGrading(Configurable):
     """The settings of a grading run (see the module docstring). The floors are measured, not guessed:
     on 2 busy cores, sandboxed warm kernels (forked from the zygote: RLIMIT_DATA counts the imports they
     inherit), each TP's setup cell plus a torch product and a figure fails at 420 MB and runs at 430 MB;
-    the reference solution of tp_reseaux_neurones runs whole at 500 MB; the setup cell takes 1 s warm,
+    the reference solution of the course's main assignment runs whole at 500 MB; the setup cell takes 1 s warm,
     8-11 s cold counting the kernel's start-up; the grading process's imports take 315 MB of
     RLIMIT_DATA (docs/threat-model.md)."""
 
