@@ -76,7 +76,7 @@ class Assignment:
     catalogue_doc: str = ""        # where `python -m tpkit.catalogue --doc` writes its report
     catalogue_test: str = ""       # the test that checks that report's figures
     generalisation: str = ""       # a module adding a section to that report (markdown(report)), if any
-    thresholds_doc: str = ""
+    thresholds_doc: str = ""       # where its calibration's figures are written (calibration --out)
     exports_in_root: bool = False  # its exports in exports/ itself, not exports/<name>/ (exports_dir)
     prewarm: str = ""              # "module:function" computed once in a fork server before the forks
 
