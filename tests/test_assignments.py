@@ -47,7 +47,8 @@ def test_each_package_declares_its_parts(a):
     assert set(a.typical) <= {e.name for e in entries}
     assert a.model_answers and all(isinstance(k, assignments.Number) for k in a.model_answers)
     assert a.prerequisites
-    assert (paths.ROOT / a.catalogue_doc).is_file() and (paths.ROOT / a.catalogue_test).is_file()
+    for doc in (a.catalogue_doc, a.catalogue_test, a.thresholds_doc):
+        assert (paths.ROOT / doc).is_file(), doc
     assert a.exports(paths.ROOT).parent in (paths.ROOT, paths.ROOT / "exports")
 
 

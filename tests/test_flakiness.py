@@ -50,7 +50,7 @@ def test_reference_gets_full_marks_under_every_seed_and_thread_count():
     # every value a check compares with a threshold was measured, and kept a margin
     assert not audit.missing_measures(), report
     margins = audit.lowest_margins()
-    assert set(margins) == set(flakiness.probes.limits()), report
+    assert set(margins) == set(flakiness.target(MAIN).limits()), report
     assert all(m > 0 for m, *_ in margins.values()), report
 
 

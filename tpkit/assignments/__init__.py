@@ -16,7 +16,9 @@ the same files for every assignment, so that adding one is copying a package, no
   ``VARIANTS`` they must accept. Two files, not one ``catalogue.py``: a catalogue grows to hundreds of
   lines per kind (the main one is 600), and the two lists are read and reviewed apart.
 
-What only glues an assignment's grade ids to shared code (the self-check's dependency graph, the
+A package may hold more where its assignment needs it (the main TP: ``imposed.py``, the values its
+statement imposes, read from the source notebook; ``generalisation.py``, a second catalogue generation
+with its own report section). What only glues an assignment's grade ids to shared code (the self-check's dependency graph, the
 numbers its model answers quote, the catalogue entries its examples apply) is data, kept in
 ``__init__.py``. Shared machinery stays shared: :mod:`tpkit.checks` (registry, tools, common helpers,
 generic re-execution), :mod:`tpkit.catalogue` (entries, runner, flakiness, visibility).
@@ -76,7 +78,7 @@ class Assignment:
     catalogue_doc: str = ""        # where `python -m tpkit.catalogue --doc` writes its report
     catalogue_test: str = ""       # the test that checks that report's figures
     generalisation: str = ""       # a module adding a section to that report (markdown(report)), if any
-    thresholds_doc: str = ""
+    thresholds_doc: str = ""       # where its calibration's figures are written (calibration --out)
     exports_in_root: bool = False  # its exports in exports/ itself, not exports/<name>/ (exports_dir)
     prewarm: str = ""              # "module:function" computed once in a fork server before the forks
 

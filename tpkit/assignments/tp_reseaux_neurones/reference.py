@@ -6,11 +6,11 @@ each use (module ``__getattr__``), from the cell of the TP where each one is giv
 """
 from __future__ import annotations
 
+import torch
+
 from tpkit.assignments.tp_reseaux_neurones import imposed
 from tpkit.checks.reference import *  # noqa: F401,F403  (the shared computations, under one name `ref`)
 from tpkit.checks.reference import EPS, MLP_INIT_SCALE, P, data, mlp_forward  # noqa: F401
-
-import torch
 
 _IMPOSED = {"STEP": ("r3_descente", "step"), "NITER": ("r3_descente", "niter"),
             "NB_HIDDEN": ("r4_mlp_manuel", "nb_hidden"), "MB": ("r5_minibatch", "mb")}
