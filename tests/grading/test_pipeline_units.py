@@ -6,16 +6,7 @@ import nbformat
 import pytest
 
 from tpkit import paths
-from tpkit.grading import converters, pipeline
-
-
-def test_queue_alternates_long_and_short_notebooks():
-    """Long notebooks keep the kernels busy while short ones keep the grading process busy: taken in
-    turns, the two kinds overlap (largest first alone left a run ending on many short notebooks that
-    wait for the grading process with a core idle)."""
-    assert pipeline._interleaved([9, 8, 7, 3, 2, 1]) == [9, 1, 8, 2, 7, 3]
-    assert pipeline._interleaved([5, 4, 3]) == [5, 3, 4]
-    assert pipeline._interleaved([1]) == [1] and pipeline._interleaved([]) == []
+from tpkit.grading import converters
 
 
 def test_cell_metadata_validation_gives_jsonschema_s_verdict():
