@@ -39,8 +39,8 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import (bookcopy, cgroups, compat, forkrelay, forkserver, incremental, kernels, proctools, quota,
-                           runlock, worker, worker_result)
+from tpkit.grading import (bookcopy, cgroups, compat, forkrelay, forkserver, incremental, isolation, kernels, proctools,
+                           quota, runlock, worker, worker_result)
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
 from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected, name_student, read_scores, reset_scores, shared_engine
@@ -162,7 +162,7 @@ class Grader:
         report = RunReport(options.assignment, expected.graded_ids,
                            {g: expected.cells[g].points for g in expected.graded_ids},
                            expected.max_score, {}, workers=options.workers, sandbox=options.sandbox,
-                           isolation=cgroups.isolation_notice(options.sandbox))
+                           isolation=isolation.isolation_notice(options.sandbox))
         self._total = len(students)
         self._done = 0
         self._cfg, self._expected, self._report = cfg, expected, report
