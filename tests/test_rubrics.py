@@ -130,7 +130,8 @@ def test_feedback_shows_the_criteria_but_never_the_model_answer(assignment, tmp_
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
-    from tpkit.grading.converters import FeedbackExporter, FrenchFeedback
+    from tpkit.grading.converters import FrenchFeedback
+    from tpkit.grading.feedback_exporter import FeedbackExporter
     config = FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path))).config
     config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(paths.ROOT)).load_config())
     assert config.HTMLExporter.preprocessors == ["tpkit.rubrics.GraderRubrics"]

@@ -9,7 +9,8 @@ import nbformat
 import pytest
 
 from tpkit import paths
-from tpkit.grading.converters import FeedbackExporter, FrenchFeedback
+from tpkit.grading.converters import FrenchFeedback
+from tpkit.grading.feedback_exporter import FeedbackExporter
 from tpkit.submissions import grade_id, solution_submission
 
 

@@ -1,4 +1,5 @@
-"""Parts of the grading run checked without grading (tpkit.grading.pipeline, converters)."""
+"""Parts of the grading run checked without grading (nbgrader's metadata validation, the shared
+gradebook engine)."""
 import copy
 
 import jsonschema
@@ -6,7 +7,6 @@ import nbformat
 import pytest
 
 from tpkit import paths
-from tpkit.grading import converters
 
 
 def test_cell_metadata_validation_gives_jsonschema_s_verdict():
@@ -23,17 +23,6 @@ def test_cell_metadata_validation_gives_jsonschema_s_verdict():
         with pytest.raises(ValidationError) as ours:
             MetadataValidator().validate_cell(cell)
         assert str(ours.value) == str(expected.value)
-
-
-def test_highlighting_is_memoized_across_execution_timestamps():
-    """The same code in two pages is highlighted once, whatever the cells' execution timestamps."""
-    highlight = converters.MemoHighlight2HTML(pygments_lexer="ipython3")
-    converters._highlighted.cache_clear()
-    first = highlight("x = 1", metadata={"execution": {"iopub.execute_input": "2026-11-30T08:00:00"}})
-    second = highlight("x = 1", metadata={"execution": {"iopub.execute_input": "2026-11-30T09:00:00"}})
-    assert first == second and converters._highlighted.cache_info().hits == 1
-    magic = highlight("x = 1", metadata={"magics_language": "bash"})
-    assert converters._highlighted.cache_info().misses == 2 and magic
 
 
 def test_gradebook_engine_is_shared_during_a_run_only(tmp_path, monkeypatch):
