@@ -44,7 +44,7 @@ import threading
 import time
 from pathlib import Path, PurePosixPath
 
-from tpkit.grading import precheck, submission_files
+from tpkit.grading import staging, submission_files
 from tpkit.grading.options import kernel_threads
 
 #: What goes back to the coordinator: the autograded notebook and the feedback page of one submission
@@ -158,7 +158,7 @@ def pack(folder: Path) -> dict:
         if what == "link":
             entries.append((rel, "link", submission_files.link_target(path)))
         elif what == "file":
-            wanted = st.st_size <= precheck.MAX_KEPT_FILE_BYTES or (
+            wanted = st.st_size <= staging.MAX_KEPT_FILE_BYTES or (
                 rel.endswith(".ipynb") and st.st_size <= min(submission_files.MAX_NOTEBOOK_BYTES, budget))
             data = None
             if wanted:

@@ -1,7 +1,7 @@
 """One submission, one box: the worker process that grades one submission.
 
 Everything the grading run does with one submission's untrusted content runs here, in a process of
-its own: reading and staging its notebook (:func:`tpkit.grading.precheck.stage`), supervising its
+its own: reading and staging its notebook (:func:`tpkit.grading.staging.stage`), supervising its
 kernel, running its trusted checks and decoding its answers (:class:`~tpkit.grading.converters.
 ParallelAutograde`), reading its scores and rendering its feedback page
 (:class:`~tpkit.grading.converters.FrenchFeedback`). The coordinator (:mod:`tpkit.grading.pipeline`)
@@ -66,7 +66,7 @@ from typing import Optional
 
 sys.modules.setdefault("rfc3987_syntax", None)  # as the grading command does (1.3 s of CPU at import)
 
-from tpkit.grading import kernels, precheck  # noqa: E402
+from tpkit.grading import kernels, precheck, staging  # noqa: E402
 from tpkit.grading.expected import Expected  # noqa: E402
 from tpkit.grading.forkrelay import relay_forker  # noqa: E402
 from tpkit.grading.manual_grades import graded_by_hand, keep_manual_grades  # noqa: E402
@@ -217,7 +217,7 @@ def grade(job: Job, conn) -> dict:
     try:
         supply.prefetch()  # the kernel boots while the notebook is pre-checked
         _inject(job, "kernel")
-        pre = precheck.stage(student, job.submitted, job.private / "submitted" / student / options.assignment,
+        pre = staging.stage(student, job.submitted, job.private / "submitted" / student / options.assignment,
                              expected, job.data_files)
         pre.findings[:0] = [precheck.Finding("collect", m) for m in job.remarks]
         if pre.failure:
