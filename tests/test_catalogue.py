@@ -22,7 +22,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import generated_course, once
-from tpkit import execution, paths, release, submissions
+from tpkit import execution, paths, release, submissions, vocabulary
 from tpkit.catalogue import forkrun, runner, sampling
 from tpkit.catalogue.mistakes import MISTAKES
 from tpkit.catalogue.variants import VARIANTS
@@ -33,7 +33,7 @@ BLAST_RADIUS_MAX = 0.05
 
 
 def autograded_ids() -> list:
-    return [submissions.grade_id(c) for c in submissions.read(paths.SOURCE_NOTEBOOK).cells
+    return [vocabulary.grade_id(c) for c in submissions.read(paths.SOURCE_NOTEBOOK).cells
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
 
 

@@ -1,10 +1,10 @@
 """Questions are named for people from the source notebook's own question markers."""
-from tpkit import labels, paths, submissions
+from tpkit import labels, paths, submissions, vocabulary
 
 
 def test_every_graded_cell_has_a_question_number():
     found = labels.question_labels()
-    graded = [submissions.grade_id(c) for c in submissions.read(paths.SOURCE_NOTEBOOK).cells
+    graded = [vocabulary.grade_id(c) for c in submissions.read(paths.SOURCE_NOTEBOOK).cells
               if c.metadata.get("nbgrader", {}).get("grade")]
     assert list(found) == graded
     assert all(lab.number.startswith("Q") for lab in found.values())

@@ -10,7 +10,7 @@ import torch
 
 from tpkit import paths
 from tpkit.checks import curieux, curieux_reexec
-from tpkit.submissions import grade_id, is_answer, strip_markers
+from tpkit.vocabulary import grade_id, is_answer, strip_solution_markers as strip_markers
 
 from reexec_helpers import SECRET, Notebook, attack, data_folder, judge
 

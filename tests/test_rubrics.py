@@ -8,7 +8,7 @@ import re
 import pytest
 from conftest import once
 
-from tpkit import labels, modelanswers, paths, rubrics, submissions
+from tpkit import labels, modelanswers, paths, rubrics, submissions, vocabulary
 
 ASSIGNMENTS = ["tp_reseaux_neurones", "tp_pima_jouet", "tp_soyez_curieux"]
 #: the main statement's written questions (tests/test_notebook.py QUESTION_MAP), one graded answer each
@@ -55,8 +55,8 @@ def test_model_answers_type_no_measured_number(assignment):
         untagged = modelanswers.TAG.sub("", cell.source)
         untagged = re.sub(r"(?m)^- \d+(?:\.\d+)? pt : |\*\*Barème\*\* \([\d.]+ pt", "", untagged)
         typed = set(_TYPED_NUMBER.findall(untagged)) - stated
-        assert not typed, (submissions.grade_id(cell), typed)
-        assert {m.group(1) for m in modelanswers.TAG.finditer(cell.source)} <= names, submissions.grade_id(cell)
+        assert not typed, (vocabulary.grade_id(cell), typed)
+        assert {m.group(1) for m in modelanswers.TAG.finditer(cell.source)} <= names, vocabulary.grade_id(cell)
 
 
 def test_filling_replaces_tagged_numbers_and_refuses_unknown_names():

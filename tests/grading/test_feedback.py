@@ -11,7 +11,8 @@ import pytest
 from tpkit import paths
 from tpkit.grading.converters import FrenchFeedback
 from tpkit.grading.feedback_exporter import FeedbackExporter
-from tpkit.submissions import grade_id, solution_submission
+from tpkit.submissions import solution_submission
+from tpkit.vocabulary import grade_id
 
 
 @pytest.fixture(scope="module")

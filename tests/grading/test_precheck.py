@@ -10,7 +10,8 @@ import pytest
 from tpkit import paths
 from tpkit.grading import precheck, staging, submission_files
 from tpkit.grading.expected import expected_from_notebooks
-from tpkit.submissions import blank_submission, grade_id, solution_submission
+from tpkit.submissions import blank_submission, solution_submission
+from tpkit.vocabulary import grade_id
 from tpkit.vocabulary import BEGIN_HIDDEN, END_HIDDEN
 
 

@@ -37,7 +37,7 @@ import nbformat
 
 from tpkit import paths
 from tpkit.environment import kernel_variables
-from tpkit.submissions import grade_id
+from tpkit.vocabulary import grade_id
 
 STREAM_LIMIT = 4000        # characters of stdout kept per cell (stderr is kept whole)
 

@@ -13,7 +13,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 
-from tpkit import execution, paths, submissions
+from tpkit import execution, paths, submissions, vocabulary
 from tpkit.catalogue.entries import Entry
 from tpkit.catalogue.mistakes import MISTAKES
 from tpkit.catalogue.variants import VARIANTS
@@ -67,7 +67,7 @@ def entries(assignment: str = paths.ASSIGNMENT) -> list[Entry]:
 
 
 def empty_experiments(nb, assignment: str = paths.ASSIGNMENT):
-    present = {submissions.grade_id(c) for c in nb.cells}
+    present = {vocabulary.grade_id(c) for c in nb.cells}
     cells = _catalogue(assignment)[2]
     return submissions.replace_sources(nb, {g: EMPTIED for g in cells if g in present})
 
