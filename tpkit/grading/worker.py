@@ -29,7 +29,8 @@ Why this shape
   submission's automatic scores, comments, ``needs_manual_grade`` flags, timestamp and late penalty;
   the coordinator, the gradebook's single writer, applies them with nbgrader's Gradebook API (manual
   scores untouched) and moves the two folders into the course. A worker can thus only ever change its
-  own submission's grade, and only through values the coordinator checks (:func:`read_result`).
+  own submission's grade, and only through values the coordinator checks
+  (:func:`tpkit.grading.worker_result.read_result`).
 * **Results as data.** The worker writes one JSON file (:data:`tpkit.grading.worker_result.MAX_RESULT_BYTES`
   at most), which the coordinator checks field by field (:mod:`tpkit.grading.worker_result`); it never
   unpickles anything a worker produced.
