@@ -59,9 +59,9 @@ c.OverwriteCells.missing_cell_notification = (
 
 # Feedback: every entry (the kit's grading command, `nbgrader generate_feedback`, the formgrader's
 # Generate Feedback button) writes the kit's French page, without the hidden tests' source or
-# tracebacks (tpkit.grading.converters.FEEDBACK_PREPROCESSORS: same list, checked by a test). The
+# tracebacks (tpkit.grading.feedback_exporter.FEEDBACK_PREPROCESSORS: same list, checked by a test). The
 # exporter imposes the French template (the formgrader asks for nbgrader's own) and the safety.
-c.GenerateFeedback.exporter_class = "tpkit.grading.converters.FeedbackExporter"
+c.GenerateFeedback.exporter_class = "tpkit.grading.feedback_exporter.FeedbackExporter"
 c.GenerateFeedback.preprocessors = [
     "tpkit.grading.preprocessors.GetGradesFr",
     "tpkit.grading.preprocessors.StudentSafeOutputs",

@@ -24,7 +24,7 @@ def main():
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
-    from tpkit import paths, submissions
+    from tpkit import paths, submissions, vocabulary
     from tpkit.checks import verifier
     nb = submissions.read(paths.source_notebook(MAIN))
     for _ in range(args.repeat):
@@ -33,7 +33,7 @@ def main():
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
-            src = submissions.strip_markers(cell.source)
+            src = vocabulary.strip_solution_markers(cell.source)
             src = re.sub(r"^%.*$", "", src, flags=re.M)
             calls = re.findall(r'verifier\("(\w+)", globals\(\)\)', src)
             src = re.sub(r'^.*verifier\(.*$|^from tpkit.checks import verifier$|^### .*HIDDEN TESTS$', "",

@@ -8,7 +8,8 @@ import torch
 
 from tpkit.checks.reexec import RERUN
 from tpkit.checks.tools import CheckFailed
-from tpkit.submissions import grade_id, is_answer, read, strip_markers
+from tpkit.submissions import read
+from tpkit.vocabulary import grade_id, is_answer, strip_solution_markers as strip_markers
 from tpkit.witness import LocalTransport, Witness
 
 SECRET = 0x5EC2E70F7E57C0025EC2E70F7E57C0025EC2E70F  # a pinned course secret (>= 128 bits)

@@ -22,7 +22,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import generated_course, once
-from tpkit import execution, paths, release, submissions
+from tpkit import execution, paths, release, submissions, vocabulary
 from tpkit.catalogue import forkrun, runner, sampling
 from tpkit.assignments.tp_reseaux_neurones.mistakes import MISTAKES
 from tpkit.assignments.tp_reseaux_neurones.variants import VARIANTS
@@ -35,7 +35,7 @@ BLAST_RADIUS_MAX = 0.05
 
 
 def autograded_ids() -> list:
-    return [submissions.grade_id(c) for c in submissions.read(paths.source_notebook(MAIN)).cells
+    return [vocabulary.grade_id(c) for c in submissions.read(paths.source_notebook(MAIN)).cells
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
 
 

@@ -12,7 +12,8 @@ import torch  # noqa: E402
 
 from tpkit.assignments.tp_reseaux_neurones import imposed  # noqa: E402
 from tpkit.checks.tools import CheckFailed, as_number, number_list, require_number  # noqa: E402
-from tpkit.witness import LocalTransport, Witness, agent  # noqa: E402
+from tpkit.witness import LocalTransport, Witness  # noqa: E402
+from tpkit.witness.agent import figures  # noqa: E402
 
 NUMBER_FORMS = {
     "float": lambda: 0.25,
@@ -92,30 +93,30 @@ CURVES = {
 @pytest.mark.parametrize("form", sorted(CURVES))
 def test_a_figure_of_a_curve_in_every_form(form):
     costs = [1.1, 0.7, 0.5, 0.25, 0.2]
-    agent.FIGURES.clear()
+    figures.FIGURES.clear()
     fig, ax = plt.subplots()
     try:
         CURVES[form](ax, costs)
-        agent.record(fig)
+        figures.record(fig)
         curves = Witness(LocalTransport({})).figure_lines()
         assert any(c.shape == (5,) and np.allclose(c, costs, rtol=1e-9, atol=0) for c in curves), curves
     finally:
         plt.close(fig)
-        agent.FIGURES.clear()
+        figures.FIGURES.clear()
 
 
 def test_a_histogram_is_not_a_curve():
     costs = [1.1, 0.7, 0.5, 0.25, 0.2]
-    agent.FIGURES.clear()
+    figures.FIGURES.clear()
     fig, ax = plt.subplots()
     try:
         ax.hist(costs)
-        agent.record(fig)
+        figures.record(fig)
         curves = Witness(LocalTransport({})).figure_lines()
         assert not any(c.shape == (5,) and np.allclose(c, costs) for c in curves)
     finally:
         plt.close(fig)
-        agent.FIGURES.clear()
+        figures.FIGURES.clear()
 
 
 def test_graph_leaves_tell_a_tensor_of_section_2_from_a_fresh_one():

@@ -7,7 +7,7 @@ import sys
 import pytest
 from nbgrader.api import Gradebook
 
-from tpkit import assignments, labels, paths, release, submissions
+from tpkit import assignments, labels, paths, release, submissions, vocabulary
 from tpkit.assignments.tp_soyez_curieux import mistakes as catalogue
 from tpkit.catalogue import runner, sampling
 
@@ -23,24 +23,24 @@ def _graded(nb):
 
 def test_release_is_the_source_without_solutions():
     source, released = submissions.read(catalogue.SOURCE_NOTEBOOK), submissions.read(catalogue.RELEASE_NOTEBOOK)
-    assert [submissions.grade_id(c) for c in source.cells] == [submissions.grade_id(c) for c in released.cells]
+    assert [vocabulary.grade_id(c) for c in source.cells] == [vocabulary.grade_id(c) for c in released.cells]
     text = "\n".join(c.source for c in released.cells)
     for marker in release.LEAK_MARKERS:
         assert marker not in text
     for src, rel in zip(source.cells, released.cells):
-        if submissions.is_answer(src) and src.cell_type == "code":
+        if vocabulary.is_answer(src) and src.cell_type == "code":
             assert "raise NotImplementedError(\"cellule à compléter" in rel.source
-        if submissions.is_answer(src) and src.cell_type == "markdown":
+        if vocabulary.is_answer(src) and src.cell_type == "markdown":
             assert rel.source == "VOTRE RÉPONSE ICI"
         if src.metadata.get("nbgrader", {}).get("grade") and src.cell_type == "code":
             hidden = src.source.split("### END HIDDEN TESTS\n")
-            assert len(hidden) == 2 and rel.source == hidden[1], submissions.grade_id(src)
+            assert len(hidden) == 2 and rel.source == hidden[1], vocabulary.grade_id(src)
     assert (paths.ROOT / "release" / A / "digitz.npz").read_bytes() == (paths.DATA / "digitz.npz").read_bytes()
 
 
 def test_every_graded_cell_has_a_question_number_and_the_bonus_is_said():
     found = labels.question_labels(catalogue.SOURCE_NOTEBOOK)
-    graded = [submissions.grade_id(c) for c in _graded(submissions.read(catalogue.SOURCE_NOTEBOOK))]
+    graded = [vocabulary.grade_id(c) for c in _graded(submissions.read(catalogue.SOURCE_NOTEBOOK))]
     assert set(found) == set(graded) and len(graded) == 13
     assert all(found[g].number.startswith("Q6.") for g in graded)
     assert sum(lab.points for lab in found.values()) == AUTO_POINTS + 2.5
@@ -50,7 +50,7 @@ def test_every_graded_cell_has_a_question_number_and_the_bonus_is_said():
 
 def test_checks_are_registered():
     from tpkit.checks import CHECKS
-    tests = [submissions.grade_id(c) for c in _graded(submissions.read(catalogue.SOURCE_NOTEBOOK))
+    tests = [vocabulary.grade_id(c) for c in _graded(submissions.read(catalogue.SOURCE_NOTEBOOK))
              if c.cell_type == "code"]
     assert tests and all(q in CHECKS for q in tests)
 
@@ -62,7 +62,7 @@ def test_catalogue_size():
     assert len(mistakes) >= 15 and len(variants) >= 5
     # every autograded question has at least one mistake of its own
     own = {e.own for e in mistakes}
-    assert own == {submissions.grade_id(c) for c in _graded(submissions.read(catalogue.SOURCE_NOTEBOOK))
+    assert own == {vocabulary.grade_id(c) for c in _graded(submissions.read(catalogue.SOURCE_NOTEBOOK))
                    if c.cell_type == "code"}
 
 

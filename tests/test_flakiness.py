@@ -13,7 +13,7 @@ import json
 import nbformat
 import pytest
 
-from tpkit import paths, submissions
+from tpkit import paths, vocabulary
 from tpkit.catalogue import flakiness, runner
 from tpkit.checks import AUDIT_MARK
 from tpkit.execution import Result
@@ -29,7 +29,7 @@ def test_every_seed_line_is_replaced(assignment):
     """Every assignment's audit finds a seed line in each cell it declares seeded, and no other."""
     cells = flakiness.target(assignment).seeded_cells
     base = runner.base_notebook(assignment)
-    seeded_before = {submissions.grade_id(c) for c in base.cells
+    seeded_before = {vocabulary.grade_id(c) for c in base.cells
                      if c.cell_type == "code" and flakiness.SEED_CALL.search(c.source)}
     assert seeded_before == set(cells)
     text = "\n".join(c.source for c in flakiness.seeded(base, 123, cells).cells if c.cell_type == "code")

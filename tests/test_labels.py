@@ -1,12 +1,12 @@
 """Questions are named for people from the source notebook's own question markers."""
-from tpkit import labels, paths, submissions
+from tpkit import labels, paths, submissions, vocabulary
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 
 
 def test_every_graded_cell_has_a_question_number():
     found = labels.question_labels(paths.source_notebook(MAIN))
-    graded = [submissions.grade_id(c) for c in submissions.read(paths.source_notebook(MAIN)).cells
+    graded = [vocabulary.grade_id(c) for c in submissions.read(paths.source_notebook(MAIN)).cells
               if c.metadata.get("nbgrader", {}).get("grade")]
     assert list(found) == graded
     assert all(lab.number.startswith("Q") for lab in found.values())

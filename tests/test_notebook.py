@@ -10,7 +10,8 @@ import pytest
 from conftest import generated
 
 from tpkit import execution, paths
-from tpkit.submissions import grade_id, read
+from tpkit.submissions import read
+from tpkit.vocabulary import grade_id
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 

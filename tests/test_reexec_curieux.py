@@ -11,7 +11,7 @@ import torch
 from tpkit import paths
 from tpkit.assignments.tp_soyez_curieux.checks import section6_experiences as curieux
 from tpkit.assignments.tp_soyez_curieux import reexec as curieux_reexec
-from tpkit.submissions import grade_id, is_answer, strip_markers
+from tpkit.vocabulary import grade_id, is_answer, strip_solution_markers as strip_markers
 
 from reexec_helpers import SECRET, Notebook, attack, data_folder, judge
 

@@ -17,7 +17,8 @@ import pytest
 
 from tpkit import labels, paths, selfcheck
 from tpkit.checks import CHECKS
-from tpkit.submissions import grade_id, is_answer, read, strip_markers
+from tpkit.submissions import read
+from tpkit.vocabulary import grade_id, is_answer, strip_solution_markers as strip_markers
 
 ASSIGNMENTS = ("tp_reseaux_neurones", "tp_pima_jouet", "tp_soyez_curieux")
 REQUIREMENT = re.compile(r"(_ACC_MIN|_NITER_MIN|_FINAL_LOSS_MAX|_PARAMS_MIN|_PARAMS_MAX)$")

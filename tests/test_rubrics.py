@@ -8,7 +8,7 @@ import re
 import pytest
 from conftest import once
 
-from tpkit import labels, modelanswers, paths, rubrics, submissions
+from tpkit import labels, modelanswers, paths, rubrics, submissions, vocabulary
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 
@@ -57,8 +57,8 @@ def test_model_answers_type_no_measured_number(assignment):
         untagged = modelanswers.TAG.sub("", cell.source)
         untagged = re.sub(r"(?m)^- \d+(?:\.\d+)? pt : |\*\*Barème\*\* \([\d.]+ pt", "", untagged)
         typed = set(_TYPED_NUMBER.findall(untagged)) - stated
-        assert not typed, (submissions.grade_id(cell), typed)
-        assert {m.group(1) for m in modelanswers.TAG.finditer(cell.source)} <= names, submissions.grade_id(cell)
+        assert not typed, (vocabulary.grade_id(cell), typed)
+        assert {m.group(1) for m in modelanswers.TAG.finditer(cell.source)} <= names, vocabulary.grade_id(cell)
 
 
 def test_filling_replaces_tagged_numbers_and_refuses_unknown_names():
@@ -132,7 +132,8 @@ def test_feedback_shows_the_criteria_but_never_the_model_answer(assignment, tmp_
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
-    from tpkit.grading.converters import FeedbackExporter, FrenchFeedback
+    from tpkit.grading.converters import FrenchFeedback
+    from tpkit.grading.feedback_exporter import FeedbackExporter
     config = FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path))).config
     config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(paths.ROOT)).load_config())
     assert config.HTMLExporter.preprocessors == ["tpkit.rubrics.GraderRubrics"]

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from conftest import once
 
-from tpkit import execution, labels, paths, selfcheck, submissions
+from tpkit import execution, labels, paths, selfcheck, submissions, vocabulary
 from tpkit.catalogue import runner
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
@@ -146,8 +146,8 @@ def _stopped_on_a_stub() -> dict:
     """The solution with Q2.3's cell left as released (its stub raises): the cells up to it, then the
     table run by hand, as the student does after Run All stopped."""
     nb = submissions.solution_submission(assignment=MAIN)
-    blank = {submissions.grade_id(c): c.source for c in submissions.blank_submission(assignment=MAIN).cells}
-    k = next(i for i, c in enumerate(nb.cells) if submissions.grade_id(c) == "r2_pred")
+    blank = {vocabulary.grade_id(c): c.source for c in submissions.blank_submission(assignment=MAIN).cells}
+    k = next(i for i, c in enumerate(nb.cells) if vocabulary.grade_id(c) == "r2_pred")
     nb.cells[k].source = blank["r2_pred"]
     nb.cells = nb.cells[:k + 1] + [nb.cells[-1]]
     done, stopped = execution.run_as_student(nb, assignment=MAIN, stop_on_error=False)

@@ -125,10 +125,19 @@ def test_plan_splits_hidden_checks_from_visible_lines():
 
 
 def _agent_module(ns):
+    """A copy of the agent's package loaded from its files, as a kernel loads it (its own `_AGENT`)."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location("_tpkit_agent", trusted.AGENT_SOURCE)
+    import sys
+    folder = trusted.AGENT_PACKAGE
+    spec = importlib.util.spec_from_file_location("_tpkit_agent", folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
     agent = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(agent)
+    sys.modules["_tpkit_agent"] = agent  # while it loads: its parts import one another relatively
+    try:
+        spec.loader.exec_module(agent)
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == "_tpkit_agent"]:
+            sys.modules.pop(name)
     agent._AGENT = agent.Agent(ns)
     return agent
 
@@ -360,3 +369,22 @@ def test_a_rerun_watches_several_networks_and_records_examples_of_any_shape():
     assert b.module_initial and b.module_final[0][1].shape == (1, 1, 4, 4)
     one = w.rerun(code, {"X": X}, seed=1, watch="b", probe=probe)  # one name: the Rerun's own fields
     assert one.call_sizes.tolist() == [2, 6] and one.networks == {}
+
+
+def test_the_agent_package_is_self_contained():
+    """A sandboxed kernel cannot import the kit: the agent's modules import torch, numpy, matplotlib,
+    IPython and the standard library only, and one another relatively (never as ``tpkit.…``)."""
+    import ast
+    import sys
+    allowed = set(sys.stdlib_module_names) | {"torch", "numpy", "matplotlib", "IPython"}
+    foreign = []
+    for path in trusted.agent_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module]
+            else:
+                continue
+            foreign += [f"{path.name}: {n}" for n in names if n.split(".")[0] not in allowed]
+    assert foreign == []

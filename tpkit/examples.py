@@ -39,7 +39,8 @@ from pathlib import Path
 import nbformat
 
 from tpkit import assignments, paths
-from tpkit.submissions import apply_changes, blank_submission, grade_id, solution_submission
+from tpkit.submissions import apply_changes, blank_submission, solution_submission
+from tpkit.vocabulary import grade_id
 
 EXAMPLES_DIR = paths.ROOT / "examples" / "submissions"
 

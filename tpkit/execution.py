@@ -22,7 +22,8 @@ from nbgrader import utils
 
 from tpkit import paths
 from tpkit.environment import kernel_variables
-from tpkit.submissions import grade_id, read
+from tpkit.submissions import read
+from tpkit.vocabulary import grade_id
 
 
 def kernel_env(threads: int = 1) -> dict:

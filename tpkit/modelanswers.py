@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from tpkit import assignments, execution, paths, submissions
+from tpkit import assignments, execution, paths, submissions, vocabulary
 from tpkit.assignments import Number  # noqa: F401  (what a package's model_answers holds)
 
 TAG = re.compile(r"<!-- ref:(\w+) -->(.*?)<!-- /ref -->")
@@ -52,7 +52,7 @@ def reference_notebook(assignment: str) -> nbformat.NotebookNode:
     cells = []
     for cell in nb.cells:
         cells.append(cell)
-        here = [k for k in read_in_kernel if submissions.grade_id(cell) == k.after]
+        here = [k for k in read_in_kernel if vocabulary.grade_id(cell) == k.after]
         if here:
             cells.append(nbformat.v4.new_code_cell(_probe(here)))
     cells.append(nbformat.v4.new_code_cell(
@@ -67,7 +67,7 @@ def _stdout(cell) -> str:
 
 def numbers_from(executed: nbformat.NotebookNode, assignment: str) -> dict[str, str]:
     """name -> the number's text, read from the executed reference notebook."""
-    errors = [(submissions.grade_id(c) or i, o.get("ename"), o.get("evalue"))
+    errors = [(vocabulary.grade_id(c) or i, o.get("ename"), o.get("evalue"))
               for i, c in enumerate(executed.cells) for o in c.get("outputs", []) if o.get("output_type") == "error"]
     if errors:
         raise RuntimeError(f"the reference run of {assignment} raised: {errors[:3]}")
@@ -76,7 +76,7 @@ def numbers_from(executed: nbformat.NotebookNode, assignment: str) -> dict[str, 
     out = {}
     for k in numbers(assignment):
         if k.printed:
-            cell = next(c for c in executed.cells if submissions.grade_id(c) == k.after)
+            cell = next(c for c in executed.cells if vocabulary.grade_id(c) == k.after)
             found = re.search(k.printed, _stdout(cell))
             if not found:
                 raise RuntimeError(f"{assignment}: {k.name} not printed by {k.after} ({k.printed!r})")
@@ -106,7 +106,7 @@ def model_answer_cells(nb) -> list:
 
 def out_of_sync(nb, numbers: dict[str, str]) -> list[str]:
     """Grade ids of the model answers whose numbers differ from the reference run's."""
-    return [submissions.grade_id(c) for c in model_answer_cells(nb) if filled(c.source, numbers) != c.source]
+    return [vocabulary.grade_id(c) for c in model_answer_cells(nb) if filled(c.source, numbers) != c.source]
 
 
 def main(argv=None) -> int:

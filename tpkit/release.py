@@ -37,12 +37,12 @@ def solution_and_blank(source_nb: Path):
     from nbgrader.preprocessors import ClearSolutions
     from traitlets.config.loader import PyFileConfigLoader
 
-    from tpkit import submissions
+    from tpkit import vocabulary
     nb = nbformat.read(str(source_nb), as_version=4)
     solution = copy.deepcopy(nb)
     for cell in solution.cells:
-        if submissions.is_answer(cell):
-            cell.source = submissions.strip_markers(cell.source)
+        if vocabulary.is_answer(cell):
+            cell.source = vocabulary.strip_solution_markers(cell.source)
     course = Path(source_nb).resolve().parents[2]  # <course>/source/<assignment>/<notebook>
     course = course if (course / "nbgrader_config.py").is_file() else paths.ROOT  # a bare copy: the kit's stub
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()

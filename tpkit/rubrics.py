@@ -15,7 +15,7 @@ stub in ``release/`` (students see neither before grading) and the criteria add 
 - The grader, in the formgrader: :class:`GraderRubrics`, a preprocessor of the formgrader's HTML
   exporter (``HTMLExporter.preprocessors`` in nbgrader_config.py), shows under each student's answer the
   model answer and the criteria. It acts only on a formgrader page (its resources name a submission and
-  no feedback), and the feedback exporter drops it (:class:`tpkit.grading.converters.FeedbackExporter`).
+  no feedback), and the feedback exporter drops it (:class:`tpkit.grading.feedback_exporter.FeedbackExporter`).
 - The student, in the feedback page: the criteria and their points only (filter :func:`criteria` of
   ``templates/feedback_fr``), never the model answer: feedback can reach a student before a late
   classmate hands in, the criteria say what was expected without giving the paragraph to copy.

@@ -12,9 +12,8 @@ from typing import Mapping, Sequence
 
 import nbformat
 
-from tpkit import paths
-from tpkit.vocabulary import grade_id, is_answer  # noqa: F401  (this module's API too)
-from tpkit.vocabulary import strip_solution_markers as strip_markers  # noqa: F401
+from tpkit import paths, vocabulary
+
 
 def read(path) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
@@ -39,13 +38,14 @@ def solution_submission(source_nb=None, release_nb=None, assignment: str | None 
         source_nb, release_nb = paths.source_notebook(assignment), paths.release_notebook(assignment)
     source_nb, release_nb = _given(source_nb, "source"), _given(release_nb, "release")
     from tpkit import rubrics
-    source = {grade_id(c): c for c in read(source_nb).cells if is_answer(c)}
+    source = {vocabulary.grade_id(c): c for c in read(source_nb).cells if vocabulary.is_answer(c)}
     nb = read(release_nb)
     for cell in nb.cells:
-        if is_answer(cell):
-            answer = source[grade_id(cell)].source
+        if vocabulary.is_answer(cell):
+            answer = source[vocabulary.grade_id(cell)].source
             # a written answer as a student writes it: the model answer, without the grader's rubric
-            cell.source = rubrics.split(answer)[0] if cell.cell_type == "markdown" else strip_markers(answer)
+            cell.source = rubrics.split(answer)[0] if cell.cell_type == "markdown" \
+                else vocabulary.strip_solution_markers(answer)
     return nb
 
 
@@ -53,7 +53,7 @@ def apply_changes(nb, changes: Mapping[str, Sequence[tuple[str, str]]]) -> nbfor
     """Return a copy of `nb` where, in the cell with each grade id, each `old` text
     (which must occur exactly once) is replaced by `new`."""
     nb = copy.deepcopy(nb)
-    cells = {grade_id(c): c for c in nb.cells if grade_id(c)}
+    cells = {vocabulary.grade_id(c): c for c in nb.cells if vocabulary.grade_id(c)}
     for gid, edits in changes.items():
         if gid not in cells:
             raise KeyError(f"no cell with grade id {gid!r}")
@@ -68,7 +68,7 @@ def apply_changes(nb, changes: Mapping[str, Sequence[tuple[str, str]]]) -> nbfor
 
 def _cell_index(nb, gid: str) -> int:
     for i, cell in enumerate(nb.cells):
-        if grade_id(cell) == gid:
+        if vocabulary.grade_id(cell) == gid:
             return i
     raise KeyError(f"no cell with grade id {gid!r}")
 
@@ -86,7 +86,7 @@ def move_cells(nb, grade_ids: Sequence[str], after: str) -> nbformat.NotebookNod
     the cell with grade id `after` (a student re-ordering answer and test cells)."""
     nb = copy.deepcopy(nb)
     moved = [nb.cells[_cell_index(nb, gid)] for gid in grade_ids]
-    nb.cells = [c for c in nb.cells if grade_id(c) not in set(grade_ids)]
+    nb.cells = [c for c in nb.cells if vocabulary.grade_id(c) not in set(grade_ids)]
     at = _cell_index(nb, after) + 1
     nb.cells[at:at] = moved
     return nb

@@ -28,7 +28,8 @@ from attack_class import graded_class, students
 from tpkit import paths
 from tpkit.grading import sandbox
 from tpkit.grading.inert import inert
-from tpkit.submissions import grade_id, read
+from tpkit.submissions import read
+from tpkit.vocabulary import grade_id
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 

@@ -33,7 +33,8 @@ from test_attacks import FIRST_ANSWER, HONEST, _rows, _unescape
 from tpkit import paths, release
 from tpkit.grading import precheck, sandbox
 from tpkit.grading.inert import inert
-from tpkit.submissions import grade_id, read, solution_submission
+from tpkit.submissions import read, solution_submission
+from tpkit.vocabulary import grade_id
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 

@@ -23,7 +23,7 @@ import test_sandbox
 from test_kernels import Kernel
 from test_sandbox import Box, pytestmark  # noqa: F401 (pytestmark: skipped where the sandbox is unavailable)
 
-from tpkit.grading import cgroups, kernels, quota, report, sandbox, seccomp
+from tpkit.grading import cgroups, isolation, kernel_cgroup, kernels, quota, report, sandbox, seccomp
 from tpkit.grading.findings import execution_findings
 from tpkit.grading.results import RunReport
 from tpkit.grading.watchdog import Watchdog
@@ -276,9 +276,9 @@ def test_without_cgroups_the_cpu_watchdog_stops_a_hog_and_the_summary_says_share
     monkeypatch.setenv(cgroups.DISABLE_ENV, "off")
     cgroups.reset()
     try:
-        notice = cgroups.isolation_notice(True)
+        notice = isolation.isolation_notice(True)
         assert "processeur et mémoire partagés" in notice
-        assert cgroups.isolation_notice(False) == ""  # without the sandbox, its own warning
+        assert isolation.isolation_notice(False) == ""  # without the sandbox, its own warning
         k = Kernel()
         try:
             assert k.k.cgroup is None
@@ -303,13 +303,6 @@ def test_without_cgroups_the_cpu_watchdog_stops_a_hog_and_the_summary_says_share
         cgroups.reset()
 
 
-def test_isolated_host_has_no_notice():
-    """Where cgroups, root (folder caps) and libseccomp are all there, the summary adds nothing."""
-    if NO_CGROUP is not None or not quota.available() or seccomp.program() is None:
-        pytest.skip("this host does not isolate everything")
-    assert cgroups.isolation_notice(True) == ""
-
-
 def test_cpu_watchdog_spares_a_kernel_within_its_share():
     """One busy process (the kernel's own computing) with a share of one core: never killed."""
     proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -330,28 +323,12 @@ def test_stale_groups_of_a_dead_grader_are_swept():
         pytest.skip(f"no cgroup on this host: {NO_CGROUP}")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    name = f"{cgroups.PREFIX}{dead.pid}-1"
+    name = f"{kernel_cgroup.PREFIX}{dead.pid}-1"
     made = [Path(p) / name for p in set(b.parents.values())]
     for d in made:
         d.mkdir()
     b.sweep()
     assert not any(d.exists() for d in made)
-
-
-def test_v2_group_files_and_oom_reading(tmp_path):
-    """cgroup v2 (not mounted with controllers on our machines): a kernel's group gets the v2 files
-    and values (equal weight, memory.max, no swap, whole-group OOM kill, pids.max), and an oom_kill
-    count in memory.events reads as an out-of-memory stop. (A plain folder stands for the cgroupfs.)"""
-    group = cgroups.Backend(2, {"": str(tmp_path)}).create(512 << 20, 64)
-    d = Path(group.dirs[""])
-    assert d.parent == tmp_path and d.name.startswith(f"{cgroups.PREFIX}{os.getpid()}-")
-    written = {f.name: f.read_text() for f in d.iterdir()}
-    assert written == {"cpu.weight": "100", "memory.max": str(512 << 20), "memory.swap.max": "0",
-                       "memory.oom.group": "1", "pids.max": "64"}
-    assert group.procs_files == [str(d / "cgroup.procs")]
-    assert not group.oom_killed()
-    (d / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 1\n")
-    assert group.oom_killed()
 
 
 def test_class_report_shows_the_isolation_line(tmp_path):

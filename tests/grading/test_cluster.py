@@ -22,7 +22,8 @@ from nbgrader.api import Gradebook
 from test_pipeline import CELL_TIMEOUT, course, first_run, read_csv, scores, shared  # noqa: F401 (fixtures)
 
 from tpkit import release
-from tpkit.grading import bookcopy, cluster, options, precheck, remote, trusted
+from tpkit.grading import bookcopy, cluster, options, remote, trusted
+from tpkit.grading import staging, submission_files
 from tpkit.grading.expected import Expected
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
@@ -48,13 +49,13 @@ def test_a_packed_submission_is_seen_by_the_pre_check_as_the_original(tmp_path):
     assert sum(len(e[2]) for e in packed["entries"] if isinstance(e[2], bytes)) < 100_000
     dest = tmp_path / "ailleurs" / "s1" / A
     remote.unpack(packed, dest)
-    assert precheck.scan(dest) == precheck.scan(src)
+    assert submission_files.scan(dest) == submission_files.scan(src)
     assert (dest / f"{A}.ipynb").read_bytes() == (src / f"{A}.ipynb").read_bytes()
     assert os.readlink(dest / "lien") == "/etc/passwd"
     assert (dest / "gros.bin").stat().st_size == 50 * 1024 * 1024
     assert (dest / "timestamp.txt").stat().st_mtime == (src / "timestamp.txt").stat().st_mtime
     expected = Expected(A, A, {}, [], 1.0)
-    assert precheck.locate(dest, expected)[0] == dest / f"{A}.ipynb"
+    assert staging.locate(dest, expected)[0] == dest / f"{A}.ipynb"
 
 
 def test_a_linked_or_missing_submission_folder_stays_so(tmp_path):
@@ -63,9 +64,9 @@ def test_a_linked_or_missing_submission_folder_stays_so(tmp_path):
     os.symlink(tmp_path / "ailleurs", tmp_path / "s1" / A)
     expected = Expected(A, A, {}, [], 1.0)
     remote.unpack(remote.pack(tmp_path / "s1" / A), tmp_path / "copie" / "s1" / A)
-    assert precheck.locate(tmp_path / "copie" / "s1" / A, expected)[2] == precheck.LINKED_FOLDER
+    assert staging.locate(tmp_path / "copie" / "s1" / A, expected)[2] == staging.LINKED_FOLDER
     remote.unpack(remote.pack(tmp_path / "s2" / A), tmp_path / "copie" / "s2" / A)
-    assert precheck.locate(tmp_path / "copie" / "s2" / A, expected)[2] == "aucun rendu"
+    assert staging.locate(tmp_path / "copie" / "s2" / A, expected)[2] == "aucun rendu"
 
 
 def test_outputs_from_a_machine_stay_in_the_submission_folder(tmp_path):

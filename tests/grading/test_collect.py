@@ -1,5 +1,5 @@
 """tpkit.grading.collect: where the submissions to grade come from. Linked student folders (failed,
-not followed) are tested in tests/grading/test_precheck.py; the import through the registered LMS in
+not followed) are tested in tests/grading/test_staging.py; the import through the registered LMS in
 tests/grading/lms/test_registry.py; here the rest of each source's contract."""
 from types import SimpleNamespace
 

@@ -8,8 +8,10 @@ import re
 import nbformat
 import pytest
 
-from tpkit.grading.converters import FeedbackExporter, FrenchFeedback
-from tpkit.submissions import grade_id, solution_submission
+from tpkit.grading.converters import FrenchFeedback
+from tpkit.grading.feedback_exporter import FeedbackExporter
+from tpkit.submissions import solution_submission
+from tpkit.vocabulary import grade_id
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 

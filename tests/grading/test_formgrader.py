@@ -14,7 +14,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
 
 from tpkit import paths, release
-from tpkit.grading.converters import FEEDBACK_PREPROCESSORS, FeedbackExporter
+from tpkit.grading.feedback_exporter import FEEDBACK_PREPROCESSORS, FeedbackExporter
 
 TOKEN = "tpkit-test"
 

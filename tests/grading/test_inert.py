@@ -307,7 +307,8 @@ def test_a_look_alike_grade_box_is_framed_and_plain(feedback_page):
 
 def test_feedback_page_student_id_and_remarks_are_inert(tmp_path):
     from nbformat.v4 import new_notebook
-    from tpkit.grading.converters import FeedbackExporter, FrenchFeedback
+    from tpkit.grading.converters import FrenchFeedback
+    from tpkit.grading.feedback_exporter import FeedbackExporter
     from nbgrader.coursedir import CourseDirectory
     exporter = FeedbackExporter(config=FrenchFeedback(coursedir=CourseDirectory(root=str(tmp_path))).config)
     resources = {"nbgrader": {"notebook": "tp", "score": 1, "max_score": 20, "late_penalty": 0},

@@ -229,7 +229,7 @@ def test_a_check_whose_call_never_returns_times_out_and_the_notebook_goes_on():
     timeout, only that question fails, and the kernel runs the next cells and checks."""
     from tpkit import execution, paths, submissions
     from tpkit.grading.preprocessors import LimitedExecute
-    from tpkit.submissions import grade_id
+    from tpkit.vocabulary import grade_id
     nb = execution.with_hidden_tests(submissions.solution_submission(assignment=MAIN), assignment=MAIN)
     last = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "q2_cout")
     nb.cells = nb.cells[:last + 1] + [nbformat.v4.new_code_cell("print('encore là', float(loss))")]

@@ -17,9 +17,10 @@ def test_kernel_startup_line_binds_nothing(tmp_path):
         assert set(ns) <= {"__builtins__"}
         assert hasattr(sys.modules["_tpkit_agent"], "serve")
     finally:
-        sys.modules.pop("_tpkit_agent", None)
-        # the agent hooked matplotlib's figures under that module's name: unhook it for later tests
+        for name in [m for m in sys.modules if m.split(".")[0] == "_tpkit_agent"]:  # the package, its parts
+            sys.modules.pop(name)
+        # the agent hooked matplotlib's figures under its module's name: unhook it for later tests
         mpl = sys.modules.get("matplotlib")
         if mpl is not None:
             mpl.rcParams["figure.hooks"] = [h for h in mpl.rcParams["figure.hooks"]
-                                            if not h.startswith("_tpkit_agent:")]
+                                            if not h.startswith("_tpkit_agent.")]

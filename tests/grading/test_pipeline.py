@@ -35,7 +35,8 @@ from nbgrader.api import Gradebook
 
 from tpkit import examples, paths, release
 from tpkit.grading.lms.moodle import fixtures as moodle_fixtures
-from tpkit.submissions import apply_changes, grade_id, read, solution_submission
+from tpkit.submissions import apply_changes, read, solution_submission
+from tpkit.vocabulary import grade_id
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 

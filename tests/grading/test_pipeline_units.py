@@ -1,4 +1,5 @@
-"""Parts of the grading run checked without grading (tpkit.grading.pipeline, converters)."""
+"""Parts of the grading run checked without grading (nbgrader's metadata validation, the shared
+gradebook engine)."""
 import copy
 
 import jsonschema
@@ -6,18 +7,8 @@ import nbformat
 import pytest
 
 from tpkit import paths
-from tpkit.grading import converters, pipeline
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
-
-
-def test_queue_alternates_long_and_short_notebooks():
-    """Long notebooks keep the kernels busy while short ones keep the grading process busy: taken in
-    turns, the two kinds overlap (largest first alone left a run ending on many short notebooks that
-    wait for the grading process with a core idle)."""
-    assert pipeline._interleaved([9, 8, 7, 3, 2, 1]) == [9, 1, 8, 2, 7, 3]
-    assert pipeline._interleaved([5, 4, 3]) == [5, 3, 4]
-    assert pipeline._interleaved([1]) == [1] and pipeline._interleaved([]) == []
 
 
 def test_cell_metadata_validation_gives_jsonschema_s_verdict():
@@ -34,17 +25,6 @@ def test_cell_metadata_validation_gives_jsonschema_s_verdict():
         with pytest.raises(ValidationError) as ours:
             MetadataValidator().validate_cell(cell)
         assert str(ours.value) == str(expected.value)
-
-
-def test_highlighting_is_memoized_across_execution_timestamps():
-    """The same code in two pages is highlighted once, whatever the cells' execution timestamps."""
-    highlight = converters.MemoHighlight2HTML(pygments_lexer="ipython3")
-    converters._highlighted.cache_clear()
-    first = highlight("x = 1", metadata={"execution": {"iopub.execute_input": "2026-11-30T08:00:00"}})
-    second = highlight("x = 1", metadata={"execution": {"iopub.execute_input": "2026-11-30T09:00:00"}})
-    assert first == second and converters._highlighted.cache_info().hits == 1
-    magic = highlight("x = 1", metadata={"magics_language": "bash"})
-    assert converters._highlighted.cache_info().misses == 2 and magic
 
 
 def test_gradebook_engine_is_shared_during_a_run_only(tmp_path, monkeypatch):

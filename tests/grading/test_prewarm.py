@@ -13,17 +13,17 @@ SCRIPT = r"""
 import json, sys
 import nbformat
 from tpkit import paths
-from tpkit.grading import converters, forkserver
+from tpkit.grading import fast_html, forkserver
 forkserver.prewarm()
-warm = converters._highlighted.cache_info()
+warm = fast_html._highlighted.cache_info()
 nb = nbformat.read(str(paths.release_notebook(paths.assignments()[0])), as_version=4)  # the page prewarm renders
 nb.metadata["language_info"] = forkserver.kernel_language_info()  # what an executed notebook holds
 from nbconvert.filters.highlight import Highlight2HTML  # noqa: F401  (nbconvert's own filter, memoized)
-h = converters.MemoHighlight2HTML(pygments_lexer=nb.metadata["language_info"]["pygments_lexer"])
+h = fast_html.MemoHighlight2HTML(pygments_lexer=nb.metadata["language_info"]["pygments_lexer"])
 for cell in nb.cells:
     if cell.cell_type == "code":
         h(cell.source)
-after = converters._highlighted.cache_info()
+after = fast_html._highlighted.cache_info()
 print(json.dumps({"warm": warm.currsize, "misses": after.misses - warm.misses, "hits": after.hits - warm.hits}))
 """
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tpkit.grading import precheck, remote, secret, submission_files
+from tpkit.grading import remote, secret, staging, submission_files
 
 A = "devoir"
 
@@ -58,7 +58,7 @@ def test_pack_sends_notebooks_within_the_submission_budget_and_stops_past_the_pr
     src.mkdir()
     for name in ("a.ipynb", "b.ipynb"):
         (src / name).write_bytes(b"{" + b" " * 3000 + b"}")
-    monkeypatch.setattr(precheck, "MAX_KEPT_FILE_BYTES", 100)
+    monkeypatch.setattr(staging, "MAX_KEPT_FILE_BYTES", 100)
     monkeypatch.setattr(remote, "MAX_SUBMISSION_BYTES", 4000)
     entries = {e[0]: e[2] for e in remote.pack(src)["entries"]}
     assert sorted(entries) == ["a.ipynb", "b.ipynb"]

@@ -1,6 +1,6 @@
 """A submission folder read as hostile input (tpkit.grading.submission_files): notebooks read with French
 reasons, JSON nesting measured without parsing, entries seen without following links. (The pre-check's
-use of them: test_precheck.py; a cluster machine's packing: test_remote.py.)"""
+use of them: test_staging.py; a cluster machine's packing: test_remote.py.)"""
 import json
 import os
 

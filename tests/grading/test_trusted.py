@@ -71,11 +71,33 @@ def test_lines_after_an_unclosed_region_are_still_hidden_lines():
         trusted.plan(cell(BEGIN, "verifier('q1', globals())", "print(secret)"))
 
 
-def test_the_agent_is_installed_readable_and_its_startup_code_compiles(tmp_path):
+def test_the_agent_is_installed_readable_and_its_startup_code_loads_that_copy(tmp_path):
+    """Every file of the agent's package is copied, readable by the sandbox's uid; the start-up code
+    loads the copy (not the kit's package, which a sandboxed kernel cannot import) as `_tpkit_agent`,
+    its parts as its submodules, and writes no bytecode into the exchange folder."""
+    import sys
     trusted.install_agent(tmp_path)
-    installed = tmp_path / "agent.py"
-    assert installed.read_bytes() == trusted.AGENT_SOURCE.read_bytes()
-    assert stat.S_IMODE(os.stat(installed).st_mode) == 0o644  # the sandbox's uid reads it
+    folder = tmp_path / trusted.AGENT_FOLDER
+    sources = trusted.agent_files()
+    assert {p.name for p in sources} >= {"__init__.py", "rerun.py"}
+    assert sorted(p.name for p in folder.iterdir()) == [p.name for p in sources]
+    for source in sources:
+        assert (folder / source.name).read_bytes() == source.read_bytes()
+        assert stat.S_IMODE(os.stat(folder / source.name).st_mode) == 0o644  # the sandbox's uid reads it
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755
     code = trusted.agent_startup(str(tmp_path))
-    compile(code, "<startup>", "exec")
-    assert repr(os.path.join(str(tmp_path), "agent.py")) in code and trusted.AGENT_MODULE in code
+    try:
+        exec(code, {})
+        agent = sys.modules[trusted.AGENT_MODULE]
+        assert callable(agent.session) and callable(agent.serve)
+        assert sys.modules[trusted.AGENT_MODULE + ".rerun"].__file__ == str(folder / "rerun.py")
+        assert agent.Agent({"n": 3}).handle({"op": "get", "name": "n"}) == {"found": True,
+                                                                            "value": {"k": "v", "v": 3}}
+        assert not (folder / "__pycache__").exists()
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == trusted.AGENT_MODULE]:
+            sys.modules.pop(name)
+        mpl = sys.modules.get("matplotlib")
+        if mpl is not None:  # the agent hooked matplotlib's figures under its module's name
+            mpl.rcParams["figure.hooks"] = [h for h in mpl.rcParams["figure.hooks"]
+                                            if not h.startswith(trusted.AGENT_MODULE + ".")]

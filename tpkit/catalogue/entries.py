@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
-from tpkit import submissions
+from tpkit import submissions, vocabulary
 
 Edit = Callable  # nb -> nb
 
@@ -56,7 +56,7 @@ def variant(name, description, changes=None, *, edits=(), keep_experiments=False
 def stub(gid: str, assignment: str) -> Edit:
     """The answer cell left as released (`raise NotImplementedError()`) in `assignment`'s release."""
     def edit(nb):
-        released = {submissions.grade_id(c): c.source
+        released = {vocabulary.grade_id(c): c.source
                     for c in submissions.blank_submission(assignment=assignment).cells}
         return submissions.replace_sources(nb, {gid: released[gid]})
     edit.__name__ = f"stub({gid})"

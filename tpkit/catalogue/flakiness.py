@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tpkit import assignments, paths, submissions
+from tpkit import assignments, paths, submissions, vocabulary
 from tpkit.catalogue import forkrun, runner, sampling
 
 SEED_CALL = re.compile(r"\b(np\.random\.seed|th\.manual_seed)\(\s*\d+\s*\)")
@@ -53,7 +53,7 @@ def seeded(nb, seed: int, cells):
     for cell in nb.cells:
         if cell.cell_type == "code" and SEED_CALL.search(cell.source):
             cell.source = SEED_CALL.sub(lambda m: f"{m.group(1)}({seed})", cell.source)
-            found.add(submissions.grade_id(cell))
+            found.add(vocabulary.grade_id(cell))
     missing = set(cells) - found
     if missing:
         raise ValueError(f"no seed line found in {sorted(missing)}")

@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 
 from tpkit.environment import kernel_variables
-from tpkit.submissions import grade_id
+from tpkit.vocabulary import grade_id
 
 STREAM_LIMIT = 4000        # characters of stdout kept per cell (stderr is kept whole)
 

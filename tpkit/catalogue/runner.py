@@ -13,7 +13,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 
-from tpkit import assignments, execution, paths, submissions
+from tpkit import assignments, execution, paths, submissions, vocabulary
 from tpkit.catalogue.entries import Entry
 
 EMPTIED = "# cellule d'expériences (non notée) vidée pour le catalogue\n"
@@ -48,7 +48,7 @@ def entries(assignment: str) -> list[Entry]:
 
 
 def empty_experiments(nb, assignment: str):
-    present = {submissions.grade_id(c) for c in nb.cells}
+    present = {vocabulary.grade_id(c) for c in nb.cells}
     cells = assignments.get(assignment).experiment_cells
     return submissions.replace_sources(nb, {g: EMPTIED for g in cells if g in present})
 

@@ -138,7 +138,7 @@ def grade_or_export(args: argparse.Namespace) -> int:
                 kernels.prestart(kernels.settings_for(options))
     from tpkit.grading import classreport, collect, incremental, lms, pipeline, report, results
     from tpkit.grading.export import export_all
-    from tpkit.grading.feedback import regenerate_feedback
+    from tpkit.grading.converters import regenerate_feedback
 
     keep = set(args.students.split(",")) if args.students else None
     try:

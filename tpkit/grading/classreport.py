@@ -232,7 +232,7 @@ def render(options: Options, run: RunReport, figures: dict, qstats: list, diags:
     pending = [r for r in results if r.status != FAILED and r.manual_pending]
     mean = fmt(statistics.fmean(totals)) if totals else "-"
     median = fmt(statistics.median(totals)) if totals else "-"
-    # what this host could not isolate between the kernels (tpkit.grading.cgroups.isolation_notice)
+    # what this host could not isolate between the kernels (tpkit.grading.isolation.isolation_notice)
     isolation = f'<p class="warn" id="isolation">{e(run.isolation)}</p>\n' if run.isolation else ""
     parts = [f"""<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8">

@@ -20,7 +20,7 @@ stop on dead first kernels, the gradebook and the exports written here only) but
 submission's worker runs: instead of a process of this machine's fork server, a Dask task
 (:func:`tpkit.grading.remote.grade`) on any machine of the cluster starts it there and returns its JSON
 result and its output files as data. The coordinator validates them as it validates a local worker's
-(:func:`tpkit.grading.worker.read_result`) and writes the gradebook, ``autograded/``, ``feedback/``, the
+(:func:`tpkit.grading.worker_result.read_result`) and writes the gradebook, ``autograded/``, ``feedback/``, the
 logs and the exports. Dask is the queue: a task whose Dask worker dies (machine lost, process killed) is
 run again elsewhere by the scheduler; the coordinator writes a submission once, when its result
 arrives, so a lost worker costs a retry of the submissions it held, never a lost or a double grade.
@@ -41,7 +41,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
-from tpkit.grading import bookcopy, pipeline, remote, worker
+from tpkit.grading import bookcopy, pipeline, remote, worker, worker_result
 from tpkit.grading.options import Options
 
 #: Submissions handed to the scheduler ahead of the free worker threads (packed submissions wait in
@@ -204,7 +204,7 @@ class DaskGrader(pipeline.Grader):
                                f"({type(exc).__name__} : {str(exc)[:300]})") from None
         result = data.get("result")
         if isinstance(result, bytes):
-            (job.private / worker.RESULT_NAME).write_bytes(result[:worker.MAX_RESULT_BYTES + 1])
+            (job.private / worker_result.RESULT_NAME).write_bytes(result[:worker_result.MAX_RESULT_BYTES + 1])
         failure = data.get("failure")
         if failure is None:
             _write_outputs(job.private, job.student, self.options.assignment, data.get("files") or {})

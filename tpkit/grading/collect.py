@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tpkit.grading.lms import LMS
-from tpkit.grading.precheck import LINKED_FOLDER
+from tpkit.grading.staging import LINKED_FOLDER
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "submissions"
 

@@ -1,6 +1,7 @@
 """The students' feedback pages: what the French page says about each question (filters of the
 template ``templates/feedback_fr``), the page of a submission that could not be graded (template
-``templates/echec_fr``), and the pages written again from the gradebook (``--export-only``).
+``templates/echec_fr``). The pages written again from the gradebook (``--export-only``) are nbgrader's
+converter's work: :func:`tpkit.grading.converters.regenerate_feedback`.
 
 Questions are named as in the notebook (:mod:`tpkit.labels`: "Q2.3 pred"), read from the source
 notebook, never from the student's copy (a student can edit its Markdown). For the same reason a
@@ -10,22 +11,17 @@ Markdown cell shows as the statement only when it is the statement's word for wo
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import html
-import logging
 import shutil
 from pathlib import Path
-from typing import Optional
 
 import jinja2
 
 from tpkit import labels, paths
 from tpkit.grading.findings import CELL_TIMEOUT, MESSAGE_ONLY, NOT_EXECUTED
 from tpkit.grading.inert import inert
-from tpkit.grading.logs import student_log
-from tpkit.grading.options import Options, coursedir, load_config, step_folder
-from tpkit.grading.results import FAILED, RunReport
+from tpkit.grading.options import Options, load_config, step_folder
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -116,26 +112,3 @@ def write_failure_feedback(options: Options, student: str, reason: str, cfg=None
         notebook=options.notebook, reason=reason, filename=options.notebook + ".ipynb")
     out.write_text(page, encoding="utf-8")
     return out
-
-
-def regenerate_feedback(options: Options, run: RunReport, students: Optional[set] = None) -> list:
-    """Feedback pages again from autograded/ and the gradebook (manual grades included), for
-    ``students`` (None: the whole class). Returns the students whose page could not be written."""
-    from tpkit.grading.converters import FrenchFeedback
-    from tpkit.grading.gradebook import shared_engine
-    cfg = load_config(options)
-    failed = []
-    with contextlib.chdir(options.root), shared_engine():
-        for student, r in run.results.items():
-            if r.status == FAILED or (students is not None and student not in students):
-                continue
-            with student_log(options, student + ".feedback") as logger:
-                try:
-                    fb = FrenchFeedback(coursedir=coursedir(cfg, options, student), config=cfg, log=logger)
-                    fb.force = True
-                    fb.tpkit_resources = {"student": student, "remarks": r.reasons}
-                    fb.start()
-                except Exception as exc:
-                    logging.getLogger("tpkit.grading").error("feedback for %s: %r", student, exc)
-                    failed.append(student)
-    return failed

@@ -73,7 +73,7 @@ def prewarm() -> None:
     from traitlets.config import Config
 
     from tpkit import assignments, paths
-    from tpkit.grading.converters import FeedbackExporter
+    from tpkit.grading.feedback_exporter import FeedbackExporter
     torch.set_num_threads(1)
     try:
         # each kernel's sandbox command names matplotlib's font list (importing matplotlib to find

@@ -6,9 +6,11 @@ Each submission is graded by a worker *process* of its own (:mod:`tpkit.grading.
 kernel, trusted checks, scores, feedback page), started from a fork server in milliseconds and boxed
 by a wall-clock, a CPU-time and a memory limit (:mod:`tpkit.grading.options`). ``workers`` submissions
 are graded at once. This process, the coordinator, parses nothing a student wrote: it schedules the
-workers, relays their kernel fork requests to the run's one zygote (checked: a worker's own sandboxes
-only), reads each result as size-capped, validated JSON, and is the only writer of the gradebook and
-of the course's ``autograded/``, ``feedback/`` and exports. A worker that raises, overruns a limit or
+workers in an order that keeps the cores busy (:mod:`tpkit.grading.queue_order`), relays their kernel
+fork requests to the run's one zygote (:mod:`tpkit.grading.forkrelay`: a worker's own sandboxes only),
+reads each result as size-capped, validated JSON (:mod:`tpkit.grading.worker_result`), and is the only
+writer of the gradebook and of the course's ``autograded/``, ``feedback/`` (:mod:`tpkit.grading.writeback`)
+and exports. A worker that raises, overruns a limit or
 dies costs its own submission (« failed: <raison> »); the run goes on.
 
 The run writes nothing until it knows its kernels can start: when the first kernels of the run (those
@@ -37,13 +39,15 @@ from typing import Callable, Optional
 from nbgrader.api import MissingEntry
 from nbgrader.coursedir import CourseDirectory
 
-from tpkit.grading import bookcopy, cgroups, compat, forkserver, incremental, kernels, proctools, quota, runlock, worker
+from tpkit.grading import (bookcopy, cgroups, compat, forkrelay, forkserver, incremental, isolation, kernels, proctools,
+                           quota, runlock, worker, worker_result)
 from tpkit.grading.export import set_aside_previous_exports
 from tpkit.grading.feedback import write_failure_feedback
-from tpkit.grading.gradebook import (GRADEBOOK_LOCK, load_expected, name_student, open_gradebook, read_scores,
-                                     reset_scores, shared_engine)
+from tpkit.grading.gradebook import GRADEBOOK_LOCK, load_expected, name_student, read_scores, reset_scores, shared_engine
 from tpkit.grading.options import Options, course_config, course_id, load_config, step_folder
+from tpkit.grading.queue_order import queue_order
 from tpkit.grading.results import FAILED, REPORT_NAME, RunReport, StudentResult, latest_report, merge_reports
+from tpkit.grading.writeback import apply_grades, copy_outputs, remove_outputs
 
 #: The run stops when its first kernels all die at start-up for one reason: this many at most.
 FIRST_KERNELS = 3
@@ -84,32 +88,6 @@ def run_lock(options: Options):
             yield
     except runlock.RunInProgress as exc:
         raise GradingError(str(exc)) from None
-
-
-def _remove_outputs(cfg, options: Options, student: str) -> None:
-    for step in ("autograded", "feedback"):
-        folder = step_folder(cfg, options, step, student)
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _notebook_size(folder: Path, notebook: str) -> int:
-    """Size of a submitted notebook (its link's, never followed; 0 when absent): the order of the queue."""
-    try:
-        return (folder / f"{notebook}.ipynb").lstat().st_size
-    except OSError:
-        return 0
-
-
-def _interleaved(items: list) -> list:
-    """Largest, smallest, 2nd largest, 2nd smallest... of a list sorted largest first."""
-    out, lo, hi = [], 0, len(items) - 1
-    while lo <= hi:
-        out.append(items[lo])
-        if lo != hi:
-            out.append(items[hi])
-        lo, hi = lo + 1, hi - 1
-    return out
 
 
 class _Running:
@@ -184,7 +162,7 @@ class Grader:
         report = RunReport(options.assignment, expected.graded_ids,
                            {g: expected.cells[g].points for g in expected.graded_ids},
                            expected.max_score, {}, workers=options.settings.workers, sandbox=options.settings.sandbox,
-                           isolation=cgroups.isolation_notice(options.settings.sandbox))
+                           isolation=isolation.isolation_notice(options.settings.sandbox))
         self._total = len(students)
         self._done = 0
         self._cfg, self._expected, self._report = cfg, expected, report
@@ -215,11 +193,7 @@ class Grader:
                                    remarks=list(self._imports[student]),
                                    fault=worker.faults_for(student),
                                    previous_autograded=previous if previous.is_file() else None))
-        # long and short notebooks in turns (a notebook's size grows with what its student wrote and ran):
-        # a long one keeps a core busy in its kernel while short ones, mostly the workers' own work, keep
-        # the other; sorted longest first, a run ended on a string of short notebooks with a core idle.
-        # The last ones are middle-sized: no long tail either
-        jobs = collections.deque(_interleaved(sorted(jobs, key=lambda j: -_notebook_size(j.submitted, options.notebook))))
+        jobs = collections.deque(queue_order(list(jobs), options.notebook))  # long and short ones in turns
         # nothing is written before the first kernels are known to start (see the module docstring)
         self._held = [(s, {"status": FAILED, "reasons": [r]}) for s, r in preset_failures.items()]
         self._starts: list = []
@@ -286,7 +260,7 @@ class Grader:
                     if r.proc.sentinel in ready:
                         self._finish(r, None)
                     elif now - r.t0 > options.settings.worker_wall():
-                        self._finish(r, worker.wall_reason(options))
+                        self._finish(r, worker_result.wall_reason(options))
                     else:
                         continue
                     del running[student]
@@ -308,7 +282,7 @@ class Grader:
                                daemon=True)
             proc.start()
             theirs.close()
-            relay = threading.Thread(target=worker.serve_forks, args=(mine, proc.pid, settings),
+            relay = threading.Thread(target=forkrelay.serve_forks, args=(mine, proc.pid, settings),
                                      name="tpkit-fork-relay", daemon=True)
             relay.start()
             running[job.student] = _Running(proc, mine, job, relay)
@@ -338,10 +312,10 @@ class Grader:
             result = {"status": FAILED, "reasons": [killed]}
         else:
             try:
-                result = worker.read_result(job.private / worker.RESULT_NAME, student, self._expected)
-            except worker.ResultError as exc:
-                if exitcode != 0 and not (job.private / worker.RESULT_NAME).exists():
-                    reason = worker.death_reason(exitcode, options)
+                result = worker_result.read_result(job.private / worker_result.RESULT_NAME, student, self._expected)
+            except worker_result.ResultError as exc:
+                if exitcode != 0 and not (job.private / worker_result.RESULT_NAME).exists():
+                    reason = worker_result.death_reason(exitcode, options)
                 else:
                     reason = f"résultat du correcteur refusé : {exc}"
                 result = {"status": FAILED, "reasons": [reason]}
@@ -387,13 +361,7 @@ class Grader:
             result.reasons = list(data["reasons"])
         else:
             apply_grades(cfg, options, student, data["gradebook"])
-            for step in ("autograded", "feedback"):
-                dest = step_folder(cfg, options, step, student)
-                if dest.exists():
-                    shutil.rmtree(dest, ignore_errors=True)
-                src = data["private"] / step / student / options.assignment
-                if src.is_dir():
-                    _copy_regular_files(src, dest)
+            copy_outputs(cfg, options, student, data["private"])
             result = StudentResult(student, data["status"], list(data["reasons"]), max_score=expected.max_score)
             read_scores(cfg, result, expected)
         result.seconds = data.get("seconds", 0.0)
@@ -413,52 +381,11 @@ class Grader:
                 self.progress(self._done, self._total, result)
 
     def _failed(self, cfg, student, reason, expected) -> StudentResult:
-        _remove_outputs(cfg, self.options, student)
+        remove_outputs(cfg, self.options, student)
         reset_scores(self.options, cfg, student)
         if self.options.feedback:
             write_failure_feedback(self.options, student, reason, cfg)
         return StudentResult(student, FAILED, [reason], max_score=expected.max_score)
-
-
-def _copy_regular_files(src: Path, dest: Path) -> None:
-    """``src`` (a worker's output folder) into ``dest``: regular files and folders, never a link."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for entry in os.scandir(src):
-        if entry.is_symlink():
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            _copy_regular_files(Path(entry.path), dest / entry.name)
-        elif entry.is_file(follow_symlinks=False):
-            shutil.copy2(entry.path, dest / entry.name, follow_symlinks=False)
-
-
-def apply_grades(cfg, options: Options, student: str, book: dict) -> None:
-    """A worker's checked gradebook entries (:func:`tpkit.grading.worker.read_result`) into the course's
-    gradebook with nbgrader's API: automatic scores, flags, comments, timestamp, late penalty; manual
-    scores stay as they are, and a cell graded by hand stays graded only when the worker found it
-    unchanged (:func:`tpkit.grading.worker.keep_manual_grades`)."""
-    with GRADEBOOK_LOCK, open_gradebook(cfg) as gb:
-        gb.update_or_create_student(student)
-        extra = {"timestamp": book["timestamp"]} if book["timestamp"] is not None else {}
-        gb.update_or_create_submission(options.assignment, student, **extra)
-        snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
-        for grade in snb.grades:
-            entry = book["grades"].get(grade.cell.name)
-            if entry is not None:
-                needs = entry["needs_manual_grade"]
-                # the worker may keep a cell the instructor graded as graded (its text unchanged), never
-                # clear a flag the instructor has not: a changed answer stays to grade until graded again
-                if grade.manual_score is not None and grade.needs_manual_grade:
-                    needs = True
-                elif grade.manual_score is None and entry["auto_score"] is None:
-                    needs = True
-                grade.auto_score = entry["auto_score"]
-                grade.needs_manual_grade = needs
-        for comment in snb.comments:
-            if comment.cell.name in book["comments"]:
-                comment.auto_comment = book["comments"][comment.cell.name]
-        snb.late_submission_penalty = book["late_penalty"]
-        gb.db.commit()
 
 
 def grade(students: list, options: Optional[Options] = None, progress=None,

@@ -3,9 +3,9 @@
 A Dask task (:func:`grade`) does on its machine what the coordinator of a local run does for one job:
 it starts the submission's worker process (:func:`tpkit.grading.worker.main`, from a fork server of
 that machine, with its limits and its wall clock), relays its kernel fork requests to that machine's
-zygote (checked by :func:`tpkit.grading.worker.serve_forks`) and returns, as plain data (bytes, numbers
+zygote (checked by :func:`tpkit.grading.forkrelay.serve_forks`) and returns, as plain data (bytes, numbers
 and strings), the worker's JSON result, its ``autograded/`` and ``feedback/`` files and its log. The
-coordinator validates the result exactly as a local one (:func:`tpkit.grading.worker.read_result`) and
+coordinator validates the result exactly as a local one (:func:`tpkit.grading.worker_result.read_result`) and
 writes the gradebook and the course's folders itself.
 
 What a machine of the cluster needs, and what it never gets:
@@ -44,7 +44,7 @@ import threading
 import time
 from pathlib import Path, PurePosixPath
 
-from tpkit.grading import precheck, submission_files
+from tpkit.grading import staging, submission_files
 
 #: What goes back to the coordinator: the autograded notebook and the feedback page of one submission
 #: (outputs are capped by LimitOutputBytes), and the tail of its log.
@@ -157,7 +157,7 @@ def pack(folder: Path) -> dict:
         if what == "link":
             entries.append((rel, "link", submission_files.link_target(path)))
         elif what == "file":
-            wanted = st.st_size <= precheck.MAX_KEPT_FILE_BYTES or (
+            wanted = st.st_size <= staging.MAX_KEPT_FILE_BYTES or (
                 rel.endswith(".ipynb") and st.st_size <= min(submission_files.MAX_NOTEBOOK_BYTES, budget))
             data = None
             if wanted:
@@ -293,13 +293,13 @@ def _kill_self_once(marker: Path) -> None:
 def _run_worker(job, settings, kill_marker) -> tuple:
     """Start the job's worker process, relay its fork requests, enforce its wall clock:
     (exit code, why it was killed or None), as the local coordinator does (pipeline.Grader._schedule)."""
-    from tpkit.grading import cgroups, forkserver, proctools, worker
+    from tpkit.grading import cgroups, forkrelay, forkserver, proctools, worker, worker_result
     ctx = forkserver.context()
     mine, theirs = ctx.Pipe()
     proc = ctx.Process(target=worker.main, args=(job, theirs), name=f"tpkit-worker-{job.student}", daemon=True)
     proc.start()
     theirs.close()
-    relay = threading.Thread(target=worker.serve_forks, args=(mine, proc.pid, settings),
+    relay = threading.Thread(target=forkrelay.serve_forks, args=(mine, proc.pid, settings),
                              name="tpkit-fork-relay", daemon=True)
     relay.start()
     if kill_marker is not None:
@@ -307,7 +307,7 @@ def _run_worker(job, settings, kill_marker) -> tuple:
     proc.join(job.options.settings.worker_wall())
     killed = None
     if proc.is_alive():
-        killed = worker.wall_reason(job.options)
+        killed = worker_result.wall_reason(job.options)
         proctools.kill_tree(proc.pid)
     proc.join()
     mine.close()
@@ -336,7 +336,7 @@ def grade(base: bytes, task: dict) -> dict:
     {"result": the worker's JSON bytes or None, "exitcode", "failure" (French, or None: why the worker was
     stopped or its outputs refused), "seconds", "host", "files": {"autograded/…" or "feedback/…": bytes},
     "log": bytes}."""
-    from tpkit.grading import worker
+    from tpkit.grading import worker, worker_result
     if multiprocessing.current_process().daemon:
         raise CourseMismatch(NOT_DAEMON)
     t0 = time.monotonic()
@@ -367,7 +367,7 @@ def grade(base: bytes, task: dict) -> dict:
         out = {"result": None, "exitcode": exitcode, "failure": killed, "files": {}, "log": b"",
                "host": socket.gethostname()}
         try:
-            out["result"] = submission_files.read_bytes_nofollow(work / worker.RESULT_NAME, worker.MAX_RESULT_BYTES)
+            out["result"] = submission_files.read_bytes_nofollow(work / worker_result.RESULT_NAME, worker_result.MAX_RESULT_BYTES)
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise

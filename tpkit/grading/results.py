@@ -70,7 +70,7 @@ class RunReport:
     own_cpu_seconds: float = 0.0  # CPU time of the grading process itself (kernels excluded)
     kernels_cpu_seconds: float = 0.0  # CPU time of this run's kernels (tpkit.grading.kernels.CpuMeter)
     sandbox: bool = True  # False: graded with --sans-bac-a-sable (said in the summary)
-    isolation: str = ""  # French line: what this host could not isolate between kernels (cgroups.isolation_notice)
+    isolation: str = ""  # French line: what this host could not isolate between kernels (isolation.isolation_notice)
     graded_now: list = field(default_factory=list)  # students graded by this run (results: the class)
     skipped: list = field(default_factory=list)  # students left as they were (unchanged since their grade)
     left: list = field(default_factory=list)  # students not graded because the run was interrupted

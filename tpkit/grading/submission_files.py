@@ -1,7 +1,7 @@
 """A submission folder read as hostile input: every entry seen without following links
 (:func:`walk`, :func:`scan`), a file read never through a link and never past a size
 (:func:`read_bytes_nofollow`), a notebook parsed only when it is small and shallow enough
-(:func:`read_notebook`: French reasons otherwise). The pre-check (:mod:`tpkit.grading.precheck`) and a
+(:func:`read_notebook`: French reasons otherwise). The pre-check's staging (:mod:`tpkit.grading.staging`) and a
 cluster machine's packing (:mod:`tpkit.grading.remote`) see the same folder through these."""
 from __future__ import annotations
 

@@ -35,7 +35,10 @@ from tpkit.vocabulary import BEGIN_HIDDEN, hidden_marker
 from tpkit.witness import MAX_ANSWER_BYTES, WitnessError, dumps, loads
 
 AGENT_MODULE = "_tpkit_agent"
-AGENT_SOURCE = Path(__file__).resolve().parents[1] / "witness" / "agent.py"
+#: The agent's package (torch, numpy and the standard library only): copied into each kernel's exchange
+#: folder, under :data:`AGENT_FOLDER`, and loaded there as the package :data:`AGENT_MODULE`.
+AGENT_PACKAGE = Path(__file__).resolve().parents[1] / "witness" / "agent"
+AGENT_FOLDER = "agent"
 
 _IMPORT = re.compile(r"^\s*from\s+tpkit\.checks\s+import\s+verifier\s*(#.*)?$")
 _VERIFIER = re.compile(r"""^\s*verifier\(\s*["']([A-Za-z0-9_-]+)["']\s*,\s*globals\(\)\s*\)\s*(#.*)?$""")
@@ -89,22 +92,35 @@ def validate_hidden_tests(sources: list) -> None:
 from tpkit.grading.secret import MIN_SECRET_BITS, SECRET_BITS, SECRET_FILE, course_salt, pin_secret  # noqa: E402,F401
 
 
+def agent_files() -> list:
+    """The agent package's source files."""
+    return sorted(AGENT_PACKAGE.glob("*.py"))
+
+
 def agent_startup(exchange_path: str) -> str:
-    """Kernel start-up code: load the agent from the exchange folder as module `_tpkit_agent` and
-    start recording figures."""
+    """Kernel start-up code: load the agent's package from the exchange folder as `_tpkit_agent` (its
+    modules import one another relatively) and start recording figures."""
     return (
-        "import sys as _s, types as _t\n"
-        f"_m = _t.ModuleType({AGENT_MODULE!r})\n"
-        f"_p = {os.path.join(exchange_path, 'agent.py')!r}\n"
-        "exec(compile(open(_p).read(), _p, 'exec'), _m.__dict__)\n"
+        "import sys as _s, importlib.util as _u\n"
+        f"_p = {os.path.join(exchange_path, AGENT_FOLDER)!r}\n"
+        f"_spec = _u.spec_from_file_location({AGENT_MODULE!r}, _p + '/__init__.py', "
+        "submodule_search_locations=[_p])\n"
+        "_m = _u.module_from_spec(_spec)\n"
         f"_s.modules[{AGENT_MODULE!r}] = _m\n"
+        "_w, _s.dont_write_bytecode = _s.dont_write_bytecode, True\n"  # as an exec of its source: no .pyc
+        "try:\n    _spec.loader.exec_module(_m)\nfinally:\n    _s.dont_write_bytecode = _w\n"
         "_m.install_figure_hook()\n"
     )
 
 
 def install_agent(exchange: Path) -> None:
-    (Path(exchange) / "agent.py").write_bytes(AGENT_SOURCE.read_bytes())
-    os.chmod(Path(exchange) / "agent.py", 0o644)
+    """The agent's package into ``exchange`` (readable by the sandbox's uid)."""
+    folder = Path(exchange) / AGENT_FOLDER
+    folder.mkdir(exist_ok=True)
+    os.chmod(folder, 0o755)
+    for source in agent_files():
+        (folder / source.name).write_bytes(source.read_bytes())
+        os.chmod(folder / source.name, 0o644)
 
 
 def read_answer(path: Path, cap: int = MAX_ANSWER_BYTES) -> bytes:

@@ -1,7 +1,7 @@
 """One submission, one box: the worker process that grades one submission.
 
 Everything the grading run does with one submission's untrusted content runs here, in a process of
-its own: reading and staging its notebook (:func:`tpkit.grading.precheck.stage`), supervising its
+its own: reading and staging its notebook (:func:`tpkit.grading.staging.stage`), supervising its
 kernel, running its trusted checks and decoding its answers (:class:`~tpkit.grading.converters.
 ParallelAutograde`), reading its scores and rendering its feedback page
 (:class:`~tpkit.grading.converters.FrenchFeedback`). The coordinator (:mod:`tpkit.grading.pipeline`)
@@ -29,15 +29,17 @@ Why this shape
   submission's automatic scores, comments, ``needs_manual_grade`` flags, timestamp and late penalty;
   the coordinator, the gradebook's single writer, applies them with nbgrader's Gradebook API (manual
   scores untouched) and moves the two folders into the course. A worker can thus only ever change its
-  own submission's grade, and only through values the coordinator checks (:func:`read_result`).
-* **Results as data.** The worker writes one JSON file (:data:`MAX_RESULT_BYTES` at most); the
-  coordinator never unpickles anything a worker produced.
+  own submission's grade, and only through values the coordinator checks
+  (:func:`tpkit.grading.worker_result.read_result`).
+* **Results as data.** The worker writes one JSON file (:data:`tpkit.grading.worker_result.MAX_RESULT_BYTES`
+  at most), which the coordinator checks field by field (:mod:`tpkit.grading.worker_result`); it never
+  unpickles anything a worker produced.
 * **One zygote for the run.** Warm kernels are forked by the coordinator's zygote
   (:mod:`tpkit.grading.zygote`, about 3 s of CPU to start, so never one per worker). A worker asks for
-  a fork through its pipe to the coordinator (:func:`relay_forker`); the coordinator forwards it only
-  for a sandbox holder that descends from that worker and runs as the uid the worker names, with the
-  limits, environment and paths of the run's own settings (:func:`serve_forks`): a worker cannot put
-  a process into another submission's sandbox.
+  a fork through its pipe to the coordinator, which forwards it only into that worker's own sandboxes
+  (:mod:`tpkit.grading.forkrelay`).
+* **Hand grades kept.** A cell the instructor graded stays graded while what was graded is unchanged
+  (:mod:`tpkit.grading.manual_grades`).
 
 Test-only fault injection: ``TPKIT_TEST_WORKER_FAULTS="student:fault,..."`` in the coordinator's
 environment (``*`` for every student) makes the worker of that submission raise (``raise``), sleep past
@@ -52,7 +54,6 @@ import contextlib
 import ctypes
 import json
 import logging
-import math
 import os
 import resource
 import shutil
@@ -61,23 +62,19 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 sys.modules.setdefault("rfc3987_syntax", None)  # as the grading command does (1.3 s of CPU at import)
 
-from tpkit.grading import kernels, precheck  # noqa: E402
+from tpkit.grading import kernels, precheck, staging  # noqa: E402
 from tpkit.grading.expected import Expected  # noqa: E402
+from tpkit.grading.forkrelay import relay_forker  # noqa: E402
+from tpkit.grading.manual_grades import graded_by_hand, keep_manual_grades  # noqa: E402
 from tpkit.grading.options import Options  # noqa: E402
-from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL, Status  # noqa: E402
-from tpkit.vocabulary import grade_id  # noqa: E402
+from tpkit.grading.results import FAILED, FLAGGED, OK, PARTIAL  # noqa: E402
+from tpkit.grading.worker_result import MAX_RESULT_BYTES, RESULT_NAME  # noqa: E402
 
-#: Largest result file a worker may return (bytes); a bigger one fails the submission.
-MAX_RESULT_BYTES = 1024 * 1024
-#: Largest message of a worker to the coordinator (a fork request).
-MAX_MESSAGE_BYTES = 256 * 1024
-RESULT_NAME = "result.json"
 FAULTS_VARIABLE = "TPKIT_TEST_WORKER_FAULTS"
 
 _PR_SET_PDEATHSIG = 1
@@ -98,7 +95,8 @@ class Job:
     remarks: list = field(default_factory=list)
     fault: str = ""
     #: the course's autograded notebook of the last grade (what the formgrader showed), None when absent:
-    #: a written answer graded by hand stays graded when its text is the same (:func:`keep_manual_grades`)
+    #: a written answer graded by hand stays graded when its text is the same
+    #: (:func:`tpkit.grading.manual_grades.keep_manual_grades`)
     previous_autograded: Optional[Path] = None
 
 
@@ -110,19 +108,6 @@ def faults_for(student: str, text: Optional[str] = None) -> str:
         if fault and who in (student, "*"):
             return fault
     return ""
-
-
-# ---------------------------------------------------------------- worker side
-
-def relay_forker(conn):
-    """A ``forker`` for :func:`kernels.start_kernel`: the fork request goes to the coordinator."""
-    def fork(request: dict) -> int:
-        conn.send_bytes(json.dumps({"fork": request}).encode())
-        answer = json.loads(conn.recv_bytes(MAX_MESSAGE_BYTES))
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return int(answer["pid"])
-    return fork
 
 
 def _limit_self(options: Options) -> None:
@@ -233,7 +218,7 @@ def grade(job: Job, conn) -> dict:
     try:
         supply.prefetch()  # the kernel boots while the notebook is pre-checked
         _inject(job, "kernel")
-        pre = precheck.stage(student, job.submitted, job.private / "submitted" / student / options.assignment,
+        pre = staging.stage(student, job.submitted, job.private / "submitted" / student / options.assignment,
                              expected, job.data_files)
         pre.findings[:0] = [precheck.Finding("collect", m) for m in job.remarks]
         if pre.failure:
@@ -320,79 +305,6 @@ def _autograde(cfg, job: Job, pre, supply, logger) -> dict:
             "outputs": {"autograded": True, "feedback": feedback}}
 
 
-def graded_by_hand(cfg, options: Options, student: str) -> dict:
-    """{grade id: auto score} of the cells the instructor graded (a manual score, no longer flagged),
-    read from the private gradebook before this grading: nbgrader's SaveAutoGrades flags each of them
-    "needs manual grading" again."""
-    from nbgrader.api import MissingEntry
-
-    from tpkit.grading.gradebook import open_gradebook
-    try:
-        with open_gradebook(cfg) as gb:
-            snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
-            return {g.cell.name: g.auto_score for g in snb.grades
-                    if g.manual_score is not None and not g.needs_manual_grade}
-    except MissingEntry:
-        return {}
-
-
-def _cell_sources(path: Optional[Path]) -> Optional[dict]:
-    """{grade id: source} of a notebook the kit wrote (the last autograded one); None when unreadable."""
-    import nbformat
-    if path is None:
-        return None
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-        return {grade_id(c): c.get("source", "") for c in nb.cells if grade_id(c)}
-    except Exception:
-        return None
-
-
-def _points(value) -> str:
-    return "—" if value is None else f"{float(value):g}"
-
-
-def keep_manual_grades(cfg, options: Options, student: str, expected: Expected, by_hand: dict,
-                       graded_nb, previous: Optional[Path]) -> list:
-    """A cell graded by hand stays graded (its manual score, not flagged) when what was graded did not
-    change: a written answer's text (compared with the last autograded notebook, the one the formgrader
-    showed), a test cell's automatic score. Otherwise it stays flagged and a French remark says why.
-    Written in the private gradebook before the feedback page is rendered; the coordinator applies the
-    flags (:func:`tpkit.grading.pipeline.apply_grades`). Returns the remarks."""
-    if not by_hand:
-        return []
-    from tpkit.grading.feedback import question_label
-    from tpkit.grading.gradebook import open_gradebook
-    before = _cell_sources(previous)
-    now = {grade_id(c): c.get("source", "") for c in graded_nb.cells if grade_id(c)}
-    remarks = []
-    with open_gradebook(cfg) as gb:
-        snb = gb.find_submission_notebook(options.notebook, options.assignment, student)
-        for grade in snb.grades:
-            name = grade.cell.name
-            if name not in by_hand:
-                continue
-            cell = expected.cells.get(name)
-            label = question_label(name, options.assignment)
-            if cell is not None and cell.grade and not cell.solution and not cell.task:
-                same = grade.auto_score == by_hand[name]
-                why = (f"{label} : note automatique changée ({_points(by_hand[name])} → {_points(grade.auto_score)}) "
-                       "depuis sa correction à la main, à revoir dans le formgrader")
-            else:
-                same = before is not None and name in now and before.get(name) == now[name]
-                why = (f"{label} : réponse rédigée modifiée depuis sa correction à la main, à corriger de "
-                       "nouveau dans le formgrader" if before is not None else
-                       f"{label} : réponse rédigée à corriger de nouveau dans le formgrader (texte corrigé "
-                       "introuvable)")
-            if same:
-                grade.needs_manual_grade = False
-            else:
-                grade.needs_manual_grade = True
-                remarks.append(why)
-        gb.db.commit()
-    return remarks
-
-
 def _scores(cfg, options, student, expected) -> tuple:
     from tpkit.grading.gradebook import open_gradebook, submission_scores
     with open_gradebook(cfg) as gb:
@@ -410,155 +322,3 @@ def gradebook_entries(cfg, options: Options, student: str) -> dict:
                 "grades": {g.cell.name: {"auto_score": g.auto_score, "needs_manual_grade": bool(g.needs_manual_grade)}
                            for g in snb.grades},
                 "comments": {c.cell.name: c.auto_comment for c in snb.comments}}
-
-
-# ---------------------------------------------------------------- coordinator side
-
-class ResultError(Exception):
-    """A worker's result that cannot be accepted (French message)."""
-
-
-def death_reason(exitcode: Optional[int], options: Options) -> str:
-    """Why a worker ended without a result, in French."""
-    if exitcode is not None and exitcode < 0:
-        sig = -exitcode
-        if sig == signal.SIGXCPU:
-            return f"temps de calcul du correcteur dépassé ({options.settings.worker_cpu_limit} s de CPU pour ce rendu)"
-        return f"processus de correction mort (signal {sig})"
-    return f"processus de correction mort (code {exitcode})"
-
-
-def wall_reason(options: Options) -> str:
-    return f"correction interrompue : délai de {options.settings.worker_wall()} s dépassé pour ce rendu"
-
-
-def _number(value, low: float, high: float, what: str, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise ResultError(f"{what} invalide")
-    return float(value)
-
-
-def _text(value, limit: int, what: str, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise ResultError(f"{what} invalide")
-    return value
-
-
-def read_result(path: Path, student: str, expected: Expected) -> dict:
-    """The worker's result file, size-capped, parsed as JSON and checked field by field against what
-    the submission can hold (its cells, their points); :class:`ResultError` otherwise."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_RESULT_BYTES + 1)
-    except OSError:
-        raise ResultError("pas de résultat") from None
-    if len(data) > MAX_RESULT_BYTES:
-        raise ResultError(f"résultat trop gros (plus de {MAX_RESULT_BYTES // 1024} ko)")
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ResultError("résultat illisible (JSON invalide)") from None
-    if not isinstance(raw, dict) or raw.get("version") != 1 or raw.get("student") != student:
-        raise ResultError("résultat d'un autre format ou d'un autre rendu")
-    try:
-        status = Status(raw.get("status"))
-    except ValueError:
-        raise ResultError("statut invalide") from None
-    reasons = raw.get("reasons")
-    if not isinstance(reasons, list) or len(reasons) > 500:
-        raise ResultError("raisons invalides")
-    out = {"status": status, "reasons": [_text(r, 5000, "raison") for r in reasons],
-           "kernel_start": _text(raw.get("kernel_start"), 1000, "démarrage du noyau", allow_none=True),
-           "seconds": _number(raw.get("seconds", 0), 0, 1e7, "durée"),
-           "cpu_seconds": _number(raw.get("cpu_seconds", 0), 0, 1e7, "temps de calcul"),
-           "kernels_cpu_seconds": _number(raw.get("kernels_cpu_seconds", 0), 0, 1e8, "temps de calcul")}
-    if status == FAILED:
-        if not out["reasons"]:
-            raise ResultError("échec sans raison")
-        return out
-    book = raw.get("gradebook")
-    if not isinstance(book, dict):
-        raise ResultError("notes absentes")
-    grades, comments = book.get("grades"), book.get("comments")
-    if not isinstance(grades, dict) or not isinstance(comments, dict):
-        raise ResultError("notes invalides")
-    checked = {}
-    for name, entry in grades.items():
-        cell = expected.cells.get(name)
-        if cell is None or cell.points is None or not isinstance(entry, dict) \
-                or not isinstance(entry.get("needs_manual_grade"), bool):
-            raise ResultError(f"note de la cellule « {str(name)[:40]} » invalide")
-        checked[name] = {"auto_score": _number(entry.get("auto_score"), 0, cell.points + 1e-9,
-                                               f"note de {name}", allow_none=True),
-                         "needs_manual_grade": entry["needs_manual_grade"]}
-    for name, comment in comments.items():
-        if name not in expected.cells:
-            raise ResultError(f"commentaire de la cellule « {str(name)[:40]} » invalide")
-        _text(comment, 10000, f"commentaire de {name}", allow_none=True)
-    timestamp = _text(book.get("timestamp"), 64, "date de rendu", allow_none=True)
-    if timestamp is not None:
-        try:
-            timestamp = datetime.fromisoformat(timestamp)
-        except ValueError:
-            raise ResultError("date de rendu invalide") from None
-    outputs = raw.get("outputs")
-    if not isinstance(outputs, dict) or not all(isinstance(outputs.get(k), bool) for k in ("autograded", "feedback")):
-        raise ResultError("sorties invalides")
-    out.update(gradebook={"grades": checked, "comments": dict(comments), "timestamp": timestamp,
-                          "late_penalty": _number(book.get("late_penalty"), 0, expected.max_score + 1e-9,
-                                                  "pénalité de retard", allow_none=True)},
-               outputs=dict(outputs))
-    return out
-
-
-def serve_forks(conn, worker_pid: int, settings: kernels.KernelSettings) -> None:
-    """(A coordinator thread per worker.) Forward the worker's fork requests to the run's zygote, for
-    sandboxes of that worker only, until the worker's end of the pipe closes."""
-    while True:
-        try:
-            data = conn.recv_bytes(MAX_MESSAGE_BYTES)
-        except (EOFError, OSError):
-            return
-        try:
-            request = json.loads(data)["fork"]
-            holder, uid, args = int(request["holder"]), request["uid"], request["args"]
-            if not isinstance(args, list) or len(args) > 64 or not all(isinstance(a, str) for a in args):
-                raise ValueError("bad arguments")
-            groups = request.get("cgroup") or []
-            if not isinstance(groups, list) or len(groups) > 16 or not all(isinstance(g, str) for g in groups):
-                raise ValueError("bad cgroup")
-            check_holder(holder, worker_pid, uid)
-            answer = {"pid": kernels.zygote_fork(settings, {"holder": holder, "uid": uid, "args": args,
-                                                            "cgroup": groups})}
-        except Exception as exc:
-            answer = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-        try:
-            conn.send_bytes(json.dumps(answer).encode())
-        except OSError:
-            return
-
-
-def check_holder(holder: int, worker_pid: int, uid) -> None:
-    """ValueError unless ``holder`` is a sandbox holder started by the worker ``worker_pid`` and runs
-    as ``uid`` (root: a uid of the pool; otherwise no uid)."""
-    import psutil
-    from tpkit.grading import zygote
-    try:
-        proc = psutil.Process(holder)
-        ancestors = {p.pid for p in proc.parents()}
-        marked = zygote.HOLDER_MARK in " ".join(proc.cmdline())
-        real_uid = proc.uids().real
-    except psutil.Error:
-        raise ValueError("no such sandbox") from None
-    if worker_pid not in ancestors or not marked:
-        raise ValueError("not a sandbox of this worker")
-    if os.geteuid() == 0:
-        if not isinstance(uid, int) or isinstance(uid, bool) or uid != real_uid:
-            raise ValueError("uid does not match the sandbox's")
-    elif uid is not None:
-        raise ValueError("uid given without root")

@@ -96,7 +96,7 @@ def test_export_only_reaches_the_registered_lms(tmp_path, fake, monkeypatch, cap
     root = course(tmp_path / "cours", gradebook=True)
     sheet = tmp_path / "feuille.csv"
     sheet.write_text("Identifiant,Note\n", encoding="utf-8")
-    monkeypatch.setattr("tpkit.grading.feedback.regenerate_feedback", lambda options, run, keep: None)
+    monkeypatch.setattr("tpkit.grading.converters.regenerate_feedback", lambda options, run, keep: None)
     monkeypatch.setattr("tpkit.grading.classreport.write", lambda options, run: [])
     assert cli.main(["--export-only", "--root", str(root), "--moodle-worksheet", str(sheet),
                      "--grader-memory-limit", "0"]) == 0

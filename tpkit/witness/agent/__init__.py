@@ -5,123 +5,32 @@ strings, lists, and descriptions of everything else (a callable becomes a handle
 with inputs it chooses). It never judges anything: the verdict is computed by the checks on the
 grader's side, from these answers.
 
-This file must stay self-contained (torch, numpy and the standard library only): in a sandboxed
-grading kernel the kit is not importable, so the grader executes this source into a module named
-``_tpkit_agent`` when the kernel starts. In plain ``nbgrader autograde`` (untrusted mode) it is
-imported as ``tpkit.witness.agent`` by the in-kernel ``verifier``.
+This package must stay self-contained (torch, numpy and the standard library only, its modules
+importing one another relatively): in a sandboxed grading kernel the kit is not importable, so the
+grader copies the package into the kernel's exchange folder and loads it as a package named
+``_tpkit_agent`` when the kernel starts (:func:`tpkit.grading.trusted.agent_startup`). In plain
+``nbgrader autograde`` (untrusted mode) it is imported as ``tpkit.witness.agent`` by the in-kernel
+``verifier``.
+
+Its parts, one concern each: :mod:`.silence` (student code called quietly), :mod:`.data` (answers as
+data), :mod:`.figures` (the figures drawn), :mod:`.rerun` (a cell run again from the grader's state);
+here, the requests (:class:`Agent`) and the kernel side of the transport (:func:`serve`,
+:func:`session`), which the grader calls by these names.
 """
-import contextlib
-import io
 import os
-import random
 import re
-import warnings
 
 import numpy as np
 import torch
 
+from .data import safe_repr, safe_text, tensor_copy
+from .figures import AREA_KINDS, FIGURES, install_figure_hook  # noqa: F401  (called by the kernel's start-up and the verifier)
+from .rerun import Recorder, namespace_restored, seeds_mixed
+from .silence import quiet
+
 MAX_STR = 10_000          # characters of a string answer
 MAX_ITEMS = 100_000       # items of a list answer
 MAX_DEPTH = 4             # nesting of lists
-MAX_REPR = 200
-MAX_FIRST_USES = 256      # tensors (and modules) whose initial value a re-run keeps
-MAX_RECORDED_ROWS = 2_000_000  # rows of module inputs a re-run records (one float64 each)
-MAX_SNAPSHOTS = 64        # training calls of a module at which a re-run keeps its parameters
-
-#: Matplotlib collections that fill a region of the plane (contourf, pcolormesh, tricontourf).
-AREA_KINDS = ("QuadContourSet", "ContourSet", "TriContourSet", "QuadMesh", "PolyQuadMesh")
-
-#: Figures created since the agent was installed (matplotlib's ``figure.hooks`` calls `record`).
-FIGURES = []
-
-
-def record(fig):
-    FIGURES.append(fig)
-
-
-def install_figure_hook():
-    """Remember every new matplotlib figure (the inline backend closes them after display)."""
-    import matplotlib
-    hook = f"{__name__}:record"
-    hooks = list(matplotlib.rcParams["figure.hooks"])
-    if hook not in hooks:
-        matplotlib.rcParams["figure.hooks"] = hooks + [hook]
-
-
-@contextlib.contextmanager
-def quiet():
-    """Student code called for the grader writes nowhere, and what it writes is discarded, never shown:
-    `sys.stdout` / `sys.stderr` are buffers thrown away, and the file descriptors 1 and 2 (where
-    `sys.__stdout__`, `os.write(1, ...)` and C code write, and which ipykernel would forward to the next
-    cell's output) point to /dev/null until the call returns. A function that prints the check's
-    inputs shows them to nobody. A warning is no mistake."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with _descriptors_discarded(), contextlib.redirect_stderr(io.StringIO()), \
-                contextlib.redirect_stdout(io.StringIO()):
-            yield
-
-
-_LIBC = []  # the C library, loaded on first use (its stdio buffers are flushed before fds come back)
-
-
-def _flush_buffers():
-    import sys
-    for stream in (sys.__stdout__, sys.__stderr__):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    try:
-        if not _LIBC:
-            import ctypes
-            _LIBC.append(ctypes.CDLL(None))
-        _LIBC[0].fflush(None)
-    except Exception:
-        pass
-
-
-@contextlib.contextmanager
-def _descriptors_discarded():
-    saved = []
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        null = None
-    try:
-        if null is not None:
-            _flush_buffers()  # what was written before the call keeps its way out
-            for fd in (1, 2):
-                try:
-                    copy = os.dup(fd)
-                except OSError:
-                    continue
-                saved.append((fd, copy))
-                os.dup2(null, fd)
-        yield
-    finally:
-        if saved:
-            _flush_buffers()  # what the call left in buffers goes to /dev/null too
-        for fd, copy in saved:
-            os.dup2(copy, fd)
-            os.close(copy)
-        if null is not None:
-            os.close(null)
-
-
-def _safe_repr(value):
-    try:
-        with quiet():
-            return repr(value)[:MAX_REPR]
-    except Exception:
-        return "<repr impossible>"
-
-
-def _tensor(t):
-    data = t.detach()
-    if data.layout != torch.strided:
-        data = data.to_dense()
-    return data.cpu().clone().contiguous()
 
 
 class Agent:
@@ -144,16 +53,16 @@ class Agent:
             return {"k": "v", "v": str.__str__(value)[:MAX_STR]}
         if isinstance(value, torch.Tensor):
             grad = value.grad if value.is_leaf else None
-            return {"k": "tensor", "data": _tensor(value), "rg": bool(value.requires_grad),
+            return {"k": "tensor", "data": tensor_copy(value), "rg": bool(value.requires_grad),
                     "leaf": bool(value.is_leaf), "fn": value.grad_fn is not None,
-                    "grad": None if grad is None else _tensor(grad), "id": id(value)}
+                    "grad": None if grad is None else tensor_copy(grad), "id": id(value)}
         if isinstance(value, np.ndarray):
             if value.dtype.kind in "biufc" and value.dtype.byteorder in "=|<":
                 try:
                     return {"k": "ndarray", "data": torch.from_numpy(np.ascontiguousarray(value).copy())}
                 except TypeError:  # a dtype torch does not hold (uint32 ...): as float64
                     return {"k": "ndarray", "data": torch.from_numpy(value.astype(np.float64))}
-            return {"k": "other", "type": "ndarray", "repr": _safe_repr(value)}
+            return {"k": "other", "type": "ndarray", "repr": safe_repr(value)}
         if isinstance(value, np.generic) and value.dtype.kind in "biufc":
             return {"k": "v", "v": value.item()}
         if isinstance(value, (int, float, complex)):
@@ -178,7 +87,7 @@ class Agent:
                     "is_class": is_class,
                     "module_class": bool(is_class and issubclass(value, torch.nn.Module)),
                     "module": isinstance(value, torch.nn.Module)}
-        return {"k": "other", "type": type(value).__name__, "repr": _safe_repr(value)}
+        return {"k": "other", "type": type(value).__name__, "repr": safe_repr(value)}
 
     # ------------------------------------------------------------------ decoding of pushed values
     def decode(self, enc):
@@ -226,7 +135,7 @@ class Agent:
                 if cot is not None:
                     grads = self._vjp(out, [args[i] for i in wrt], cot)
         except Exception as exc:  # the student's code raised: say what, as data
-            return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+            return {"ok": False, "etype": type(exc).__name__, "msg": safe_text(exc)}
         answer = {"ok": True, "value": self.encode(out)}
         if grads is not None:
             answer["grads"] = grads
@@ -237,7 +146,7 @@ class Agent:
         if not isinstance(out, torch.Tensor) or out.grad_fn is None or out.shape != cot.shape:
             return [None] * len(leaves)
         got = torch.autograd.grad(out, leaves, grad_outputs=cot.to(out.dtype), allow_unused=True)
-        return [None if g is None else _tensor(g) for g in got]
+        return [None if g is None else tensor_copy(g) for g in got]
 
     def op_call(self, req):
         return self._call(self.objects[req["ref"]], req["args"], req.get("wrt", ()), req.get("cot"))
@@ -267,7 +176,7 @@ class Agent:
                 out = torch.func.functional_call(model, dict(zip(names, values)), (x,))
                 grads = self._vjp(out, values, req["cot"]) if req.get("cot") is not None else None
         except Exception as exc:
-            return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+            return {"ok": False, "etype": type(exc).__name__, "msg": safe_text(exc)}
         answer = {"ok": True, "value": self.encode(out)}
         if grads is not None:
             answer["grads"] = grads
@@ -289,7 +198,7 @@ class Agent:
             with quiet(), torch.no_grad(), _Record():
                 fn(*args)
         except Exception as exc:
-            return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+            return {"ok": False, "etype": type(exc).__name__, "msg": safe_text(exc)}
         return {"ok": True, "names": sorted(set(names))}
 
     def op_optimizers(self, req):
@@ -360,7 +269,7 @@ class Agent:
             with quiet():
                 exec(req["code"], self.ns)
         except Exception as exc:
-            return {"ok": False, "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+            return {"ok": False, "etype": type(exc).__name__, "msg": safe_text(exc)}
         return {"ok": True}
 
     def op_rerun(self, req):
@@ -385,13 +294,13 @@ class Agent:
         probe = req.get("probe")
         watch = req.get("watch") or ()
         names = [watch] if isinstance(watch, str) else [str(n) for n in watch]
-        recorder = _Recorder(probe, tensors=bool(req.get("initial")), snap=req.get("snap"),
+        recorder = Recorder(probe, tensors=bool(req.get("initial")), snap=req.get("snap"),
                              watched=lambda module: any(self.ns.get(n) is module for n in names))
-        with _namespace_restored(self.ns):
+        with namespace_restored(self.ns):
             for name, enc in req.get("set", {}).items():
                 self.ns[name] = self.decode(enc)
             try:
-                with quiet(), _seeds_mixed(req.get("seed")), recorder:
+                with quiet(), seeds_mixed(req.get("seed")), recorder:
                     exec(compile(code, "<cellule ré-exécutée>", "exec"), self.ns)
             except (Exception, SystemExit) as exc:  # its message is not sent: it may quote the state
                 return {"ok": False, "etype": type(exc).__name__}
@@ -401,203 +310,6 @@ class Agent:
             answer["modules"] = {n: recorder.report(self.ns.get(n)) for n in names
                                  if isinstance(self.ns.get(n), torch.nn.Module)}
         return answer
-
-
-def _safe_repr_text(exc):
-    try:
-        return str(exc)[:MAX_REPR * 2]
-    except Exception:
-        return ""
-
-
-# ---------------------------------------------------------------------- re-execution (op_rerun)
-@contextlib.contextmanager
-def _namespace_restored(ns):
-    """Whatever a re-run does to the namespace, its tensors and modules, the random generators and the
-    figures is undone when it ends (even when interrupted)."""
-    saved = dict(ns)
-    tensors = [(t, t.detach().clone()) for t in saved.values()
-               if isinstance(t, torch.Tensor) and t.layout == torch.strided]
-    modules = [(m, {k: v.detach().clone() for k, v in m.state_dict().items()})
-               for m in saved.values() if isinstance(m, torch.nn.Module)]
-    generators = (random.getstate(), np.random.get_state(), torch.get_rng_state())
-    modes = (torch.is_grad_enabled(), torch.get_default_dtype())
-    figures = len(FIGURES)
-    try:
-        import matplotlib.pyplot as plt
-        before = set(plt.get_fignums())
-    except Exception:
-        plt = None
-    try:
-        yield
-    finally:
-        ns.clear()
-        ns.update(saved)
-        with torch.no_grad():  # only what changed: a copy bumps a tensor's version (saved graphs)
-            for t, value in tensors:
-                if t.shape == value.shape and t.dtype == value.dtype and not torch.equal(t, value):
-                    t.copy_(value)
-            for m, state in modules:
-                for key, value in m.state_dict(keep_vars=True).items():
-                    if key in state and value.shape == state[key].shape and not torch.equal(value, state[key]):
-                        value.copy_(state[key])
-        torch.set_grad_enabled(modes[0])
-        torch.set_default_dtype(modes[1])
-        random.setstate(generators[0])
-        np.random.set_state(generators[1])
-        torch.set_rng_state(generators[2])
-        if plt is not None:
-            for num in set(plt.get_fignums()) - before:
-                plt.close(num)
-        del FIGURES[figures:]
-
-
-@contextlib.contextmanager
-def _seeds_mixed(seed):
-    """`np.random.seed(s)` and `torch.manual_seed(s)` seed from the grader's `seed` mixed with s (and
-    both generators start from it): the cell draws initial values nobody saw, the same way it draws
-    them from its own seeds."""
-    if seed is None:
-        yield
-        return
-    np_seed, torch_seed = np.random.seed, torch.manual_seed
-
-    def mix(value):
-        return (int(seed) + 0x9E3779B1 * (int(value) + 1)) % (2 ** 32)
-
-    def seed_numpy(value=None):
-        try:
-            value = None if value is None else mix(value)
-        except (TypeError, ValueError):
-            pass
-        return np_seed(value)
-
-    def seed_torch(value):
-        try:
-            value = mix(value)
-        except (TypeError, ValueError):
-            pass
-        return torch_seed(value)
-
-    np_seed(mix(-1))
-    torch_seed(mix(-1))
-    np.random.seed, torch.manual_seed = seed_numpy, seed_torch
-    try:
-        yield
-    finally:
-        np.random.seed, torch.manual_seed = np_seed, torch_seed
-
-
-def _recorded_by_autograd(out):
-    items = out if isinstance(out, (list, tuple)) else (out,)
-    return any(isinstance(t, torch.Tensor) and t.grad_fn is not None for t in items)
-
-
-class _Recorder(torch.overrides.TorchFunctionMode):
-    """What a re-run trains: the value of each leaf tensor that requires grad when it first enters a
-    computation autograd records (the initial parameters of a loop, whatever created them: reading
-    `W.grad` or building an optimiser is no use), and for every module its parameters at its first
-    call and each call's examples (flattened to rows) seen through `probe`. With `snap` ({"rows": r, "at": [k...]}),
-    also its parameters just before its training calls number k (calls with autograd on and r rows,
-    counted from 0) and before its last such call, for the module that `watched` names (the one bound to
-    the watched name when it is called): the steps the grader audits."""
-
-    def __init__(self, probe=None, tensors=True, snap=None, watched=None):
-        super().__init__()
-        self.probe = probe
-        self.tensors = tensors  # watch tensors too (a mode on every torch call: slower)
-        self.first = {}      # id(tensor) -> its value at first use
-        self.modules = {}    # id(module) -> [[name, value at its first call]]
-        self.calls = []      # [id(module), grad enabled, x @ probe]
-        self.alive = []      # the objects recorded, kept alive so that their ids stay theirs
-        self.rows = 0
-        self.handle = None
-        snap = snap if isinstance(snap, dict) else {}
-        self.snap_rows = int(snap.get("rows") or 0) if watched is not None else 0
-        self.watched = watched
-        self.snap_at = {int(k) for k in list(snap.get("at") or ())[:MAX_SNAPSHOTS]}
-        self.trained = {}    # id(module) -> training calls so far
-        self.snaps = {}      # id(module) -> {k: [[name, value]]}
-        self.last = {}       # id(module) -> [k, [[name, value]]] of its last training call
-
-    def __enter__(self):
-        self.handle = torch.nn.modules.module.register_module_forward_pre_hook(self._module_call)
-        return super().__enter__() if self.tensors else self
-
-    def __exit__(self, *exc):
-        try:
-            return super().__exit__(*exc) if self.tensors else None
-        finally:
-            self.handle.remove()
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if _recorded_by_autograd(out):  # a computation autograd records (not `W.grad`, `W.is_leaf`...)
-            for arg in args:
-                for t in (arg if isinstance(arg, (list, tuple)) else (arg,)):
-                    if isinstance(t, torch.Tensor):
-                        self._see(t)
-        return out
-
-    def _see(self, t):
-        if t.requires_grad and t.is_leaf and id(t) not in self.first and len(self.first) < MAX_FIRST_USES:
-            self.first[id(t)] = _tensor(t)
-            self.alive.append(t)
-
-    def _module_call(self, module, args):
-        key = id(module)
-        if key not in self.modules and len(self.modules) < MAX_FIRST_USES:
-            self.modules[key] = [[str(n), _tensor(p)] for n, p in module.named_parameters()]
-            self.alive.append(module)
-        x = args[0] if args else None
-        # one row per example, whatever its shape (vectors, images (n, 1, 28, 28) of a CNN...)
-        if self.probe is not None and isinstance(x, torch.Tensor) and x.dim() >= 2 and \
-                x.shape[1:].numel() == self.probe.shape[0] and self.rows + x.shape[0] <= MAX_RECORDED_ROWS:
-            self.rows += x.shape[0]
-            grad = torch.is_grad_enabled()  # a training call, or an evaluation under no_grad
-            with torch.no_grad():
-                self.calls.append((key, grad, x.detach().reshape(x.shape[0], -1).to(torch.float64) @ self.probe))
-            if grad and self.snap_rows and x.shape[0] == self.snap_rows and self.watched(module):
-                self._snapshot(key, module)
-
-    def _snapshot(self, key, module):
-        k = self.trained.get(key, 0)
-        self.trained[key] = k + 1
-        if k in self.snap_at:
-            self.snaps.setdefault(key, {})[k] = [[str(n), _tensor(p)] for n, p in module.named_parameters()]
-        # the parameters before the last call: kept in buffers overwritten at each call (no allocation)
-        previous = self.last.get(key)
-        params = list(module.named_parameters())
-        if previous is None or [n for n, _ in previous[1]] != [str(n) for n, _ in params] or \
-                any(b.shape != p.shape or b.dtype != p.dtype for (_, b), (_, p) in zip(previous[1], params)):
-            self.last[key] = [k, [[str(n), _tensor(p)] for n, p in params]]
-        else:
-            with torch.no_grad():
-                for (_, buffer), (_, p) in zip(previous[1], params):
-                    buffer.copy_(p)
-            previous[0] = k
-
-    def report(self, model):
-        """What the re-run did to one module: its parameters at its first call and at the end, its
-        calls, its snapshots."""
-        key = id(model)
-        return {"module_initial": self.modules.get(key),
-                "module_final": [[str(n), _tensor(p)] for n, p in model.named_parameters()],
-                "calls": self.calls_of(key), "snaps": self.snapshots_of(key)}
-
-    def snapshots_of(self, key):
-        """{"at": {k: parameters}, "last": [k, parameters] or None} of one module."""
-        return {"at": {int(k): v for k, v in self.snaps.get(key, {}).items()}, "last": self.last.get(key)}
-
-    def calls_of(self, key):
-        """The calls of one module: rows per call, autograd enabled or not, x @ probe of every row."""
-        calls = [(grad, rows) for k, grad, rows in self.calls if k == key]
-        return {"sizes": torch.tensor([len(r) for _, r in calls], dtype=torch.int64),
-                "grad": torch.tensor([g for g, _ in calls], dtype=torch.bool),
-                "rows": torch.cat([r for _, r in calls]) if calls else torch.zeros(0, dtype=torch.float64)}
-
-    def first_use(self, value):
-        return self.first.get(id(value)) if isinstance(value, torch.Tensor) else None
 
 
 # ---------------------------------------------------------------------- kernel side of the transport
@@ -615,7 +327,7 @@ def serve(request_path, answer_path):
     try:
         answer = {"status": "ok", "answer": _AGENT.handle(req)}
     except Exception as exc:  # a broken request or a namespace the agent cannot read
-        answer = {"status": "error", "etype": type(exc).__name__, "msg": _safe_repr_text(exc)}
+        answer = {"status": "error", "etype": type(exc).__name__, "msg": safe_text(exc)}
     tmp = answer_path + ".part"
     with open(tmp, "wb") as f:
         torch.save(answer, f)
