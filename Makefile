@@ -57,7 +57,7 @@ bench-attacks: release
 # Mistake / variant catalogue of every assignment: matrix, sensitivity, specificity, blast radius
 # (each assignment graded even when an earlier one has a problem; the status says if any had one).
 catalogue: release
-	status=0; for a in $$($(PY) -c "from tpkit import paths; print(*paths.assignments())"); do \
+	status=0; for a in $$($(PY) -c "from tpkit import assignments; print(*assignments.names())"); do \
 	  echo "== $$a"; $(PY) -m tpkit.catalogue --assignment $$a || status=1; done; exit $$status
 
 # The worked example of docs/authoring.md, a course folder of its own (docs/exemple/): its generated

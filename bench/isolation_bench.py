@@ -32,7 +32,7 @@ def _ms(fn, runs: int) -> float | None:
 
 
 def main(runs: int = 20) -> dict:
-    sandbox.check_available()
+    sandbox_oneoff.check_available()
     out: dict = {"cgroups": cgroups.backend().describe() if cgroups.backend() else cgroups.unavailable_reason()}
 
     def group():

@@ -36,7 +36,7 @@ def bench(runs: int = 7) -> dict:
                                    env=env, check=True, capture_output=True)
                     t1 = time.perf_counter()
                 cmd = sb.command([sys.executable, *args], workdir=workdir, exchange=exchange,
-                              limits=sb.Limits(), uid=uid, env=sb.kernel_env(extra))
+                              limits=sandbox_oneoff.limits(), uid=uid, env=sb.kernel_env(extra))
                 t2 = time.perf_counter()
                 subprocess.run(cmd, check=True, capture_output=True)
                 t3 = time.perf_counter()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch as th
 
-from tpkit import datasets, paths
+from tpkit import assignments, datasets, paths
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 
@@ -179,7 +179,7 @@ def test_hidden_sets_are_in_neither_source_nor_release():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", paths.assignments())
+@pytest.mark.parametrize("assignment", assignments.names())
 def test_generated_course_releases_no_hidden_set(session_dir, assignment):
     from conftest import generated
     root = generated(session_dir, assignment)
@@ -374,11 +374,12 @@ def test_grading_sandbox_binds_nothing_that_holds_the_hidden_sets(tmp_path):
     any folder above it (the course folder stays invisible, docs/sandbox.md)."""
     import os
 
-    from tpkit.grading import sandbox
+    from tpkit.grading import sandbox, sandbox_oneoff
     (tmp_path / "w").mkdir()
     (tmp_path / "x").mkdir()
     uid = 60_000 if os.geteuid() == 0 else None
-    cmd = sandbox.command(["true"], workdir=tmp_path / "w", exchange=tmp_path / "x", uid=uid, env={})
+    cmd = sandbox.command(["true"], workdir=tmp_path / "w", exchange=tmp_path / "x", uid=uid, env={},
+                          limits=sandbox.Limits(baseline_mb=0), fontlist=sandbox_oneoff.mpl_fontlist())
     hidden = os.path.realpath(paths.DATA / "hidden")
     sources = [cmd[i + 1] for i, arg in enumerate(cmd) if arg in ("--bind", "--ro-bind")]
     assert sources and not any(hidden == s or hidden.startswith(s.rstrip("/") + "/") for s in sources), sources

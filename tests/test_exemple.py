@@ -45,9 +45,9 @@ def _graded(nb, cell_type="code"):
 
 # ------------------------------------------------------------------ no execution
 def test_the_example_is_not_an_assignment_of_the_course():
-    assert A not in paths.assignments()
+    assert A not in assignments.names()
     assert not (paths.ROOT / "source" / A).exists() and not (paths.ROOT / "release" / A).exists()
-    assert paths.assignments(COURSE) == (A,)
+    assert assignments.names(COURSE) == (A,)
 
 
 def test_notebook_conventions():

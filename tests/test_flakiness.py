@@ -13,7 +13,7 @@ import json
 import nbformat
 import pytest
 
-from tpkit import paths, vocabulary
+from tpkit import assignments, vocabulary
 from tpkit.catalogue import flakiness, runner
 from tpkit.checks import AUDIT_MARK
 from tpkit.execution import Result
@@ -24,7 +24,7 @@ SEEDS_1_THREAD = range(4)
 SEEDS_2_THREADS = range(1)
 
 
-@pytest.mark.parametrize("assignment", paths.assignments())
+@pytest.mark.parametrize("assignment", assignments.names())
 def test_every_seed_line_is_replaced(assignment):
     """Every assignment's audit finds a seed line in each cell it declares seeded, and no other."""
     cells = flakiness.target(assignment).seeded_cells

@@ -33,7 +33,7 @@ def _test_cells(nb):
 
 # ------------------------------------------------------------------ notebook and release (no execution)
 def test_assignment_is_known_to_the_kit():
-    assert A in paths.assignments() and paths.assignments()[0] == MAIN
+    assert A in assignments.names() and assignments.names()[0] == MAIN
     assert A in {a.name for a in assignments.registry()}
 
 

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from conftest import once
 
-from tpkit import execution, labels, paths, selfcheck, submissions, vocabulary
+from tpkit import assignments, execution, labels, paths, selfcheck, submissions, vocabulary
 from tpkit.catalogue import runner
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
@@ -86,7 +86,7 @@ def test_table_says_where_and_why_a_run_stopped(monkeypatch):
 
 
 def test_setup_and_table_are_generated_in_every_assignment():
-    for assignment in paths.assignments():
+    for assignment in assignments.names():
         nb = submissions.read(paths.source_notebook(assignment))
         assert nb.cells[-1].source == selfcheck.code_source(nb), f"{assignment}: run `python -m tpkit.selfcheck`"
         setup = selfcheck.setup_cell(nb).source

@@ -13,7 +13,7 @@ from pathlib import Path
 import headless
 import pytest
 
-from tpkit import paths, release, submissions
+from tpkit import assignments, paths, release, submissions
 
 MAIN = "tp_reseaux_neurones"  # the course's main assignment
 
@@ -71,7 +71,7 @@ def test_release_notebook_opens_in_french_jupyterlab_and_its_menu_paths_exist(tm
     (settings / "app").mkdir(parents=True)
     (settings / "app" / "overrides.json").write_text(json.dumps(readme_overrides()), encoding="utf-8")
     notebook = paths.notebook_name(assignment)
-    named = [(menu, item) for a in paths.assignments() for menu, item in menu_paths(a)]
+    named = [(menu, item) for a in assignments.names() for menu, item in menu_paths(a)]
     assert not [m for m, _ in named if m not in FRENCH_MENUS + ENGLISH_MENUS], named  # menus the interface has
     french = [(menu, item) for menu, item in named if menu in FRENCH_MENUS]
     assert french, named

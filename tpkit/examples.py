@@ -118,7 +118,7 @@ def build(assignment: str, source_nb=None, release_nb=None) -> dict:
 
 def assignments_with_examples() -> tuple:
     """The assignments that have examples: every registered one of the course."""
-    return paths.assignments()
+    return assignments.names()
 
 
 def write(out_dir: Path = EXAMPLES_DIR) -> list:

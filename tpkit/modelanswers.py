@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                         help="another course folder (docs/exemple for the worked example)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when out of sync")
     args = parser.parse_args(argv)
-    known = paths.assignments(args.root)
+    known = assignments.names(args.root)
     if args.assignment and args.assignment not in known:
         parser.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(known)}")
     with paths.course(args.root):

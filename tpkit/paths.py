@@ -41,12 +41,6 @@ def course(root: Path):
             os.environ[ROOT_VARIABLE] = previous
 
 
-def assignments(root: Path = ROOT) -> tuple:
-    """Every assignment of the course, in course order (:func:`tpkit.assignments.names`)."""
-    from tpkit import assignments as registry
-    return registry.names(root)
-
-
 def notebook_name(assignment: str) -> str:
     return f"{assignment}.ipynb"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from tpkit import paths
+from tpkit import assignments, paths
 from tpkit.environment import venv_on_path
 from tpkit.vocabulary import MARKERS
 
@@ -121,7 +121,7 @@ if __name__ == "__main__":
     root = args.root.resolve()
     if not (root / "nbgrader_config.py").is_file() or not (root / "source").is_dir():
         parser.error(f"{root} n'est pas un dossier de cours (nbgrader_config.py et source/ attendus)")
-    known = paths.assignments(root)
+    known = assignments.names(root)
     if args.assignment and args.assignment not in known:
         parser.error(f"devoir inconnu « {args.assignment} » (devoirs de {root} : {', '.join(known)})")
     with paths.course(root):  # the question names of its messages: this course's notebooks

@@ -254,7 +254,7 @@ def main(argv=None) -> int:
                         help="the course folder (default: this kit); docs/exemple for the worked example")
     parser.add_argument("--assignment", help="only this assignment (default: every assignment of source/)")
     args = parser.parse_args(argv)
-    known = paths.assignments(args.root)
+    known = assignments.names(args.root)
     if args.assignment and args.assignment not in known:
         parser.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(known)}")
     for name in [args.assignment] if args.assignment else known:

@@ -26,7 +26,7 @@ import pytest
 from attack_class import graded_class, students
 
 from tpkit import paths
-from tpkit.grading import sandbox
+from tpkit.grading import sandbox, sandbox_oneoff
 from tpkit.grading.inert import inert
 from tpkit.submissions import read
 from tpkit.vocabulary import grade_id
@@ -239,7 +239,7 @@ def attack_run(session_dir):
     """This suite's view of the class run shared with test_attacks_box.py (tests/grading/attack_class.py):
     its students are graded beside the other suite's, in the same run."""
     try:
-        sandbox.check_available()
+        sandbox_oneoff.check_available()
     except sandbox.SandboxUnavailable as exc:
         pytest.skip(str(exc))
     run = graded_class(session_dir)

@@ -31,7 +31,7 @@ from attack_class import graded_class, students
 from test_attacks import FIRST_ANSWER, HONEST, _rows, _unescape
 
 from tpkit import paths, release
-from tpkit.grading import precheck, sandbox
+from tpkit.grading import precheck, sandbox, sandbox_oneoff
 from tpkit.grading.inert import inert
 from tpkit.submissions import read, solution_submission
 from tpkit.vocabulary import grade_id
@@ -217,7 +217,7 @@ def box_run(session_dir):
     """This suite's view of the class run shared with test_attacks.py (tests/grading/attack_class.py):
     its students are graded beside the other suite's, in the same run, after the honest student alone."""
     try:
-        sandbox.check_available()
+        sandbox_oneoff.check_available()
     except sandbox.SandboxUnavailable as exc:
         pytest.skip(str(exc))
     run = graded_class(session_dir)
@@ -286,7 +286,7 @@ def test_memory_and_disk_outside_the_heap_are_capped(box_run):
     # the scratch and exchange folders (host tmpfs, shared with the grader) are capped together; the
     # private /tmp is the sandbox's own tmpfs, charged to the kernel's memory group
     disk = re.search(r"BOX-DISK-KIT (\d+) (\d+)", _graded_outputs(box_run, "disque_et_fichiers"))
-    limits = sandbox.Limits()
+    limits = sandbox_oneoff.limits()
     assert disk is None or (int(disk.group(1)) <= limits.folders_mb
                             and int(disk.group(2)) <= limits.folders_files), disk.group(0)
 

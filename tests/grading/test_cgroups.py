@@ -23,7 +23,7 @@ import test_sandbox
 from test_kernels import Kernel
 from test_sandbox import Box, pytestmark  # noqa: F401 (pytestmark: skipped where the sandbox is unavailable)
 
-from tpkit.grading import cgroups, isolation, kernel_cgroup, kernels, quota, report, sandbox, seccomp
+from tpkit.grading import cgroups, isolation, kernel_cgroup, kernels, quota, report, sandbox, sandbox_oneoff, seccomp
 from tpkit.grading.findings import execution_findings
 from tpkit.grading.results import RunReport
 from tpkit.grading.watchdog import Watchdog
@@ -97,7 +97,7 @@ def test_memory_outside_the_heap_counts_in_the_group(box, where):
                     os.write(fd, b"x" * (1 << 20))
             print("survived")
         """
-        proc = run_in_group(box(limits=sandbox.Limits(tmpfs_mb=512)), group, code)
+        proc = run_in_group(box(limits=sandbox_oneoff.limits(tmpfs_mb=512)), group, code)
         assert "survived" not in proc.stdout
         assert group.oom_killed()
         assert group.memory_peak_bytes() <= 128 << 20
@@ -143,7 +143,7 @@ def test_group_process_limit_and_kill_everything(box):
         except OSError:
             print(n, flush=True)
         time.sleep(600)
-    """)], workdir=b.workdir, exchange=b.exchange, limits=sandbox.Limits(processes=4096), uid=b.uid,
+    """)], workdir=b.workdir, exchange=b.exchange, limits=sandbox_oneoff.limits(processes=4096), uid=b.uid,
         env=sandbox.kernel_env(), cgroup=group.procs_files)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     started = int(proc.stdout.readline())

@@ -30,7 +30,7 @@ def test_a_refused_fork_request_is_answered_with_an_error_the_worker_raises(requ
     (never a pid), the worker's forker raises it, and the relay ends when the worker's end closes."""
     mine, theirs = multiprocessing.Pipe()
     relay = threading.Thread(target=forkrelay.serve_forks,
-                             args=(mine, os.getpid(), kernels.KernelSettings(sandbox=True)), daemon=True)
+                             args=(mine, os.getpid(), kernels.default_settings(sandbox=True)), daemon=True)
     relay.start()
     fork = forkrelay.relay_forker(theirs)
     with pytest.raises(RuntimeError, match="ValueError"):
@@ -42,7 +42,7 @@ def test_a_refused_fork_request_is_answered_with_an_error_the_worker_raises(requ
 
 def test_a_malformed_message_is_answered_too():
     mine, theirs = multiprocessing.Pipe()
-    relay = threading.Thread(target=forkrelay.serve_forks, args=(mine, os.getpid(), kernels.KernelSettings()),
+    relay = threading.Thread(target=forkrelay.serve_forks, args=(mine, os.getpid(), kernels.default_settings()),
                              daemon=True)
     relay.start()
     theirs.send_bytes(b"{pas du json")

@@ -12,11 +12,11 @@ MAIN = "tp_reseaux_neurones"  # the course's main assignment
 SCRIPT = r"""
 import json, sys
 import nbformat
-from tpkit import paths
+from tpkit import assignments, paths
 from tpkit.grading import fast_html, forkserver
 forkserver.prewarm()
 warm = fast_html._highlighted.cache_info()
-nb = nbformat.read(str(paths.release_notebook(paths.assignments()[0])), as_version=4)  # the page prewarm renders
+nb = nbformat.read(str(paths.release_notebook(assignments.names()[0])), as_version=4)  # the page prewarm renders
 nb.metadata["language_info"] = forkserver.kernel_language_info()  # what an executed notebook holds
 from nbconvert.filters.highlight import Highlight2HTML  # noqa: F401  (nbconvert's own filter, memoized)
 h = fast_html.MemoHighlight2HTML(pygments_lexer=nb.metadata["language_info"]["pygments_lexer"])

@@ -19,11 +19,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tpkit.grading import sandbox
+from tpkit.grading import sandbox, sandbox_oneoff
 from tpkit.grading.sandbox import WORKDIR_INSIDE, Limits, UidPool
 
 try:
-    sandbox.check_available()
+    sandbox_oneoff.check_available()
     _UNAVAILABLE = None
 except sandbox.SandboxUnavailable as exc:
     _UNAVAILABLE = str(exc)
@@ -38,18 +38,19 @@ POOL = UidPool()
 class Box:
     """One sandbox: its host directories, its uid, and how to run Python code in it."""
 
-    def __init__(self, base: Path, uid=None, limits: Limits = Limits()):
+    def __init__(self, base: Path, uid=None, limits: Limits | None = None):
         self.workdir, self.exchange = base / "work", base / "exchange"
         self.workdir.mkdir(parents=True)
         self.exchange.mkdir()
         self.uid = uid if uid is not None else POOL.acquire()
-        self.limits = limits
+        self.limits = limits if limits is not None else sandbox_oneoff.limits()
         sandbox.prepare_dirs(self.workdir, self.exchange, self.uid)
 
     def command(self, code: str, *args: str, ro_binds={}) -> list:
         return sandbox.command([sys.executable, "-c", textwrap.dedent(code), *args],
                                workdir=self.workdir, exchange=self.exchange, limits=self.limits,
-                               uid=self.uid, env=sandbox.kernel_env(), ro_binds=ro_binds)
+                               uid=self.uid, env=sandbox.kernel_env(), ro_binds=ro_binds,
+                               fontlist=sandbox_oneoff.mpl_fontlist())
 
     def run(self, code: str, *args: str, timeout: float = 60,
             ro_binds={}) -> subprocess.CompletedProcess:
@@ -268,7 +269,7 @@ def test_environment_reduced(box, monkeypatch):
 def test_memory_limit_counts_shared_mappings_and_shm(box):
     """memory_mb of address space is usable; an 8 GB MAP_SHARED mapping, an 8 GB bytearray and
     2 GB written into /dev/shm all fail cleanly (exceptions, the program goes on)."""
-    limits = Limits(memory_mb=2048, file_size_mb=4096)  # file size: let tmpfs' own limit act
+    limits = sandbox_oneoff.limits(memory_mb=2048, file_size_mb=4096)  # file size: let tmpfs' own limit act
     seen = box(limits=limits).json("""
         import errno, json, mmap
         out = {}
@@ -311,7 +312,7 @@ def test_fork_bomb_contained_and_next_sandbox_works(box):
     if not ROOT:  # without a pool uid, RLIMIT_NPROC counts all the user's processes
         processes += len([p for p in psutil.process_iter(["uids"])
                           if p.info["uids"] and p.info["uids"].real == os.getuid()])
-    b = box(limits=Limits(processes=processes))
+    b = box(limits=sandbox_oneoff.limits(processes=processes))
     proc = b.run(f"""
         import os, time
         def bomb():
@@ -377,7 +378,7 @@ def test_daemons_die_with_the_sandbox(box, tmp_path):
 
 
 def test_file_size_limit(box):
-    b = box(limits=Limits(file_size_mb=1))
+    b = box(limits=sandbox_oneoff.limits(file_size_mb=1))
     seen = b.json("""
         import errno, json
         try:
@@ -391,7 +392,7 @@ def test_file_size_limit(box):
 
 
 def test_open_files_limit(box):
-    seen = box(limits=Limits(open_files=32)).json("""
+    seen = box(limits=sandbox_oneoff.limits(open_files=32)).json("""
         import errno, json
         files = []
         try:
@@ -405,7 +406,7 @@ def test_open_files_limit(box):
 def test_cpu_limit_and_no_core_dumps(box):
     """The CPU-time limit ends a busy loop (SIGXCPU); core files are disabled."""
     t0 = time.monotonic()
-    proc = box(limits=Limits(cpu_seconds=1)).run("""
+    proc = box(limits=sandbox_oneoff.limits(cpu_seconds=1)).run("""
         import resource
         print(resource.getrlimit(resource.RLIMIT_CORE), flush=True)
         while True:
@@ -474,4 +475,5 @@ def test_uid_pool_and_root_guard(tmp_path):
     for u in uids:
         pool.release(u)
     with pytest.raises(ValueError, match="root"):
-        sandbox.command(["true"], workdir=tmp_path, exchange=tmp_path, uid=None, env={})
+        sandbox.command(["true"], workdir=tmp_path, exchange=tmp_path, limits=sandbox.Limits(baseline_mb=0),
+                        uid=None, env={})

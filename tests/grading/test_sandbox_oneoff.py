@@ -1,6 +1,8 @@
 """One-off sandboxes (tpkit.grading.sandbox_oneoff): the probe's French message, the cached baseline."""
 import json
 
+import pytest
+
 from tpkit.grading import sandbox, sandbox_oneoff
 
 
@@ -23,7 +25,9 @@ def test_the_baseline_is_read_from_its_cache(tmp_path, monkeypatch):
     cache.parent.mkdir(parents=True)
     cache.write_text(json.dumps({"measured_mb": 1, "baseline_mb": 4321}))
     assert sandbox_oneoff.baseline_mb() == 4321
-    assert sandbox.Limits(memory_mb=100).address_space_bytes() == (4321 + 100) << 20
+    assert sandbox_oneoff.limits(memory_mb=100).address_space_bytes() == (4321 + 100) << 20
+    with pytest.raises(ValueError):  # a baseline is given, never fetched by the sandbox module itself
+        sandbox.Limits(memory_mb=100).address_space_bytes()
 
 
 def test_the_probe_runs_once_per_process(monkeypatch):
@@ -32,6 +36,6 @@ def test_the_probe_runs_once_per_process(monkeypatch):
     monkeypatch.setattr(sandbox_oneoff, "_probed", False)
     monkeypatch.setattr(sandbox_oneoff, "_unavailable", None)
     monkeypatch.setattr(sandbox_oneoff, "_probe", lambda: calls.append("probe"))
-    sandbox.check_available()
-    sandbox.check_available()
+    sandbox_oneoff.check_available()
+    sandbox_oneoff.check_available()
     assert calls == ["probe"]

@@ -25,7 +25,7 @@ def expected():
 
 @pytest.fixture(scope="module")
 def reference():
-    return solution_submission()
+    return solution_submission(assignment=MAIN)
 
 
 def _stage(tmp_path, nb_or_text, expected):

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from tpkit import paths
+
 
 @dataclass(frozen=True)
 class Number:
@@ -93,7 +95,6 @@ class Assignment:
         """Import its checks and run its `prewarm` function, if it declares one and the course worked on
         has the assignment (a fork server, before its forks: every fork shares them; a course folder given
         --root may hold other assignments only, and a prewarm may read the assignment's notebook)."""
-        from tpkit import paths
         self.module("checks")
         if self.prewarm and paths.source_notebook(self.name).is_file():
             module, function = self.prewarm.split(":")
@@ -137,7 +138,6 @@ def get(name: str) -> Assignment:
 def names(root: Path | None = None) -> tuple:
     """The course's assignments in course order: the registered ones that have a
     ``source/<name>/<name>.ipynb`` in the course folder `root` (default: this kit's)."""
-    from tpkit import paths
     root = Path(paths.ROOT if root is None else root)
     return tuple(a.name for a in _registered() if (root / "source" / a.name / f"{a.name}.ipynb").is_file())
 

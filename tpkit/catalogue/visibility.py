@@ -145,8 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--root", type=Path, default=paths.ROOT, metavar="DIR",
                    help="another course folder holding the assignment (docs/exemple for the worked example)")
     args = p.parse_args(argv)
-    if args.assignment not in paths.assignments(args.root):
-        p.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(paths.assignments(args.root))}")
+    if args.assignment not in assignments.names(args.root):
+        p.error(f"unknown assignment {args.assignment!r} in {args.root}: {', '.join(assignments.names(args.root))}")
     with paths.course(args.root):
         seen, bad = run(workers=args.workers, assignment=args.assignment)
         print(text(seen, bad, args.assignment))

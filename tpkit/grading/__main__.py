@@ -98,9 +98,9 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     local = config.dask_target(settings, args.root)[0] is None  # (a cluster's machines check their sandbox)
     if settings.sandbox and not args.export_only and local:
-        from tpkit.grading import sandbox
+        from tpkit.grading import sandbox, sandbox_oneoff
         try:
-            sandbox.check_available()  # before anything is written (once per process: the grader asks again)
+            sandbox_oneoff.check_available()  # before anything is written (once per process: the grader asks again)
         except sandbox.SandboxUnavailable as exc:
             print_error(f"erreur : {exc}")
             return 2

@@ -79,8 +79,8 @@ def prewarm() -> None:
         # each kernel's sandbox command names matplotlib's font list (importing matplotlib to find
         # it: 0.15 s per worker) and the gradebook opens sqlite through sqlalchemy's dialect
         import sqlalchemy.dialects.sqlite  # noqa: F401
-        from tpkit.grading import sandbox
-        sandbox.mpl_fontlist()
+        from tpkit.grading import sandbox_oneoff
+        sandbox_oneoff.mpl_fontlist()
     except Exception:
         pass
     try:
@@ -96,7 +96,7 @@ def prewarm() -> None:
     try:
         from tpkit.grading import compat
         compat.apply()  # nbgrader's metadata validator, compiled once here for every worker
-        name = paths.assignments()[0]  # one page warms the templates every assignment's pages share
+        name = assignments.names()[0]  # one page warms the templates every assignment's pages share
         nb = nbformat.read(str(paths.release_notebook(name)), as_version=4)
         # as the kernel rewrites it when it executes a notebook: the highlighting memo is keyed by the
         # lexer, which the release's bare metadata names otherwise (and every page missed the memo)

@@ -124,10 +124,10 @@ class KernelSettings:
         return f"exec({code!r}, {{}})"
 
     def sandbox_limits(self):
-        from tpkit.grading import sandbox
+        from tpkit.grading import sandbox_oneoff
         # memory_mb 0 (no RLIMIT_DATA): the address space and the cgroup stay bounded, at the default
-        return sandbox.Limits(memory_mb=self.memory_mb or config.default("memory_limit"),
-                              cpu_seconds=max(60, 3 * int(self.time_limit or config.default("time_limit"))))
+        return sandbox_oneoff.limits(memory_mb=self.memory_mb or config.default("memory_limit"),
+                                     cpu_seconds=max(60, 3 * int(self.time_limit or config.default("time_limit"))))
 
     def env(self) -> dict:
         extra = kernel_variables(self.threads)
@@ -214,7 +214,7 @@ def start_kernel(settings: KernelSettings, forker: Optional[Callable[[dict], int
     kernel = GradingKernel(km, scratch, exchange, str(scratch), capped=capped)
     kernel_cmd: list = []
     if settings.sandbox:
-        from tpkit.grading import cgroups, sandbox, zygote
+        from tpkit.grading import cgroups, sandbox, sandbox_oneoff, zygote
         # its cgroup before its first process: the launcher joins it, everything after inherits it
         kernel.cgroup = cgroups.create(limits.memory_mb, limits.processes)
         procs = kernel.cgroup.procs_files if kernel.cgroup is not None else []
@@ -232,6 +232,7 @@ def start_kernel(settings: KernelSettings, forker: Optional[Callable[[dict], int
                 kernel_cmd[:] = cmd
                 cmd = [sys.executable, "-I", "-S", "-c", zygote.HOLDER_CODE]
             return sandbox.command(cmd, workdir=scratch, exchange=exchange, limits=limits,
+                                   fontlist=sandbox_oneoff.mpl_fontlist(),
                                    uid=kernel.uid, env=env, cgroup=procs)
         km.wrap = wrap
     run_sync(km.start_kernel)(

@@ -127,9 +127,9 @@ class Grader:
         preset_failures = dict(preset_failures or {})
         self.preset_remarks = dict(preset_remarks or {})
         if options.settings.sandbox and students and self.local_kernels:  # (a cluster's machines check their own)
-            from tpkit.grading import sandbox
+            from tpkit.grading import sandbox, sandbox_oneoff
             try:
-                sandbox.check_available()  # before anything is written
+                sandbox_oneoff.check_available()  # before anything is written
             except sandbox.SandboxUnavailable as exc:
                 raise GradingError(str(exc)) from None
         with run_lock(options), tempfile.TemporaryDirectory(prefix="tpkit-staging-") as staging:

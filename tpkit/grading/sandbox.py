@@ -46,7 +46,6 @@ from typing import Iterator, Mapping, Sequence
 from tpkit.grading import config
 from tpkit.grading.launcher import blocking_dir
 # measured or checked once in throw-away sandboxes (cached), named here with the sandbox they serve
-from tpkit.grading.sandbox_oneoff import baseline_mb, check_available, mpl_fontlist  # noqa: F401
 
 #: The launcher (tpkit/grading/launcher.py: standard library only, run with ``python -I -S``).
 LAUNCHER = os.path.realpath(Path(__file__).with_name("launcher.py"))
@@ -88,12 +87,13 @@ class Limits:
     tmpfs_mb: int = 256        # size of the private /tmp and /dev/shm (each)
     folders_mb: int = 512      # scratch + exchange folders together (a tmpfs, root only: quota.py)
     folders_files: int = 10000  # files and folders in them (nr_inodes of that tmpfs)
-    baseline_mb: int | None = None  # address space of an idle kernel; None: baseline_mb()
+    baseline_mb: int | None = None  # address space of an idle kernel (sandbox_oneoff.limits measures it)
 
     def address_space_bytes(self) -> int:
         """RLIMIT_AS: baseline + memory_mb (the first call may measure the baseline, see there)."""
-        base = self.baseline_mb if self.baseline_mb is not None else baseline_mb()
-        return (base + self.memory_mb) * 1024 * 1024
+        if self.baseline_mb is None:  # measured by a one-off sandbox built by this module: given, not fetched
+            raise ValueError("Limits.baseline_mb unknown: build the limits with sandbox_oneoff.limits()")
+        return (self.baseline_mb + self.memory_mb) * 1024 * 1024
 
 
 class SandboxUnavailable(Exception):
@@ -116,8 +116,8 @@ def bwrap_path() -> str:
 
 
 
-def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limits = Limits(),
-            uid: int | None = None, env: Mapping[str, str],
+def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limits,
+            uid: int | None = None, env: Mapping[str, str], fontlist: Path | None = None,
             ro_binds: Mapping[str, str] = {}, cgroup: Sequence[str] = (),
             seccomp_filter: bool = True) -> list:
     """The full command line that runs ``argv`` sandboxed (give it to Popen / jupyter_client).
@@ -127,7 +127,8 @@ def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limit
     ``uid``: a uid from :class:`UidPool` when the grader is root (required then), None otherwise.
     ``env`` is the kernel's *whole* environment (see :func:`kernel_env`): the environment given to
     Popen is not passed on. ``ro_binds`` maps more host paths to read-only places inside.
-    ``cgroup``: the ``cgroup.procs`` files of the kernel's group (:mod:`tpkit.grading.cgroups`), which
+    ``fontlist``: matplotlib's prebuilt font list (:func:`~tpkit.grading.sandbox_oneoff.mpl_fontlist`),
+    shown read-only so that matplotlib does not rebuild it. ``cgroup``: the ``cgroup.procs`` files of the kernel's group (:mod:`tpkit.grading.cgroups`), which
     the launcher joins first. ``seccomp_filter``: install :mod:`tpkit.grading.seccomp`'s filter
     (where libseccomp is available)."""
     if os.geteuid() == 0 and uid is None:
@@ -194,7 +195,6 @@ def command(argv: Sequence[str], *, workdir: Path, exchange: Path, limits: Limit
         # e.g. the venv's tpkit.pth, naming the (invisible) course folder: emptied
         args += bind_data("", pth)
 
-    fontlist = mpl_fontlist()
     if fontlist is not None:
         # matplotlib reads its font list from MPLCONFIGDIR: a writable directory holding the
         # prebuilt list (read-only) spares rebuilding it at every start

@@ -42,6 +42,13 @@ _probe_lock = threading.Lock()
 
 
 
+def limits(**fields) -> "box.Limits":
+    """A kernel's :class:`~tpkit.grading.sandbox.Limits` with ``fields``, the idle kernel's address space
+    measured (:func:`baseline_mb`) unless given."""
+    fields.setdefault("baseline_mb", baseline_mb())
+    return box.Limits(**fields)
+
+
 def baseline_mb() -> int:
     """Address space (MiB) of an idle kernel: a sandboxed Python that imported torch, numpy,
     matplotlib.pyplot and ipykernel, plus :data:`BASELINE_MARGIN_MB`.

@@ -77,13 +77,13 @@ class Zygote:
     thread that started it, ``PR_SET_PDEATHSIG``)."""
 
     def __init__(self, settings):
-        from tpkit.grading import sandbox, zygote
+        from tpkit.grading import sandbox_oneoff, zygote
         env = settings.env()
         # fork copies one thread: with OMP/OPENBLAS_NUM_THREADS > 1 (a run with fewer workers than cores)
         # `import numpy` starts OpenBLAS's pool and no kernel could be forked. The zygote imports with
         # one thread; each kernel then sets torch's threads itself (startup_line), numpy's BLAS stays at one
         env.update({k: "1" for k in THREAD_VARIABLES})
-        fontlist = sandbox.mpl_fontlist()
+        fontlist = sandbox_oneoff.mpl_fontlist()
         if fontlist is not None:  # the font list the sandbox shows, without rebuilding it
             env["MPLCONFIGDIR"] = str(fontlist.parent)
         # what a kernel imports before its first cell (the debugger: ~0.2 s of CPU, 110 modules)
