@@ -114,7 +114,7 @@ def test_exports_and_question_names_are_per_assignment():
     from tpkit.grading.export import question_names
     from tpkit.grading.options import Options
     assert Options(assignment=A).exports == paths.ROOT / "exports" / A
-    assert Options().exports == Options(assignment=A).course_exports == paths.ROOT / "exports"
+    assert Options(assignment=MAIN).exports == Options(assignment=A).course_exports == paths.ROOT / "exports"
     found = labels.question_labels(SOURCE_NB)
     assert feedback.question_label("j1_standardisation", A) == found["j1_standardisation"].short
     assert feedback.question_label("j1_standardisation", MAIN) == "j1_standardisation"  # unknown to the main TP

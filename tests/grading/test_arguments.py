@@ -9,6 +9,8 @@ from tpkit import paths
 from tpkit.grading import __main__ as cli
 from tpkit.grading import config, kernels, options
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 @pytest.fixture
 def course(tmp_path):
@@ -24,7 +26,7 @@ def test_limits_precedence_default_configuration_flag(course):
     def kernel_limits(*argv):
         args = cli.parse_args(["--root", str(course), *argv])
         cli.check_arguments(args)
-        settings = kernels.settings_for(options.Options(root=course, workers=1, settings=args.settings))
+        settings = kernels.settings_for(options.Options(assignment=MAIN, root=course, workers=1, settings=args.settings))
         return settings.time_limit, settings.memory_mb
 
     assert kernel_limits() == (300, 4096)

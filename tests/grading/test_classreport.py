@@ -11,6 +11,8 @@ from test_pipeline import EXAMPLES, A, course, first_run, hidden_lines, shared  
 
 from tpkit.grading import similarity
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def test_similarity_ignores_names_comments_and_the_skeleton():
     skeleton = {"q": "def pred(X, W, B):\n    # VOTRE CODE ICI\n    raise NotImplementedError()\n"}
@@ -51,7 +53,7 @@ def test_every_submission_that_is_not_ok_is_listed_with_its_reasons_and_pairs_na
         "rate": StudentResult("rate", "failed", ["fichier illisible (JSON invalide)"], {}, None, 20.0)})
     pair = similarity.Pair("ok1", "p1234567", 0.97, [("r2_lignes", 0.97)])
     subs = {s: similarity.Submission(s, {"r2_lignes": f"x = {s!r}"}, {}) for s in ("ok1", "p1234567")}
-    page = classreport.render(Options(root=tmp_path, workers=1), run, figures, [], {}, [pair], subs,
+    page = classreport.render(Options(assignment=MAIN, root=tmp_path, workers=1), run, figures, [], {}, [pair], subs,
                               {"q2_pred": "Q2.3 pred"}, set(), {"p1234567": "Élodie Lefèvre"})
     look = page.split('id="a-regarder"')[1].split("</table>")[0]
     assert 'data-student="p1234567"' in look and "TP_Dupont.ipynb" in look and "Élodie Lefèvre" in look

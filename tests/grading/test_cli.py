@@ -16,13 +16,13 @@ def test_no_user_namespaces_stops_with_a_french_message(tmp_path, monkeypatch, c
     """Where the host forbids user namespaces: one French line saying how to allow them or how to grade
     unsandboxed on purpose, exit status 2, nothing written."""
     from tpkit.grading import __main__ as cli
-    from tpkit.grading import sandbox
+    from tpkit.grading import sandbox, sandbox_oneoff
 
     def refuse():
         raise sandbox.SandboxUnavailable("Bac à sable indisponible : les espaces de noms utilisateur sont "
                                          "interdits (sysctl kernel.unprivileged_userns_clone=1), ou "
                                          "--sans-bac-a-sable")
-    monkeypatch.setattr(sandbox, "check_available", refuse)
+    monkeypatch.setattr(sandbox_oneoff, "check_available", refuse)
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")  # a course (arguments are checked first)
     (tmp_path / "release" / MAIN).mkdir(parents=True)
     assert cli.main(["--root", str(tmp_path), "--examples"]) == 2

@@ -12,6 +12,8 @@ from tpkit import paths
 from tpkit.grading import config, kernels
 from tpkit.grading.config import TpkitGrading
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 #: Names the settings had before they lived in TpkitGrading (a constant or field named so is a second
 #: definition).
 OLD_NAMES = {"TIME_LIMIT_S", "MEMORY_MB", "GRADER_MEMORY_MB", "WORKER_MEMORY_MB", "WORKER_CPU_S",
@@ -115,7 +117,7 @@ def test_a_configured_limit_reaches_the_kernel_and_the_executor(tmp_path):
     (course / "release" / "tp_reseaux_neurones").mkdir(parents=True)
     args = cli.parse_args(["--root", str(course), "--workers", "1"])
     cli.check_arguments(args)
-    run = Options(root=course, settings=args.settings)
+    run = Options(assignment=MAIN, root=course, settings=args.settings)
     kernel = kernels.settings_for(run)
     assert (kernel.time_limit, kernel.memory_mb, kernel.sandbox_limits().memory_mb) == (120, 2048, 2048)
     supply = kernels.KernelSupply(kernel)

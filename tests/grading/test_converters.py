@@ -18,7 +18,7 @@ ASSIGNMENT = MAIN
 def _feedback_html(nb) -> str:
     """The student's notebook through the feedback's own exporter, preprocessors and template (less
     GetGradesFr, which reads the gradebook: the scores are given here)."""
-    cfg = load_config(Options())
+    cfg = load_config(Options(assignment=MAIN))
     fb = FrenchFeedback(coursedir=CourseDirectory(config=cfg), config=cfg)
     exporter = fb.exporter_class(parent=fb, config=fb.config)
     for pp in fb.preprocessors:

@@ -61,7 +61,7 @@ def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch
 
     monkeypatch.setattr(pipeline.Grader, "_run", crash_before_writing)
     with pytest.raises(RuntimeError):
-        pipeline.grade(["s"], Options(root=tmp_path, workers=1))
+        pipeline.grade(["s"], Options(assignment=MAIN, root=tmp_path, workers=1))
     assert "ancien,12" in (exports / "grades.csv").read_text() and not (exports / "precedent").exists()
 
     def crash(self, students, failures, staging):
@@ -71,7 +71,7 @@ def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch
 
     monkeypatch.setattr(pipeline.Grader, "_run", crash)
     with pytest.raises(RuntimeError):
-        pipeline.grade(["s"], Options(root=tmp_path, workers=1))
+        pipeline.grade(["s"], Options(assignment=MAIN, root=tmp_path, workers=1))
     for name in ("grades.csv", "moodle_worksheet.csv", results.REPORT_NAME):  # those old_exports wrote
         assert not (exports / name).exists()
         assert (exports / "precedent" / name).is_file()
@@ -79,6 +79,6 @@ def test_a_run_that_dies_leaves_no_current_looking_exports(tmp_path, monkeypatch
     assert "correction précédente" in readme and "PAS à jour" in readme
     # a second crash keeps the last complete exports
     with pytest.raises(RuntimeError):
-        pipeline.grade(["s"], Options(root=tmp_path, workers=1))
+        pipeline.grade(["s"], Options(assignment=MAIN, root=tmp_path, workers=1))
     assert "ancien,12" in (exports / "precedent" / "grades.csv").read_text()
     assert results.find_report(exports) == (exports / "precedent" / results.REPORT_NAME, True)

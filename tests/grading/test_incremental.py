@@ -39,7 +39,7 @@ def test_the_grading_code_changes_with_the_secret_the_tests_and_the_config(tmp_p
     shutil.copy(paths.ROOT / "nbgrader_config.py", root)
     (root / ".grading_secret").write_text("123", encoding="utf-8")
     (root / "source" / A / f"{A}.ipynb").write_text("source", encoding="utf-8")
-    options = Options(root=root, workers=1)
+    options = Options(assignment=MAIN, root=root, workers=1)
     first = incremental.grading_hash(options)
     assert incremental.grading_hash(options) == first
     for path, text in ((root / ".grading_secret", "456"), (root / "source" / A / f"{A}.ipynb", "tests changés"),
@@ -58,7 +58,7 @@ def test_the_grading_code_changes_with_the_secret_the_tests_and_the_config(tmp_p
 def test_unchanged_needs_both_hashes_and_a_grade_still_in_the_course(tmp_path, monkeypatch):
     """Only a student whose submission and grading code are those of their last grade, and whose grade
     is still in the gradebook, is left as it is."""
-    options = Options(root=tmp_path, workers=1)
+    options = Options(assignment=MAIN, root=tmp_path, workers=1)
     shutil.copy(paths.ROOT / "nbgrader_config.py", tmp_path)
     folders = {}
     for s in ("s1", "s2", "s3"):
@@ -80,7 +80,7 @@ def test_unchanged_needs_both_hashes_and_a_grade_still_in_the_course(tmp_path, m
 
 
 def test_the_worksheet_is_remembered_and_said_when_it_cannot_be_refreshed(tmp_path):
-    options = Options(root=tmp_path, workers=1)
+    options = Options(assignment=MAIN, root=tmp_path, workers=1)
     assert incremental.remembered_worksheet(options) is None
     assert export._worksheet(options, None, None, [], None, False, "moodle") == []  # never had one
     sheet = tmp_path / "telechargements" / "feuille.csv"

@@ -122,7 +122,7 @@ def test_kit_warnings_on_stderr_are_inert(capsys):
 
 
 def test_student_logs_are_inert(tmp_path):
-    options = Options(root=tmp_path)
+    options = Options(assignment=MAIN, root=tmp_path)
     with student_log(options, "eve") as logger:
         logger.error("cell output:\n%s\n\tend", CLIPBOARD + RTL + CURSOR)
     text = (tmp_path / "exports" / "logs" / "eve.log").read_text(encoding="utf-8")
@@ -158,7 +158,7 @@ def test_moodle_worksheet_comment_is_inert(tmp_path):
 @pytest.fixture
 def class_report(tmp_path):
     shutil.copy(paths.ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
-    options = Options(root=tmp_path)
+    options = Options(assignment=MAIN, root=tmp_path)
     run = _hostile_run()
     lines = classreport.write(options, run)
     return options, run, lines
@@ -322,7 +322,7 @@ def test_feedback_page_student_id_and_remarks_are_inert(tmp_path):
 def test_failure_page_is_inert(tmp_path):
     from tpkit.grading.feedback import write_failure_feedback
     shutil.copy(paths.ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
-    out = write_failure_feedback(Options(root=tmp_path), "eve", f"fichier « {CLIPBOARD}{SCRIPT} » illisible")
+    out = write_failure_feedback(Options(assignment=MAIN, root=tmp_path), "eve", f"fichier « {CLIPBOARD}{SCRIPT} » illisible")
     page = out.read_text(encoding="utf-8")
     assert "Content-Security-Policy" in page and not live(page.split("<body", 1)[1], lines=True)
     assert "<script>" not in page and inert(CLIPBOARD) in page

@@ -6,9 +6,11 @@ import logging
 from tpkit.grading.logs import student_log, terminal_log
 from tpkit.grading.options import Options
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def test_each_student_gets_their_own_file_in_the_exports_logs_folder(tmp_path):
-    options = Options(root=tmp_path)
+    options = Options(assignment=MAIN, root=tmp_path)
     with student_log(options, "alice") as a, student_log(options, "bob") as b:
         a.info("alice corrigée")
         b.warning("bob : cellule en erreur")
@@ -20,7 +22,7 @@ def test_each_student_gets_their_own_file_in_the_exports_logs_folder(tmp_path):
 
 
 def test_a_new_run_replaces_the_student_s_log(tmp_path):
-    options = Options(root=tmp_path)
+    options = Options(assignment=MAIN, root=tmp_path)
     with student_log(options, "alice") as log:
         log.info("premier passage")
     with student_log(options, "alice") as log:
@@ -30,7 +32,7 @@ def test_a_new_run_replaces_the_student_s_log(tmp_path):
 
 
 def test_the_log_is_closed_on_exit_even_after_an_error(tmp_path):
-    options = Options(root=tmp_path)
+    options = Options(assignment=MAIN, root=tmp_path)
     try:
         with student_log(options, "alice") as log:
             log.info("avant")
@@ -45,7 +47,7 @@ def test_the_log_is_closed_on_exit_even_after_an_error(tmp_path):
 def test_a_student_s_messages_stay_off_the_terminal(tmp_path, capsys):
     """The terminal shows one line per submission: a submission's nbgrader messages go to its log only."""
     terminal_log()
-    with student_log(Options(root=tmp_path), "alice") as log:
+    with student_log(Options(assignment=MAIN, root=tmp_path), "alice") as log:
         log.error("trace de la cellule 12")
     captured = capsys.readouterr()
     assert "trace de la cellule 12" not in captured.err + captured.out

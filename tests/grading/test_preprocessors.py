@@ -14,6 +14,8 @@ from tpkit.grading.converters import FrenchFeedback, ParallelAutograde
 from tpkit.grading.options import Options, load_config
 from tpkit.grading.preprocessors import LimitedExecute, LimitOutputBytes, StudentSafeOutputs
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 
 def _test_cell(outputs, source='### BEGIN HIDDEN TESTS\nfrom tpkit.checks import verifier\n'
                                'verifier("q2_pred", globals())\n### END HIDDEN TESTS\nassert True'):
@@ -97,7 +99,7 @@ def test_huge_outputs_are_capped_and_grading_is_unchanged():
 
 
 def test_output_cap_is_wired_after_execution_and_in_the_feedback(tmp_path):
-    cfg = load_config(Options())
+    cfg = load_config(Options(assignment=MAIN))
     autograde = ParallelAutograde(coursedir=CourseDirectory(config=cfg), config=cfg)
     steps = autograde.autograde_preprocessors
     assert steps.index(LimitOutputBytes) == steps.index(LimitedExecute) + 1
@@ -138,7 +140,7 @@ def test_plain_nbgrader_autograde_is_refused_with_the_command_to_run(monkeypatch
     assert "python -m tpkit.grading" in str(refused.value) and "bac à sable" in str(refused.value)
     monkeypatch.setenv(UNTRUSTED_VARIABLE, "1")  # the benchmark's baseline, on purpose
     TrustedGradingOnly()
-    cfg = load_config(Options())
+    cfg = load_config(Options(assignment=MAIN))
     assert cfg.Autograde.exporter_class == "tpkit.grading.converters.TrustedGradingOnly"
     kit = ParallelAutograde(coursedir=CourseDirectory(config=cfg), config=cfg)
     assert kit.exporter_class is NotebookExporter

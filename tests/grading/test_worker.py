@@ -80,7 +80,7 @@ def test_a_broken_worker_costs_its_own_submission_only(fault_course, monkeypatch
     (its row, its feedback page, its automatic scores cleared), the run completes, and the honest
     submission graded beside them gets exactly the grades and page it gets when graded alone."""
     course = fault_course
-    options = Options(root=course, workers=2, cell_timeout=10, worker_wall_limit=WALL)
+    options = Options(assignment=MAIN, root=course, workers=2, cell_timeout=10, worker_wall_limit=WALL)
     lay_out(course, [HONEST])
     t0 = time.monotonic()
     alone = pipeline.grade([HONEST], options)

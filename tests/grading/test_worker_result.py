@@ -11,6 +11,8 @@ from tpkit.grading import worker_result
 from tpkit.grading.expected import Expected, ExpectedCell
 from tpkit.grading.options import Options
 
+MAIN = "tp_reseaux_neurones"  # the course's main assignment
+
 A = "tp_reseaux_neurones"  # the course's main assignment
 
 
@@ -74,11 +76,11 @@ def test_missing_result_is_refused(tmp_path):
 
 
 def test_a_dead_worker_says_why_in_french():
-    options = Options(worker_cpu_limit=7)
+    options = Options(assignment=MAIN, worker_cpu_limit=7)
     assert worker_result.death_reason(-signal.SIGKILL, options) == "processus de correction mort (signal 9)"
     assert worker_result.death_reason(-signal.SIGXCPU, options) == \
         "temps de calcul du correcteur dépassé (7 s de CPU pour ce rendu)"
     assert worker_result.death_reason(1, options) == "processus de correction mort (code 1)"
-    assert worker_result.wall_reason(Options(worker_wall_limit=42)) == \
+    assert worker_result.wall_reason(Options(assignment=MAIN, worker_wall_limit=42)) == \
         "correction interrompue : délai de 42 s dépassé pour ce rendu"
-    assert Options(time_limit=100).settings.worker_wall() == 100 + Options().settings.worker_wall_margin
+    assert Options(assignment=MAIN, time_limit=100).settings.worker_wall() == 100 + Options(assignment=MAIN).settings.worker_wall_margin

@@ -232,10 +232,9 @@ def _write_outputs(private: Path, student: str, assignment: str, files: dict) ->
         dest.write_bytes(data)
 
 
-def grade(students: list, options: Optional[Options] = None, target=None, course_root: Optional[str] = None,
+def grade(students: list, options: Options, target=None, course_root: Optional[str] = None,
           progress=None, preset_failures: Optional[dict] = None, preset_remarks: Optional[dict] = None):
     """:func:`tpkit.grading.pipeline.grade` with the submissions graded on the Dask cluster ``target``
     (see :func:`connect`)."""
-    options = options or Options()
     return DaskGrader(options, target, course_root, progress).run(students, preset_failures, preset_remarks)
 

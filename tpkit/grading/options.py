@@ -29,7 +29,9 @@ class Options:
                  settings: Optional[TpkitGrading] = None, **changes):
         import os
         self.root = Path(root).resolve()
-        self.assignment = assignment or assignments.default()  # the command line's default: the course's first
+        if not assignment:  # library code has no default assignment: the command lines choose theirs
+            raise TypeError("Options: name the assignment (assignment=...)")
+        self.assignment = assignment
         self.feedback = feedback
         self.settings = (settings or TpkitGrading()).copy(**changes)
         if not self.settings.workers:

@@ -388,7 +388,7 @@ class Grader:
         return StudentResult(student, FAILED, [reason], max_score=expected.max_score)
 
 
-def grade(students: list, options: Optional[Options] = None, progress=None,
+def grade(students: list, options: Options, progress=None,
           preset_failures: Optional[dict] = None, preset_remarks: Optional[dict] = None) -> RunReport:
     """Grade ``submitted/<student>/<assignment>/`` for each student; see :class:`Grader`."""
-    return Grader(options or Options(), progress).run(students, preset_failures, preset_remarks)
+    return Grader(options, progress).run(students, preset_failures, preset_remarks)

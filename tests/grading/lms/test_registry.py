@@ -113,7 +113,7 @@ def test_feedback_zips_and_full_names_of_every_lms(monkeypatch, fake, tmp_path):
     monkeypatch.setitem(lms.LMS, "autre", lms.Lms(import_zip=unused, participants=unused, check_worksheet=unused,
                                                     export_worksheet=unused, feedback_zip=lambda o, r: ["autre"],
                                                     full_names=lambda d: {"a1": "Autre"}, exports=()))
-    assert lms.feedback_zips(Options(root=tmp_path), None) == ["Retours factices", "autre"]
+    assert lms.feedback_zips(Options(assignment=MAIN, root=tmp_path), None) == ["Retours factices", "autre"]
     assert lms.full_names(tmp_path) == {"ancien": "Élève Factice", "a1": "Autre"}
 
 
