@@ -130,8 +130,8 @@ def check_worker(root: str, assignment: str, expected: dict, sandbox: bool = Tru
             return NOT_DAEMON
         check_course(Path(root), assignment, expected)
         if sandbox:
-            from tpkit.grading import sandbox as box
-            box.check_available()
+            from tpkit.grading import sandbox_oneoff
+            sandbox_oneoff.check_available()
     except CourseMismatch as exc:
         return str(exc)
     except Exception as exc:
